@@ -1,0 +1,61 @@
+# lp3d developer entry points. Everything bootstraps .venv from nothing on a fresh machine.
+#   make demo      run the demo on embedded synthetic data
+#   make test      C++ unit tests (ctest) + all Python tests
+#   make eks       rebuild the lp3d-eks C++ extension after changing C++ code
+#   make bench     run the benchmarks (prints tables; see bench/RESULTS.md)
+#   make lint      ruff
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.lp3d-installed
+JOBS ?= 2
+
+EKS_SOURCES := $(shell find packages/lp3d-eks/cpp packages/lp3d-eks/src -name '*.cpp' -o -name '*.hpp') \
+               packages/lp3d-eks/CMakeLists.txt packages/lp3d-eks/cpp/CMakeLists.txt
+PYPROJECTS := $(wildcard packages/*/pyproject.toml)
+
+.PHONY: all venv test py-test cpp-test demo eks bench lint clean
+
+all: test
+
+venv: $(STAMP)
+
+# Build tools and test tools go in first so lp3d-eks builds without isolation (incremental rebuilds
+# in build/lp3d-eks); the four packages are installed editable, lp3d-eks with its compiled _core.
+$(STAMP): $(PYPROJECTS) requirements-dev.txt Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements-dev.txt
+	$(MAKE) --no-print-directory eks
+	$(PIP) install -q -e packages/lp3d-io -e packages/lp3d-models -e packages/lp3d-cli
+	touch $@
+
+# Rebuild the C++ extension (incremental: CMake keeps its build tree in build/lp3d-eks).
+eks:
+	CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) $(PIP) install -q --no-build-isolation --no-deps \
+	    -C build-dir=build/lp3d-eks -e packages/lp3d-eks
+
+cpp-test: $(STAMP)
+	cmake -S . -B build/cpp -DCMAKE_BUILD_TYPE=Release \
+	    -DCMAKE_PREFIX_PATH="$$($(PY) -c "import cmeel; print(cmeel.__path__[0] + '.prefix')")" > /dev/null
+	cmake --build build/cpp -j $(JOBS)
+	ctest --test-dir build/cpp --output-on-failure
+
+py-test: $(STAMP)
+	$(PY) -m pytest
+
+test: cpp-test py-test
+
+demo: $(STAMP)
+	$(VENV)/bin/lp3d demo
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check packages tests bench
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,121 @@
+// Kalman filter and Rauch-Tung-Striebel smoother for one keypoint, linear time-varying
+// observations with diagonal noise, processed one scalar at a time.
+//
+// Model (latent x_t of dimension D, V views, 2 coordinates each):
+//   x_0 ~ N(m0, P0)
+//   x_t = x_{t-1} + w_t,                 w_t ~ N(0, s Q)
+//   y_tvc = J_tvc . x_t + c_tvc + e_tvc,  e_tvc ~ N(0, a r_tvc)   (c in {x, y}; skipped if missing)
+// With diagonal observation noise, assimilating the scalars of a frame one after the other is
+// exactly the joint update, and the per-scalar innovations give the exact marginal likelihood
+//   log p(y) = -1/2 sum_i [ log(2 pi S_i) + e_i^2 / S_i ].
+// For a nonlinear observation h(x) the rows are a linearization around a nominal track xbar:
+// J = dh/dx(xbar_t), c = h(xbar_t) - J xbar_t.
+#pragma once
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace lp3d {
+
+// Linearized observations of one keypoint: flat arrays indexed by (t, v, c).
+struct LinearizedObs {
+  int T = 0, V = 0, D = 0;
+  std::vector<double> y;      // (T, V, 2) observations (ensemble center); NaN when missing
+  std::vector<double> r;      // (T, V, 2) observation variances (before the noise scale a)
+  std::vector<double> J;      // (T, V, 2, D) rows of the observation Jacobian
+  std::vector<double> c;      // (T, V, 2) offsets
+  std::vector<uint8_t> ok;    // (T, V) 1 where the view is observed and its linearization valid
+
+  void resize(int T_, int V_, int D_) {
+    T = T_; V = V_; D = D_;
+    y.assign(static_cast<size_t>(T) * V * 2, 0.0);
+    r.assign(static_cast<size_t>(T) * V * 2, 0.0);
+    J.assign(static_cast<size_t>(T) * V * 2 * D, 0.0);
+    c.assign(static_cast<size_t>(T) * V * 2, 0.0);
+    ok.assign(static_cast<size_t>(T) * V, 0);
+  }
+  size_t tv(int t, int v) const { return static_cast<size_t>(t) * V + v; }
+};
+
+// Sufficient statistics of a filter pass for the marginal likelihood.
+struct FilterStats {
+  double sum_log_S = 0.0;   // sum_i log S_i
+  double sum_e2_S = 0.0;    // sum_i e_i^2 / S_i
+  int64_t n = 0;            // number of scalar observations assimilated
+  double loglik() const { return -0.5 * (n * std::log(2.0 * M_PI) + sum_log_S + sum_e2_S); }
+  // Log-likelihood maximized over a common scale a of all variances (Q, R and P0 scaled
+  // together), with a_hat = sum_e2_S / n; exact when P0 also scales, a good approximation else.
+  double profile_loglik() const {
+    if (n == 0) return 0.0;
+    const double a = std::max(sum_e2_S / n, 1e-300);
+    return -0.5 * (n * std::log(2.0 * M_PI) + n * std::log(a) + sum_log_S + n);
+  }
+  double scale_hat() const { return n > 0 ? sum_e2_S / n : 1.0; }
+};
+
+template <int D>
+using VecD = Eigen::Matrix<double, D, 1>;
+template <int D>
+using MatD = Eigen::Matrix<double, D, D>;
+
+// Forward pass over frames [t0, t1). When mf / Pf are given they receive the filtered means
+// ((t1 - t0) * dim) and covariances ((t1 - t0) * dim * dim), frame-major.
+// `inflation` (T, V) multiplies the observation variances (may be null); `a` scales all of them.
+template <int D>
+FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, const MatD<D>& Q,
+                          const VecD<D>& m0, const MatD<D>& P0, double a, const double* inflation,
+                          double* mf, double* Pf) {
+  const int dim = obs.D;
+  FilterStats st;
+  VecD<D> m = m0;
+  MatD<D> P = P0;
+  VecD<D> h(dim), Ph(dim);
+  for (int t = t0; t < t1; ++t) {
+    if (t > t0) P.noalias() += s * Q;
+    for (int v = 0; v < obs.V; ++v) {
+      const size_t tv = obs.tv(t, v);
+      if (!obs.ok[tv]) continue;
+      const double infl = inflation ? inflation[tv] : 1.0;
+      for (int cc = 0; cc < 2; ++cc) {
+        const size_t i = tv * 2 + cc;
+        h = Eigen::Map<const VecD<D>>(&obs.J[i * dim], dim);
+        Ph.noalias() = P * h;
+        const double S = h.dot(Ph) + a * infl * obs.r[i];
+        if (!(S > 0.0) || !std::isfinite(S)) continue;
+        const double e = obs.y[i] - h.dot(m) - obs.c[i];
+        m.noalias() += Ph * (e / S);
+        P.noalias() -= Ph * Ph.transpose() / S;
+        st.sum_log_S += std::log(S);
+        st.sum_e2_S += e * e / S;
+        st.n += 1;
+      }
+    }
+    P = 0.5 * (P + P.transpose()).eval();
+    if (mf) Eigen::Map<VecD<D>>(mf + static_cast<size_t>(t - t0) * dim, dim) = m;
+    if (Pf) Eigen::Map<MatD<D>>(Pf + static_cast<size_t>(t - t0) * dim * dim, dim, dim) = P;
+  }
+  return st;
+}
+
+// Backward (RTS) pass in place: on entry mf / Pf hold the filtered moments of n frames, on exit
+// the smoothed ones. x_{t+1} | x_t has mean x_t, so the predicted mean of t+1 is mf_t.
+template <int D>
+void rts_smoother(int n, int dim, double s, const MatD<D>& Q, double* m, double* P) {
+  MatD<D> Ppred(dim, dim), G(dim, dim);
+  for (int t = n - 2; t >= 0; --t) {
+    Eigen::Map<VecD<D>> mt(m + static_cast<size_t>(t) * dim, dim);
+    Eigen::Map<MatD<D>> Pt(P + static_cast<size_t>(t) * dim * dim, dim, dim);
+    Eigen::Map<const VecD<D>> ms1(m + static_cast<size_t>(t + 1) * dim, dim);
+    Eigen::Map<const MatD<D>> Ps1(P + static_cast<size_t>(t + 1) * dim * dim, dim, dim);
+    Ppred = Pt + s * Q;
+    // G = Pt Ppred^{-1}  <=>  Ppred G^T = Pt (both symmetric)
+    G = Ppred.ldlt().solve(Pt).transpose();
+    mt += G * (ms1 - mt);
+    Pt += G * (Ps1 - Ppred) * G.transpose();
+    Pt = 0.5 * (Pt + Pt.transpose()).eval();
+  }
+}
+
+}  // namespace lp3d

@@ -1,0 +1,63 @@
+// The ensemble Kalman smoother: per keypoint, independently and in parallel over keypoints.
+//
+// For each keypoint:
+//  1. A nominal latent track (DLT triangulation, PCA projection, or the observation itself; gaps
+//     filled by linear interpolation) gives the first linearization and the default prior
+//     m0 = first nominal value, P0 = diag(variance of the nominal track over time).
+//  2. Automatic parameters: s (and the noise scale a, if free) maximize the marginal likelihood of
+//     the observations (see smoothing_param.hpp), on all frames or on blocks of frames.
+//  3. Smoothing: Kalman filter + RTS smoother; for a nonlinear (camera) model the observations are
+//     relinearized around the smoothed track and smoothed again until the track stops changing
+//     (an iterated extended Kalman smoother), so the result does not depend on the first pass.
+//  4. Variance inflation (see inflation.hpp): observations that disagree with the rest of the data
+//     get their variance multiplied by a factor; then back to 3, until nothing changes or a cap.
+//     After the first inflation round, automatic parameters are chosen again.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "lp3d_eks/observation.hpp"
+
+namespace lp3d {
+
+struct SmootherOptions {
+  std::vector<double> s;                       // (K,) > 0: fixed; <= 0 or NaN: automatic; empty: all automatic
+  std::vector<double> noise_scale;             // (K,) > 0: fixed a; <= 0 or NaN: automatic; empty: all 1
+  std::vector<std::pair<int, int>> s_blocks;   // frames [begin, end) for the automatic search; empty: see s_max_frames
+  int s_max_frames = 20000;                    // longer tracks search on evenly spaced blocks of this many frames
+  double s_search_tol = 0.01;                  // tolerance on log s
+  std::vector<double> Q;                       // (D, D) process covariance shape; empty: identity
+  std::vector<double> m0;                      // (K, D) prior means; empty: default
+  std::vector<double> P0;                      // (K, D, D) prior covariances; empty: default
+  bool inflate = true;
+  double inflate_threshold = 13.815510557964274;  // squared Mahalanobis distance (chi2, 2 dof, q = 0.999)
+  double inflate_factor = 4.0;
+  int inflate_max_iter = 10;
+  int relinearize_max_iter = 20;
+  double relinearize_tol = 1e-7;               // relative to the spread of the track
+  int n_threads = 0;                           // <= 0: all cores
+};
+
+// Caller-allocated outputs (all contiguous, float64). Shapes use T frames, K keypoints,
+// V views, D latent dims.
+struct SmootherOutputs {
+  double* mean = nullptr;            // (T, K, D) posterior mean of the latent
+  double* cov = nullptr;             // (T, K, D, D) posterior covariance of the latent
+  double* reprojection = nullptr;    // (V, T, K, 2) h_v(posterior mean)
+  double* reprojection_var = nullptr;  // (V, T, K, 2) diag(J P J^T): latent uncertainty in pixels
+  double* inflation = nullptr;       // (V, T, K) variance inflation factors (1 = none)
+  double* s = nullptr;               // (K,) smoothing parameter used
+  double* noise_scale = nullptr;     // (K,) noise scale a used (observation variance = a * r * inflation)
+  double* loglik = nullptr;          // (K,) marginal log-likelihood at the final parameters
+  int32_t* iterations = nullptr;     // (K,) smoothing passes run
+};
+
+// y, r: (V, T, K, 2) observations and variances (NaN = missing); nominal: (T, K, D) initial
+// latent track (NaN where unknown). Throws std::invalid_argument on inconsistent options.
+void smooth_keypoints(const ObservationModel& model, const double* y, const double* r,
+                      const double* nominal, int T, int K, const SmootherOptions& options,
+                      const SmootherOutputs& out);
+
+}  // namespace lp3d

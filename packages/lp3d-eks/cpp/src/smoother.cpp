@@ -1,0 +1,346 @@
+#include "lp3d_eks/smoother.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "lp3d_eks/inflation.hpp"
+#include "lp3d_eks/kalman.hpp"
+#include "lp3d_eks/parallel.hpp"
+#include "lp3d_eks/smoothing_param.hpp"
+
+namespace lp3d {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+bool is_auto(const std::vector<double>& values, int k, bool empty_means_auto) {
+  if (values.empty()) return empty_means_auto;
+  const double v = values[k];
+  return !(v > 0.0) || !std::isfinite(v);
+}
+
+// Smooths one keypoint; see smoother.hpp for the steps.
+template <int D>
+class KeypointSmoother {
+ public:
+  KeypointSmoother(const ObservationModel& model, int k, int T, int K, const SmootherOptions& opt)
+      : model_(model), opt_(opt), k_(k), T_(T), K_(K), V_(model.views()), dim_(model.dim()) {}
+
+  void run(const double* y, const double* r, const double* nominal, const SmootherOutputs& out) {
+    obs_.resize(T_, V_, dim_);
+    for (int t = 0; t < T_; ++t)
+      for (int v = 0; v < V_; ++v)
+        for (int c = 0; c < 2; ++c) {
+          const size_t src = ((static_cast<size_t>(v) * T_ + t) * K_ + k_) * 2 + c;
+          const size_t dst = obs_.tv(t, v) * 2 + c;
+          obs_.y[dst] = y[src];
+          obs_.r[dst] = r[src];
+        }
+    inflation_.assign(static_cast<size_t>(T_) * V_, 1.0);
+    if (!init_nominal(nominal)) {
+      write_missing(out);
+      return;
+    }
+    linearize();
+    init_prior();
+    const bool auto_s = is_auto(opt_.s, k_, true);
+    const bool auto_a = is_auto(opt_.noise_scale, k_, false);
+    s_ = auto_s ? s_ref_ : opt_.s[k_];
+    a_ = (opt_.noise_scale.empty() || auto_a) ? 1.0 : opt_.noise_scale[k_];
+    if (auto_s || auto_a) choose_params(auto_s, auto_a);
+    smooth();
+    if (opt_.inflate) {
+      for (int it = 1; it <= opt_.inflate_max_iter; ++it) {
+        if (inflate_step() == 0) break;
+        if (it == 1 && (auto_s || auto_a)) choose_params(auto_s, auto_a);
+        smooth();
+      }
+    }
+    write_outputs(out);
+  }
+
+ private:
+  using Vec = VecD<D>;
+  using Mat = MatD<D>;
+
+  double* xbar(int t) { return &xbar_[static_cast<size_t>(t) * dim_]; }
+
+  // Nominal track with gaps filled by linear interpolation (nearest value at the ends).
+  bool init_nominal(const double* nominal) {
+    xbar_.assign(static_cast<size_t>(T_) * dim_, kNaN);
+    std::vector<int> valid;
+    for (int t = 0; t < T_; ++t) {
+      bool ok = true;
+      for (int d = 0; d < dim_; ++d) {
+        const double x = nominal[(static_cast<size_t>(t) * K_ + k_) * dim_ + d];
+        xbar(t)[d] = x;
+        ok = ok && std::isfinite(x);
+      }
+      if (ok) valid.push_back(t);
+    }
+    if (valid.empty()) return false;
+    for (int t = 0; t < valid.front(); ++t) std::copy_n(xbar(valid.front()), dim_, xbar(t));
+    for (int t = valid.back() + 1; t < T_; ++t) std::copy_n(xbar(valid.back()), dim_, xbar(t));
+    for (size_t i = 0; i + 1 < valid.size(); ++i) {
+      const int t0 = valid[i], t1 = valid[i + 1];
+      for (int t = t0 + 1; t < t1; ++t) {
+        const double w = static_cast<double>(t - t0) / (t1 - t0);
+        for (int d = 0; d < dim_; ++d) xbar(t)[d] = (1.0 - w) * xbar(t0)[d] + w * xbar(t1)[d];
+      }
+    }
+    // Scale of the track and of its frame-to-frame steps (for tolerances and the search range).
+    Vec mean = Vec::Zero(dim_), var = Vec::Zero(dim_);
+    for (int t : valid) mean += Eigen::Map<const Vec>(xbar(t), dim_);
+    mean /= static_cast<double>(valid.size());
+    for (int t : valid) var += (Eigen::Map<const Vec>(xbar(t), dim_) - mean).cwiseAbs2();
+    var /= static_cast<double>(valid.size());
+    track_var_ = var;
+    spread_ = std::sqrt(std::max(var.mean(), 1e-300));
+    std::vector<double> steps;
+    for (size_t i = 0; i + 1 < valid.size(); ++i)
+      if (valid[i + 1] == valid[i] + 1)
+        steps.push_back((Eigen::Map<const Vec>(xbar(valid[i + 1]), dim_) -
+                         Eigen::Map<const Vec>(xbar(valid[i]), dim_)).squaredNorm() / dim_);
+    double s_ref = 0.0;
+    if (!steps.empty()) {
+      std::nth_element(steps.begin(), steps.begin() + steps.size() / 2, steps.end());
+      s_ref = steps[steps.size() / 2];
+    }
+    if (!(s_ref > 0.0)) s_ref = std::max(1e-4 * spread_ * spread_, 1e-12);
+    s_ref_ = s_ref;
+    return true;
+  }
+
+  void linearize() {
+    double h[2];
+    std::vector<double> J(2 * static_cast<size_t>(dim_));
+    for (int t = 0; t < T_; ++t) {
+      for (int v = 0; v < V_; ++v) {
+        const size_t tv = obs_.tv(t, v);
+        const double* yy = &obs_.y[tv * 2];
+        const double* rr = &obs_.r[tv * 2];
+        if (!(std::isfinite(yy[0]) && std::isfinite(yy[1]) && rr[0] >= 0.0 && rr[1] >= 0.0 &&
+              std::isfinite(rr[0]) && std::isfinite(rr[1]))) {
+          obs_.ok[tv] = 0;
+          continue;
+        }
+        const double* x = xbar(t);
+        obs_.ok[tv] = model_.evaluate(k_, v, x, h, J.data()) ? 1 : 0;
+        for (int c = 0; c < 2; ++c) {
+          double jx = 0.0;
+          for (int d = 0; d < dim_; ++d) {
+            obs_.J[(tv * 2 + c) * dim_ + d] = J[c * dim_ + d];
+            jx += J[c * dim_ + d] * x[d];
+          }
+          obs_.c[tv * 2 + c] = h[c] - jx;
+        }
+      }
+    }
+  }
+
+  void init_prior() {
+    Q_ = Mat::Identity(dim_, dim_);
+    if (!opt_.Q.empty()) Q_ = Eigen::Map<const Mat>(opt_.Q.data(), dim_, dim_).transpose();
+    if (!opt_.m0.empty()) {
+      m0_ = Eigen::Map<const Vec>(&opt_.m0[static_cast<size_t>(k_) * dim_], dim_);
+    } else {
+      m0_ = Eigen::Map<const Vec>(xbar(0), dim_);
+    }
+    if (!opt_.P0.empty()) {
+      P0_ = Eigen::Map<const Mat>(&opt_.P0[static_cast<size_t>(k_) * dim_ * dim_], dim_, dim_).transpose();
+    } else {
+      const double floor = std::max(1e-4 * spread_ * spread_, 1e-12);
+      P0_ = track_var_.cwiseMax(floor).asDiagonal();
+    }
+  }
+
+  // Marginal likelihood statistics over the search blocks (each block starts from the prior).
+  FilterStats block_stats(const std::vector<std::pair<int, int>>& blocks, double s, double a) {
+    FilterStats total;
+    for (const auto& [b, e] : blocks) {
+      const Vec m0 = (b == 0) ? m0_ : Vec(Eigen::Map<const Vec>(xbar(b), dim_));
+      const FilterStats st = kalman_filter<D>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), nullptr, nullptr);
+      total.sum_log_S += st.sum_log_S;
+      total.sum_e2_S += st.sum_e2_S;
+      total.n += st.n;
+    }
+    return total;
+  }
+
+  void choose_params(bool auto_s, bool auto_a) {
+    const auto blocks = search_blocks(T_, opt_.s_blocks, opt_.s_max_frames);
+    const double lo = std::log(s_ref_) - 18.0, hi = std::log(s_ref_) + 5.0;
+    if (auto_s && auto_a) {
+      // s = lambda * a with a profiled out: search lambda only.
+      const double ll = brent_maximize(
+          [&](double l) { return block_stats(blocks, std::exp(l), 1.0).profile_loglik(); }, lo, hi,
+          opt_.s_search_tol);
+      a_ = std::max(block_stats(blocks, std::exp(ll), 1.0).scale_hat(), 1e-12);
+      s_ = std::exp(ll) * a_;
+    } else if (auto_s) {
+      s_ = std::exp(brent_maximize(
+          [&](double l) { return block_stats(blocks, std::exp(l), a_).loglik(); }, lo, hi, opt_.s_search_tol));
+    } else {
+      a_ = std::exp(brent_maximize(
+          [&](double l) { return block_stats(blocks, s_, std::exp(l)).loglik(); }, std::log(1e-6),
+          std::log(1e6), opt_.s_search_tol));
+    }
+  }
+
+  // Filter + RTS over the whole track into ms_ / Ps_.
+  void smooth_pass() {
+    ms_.resize(static_cast<size_t>(T_) * dim_);
+    Ps_.resize(static_cast<size_t>(T_) * dim_ * dim_);
+    stats_ = kalman_filter<D>(obs_, 0, T_, s_, Q_, m0_, P0_, a_, inflation_.data(), ms_.data(), Ps_.data());
+    rts_smoother<D>(T_, dim_, s_, Q_, ms_.data(), Ps_.data());
+    ++iterations_;
+  }
+
+  // Smooth; for a nonlinear model relinearize around the smoothed track until it stops changing.
+  void smooth() {
+    for (int it = 0; it < std::max(1, opt_.relinearize_max_iter); ++it) {
+      smooth_pass();
+      if (model_.is_linear()) return;
+      double change = 0.0;
+      for (size_t i = 0; i < xbar_.size(); ++i) change = std::max(change, std::abs(ms_[i] - xbar_[i]));
+      std::copy(ms_.begin(), ms_.end(), xbar_.begin());
+      linearize();
+      if (!(change > opt_.relinearize_tol * spread_)) return;
+    }
+  }
+
+  // One round of inflation: at each frame, the view that most exceeds the threshold (only one:
+  // an outlier drags the posterior, so the good views of its frame can look inconsistent too
+  // until it is down-weighted; a second bad view is caught by the next round).
+  int inflate_step() {
+    int n_new = 0;
+    for (int t = 0; t < T_; ++t) {
+      const Eigen::Map<const Vec> m(&ms_[static_cast<size_t>(t) * dim_], dim_);
+      const Eigen::Map<const Mat> P(&Ps_[static_cast<size_t>(t) * dim_ * dim_], dim_, dim_);
+      int worst = -1;
+      double worst_d2 = opt_.inflate_threshold;
+      for (int v = 0; v < V_; ++v) {
+        const size_t tv = obs_.tv(t, v);
+        if (!obs_.ok[tv]) continue;
+        const Eigen::Map<const Eigen::Matrix<double, 2, D, Eigen::RowMajor>> J(&obs_.J[tv * 2 * dim_], 2, dim_);
+        const Eigen::Vector2d e = Eigen::Vector2d(obs_.y[tv * 2], obs_.y[tv * 2 + 1]) - J * m -
+                                  Eigen::Vector2d(obs_.c[tv * 2], obs_.c[tv * 2 + 1]);
+        const double scale = a_ * inflation_[tv];
+        const Eigen::Vector2d R(scale * obs_.r[tv * 2], scale * obs_.r[tv * 2 + 1]);
+        const double d2 = loo_mahalanobis2(e, R, J, P);
+        if (d2 > worst_d2) {
+          worst_d2 = d2;
+          worst = v;
+        }
+      }
+      if (worst >= 0) {
+        inflation_[obs_.tv(t, worst)] *= opt_.inflate_factor;
+        ++n_new;
+      }
+    }
+    return n_new;
+  }
+
+  void write_outputs(const SmootherOutputs& out) {
+    double h[2];
+    std::vector<double> J(2 * static_cast<size_t>(dim_));
+    for (int t = 0; t < T_; ++t) {
+      const double* m = &ms_[static_cast<size_t>(t) * dim_];
+      const Eigen::Map<const Mat> P(&Ps_[static_cast<size_t>(t) * dim_ * dim_], dim_, dim_);
+      const size_t tk = static_cast<size_t>(t) * K_ + k_;
+      if (out.mean) std::copy_n(m, dim_, out.mean + tk * dim_);
+      if (out.cov) Eigen::Map<Mat>(out.cov + tk * dim_ * dim_, dim_, dim_) = P;
+      for (int v = 0; v < V_; ++v) {
+        const size_t vtk = (static_cast<size_t>(v) * T_ + t) * K_ + k_;
+        if (out.inflation) out.inflation[vtk] = inflation_[obs_.tv(t, v)];
+        if (!out.reprojection && !out.reprojection_var) continue;
+        const bool ok = model_.evaluate(k_, v, m, h, J.data());
+        const Eigen::Map<const Eigen::Matrix<double, 2, D, Eigen::RowMajor>> Jm(J.data(), 2, dim_);
+        const Eigen::Matrix2d JPJ = Jm * P * Jm.transpose();
+        for (int c = 0; c < 2; ++c) {
+          if (out.reprojection) out.reprojection[vtk * 2 + c] = ok ? h[c] : kNaN;
+          if (out.reprojection_var) out.reprojection_var[vtk * 2 + c] = ok ? JPJ(c, c) : kNaN;
+        }
+      }
+    }
+    if (out.s) out.s[k_] = s_;
+    if (out.noise_scale) out.noise_scale[k_] = a_;
+    if (out.loglik) out.loglik[k_] = stats_.loglik();
+    if (out.iterations) out.iterations[k_] = iterations_;
+  }
+
+  void write_missing(const SmootherOutputs& out) {
+    for (int t = 0; t < T_; ++t) {
+      const size_t tk = static_cast<size_t>(t) * K_ + k_;
+      if (out.mean) std::fill_n(out.mean + tk * dim_, dim_, kNaN);
+      if (out.cov) std::fill_n(out.cov + tk * dim_ * dim_, dim_ * dim_, kNaN);
+      for (int v = 0; v < V_; ++v) {
+        const size_t vtk = (static_cast<size_t>(v) * T_ + t) * K_ + k_;
+        if (out.inflation) out.inflation[vtk] = 1.0;
+        if (out.reprojection) std::fill_n(out.reprojection + vtk * 2, 2, kNaN);
+        if (out.reprojection_var) std::fill_n(out.reprojection_var + vtk * 2, 2, kNaN);
+      }
+    }
+    if (out.s) out.s[k_] = kNaN;
+    if (out.noise_scale) out.noise_scale[k_] = kNaN;
+    if (out.loglik) out.loglik[k_] = kNaN;
+    if (out.iterations) out.iterations[k_] = 0;
+  }
+
+  const ObservationModel& model_;
+  const SmootherOptions& opt_;
+  const int k_, T_, K_, V_, dim_;
+  LinearizedObs obs_;
+  std::vector<double> xbar_, inflation_, ms_, Ps_;
+  Vec m0_, track_var_;
+  Mat P0_, Q_;
+  double spread_ = 1.0, s_ref_ = 1.0, s_ = 1.0, a_ = 1.0;
+  FilterStats stats_;
+  int iterations_ = 0;
+};
+
+template <int D>
+void run_all(const ObservationModel& model, const double* y, const double* r, const double* nominal, int T,
+             int K, const SmootherOptions& opt, const SmootherOutputs& out) {
+  parallel_for(K, opt.n_threads, [&](int64_t k) {
+    KeypointSmoother<D> ks(model, static_cast<int>(k), T, K, opt);
+    ks.run(y, r, nominal, out);
+  });
+}
+
+void check_options(const ObservationModel& model, int T, int K, const SmootherOptions& opt) {
+  const size_t D = model.dim();
+  auto need = [](const std::vector<double>& v, size_t n, const char* name) {
+    if (!v.empty() && v.size() != n)
+      throw std::invalid_argument(std::string(name) + ": expected " + std::to_string(n) + " values, got " +
+                                  std::to_string(v.size()));
+  };
+  if (T < 1 || K < 1) throw std::invalid_argument("need at least one frame and one keypoint");
+  need(opt.s, K, "s");
+  need(opt.noise_scale, K, "noise_scale");
+  need(opt.Q, D * D, "Q");
+  need(opt.m0, K * D, "m0");
+  need(opt.P0, K * D * D, "P0");
+  if (opt.inflate && !(opt.inflate_factor > 1.0))
+    throw std::invalid_argument("inflate_factor: expected a value > 1");
+  if (opt.inflate && !(opt.inflate_threshold > 0.0))
+    throw std::invalid_argument("inflate_threshold: expected a value > 0");
+}
+
+}  // namespace
+
+void smooth_keypoints(const ObservationModel& model, const double* y, const double* r,
+                      const double* nominal, int T, int K, const SmootherOptions& options,
+                      const SmootherOutputs& out) {
+  check_options(model, T, K, options);
+  switch (model.dim()) {
+    case 2: run_all<2>(model, y, r, nominal, T, K, options, out); break;
+    case 3: run_all<3>(model, y, r, nominal, T, K, options, out); break;
+    default: run_all<Eigen::Dynamic>(model, y, r, nominal, T, K, options, out); break;
+  }
+}
+
+}  // namespace lp3d

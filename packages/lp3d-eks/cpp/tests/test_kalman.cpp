@@ -1,0 +1,95 @@
+// The Kalman filter + RTS smoother equal a dense solve of the joint Gaussian posterior, and the
+// filter's log-likelihood equals the dense marginal likelihood, on small random problems.
+#include <random>
+
+#include "check.hpp"
+#include "lp3d_eks/kalman.hpp"
+
+template <int D>
+static void compare_with_dense(int dim, int T, int V, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> N01(0.0, 1.0);
+  std::uniform_real_distribution<double> U(0.2, 2.0);
+  lp3d::LinearizedObs obs;
+  obs.resize(T, V, dim);
+  for (size_t i = 0; i < obs.J.size(); ++i) obs.J[i] = N01(rng);
+  for (size_t i = 0; i < obs.y.size(); ++i) {
+    obs.y[i] = 3.0 * N01(rng);
+    obs.r[i] = U(rng);
+    obs.c[i] = N01(rng);
+  }
+  for (size_t i = 0; i < obs.ok.size(); ++i) obs.ok[i] = (i % 5 == 3) ? 0 : 1;  // some missing views
+  std::vector<double> infl(static_cast<size_t>(T) * V, 1.0);
+  infl[1] = 3.0;
+  const double s = 0.7, a = 1.3;
+  Eigen::MatrixXd A = Eigen::MatrixXd::Random(dim, dim);
+  const lp3d::MatD<D> Q = A * A.transpose() + Eigen::MatrixXd::Identity(dim, dim);
+  const lp3d::VecD<D> m0 = Eigen::VectorXd::Random(dim);
+  Eigen::MatrixXd B = Eigen::MatrixXd::Random(dim, dim);
+  const lp3d::MatD<D> P0 = B * B.transpose() + 2.0 * Eigen::MatrixXd::Identity(dim, dim);
+
+  std::vector<double> m(static_cast<size_t>(T) * dim), P(static_cast<size_t>(T) * dim * dim);
+  const lp3d::FilterStats st = lp3d::kalman_filter<D>(obs, 0, T, s, Q, m0, P0, a, infl.data(), m.data(), P.data());
+  lp3d::rts_smoother<D>(T, dim, s, Q, m.data(), P.data());
+
+  // Dense: x = (x_0, ..., x_{T-1}); prior precision from x_0 ~ N(m0, P0), x_t - x_{t-1} ~ N(0, sQ).
+  const int n = T * dim;
+  Eigen::MatrixXd L = Eigen::MatrixXd::Zero(n, n);
+  Eigen::VectorXd eta = Eigen::VectorXd::Zero(n);
+  const Eigen::MatrixXd P0i = Eigen::MatrixXd(P0).inverse(), Qi = (s * Eigen::MatrixXd(Q)).inverse();
+  L.block(0, 0, dim, dim) += P0i;
+  eta.head(dim) += P0i * Eigen::VectorXd(m0);
+  for (int t = 1; t < T; ++t) {
+    L.block(t * dim, t * dim, dim, dim) += Qi;
+    L.block((t - 1) * dim, (t - 1) * dim, dim, dim) += Qi;
+    L.block(t * dim, (t - 1) * dim, dim, dim) -= Qi;
+    L.block((t - 1) * dim, t * dim, dim, dim) -= Qi;
+  }
+  // Prior covariance of x (for the marginal likelihood): Sigma = L_prior^{-1}, mean = m0 everywhere.
+  const Eigen::MatrixXd Sigma = L.inverse();
+  const Eigen::VectorXd mu = Sigma * eta;
+  std::vector<int> rows;
+  Eigen::MatrixXd H = Eigen::MatrixXd::Zero(T * V * 2, n);
+  Eigen::VectorXd yv(T * V * 2), rv(T * V * 2);
+  int nobs = 0;
+  for (int t = 0; t < T; ++t)
+    for (int v = 0; v < V; ++v) {
+      const size_t tv = obs.tv(t, v);
+      if (!obs.ok[tv]) continue;
+      for (int c = 0; c < 2; ++c) {
+        const size_t i = tv * 2 + c;
+        for (int d = 0; d < dim; ++d) H(nobs, t * dim + d) = obs.J[i * dim + d];
+        yv(nobs) = obs.y[i] - obs.c[i];
+        rv(nobs) = a * infl[tv] * obs.r[i];
+        ++nobs;
+      }
+    }
+  H.conservativeResize(nobs, n);
+  yv.conservativeResize(nobs);
+  rv.conservativeResize(nobs);
+  const Eigen::MatrixXd Ri = rv.cwiseInverse().asDiagonal();
+  const Eigen::MatrixXd Lpost = L + H.transpose() * Ri * H;
+  const Eigen::MatrixXd Cpost = Lpost.inverse();
+  const Eigen::VectorXd mpost = Cpost * (eta + H.transpose() * Ri * yv);
+  for (int t = 0; t < T; ++t)
+    for (int d = 0; d < dim; ++d) {
+      CHECK_NEAR(m[t * dim + d], mpost(t * dim + d), 1e-8);
+      for (int e = 0; e < dim; ++e) CHECK_NEAR(P[(t * dim + d) * dim + e], Cpost(t * dim + d, t * dim + e), 1e-8);
+    }
+  // Marginal likelihood: y ~ N(H mu, H Sigma H^T + R).
+  const Eigen::MatrixXd S = H * Sigma * H.transpose() + Eigen::MatrixXd(rv.asDiagonal());
+  const Eigen::LLT<Eigen::MatrixXd> llt(S);
+  const Eigen::VectorXd res = yv - H * mu;
+  const double logdet = 2.0 * Eigen::MatrixXd(llt.matrixL()).diagonal().array().log().sum();
+  const double ll = -0.5 * (nobs * std::log(2 * M_PI) + logdet + res.dot(llt.solve(res)));
+  CHECK_NEAR(st.loglik(), ll, 1e-7 * (1 + std::abs(ll)));
+  CHECK(st.n == nobs);
+}
+
+int main() {
+  compare_with_dense<2>(2, 7, 1, 1);
+  compare_with_dense<3>(3, 9, 3, 2);
+  compare_with_dense<Eigen::Dynamic>(4, 6, 2, 3);
+  compare_with_dense<Eigen::Dynamic>(1, 8, 2, 4);
+  TEST_MAIN_END();
+}
