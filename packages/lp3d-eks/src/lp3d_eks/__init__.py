@@ -1,0 +1,35 @@
+"""lp3d-eks: the ensemble Kalman smoother for multi-view pose tracks (numpy-only API).
+
+Smoothers (one argument order: data, then model, then keyword options; one result type)::
+
+    from lp3d_eks import CameraRig, smooth_calibrated
+    rig = CameraRig.from_toml("calibration.toml")
+    result = smooth_calibrated(predictions, rig)     # predictions (member, view, time, keypoint, 2)
+    result.mean                                      # (time, keypoint, 3) smoothed 3D
+"""
+
+from lp3d_eks.camera import Camera, CameraRig
+from lp3d_eks.ensemble import ensemble_statistics
+from lp3d_eks.result import EnsembleStatistics, SmootherResult
+from lp3d_eks.smoother import (
+    smooth,
+    smooth_calibrated,
+    smooth_multiview,
+    smooth_single_view,
+    triangulate_observations,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Camera",
+    "CameraRig",
+    "EnsembleStatistics",
+    "SmootherResult",
+    "ensemble_statistics",
+    "smooth",
+    "smooth_calibrated",
+    "smooth_multiview",
+    "smooth_single_view",
+    "triangulate_observations",
+]

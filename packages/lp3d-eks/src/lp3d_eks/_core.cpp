@@ -1,0 +1,240 @@
+// pybind11 bindings of the lp3d-eks C++ core (the only file that includes Python).
+// Arrays cross as C-contiguous float64; shapes are checked in the Python layer, and again here.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "lp3d_eks/camera.hpp"
+#include "lp3d_eks/ensemble.hpp"
+#include "lp3d_eks/parallel.hpp"
+#include "lp3d_eks/smoother.hpp"
+#include "lp3d_eks/smoothing_param.hpp"
+
+namespace py = pybind11;
+using Arr = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+namespace {
+
+void require(const Arr& a, std::vector<py::ssize_t> shape, const char* name) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || a.shape(i) == shape[i];
+  if (!ok) throw std::invalid_argument(std::string(name) + ": unexpected shape");
+}
+
+lp3d::Camera make_camera(const double* K, const double* dist, const double* R, const double* t) {
+  lp3d::Camera c;
+  c.K = Eigen::Map<const Eigen::Matrix<double, 3, 3, Eigen::RowMajor>>(K);
+  for (int i = 0; i < 5; ++i) c.dist[i] = dist[i];
+  c.R = Eigen::Map<const Eigen::Matrix<double, 3, 3, Eigen::RowMajor>>(R);
+  c.t = Eigen::Map<const Eigen::Vector3d>(t);
+  return c;
+}
+
+std::vector<lp3d::Camera> make_cameras(const Arr& K, const Arr& dist, const Arr& R, const Arr& t) {
+  const py::ssize_t V = K.shape(0);
+  require(K, {V, 3, 3}, "K");
+  require(dist, {V, 5}, "dist");
+  require(R, {V, 3, 3}, "R");
+  require(t, {V, 3}, "t");
+  std::vector<lp3d::Camera> cams;
+  for (py::ssize_t v = 0; v < V; ++v)
+    cams.push_back(make_camera(K.data() + 9 * v, dist.data() + 5 * v, R.data() + 9 * v, t.data() + 3 * v));
+  return cams;
+}
+
+py::tuple project(const Arr& points, const Arr& K, const Arr& dist, const Arr& R, const Arr& t) {
+  require(points, {-1, 3}, "points");
+  const py::ssize_t N = points.shape(0);
+  const lp3d::Camera cam = make_camera(K.data(), dist.data(), R.data(), t.data());
+  Arr uv({N, py::ssize_t(2)}), jac({N, py::ssize_t(2), py::ssize_t(3)});
+  const double* p = points.data();
+  double* u = uv.mutable_data();
+  double* j = jac.mutable_data();
+  {
+    py::gil_scoped_release release;
+    for (py::ssize_t i = 0; i < N; ++i) {
+      Eigen::Vector2d out;
+      Eigen::Matrix<double, 2, 3> J;
+      cam.project(Eigen::Vector3d(p[3 * i], p[3 * i + 1], p[3 * i + 2]), out, &J);
+      u[2 * i] = out.x();
+      u[2 * i + 1] = out.y();
+      for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 3; ++c) j[6 * i + 3 * r + c] = J(r, c);
+    }
+  }
+  return py::make_tuple(uv, jac);
+}
+
+Arr undistort(const Arr& pixels, const Arr& K, const Arr& dist) {
+  require(pixels, {-1, 2}, "pixels");
+  const py::ssize_t N = pixels.shape(0);
+  const double eye[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, zero[3] = {0, 0, 0};
+  const lp3d::Camera cam = make_camera(K.data(), dist.data(), eye, zero);
+  Arr out({N, py::ssize_t(2)});
+  const double* p = pixels.data();
+  double* o = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    for (py::ssize_t i = 0; i < N; ++i) {
+      const Eigen::Vector2d xy = cam.undistort(Eigen::Vector2d(p[2 * i], p[2 * i + 1]));
+      o[2 * i] = xy.x();
+      o[2 * i + 1] = xy.y();
+    }
+  }
+  return out;
+}
+
+// points (V, N, 2) with NaN for missing views, weights (V, N) -> (N, 3)
+Arr triangulate(const Arr& points, const Arr& weights, const Arr& K, const Arr& dist, const Arr& R,
+                const Arr& t, int n_threads) {
+  const auto cams = make_cameras(K, dist, R, t);
+  const py::ssize_t V = static_cast<py::ssize_t>(cams.size());
+  require(points, {V, -1, 2}, "points");
+  const py::ssize_t N = points.shape(1);
+  require(weights, {V, N}, "weights");
+  Arr out({N, py::ssize_t(3)});
+  const double* p = points.data();
+  const double* w = weights.data();
+  double* o = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    lp3d::parallel_for(N, n_threads, [&](int64_t i) {
+      std::vector<Eigen::Vector2d> uv(V);
+      std::vector<double> wt(V);
+      std::vector<bool> valid(V);
+      for (py::ssize_t v = 0; v < V; ++v) {
+        uv[v] = Eigen::Vector2d(p[(v * N + i) * 2], p[(v * N + i) * 2 + 1]);
+        wt[v] = w[v * N + i];
+        valid[v] = std::isfinite(uv[v].x()) && std::isfinite(uv[v].y()) && wt[v] > 0.0 && std::isfinite(wt[v]);
+      }
+      const Eigen::Vector3d X = lp3d::triangulate_dlt(cams, uv, wt, valid);
+      for (int d = 0; d < 3; ++d) o[3 * i + d] = X(d);
+    });
+  }
+  return out;
+}
+
+py::tuple ensemble_statistics(const Arr& positions, const std::optional<Arr>& confidences,
+                              const std::string& center, bool weighted, int n_threads) {
+  require(positions, {-1, -1, 2}, "positions");
+  const py::ssize_t M = positions.shape(0), N = positions.shape(1);
+  if (confidences) require(*confidences, {M, N}, "confidences");
+  lp3d::Center c;
+  if (center == "mean") c = lp3d::Center::Mean;
+  else if (center == "median") c = lp3d::Center::Median;
+  else throw std::invalid_argument("center: expected 'mean' or 'median', got '" + center + "'");
+  Arr out_c({N, py::ssize_t(2)}), out_v({N, py::ssize_t(2)});
+  const double* conf = confidences ? confidences->data() : nullptr;
+  const double* pos = positions.data();
+  double* oc = out_c.mutable_data();
+  double* ov = out_v.mutable_data();
+  {
+    py::gil_scoped_release release;
+    lp3d::ensemble_statistics(pos, conf, M, N, c, weighted, oc, ov, n_threads);
+  }
+  return py::make_tuple(out_c, out_v);
+}
+
+lp3d::SmootherOptions make_options(const py::dict& o) {
+  lp3d::SmootherOptions opt;
+  auto vec = [&](const char* key, std::vector<double>& dst) {
+    if (o.contains(key) && !o[key].is_none()) {
+      const Arr a = o[key].cast<Arr>();
+      dst.assign(a.data(), a.data() + a.size());
+    }
+  };
+  vec("s", opt.s);
+  vec("noise_scale", opt.noise_scale);
+  vec("Q", opt.Q);
+  vec("m0", opt.m0);
+  vec("P0", opt.P0);
+  if (o.contains("s_blocks") && !o["s_blocks"].is_none())
+    opt.s_blocks = o["s_blocks"].cast<std::vector<std::pair<int, int>>>();
+  if (o.contains("s_max_frames")) opt.s_max_frames = o["s_max_frames"].cast<int>();
+  if (o.contains("s_search_tol")) opt.s_search_tol = o["s_search_tol"].cast<double>();
+  if (o.contains("inflate")) opt.inflate = o["inflate"].cast<bool>();
+  if (o.contains("inflate_threshold")) opt.inflate_threshold = o["inflate_threshold"].cast<double>();
+  if (o.contains("inflate_factor")) opt.inflate_factor = o["inflate_factor"].cast<double>();
+  if (o.contains("inflate_max_iter")) opt.inflate_max_iter = o["inflate_max_iter"].cast<int>();
+  if (o.contains("relinearize_max_iter")) opt.relinearize_max_iter = o["relinearize_max_iter"].cast<int>();
+  if (o.contains("relinearize_tol")) opt.relinearize_tol = o["relinearize_tol"].cast<double>();
+  if (o.contains("n_threads")) opt.n_threads = o["n_threads"].cast<int>();
+  return opt;
+}
+
+// y, r: (V, T, K, 2); nominal: (T, K, D). Returns a dict of output arrays.
+py::dict run_smoother(const lp3d::ObservationModel& model, const Arr& y, const Arr& r, const Arr& nominal,
+                      const py::dict& options) {
+  const py::ssize_t V = model.views(), D = model.dim();
+  require(y, {V, -1, -1, 2}, "y");
+  const py::ssize_t T = y.shape(1), K = y.shape(2);
+  require(r, {V, T, K, 2}, "r");
+  require(nominal, {T, K, D}, "nominal");
+  const lp3d::SmootherOptions opt = make_options(options);
+  Arr mean({T, K, D}), cov({T, K, D, D}), rep({V, T, K, py::ssize_t(2)}), repv({V, T, K, py::ssize_t(2)}),
+      infl({V, T, K}), s({K}), a({K}), ll({K});
+  py::array_t<int32_t> iters({K});
+  lp3d::SmootherOutputs out{mean.mutable_data(), cov.mutable_data(), rep.mutable_data(), repv.mutable_data(),
+                            infl.mutable_data(), s.mutable_data(), a.mutable_data(), ll.mutable_data(),
+                            iters.mutable_data()};
+  const double *yp = y.data(), *rp = r.data(), *np_ = nominal.data();
+  {
+    py::gil_scoped_release release;
+    lp3d::smooth_keypoints(model, yp, rp, np_, static_cast<int>(T), static_cast<int>(K), opt, out);
+  }
+  py::dict res;
+  res["mean"] = mean;
+  res["covariance"] = cov;
+  res["reprojection"] = rep;
+  res["reprojection_variance"] = repv;
+  res["inflation"] = infl;
+  res["s"] = s;
+  res["noise_scale"] = a;
+  res["log_likelihood"] = ll;
+  res["iterations"] = iters;
+  return res;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "lp3d-eks C++ core (use the lp3d_eks Python API instead of calling this directly)";
+  m.def("project", &project, py::arg("points"), py::arg("K"), py::arg("dist"), py::arg("R"), py::arg("t"));
+  m.def("undistort", &undistort, py::arg("pixels"), py::arg("K"), py::arg("dist"));
+  m.def("triangulate", &triangulate, py::arg("points"), py::arg("weights"), py::arg("K"), py::arg("dist"),
+        py::arg("R"), py::arg("t"), py::arg("n_threads") = 0);
+  m.def("ensemble_statistics", &ensemble_statistics, py::arg("positions"), py::arg("confidences"),
+        py::arg("center"), py::arg("weighted"), py::arg("n_threads") = 0);
+  m.def("chi2_2dof_quantile", &lp3d::chi2_2dof_quantile, py::arg("q"));
+  m.def(
+      "smooth_single_view",
+      [](const Arr& y, const Arr& r, const Arr& nominal, const py::dict& options) {
+        return run_smoother(lp3d::IdentityModel(), y, r, nominal, options);
+      },
+      py::arg("y"), py::arg("r"), py::arg("nominal"), py::arg("options"));
+  m.def(
+      "smooth_linear",
+      [](const Arr& y, const Arr& r, const Arr& nominal, const Arr& A, const Arr& b, const py::dict& options) {
+        // A: (K, 2V, D), b: (K, 2V)
+        if (A.ndim() != 3 || b.ndim() != 2 || A.shape(0) != b.shape(0) || A.shape(1) != b.shape(1) ||
+            A.shape(1) % 2 != 0)
+          throw std::invalid_argument("A, b: expected shapes (K, 2V, D) and (K, 2V)");
+        const lp3d::LinearModel model(A.data(), b.data(), static_cast<int>(A.shape(0)),
+                                      static_cast<int>(A.shape(1) / 2), static_cast<int>(A.shape(2)));
+        return run_smoother(model, y, r, nominal, options);
+      },
+      py::arg("y"), py::arg("r"), py::arg("nominal"), py::arg("A"), py::arg("b"), py::arg("options"));
+  m.def(
+      "smooth_calibrated",
+      [](const Arr& y, const Arr& r, const Arr& nominal, const Arr& K, const Arr& dist, const Arr& R,
+         const Arr& t, const py::dict& options) {
+        const lp3d::CameraModel model(make_cameras(K, dist, R, t));
+        return run_smoother(model, y, r, nominal, options);
+      },
+      py::arg("y"), py::arg("r"), py::arg("nominal"), py::arg("K"), py::arg("dist"), py::arg("R"), py::arg("t"),
+      py::arg("options"));
+}

@@ -1,0 +1,77 @@
+"""Ensemble statistics: the observation and observation noise of the ensemble Kalman smoother.
+
+The center of the ensemble (median by default, robust to one bad member) is the observation;
+the spread of the members is its variance. With confidences, ``variance="confidence-weighted"``
+weights each member by its confidence (members with zero confidence are dropped). A single model
+(one member) has no spread: its variance is the ``min_variance`` floor, divided by the
+confidence when confidences are given, so that the automatic noise scale of the smoother sets
+the level and low-confidence detections count less.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lp3d_eks import _core
+from lp3d_eks._validate import as_confidences, as_predictions
+from lp3d_eks.result import EnsembleStatistics
+
+__all__ = ["ensemble_statistics"]
+
+_VARIANCE_MODES = ("var", "confidence-weighted")
+
+
+def ensemble_statistics(
+    predictions: np.ndarray,
+    confidences: np.ndarray | None = None,
+    *,
+    center: str = "median",
+    variance: str = "var",
+    min_variance: float = 0.25,
+    min_confidence: float | None = None,
+    n_threads: int = 0,
+) -> EnsembleStatistics:
+    """Ensemble center and variance per view, frame, keypoint and coordinate.
+
+    Args:
+        predictions: ``(member, view, time, keypoint, 2)`` pixels, NaN where missing.
+        confidences: ``(member, view, time, keypoint)`` in [0, 1] (or any non-negative score).
+        center: ``"median"`` or ``"mean"``.
+        variance: ``"var"`` (plain variance over members) or ``"confidence-weighted"``.
+        min_variance: floor on the variance, pixels squared (no detector is exact).
+        min_confidence: predictions with a lower confidence are treated as missing.
+        n_threads: threads for the C++ core (0: all cores).
+
+    Returns:
+        :class:`EnsembleStatistics` with ``center`` and ``variance`` ``(view, time, keypoint, 2)``.
+    """
+    pos = as_predictions(predictions)
+    M, V, T, K, _ = pos.shape
+    conf = as_confidences(confidences, pos.shape[:4])
+    if center not in ("median", "mean"):
+        raise ValueError(f"center: expected 'median' or 'mean', but got {center!r}")
+    if variance not in _VARIANCE_MODES:
+        raise ValueError(f"variance: expected one of {_VARIANCE_MODES}, but got {variance!r}")
+    if variance == "confidence-weighted" and conf is None:
+        raise ValueError("variance='confidence-weighted' needs confidences")
+    if not (min_variance > 0):
+        raise ValueError(f"min_variance: expected a positive number, but got {min_variance}")
+    if min_confidence is not None:
+        if conf is None:
+            raise ValueError("min_confidence needs confidences")
+        pos = np.where((conf >= min_confidence)[..., None], pos, np.nan)
+    c, v = _core.ensemble_statistics(
+        pos.reshape(M, V * T * K, 2),
+        None if conf is None else conf.reshape(M, V * T * K),
+        center,
+        variance == "confidence-weighted",
+        n_threads,
+    )
+    c = c.reshape(V, T, K, 2)
+    v = v.reshape(V, T, K, 2)
+    if M == 1 and conf is not None:
+        # A single model: no spread, so the floor scaled by 1 / confidence.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.where(np.isfinite(c), min_variance / np.clip(conf[0], 1e-3, None)[..., None], np.nan)
+    np.maximum(v, min_variance, out=v, where=np.isfinite(v))
+    return EnsembleStatistics(center=c, variance=v, n_members=M)

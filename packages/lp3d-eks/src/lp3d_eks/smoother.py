@@ -1,0 +1,330 @@
+"""The ensemble Kalman smoothers: single view, multi-view linear latent, calibrated 3D.
+
+Model, per keypoint (keypoints are independent and run in parallel in the C++ core)::
+
+    x_0 ~ N(m0, P0)
+    x_t = x_{t-1} + w_t,            w_t ~ N(0, s Q)                  (random walk, Q = I by default)
+    y_tv = h_v(x_t) + e_tv,         e_tv ~ N(0, a * f_tv * diag(r_tv))
+
+``y_tv`` is the ensemble center in view ``v`` and ``r_tv`` the ensemble variance (see
+:mod:`lp3d_eks.ensemble`), ``a`` a noise scale (1, or fitted), ``f_tv`` the variance inflation
+factor (1 unless inflated). The latent ``x`` and ``h_v`` are
+
+- single view: ``x`` is the 2D position, ``h(x) = x``;
+- multi-view linear: ``x`` of ``n_latent`` dims, ``h_v(x) = A_v x + b_v`` with ``A, b`` from PCA
+  of the stacked 2V-dim ensemble centers on confident frames (no calibration needed);
+- calibrated: ``x`` is the 3D world point, ``h_v`` the camera projection with distortion.
+
+Missing observations (NaN) skip the update, so every frame gets a position with an honestly
+larger variance. ``s`` (and ``a`` if ``noise_scale="auto"``) maximize the marginal likelihood of
+the observations with the per-frame variances (a Brent search on log s; ``a`` is profiled out in
+closed form). The calibrated smoother is an iterated extended Kalman smoother initialized from
+DLT triangulation. Variance inflation compares each observation with its leave-one-out
+prediction from all other data (chi-square test) and multiplies the variance of those that
+disagree; see ``cpp/include/lp3d_eks/inflation.hpp`` for the statistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lp3d_eks import _core
+from lp3d_eks._validate import as_observations, frame_ranges, per_keypoint
+from lp3d_eks.camera import CameraRig
+from lp3d_eks.ensemble import ensemble_statistics
+from lp3d_eks.latent import fit_linear_latent
+from lp3d_eks.result import EnsembleStatistics, SmootherResult
+
+__all__ = ["smooth", "smooth_single_view", "smooth_multiview", "smooth_calibrated", "triangulate_observations"]
+
+
+def _observations(data, confidences, center, variance, min_variance, min_confidence, n_threads) -> EnsembleStatistics:
+    if isinstance(data, EnsembleStatistics):
+        if confidences is not None:
+            raise ValueError("confidences: pass them to ensemble_statistics, not with precomputed statistics")
+        c, v = as_observations(data.center, data.variance)
+        return EnsembleStatistics(c, v, data.n_members)
+    return ensemble_statistics(
+        data,
+        confidences,
+        center=center,
+        variance=variance,
+        min_variance=min_variance,
+        min_confidence=min_confidence,
+        n_threads=n_threads,
+    )
+
+
+def _options(
+    K: int,
+    T: int,
+    dim: int,
+    *,
+    s,
+    s_frames,
+    s_max_frames: int,
+    noise_scale,
+    inflate: bool,
+    inflate_quantile: float,
+    inflate_factor: float,
+    inflate_max_iter: int,
+    prior_mean,
+    prior_covariance,
+    process_covariance,
+    n_threads: int,
+) -> dict:
+    if not (0.5 < inflate_quantile < 1.0):
+        raise ValueError(f"inflate_quantile: expected a probability in (0.5, 1), but got {inflate_quantile}")
+    if not (inflate_factor > 1.0):
+        raise ValueError(f"inflate_factor: expected a number > 1, but got {inflate_factor}")
+    if isinstance(noise_scale, str):
+        if noise_scale != "auto":
+            raise ValueError(f"noise_scale: expected a positive number or 'auto', but got {noise_scale!r}")
+        a = np.full(K, np.nan)
+    else:
+        a = per_keypoint(noise_scale, K, "noise_scale")
+    opts: dict = {
+        "s": per_keypoint(s, K, "s"),
+        "noise_scale": a,
+        "s_blocks": frame_ranges(s_frames, T),
+        "s_max_frames": int(s_max_frames),
+        "inflate": bool(inflate),
+        "inflate_threshold": float(_core.chi2_2dof_quantile(inflate_quantile)),
+        "inflate_factor": float(inflate_factor),
+        "inflate_max_iter": int(inflate_max_iter),
+        "n_threads": int(n_threads),
+    }
+    if process_covariance is not None:
+        Q = np.asarray(process_covariance, dtype=np.float64)
+        if Q.shape != (dim, dim) or not np.allclose(Q, Q.T) or np.linalg.eigvalsh(Q).min() <= 0:
+            raise ValueError(f"process_covariance: expected a symmetric positive definite ({dim}, {dim}) matrix")
+        opts["Q"] = Q
+    if prior_mean is not None:
+        m0 = np.asarray(prior_mean, dtype=np.float64)
+        if m0.shape != (K, dim) or not np.all(np.isfinite(m0)):
+            raise ValueError(f"prior_mean: expected finite values of shape ({K}, {dim}), but got {m0.shape}")
+        opts["m0"] = m0
+    if prior_covariance is not None:
+        P0 = np.asarray(prior_covariance, dtype=np.float64)
+        if P0.shape != (K, dim, dim) or not np.all(np.isfinite(P0)):
+            raise ValueError(f"prior_covariance: expected finite values of shape ({K}, {dim}, {dim}), but got {P0.shape}")
+        opts["P0"] = P0
+    return opts
+
+
+def _result(kind: str, out: dict, obs: EnsembleStatistics, **extra) -> SmootherResult:
+    return SmootherResult(
+        kind=kind,
+        mean=out["mean"],
+        covariance=out["covariance"],
+        reprojection=out["reprojection"],
+        reprojection_variance=out["reprojection_variance"],
+        observation=obs.center,
+        observation_variance=obs.variance,
+        inflation=out["inflation"],
+        s=out["s"],
+        noise_scale=out["noise_scale"],
+        log_likelihood=out["log_likelihood"],
+        iterations=out["iterations"],
+        **extra,
+    )
+
+
+_COMMON_DOC = """
+    Args (common to all smoothers):
+        data: ensemble predictions ``(member, view, time, keypoint, 2)`` in pixels (NaN where a
+            model gave nothing; a single model is ``member`` of size 1), or precomputed
+            :class:`EnsembleStatistics`.
+        confidences: ``(member, view, time, keypoint)``, optional.
+        center, variance, min_variance, min_confidence: see :func:`ensemble_statistics`.
+        s: smoothing parameter: None (automatic per keypoint), a number, or one per keypoint.
+        s_frames: ``[(start, stop), ...]`` frames for the automatic search (default: all frames,
+            or for tracks longer than ``s_max_frames`` ten evenly spaced blocks of that many).
+        noise_scale: ``"auto"`` (fit the scale of the ensemble variances by maximum likelihood)
+            or a number (1: the ensemble variance is taken at face value).
+        inflate: variance inflation on/off; ``inflate_quantile`` sets the chi-square threshold,
+            ``inflate_factor`` the multiplier per round, ``inflate_max_iter`` the rounds.
+        prior_mean ``(keypoint, D)``, prior_covariance ``(keypoint, D, D)``,
+            process_covariance ``(D, D)``: override the defaults (first nominal value, variance
+            of the nominal track, identity).
+        n_threads: threads (0: all cores).
+
+    Returns:
+        :class:`SmootherResult`.
+"""
+
+
+def smooth_single_view(
+    data,
+    *,
+    confidences: np.ndarray | None = None,
+    center: str = "median",
+    variance: str = "var",
+    min_variance: float = 0.25,
+    min_confidence: float | None = None,
+    s=None,
+    s_frames: Sequence[tuple[int, int]] | None = None,
+    s_max_frames: int = 20000,
+    noise_scale: float | str = "auto",
+    inflate: bool = False,
+    inflate_quantile: float = 0.999,
+    inflate_factor: float = 4.0,
+    inflate_max_iter: int = 10,
+    prior_mean=None,
+    prior_covariance=None,
+    process_covariance=None,
+    n_threads: int = 0,
+) -> SmootherResult:
+    """Smooths one view: the latent is the 2D position of each keypoint.
+
+    ``data`` must have a single view (``view`` of size 1); call it per view otherwise. Variance
+    inflation is off by default here (with one view it can only flag jumps in time).
+    """
+    obs = _observations(data, confidences, center, variance, min_variance, min_confidence, n_threads)
+    V, T, K = obs.shape
+    if V != 1:
+        raise ValueError(f"data: expected a single view for smooth_single_view, but got {V} views")
+    opts = _options(
+        K, T, 2, s=s, s_frames=s_frames, s_max_frames=s_max_frames, noise_scale=noise_scale,
+        inflate=inflate, inflate_quantile=inflate_quantile, inflate_factor=inflate_factor,
+        inflate_max_iter=inflate_max_iter, prior_mean=prior_mean, prior_covariance=prior_covariance,
+        process_covariance=process_covariance, n_threads=n_threads,
+    )
+    out = _core.smooth_single_view(obs.center, obs.variance, np.ascontiguousarray(obs.center[0]), opts)
+    return _result("single_view", out, obs)
+
+
+def smooth_multiview(
+    data,
+    *,
+    confidences: np.ndarray | None = None,
+    n_latent: int = 3,
+    confident_quantile: float = 0.95,
+    center: str = "median",
+    variance: str = "var",
+    min_variance: float = 0.25,
+    min_confidence: float | None = None,
+    s=None,
+    s_frames: Sequence[tuple[int, int]] | None = None,
+    s_max_frames: int = 20000,
+    noise_scale: float | str = "auto",
+    inflate: bool = True,
+    inflate_quantile: float = 0.999,
+    inflate_factor: float = 4.0,
+    inflate_max_iter: int = 10,
+    prior_mean=None,
+    prior_covariance=None,
+    process_covariance=None,
+    n_threads: int = 0,
+) -> SmootherResult:
+    """Smooths several views without calibration through a linear latent (PCA).
+
+    ``n_latent`` latent dimensions (3 for a point seen by pinhole cameras, approximately) are
+    found per keypoint by PCA of the stacked ``2 * view`` ensemble centers on confident frames:
+    all views present and the largest ensemble variance below its ``confident_quantile``.
+    """
+    obs = _observations(data, confidences, center, variance, min_variance, min_confidence, n_threads)
+    V, T, K = obs.shape
+    if V < 2:
+        raise ValueError("data: expected at least 2 views for smooth_multiview (use smooth_single_view)")
+    A, b, nominal = fit_linear_latent(obs, n_latent, confident_quantile)
+    opts = _options(
+        K, T, n_latent, s=s, s_frames=s_frames, s_max_frames=s_max_frames, noise_scale=noise_scale,
+        inflate=inflate, inflate_quantile=inflate_quantile, inflate_factor=inflate_factor,
+        inflate_max_iter=inflate_max_iter, prior_mean=prior_mean, prior_covariance=prior_covariance,
+        process_covariance=process_covariance, n_threads=n_threads,
+    )
+    out = _core.smooth_linear(obs.center, obs.variance, nominal, A, b, opts)
+    return _result("linear", out, obs, loadings=A, offset=b)
+
+
+def smooth_calibrated(
+    data,
+    rig: CameraRig,
+    *,
+    confidences: np.ndarray | None = None,
+    center: str = "median",
+    variance: str = "var",
+    min_variance: float = 0.25,
+    min_confidence: float | None = None,
+    s=None,
+    s_frames: Sequence[tuple[int, int]] | None = None,
+    s_max_frames: int = 20000,
+    noise_scale: float | str = "auto",
+    inflate: bool = True,
+    inflate_quantile: float = 0.999,
+    inflate_factor: float = 4.0,
+    inflate_max_iter: int = 10,
+    prior_mean=None,
+    prior_covariance=None,
+    process_covariance=None,
+    n_threads: int = 0,
+) -> SmootherResult:
+    """Smooths calibrated views in 3D: an iterated extended Kalman smoother.
+
+    The views of ``data`` are the cameras of ``rig`` in order. The first linearization is the
+    per-frame DLT triangulation of the ensemble centers (weighted by focal length / ensemble
+    standard deviation), gaps filled by interpolation; the smoother then relinearizes around its
+    own smoothed track until it stops changing.
+    """
+    if not isinstance(rig, CameraRig):
+        raise TypeError(f"rig: expected a CameraRig, but got {type(rig).__name__}")
+    obs = _observations(data, confidences, center, variance, min_variance, min_confidence, n_threads)
+    V, T, K = obs.shape
+    if V != len(rig):
+        raise ValueError(f"data: expected {len(rig)} views (cameras {rig.names}), but got {V}")
+    if V < 2:
+        raise ValueError("rig: expected at least 2 cameras for 3D smoothing")
+    nominal, _, _ = triangulate_observations(obs, rig, n_threads=n_threads)
+    opts = _options(
+        K, T, 3, s=s, s_frames=s_frames, s_max_frames=s_max_frames, noise_scale=noise_scale,
+        inflate=inflate, inflate_quantile=inflate_quantile, inflate_factor=inflate_factor,
+        inflate_max_iter=inflate_max_iter, prior_mean=prior_mean, prior_covariance=prior_covariance,
+        process_covariance=process_covariance, n_threads=n_threads,
+    )
+    out = _core.smooth_calibrated(obs.center, obs.variance, nominal, *rig._arrays(), opts)
+    return _result("calibrated", out, obs)
+
+
+def smooth(data, rig: CameraRig | None = None, **options) -> SmootherResult:
+    """Picks the smoother: calibrated 3D with a rig, multi-view linear without, single view for one view."""
+    n_views = data.shape[0] if isinstance(data, EnsembleStatistics) else np.shape(data)[1]
+    if rig is not None:
+        return smooth_calibrated(data, rig, **options)
+    if n_views > 1:
+        return smooth_multiview(data, **options)
+    return smooth_single_view(data, **options)
+
+
+for _f in (smooth_single_view, smooth_multiview, smooth_calibrated):
+    _f.__doc__ = (_f.__doc__ or "") + _COMMON_DOC
+
+
+def triangulate_observations(
+    observations: EnsembleStatistics, rig: CameraRig, *, n_threads: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame DLT triangulation of ensemble centers, no smoothing.
+
+    Views are weighted by ``focal length / ensemble standard deviation`` so each contributes in
+    proportion to its pixel precision.
+
+    Returns:
+        points ``(time, keypoint, 3)`` (NaN with fewer than two views), reprojection error
+        ``(view, time, keypoint)`` in pixels, and the number of views used ``(time, keypoint)``.
+    """
+    c, v = observations.center, observations.variance
+    V, T, K, _ = c.shape
+    focal = np.array([0.5 * (cam.matrix[0, 0] + cam.matrix[1, 1]) for cam in rig.cameras])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = focal[:, None, None] / np.sqrt(np.nanmean(v, axis=-1))
+    w = np.where(np.isfinite(w) & np.isfinite(c).all(axis=-1), w, 0.0)
+    flat = np.ascontiguousarray(c.reshape(V, T * K, 2))
+    X = _core.triangulate(flat, np.ascontiguousarray(w.reshape(V, T * K)), *rig._arrays(), n_threads)
+    X = X.reshape(T, K, 3)
+    reproj = rig.project(X)
+    err = np.linalg.norm(reproj - c, axis=-1)
+    n_used = (w > 0).sum(axis=0)
+    n_used = np.where(np.isfinite(X).all(axis=-1), n_used, 0)
+    return X, err, n_used
