@@ -122,8 +122,9 @@ class KeypointSmoother {
         const size_t tv = obs_.tv(t, v);
         const double* yy = &obs_.y[tv * 2];
         const double* rr = &obs_.r[tv * 2];
-        if (!(std::isfinite(yy[0]) && std::isfinite(yy[1]) && rr[0] >= 0.0 && rr[1] >= 0.0 &&
-              std::isfinite(rr[0]) && std::isfinite(rr[1]))) {
+        const bool any = (std::isfinite(yy[0]) && std::isfinite(rr[0]) && rr[0] >= 0.0) ||
+                         (std::isfinite(yy[1]) && std::isfinite(rr[1]) && rr[1] >= 0.0);
+        if (!any) {
           obs_.ok[tv] = 0;
           continue;
         }
@@ -172,7 +173,7 @@ class KeypointSmoother {
 
   void choose_params(bool auto_s, bool auto_a) {
     const auto blocks = search_blocks(T_, opt_.s_blocks, opt_.s_max_frames);
-    const double lo = std::log(s_ref_) - 18.0, hi = std::log(s_ref_) + 5.0;
+    const double lo = std::log(s_ref_) - 18.0, hi = std::log(s_ref_) + 12.0;
     if (auto_s && auto_a) {
       // s = lambda * a with a profiled out: search lambda only.
       const double ll = brent_maximize(
@@ -224,7 +225,7 @@ class KeypointSmoother {
       double worst_d2 = opt_.inflate_threshold;
       for (int v = 0; v < V_; ++v) {
         const size_t tv = obs_.tv(t, v);
-        if (!obs_.ok[tv]) continue;
+        if (!obs_.ok[tv] || !std::isfinite(obs_.y[tv * 2]) || !std::isfinite(obs_.y[tv * 2 + 1])) continue;
         const Eigen::Map<const Eigen::Matrix<double, 2, D, Eigen::RowMajor>> J(&obs_.J[tv * 2 * dim_], 2, dim_);
         const Eigen::Vector2d e = Eigen::Vector2d(obs_.y[tv * 2], obs_.y[tv * 2 + 1]) - J * m -
                                   Eigen::Vector2d(obs_.c[tv * 2], obs_.c[tv * 2 + 1]);

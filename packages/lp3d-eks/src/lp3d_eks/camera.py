@@ -20,12 +20,12 @@ import math
 import os
 import re
 import tempfile
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tomllib
 
 from lp3d_eks import _core
 

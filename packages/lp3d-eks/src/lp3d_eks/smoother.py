@@ -265,8 +265,8 @@ def smooth_calibrated(
     """Smooths calibrated views in 3D: an iterated extended Kalman smoother.
 
     The views of ``data`` are the cameras of ``rig`` in order. The first linearization is the
-    per-frame DLT triangulation of the ensemble centers (weighted by focal length / ensemble
-    standard deviation), gaps filled by interpolation; the smoother then relinearizes around its
+    per-frame (plain) DLT triangulation of the ensemble centers, gaps filled by interpolation;
+    the smoother then relinearizes around its
     own smoothed track until it stops changing.
     """
     if not isinstance(rig, CameraRig):
@@ -307,24 +307,26 @@ def triangulate_observations(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-frame DLT triangulation of ensemble centers, no smoothing.
 
-    Views are weighted by ``focal length / ensemble standard deviation`` so each contributes in
-    proportion to its pixel precision.
+    Plain (unweighted) DLT on undistorted normalized coordinates of every view with a finite
+    center; a solution behind any camera that saw the point is rejected (NaN).
 
     Returns:
         points ``(time, keypoint, 3)`` (NaN with fewer than two views), reprojection error
-        ``(view, time, keypoint)`` in pixels, and the number of views used ``(time, keypoint)``.
+        ``(view, time, keypoint)`` in pixels (NaN where the view is missing), and the number of
+        views used ``(time, keypoint)``.
     """
-    c, v = observations.center, observations.variance
+    c = observations.center
     V, T, K, _ = c.shape
-    focal = np.array([0.5 * (cam.matrix[0, 0] + cam.matrix[1, 1]) for cam in rig.cameras])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = focal[:, None, None] / np.sqrt(np.nanmean(v, axis=-1))
-    w = np.where(np.isfinite(w) & np.isfinite(c).all(axis=-1), w, 0.0)
-    flat = np.ascontiguousarray(c.reshape(V, T * K, 2))
-    X = _core.triangulate(flat, np.ascontiguousarray(w.reshape(V, T * K)), *rig._arrays(), n_threads)
-    X = X.reshape(T, K, 3)
-    reproj = rig.project(X)
-    err = np.linalg.norm(reproj - c, axis=-1)
-    n_used = (w > 0).sum(axis=0)
-    n_used = np.where(np.isfinite(X).all(axis=-1), n_used, 0)
+    seen = np.isfinite(c).all(axis=-1)  # (view, time, keypoint)
+    X = _core.triangulate(
+        np.ascontiguousarray(c.reshape(V, T * K, 2)),
+        np.ascontiguousarray(seen.reshape(V, T * K).astype(np.float64)),
+        *rig._arrays(),
+        n_threads,
+    ).reshape(T, K, 3)
+    depth = np.stack([(X @ cam.rotation[2]) + cam.tvec[2] for cam in rig.cameras])  # (view, time, keypoint)
+    behind = (seen & ~(depth > 0)).any(axis=0)
+    X[behind] = np.nan
+    err = np.linalg.norm(rig.project(X) - c, axis=-1)
+    n_used = np.where(np.isfinite(X).all(axis=-1), seen.sum(axis=0), 0)
     return X, err, n_used

@@ -26,7 +26,7 @@ struct LinearizedObs {
   std::vector<double> r;      // (T, V, 2) observation variances (before the noise scale a)
   std::vector<double> J;      // (T, V, 2, D) rows of the observation Jacobian
   std::vector<double> c;      // (T, V, 2) offsets
-  std::vector<uint8_t> ok;    // (T, V) 1 where the view is observed and its linearization valid
+  std::vector<uint8_t> ok;    // (T, V) 1 where the view has a finite coordinate and a valid linearization
 
   void resize(int T_, int V_, int D_) {
     T = T_; V = V_; D = D_;
@@ -80,6 +80,7 @@ FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, co
       const double infl = inflation ? inflation[tv] : 1.0;
       for (int cc = 0; cc < 2; ++cc) {
         const size_t i = tv * 2 + cc;
+        if (!std::isfinite(obs.y[i])) continue;  // one coordinate missing
         h = Eigen::Map<const VecD<D>>(&obs.J[i * dim], dim);
         Ph.noalias() = P * h;
         const double S = h.dot(Ph) + a * infl * obs.r[i];
