@@ -35,11 +35,12 @@ bool Camera::project(const Eigen::Vector3d& X, Eigen::Vector2d& uv,
   const double fx = K(0, 0), fy = K(1, 1);
   uv << fx * d.x() + K(0, 2), fy * d.y() + K(1, 2);
   if (J) {
-    // d(xy)/dXc = [[1/z, 0, -x/z], [0, 1/z, -y/z]]; chain: diag(f) * Jd * dxy/dXc * R
-    Eigen::Matrix<double, 2, 3> dxy;
-    dxy << iz, 0.0, -xy.x() * iz, 0.0, iz, -xy.y() * iz;
-    Eigen::Matrix2d F = Eigen::Vector2d(fx, fy).asDiagonal();
-    *J = F * Jd * dxy * R;
+    // d(xy)/dX = d(xy)/dXc * R with d(xy)/dXc = [[1/z, 0, -x/z], [0, 1/z, -y/z]];
+    // then d(uv)/dX = diag(fx, fy) * Jd * d(xy)/dX, written out for 2x2 and 2x3 blocks.
+    const Eigen::RowVector3d gx = (R.row(0) - xy.x() * R.row(2)) * iz;
+    const Eigen::RowVector3d gy = (R.row(1) - xy.y() * R.row(2)) * iz;
+    J->row(0) = fx * (Jd(0, 0) * gx + Jd(0, 1) * gy);
+    J->row(1) = fy * (Jd(1, 0) * gx + Jd(1, 1) * gy);
   }
   return in_front;
 }
@@ -49,7 +50,7 @@ Eigen::Vector2d Camera::undistort(const Eigen::Vector2d& uv) const {
   const double k1 = dist[0], k2 = dist[1], p1 = dist[2], p2 = dist[3], k3 = dist[4];
   Eigen::Vector2d xy = target;
   // Fixed-point iteration (as in OpenCV) gets close ...
-  for (int it = 0; it < 8; ++it) {
+  for (int it = 0; it < 3; ++it) {
     const double x = xy.x(), y = xy.y(), r2 = x * x + y * y;
     const double icdist = 1.0 / (1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)));
     const double dx = 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x);
@@ -60,7 +61,7 @@ Eigen::Vector2d Camera::undistort(const Eigen::Vector2d& uv) const {
   for (int it = 0; it < 10; ++it) {
     Eigen::Matrix2d Jd;
     const Eigen::Vector2d res = distort(xy, &Jd) - target;
-    if (res.norm() < 1e-15) break;
+    if (res.squaredNorm() < 1e-30) break;
     const double det = Jd.determinant();
     if (!std::isfinite(det) || std::abs(det) < 1e-12) break;
     xy -= Jd.inverse() * res;
@@ -70,26 +71,28 @@ Eigen::Vector2d Camera::undistort(const Eigen::Vector2d& uv) const {
 
 Eigen::Vector3d triangulate_dlt(const std::vector<Camera>& cams, const std::vector<Eigen::Vector2d>& uv,
                                 const std::vector<double>& weights, const std::vector<bool>& valid) {
-  const int V = static_cast<int>(cams.size());
+  // A stacks two rows per view, A [X; 1] = 0. With the last homogeneous coordinate fixed to 1,
+  // least squares is the 3x3 system (A^T A)[0:3, 0:3] X = -(A^T A)[0:3, 3]: the same point as the
+  // homogeneous (SVD) solution for exact data, far cheaper, and never a point at infinity.
+  Eigen::Matrix4d AtA = Eigen::Matrix4d::Zero();
   int n = 0;
-  for (int v = 0; v < V; ++v) n += valid[v] ? 1 : 0;
-  if (n < 2) return Eigen::Vector3d::Constant(std::numeric_limits<double>::quiet_NaN());
-  Eigen::MatrixXd A(2 * n, 4);
-  int row = 0;
-  for (int v = 0; v < V; ++v) {
+  for (size_t v = 0; v < cams.size(); ++v) {
     if (!valid[v]) continue;
     const Camera& c = cams[v];
     Eigen::Matrix<double, 3, 4> P;
     P << c.R, c.t;
     const Eigen::Vector2d xy = c.undistort(uv[v]);
     const double w = weights[v];
-    A.row(row++) = w * (xy.x() * P.row(2) - P.row(0));
-    A.row(row++) = w * (xy.y() * P.row(2) - P.row(1));
+    const Eigen::RowVector4d r0 = w * (xy.x() * P.row(2) - P.row(0));
+    const Eigen::RowVector4d r1 = w * (xy.y() * P.row(2) - P.row(1));
+    AtA.noalias() += r0.transpose() * r0 + r1.transpose() * r1;
+    ++n;
   }
-  Eigen::JacobiSVD<Eigen::MatrixXd> svd(A, Eigen::ComputeFullV);
-  const Eigen::Vector4d h = svd.matrixV().col(3);
-  if (std::abs(h(3)) < 1e-300) return Eigen::Vector3d::Constant(std::numeric_limits<double>::quiet_NaN());
-  return h.head<3>() / h(3);
+  if (n < 2) return Eigen::Vector3d::Constant(std::numeric_limits<double>::quiet_NaN());
+  const Eigen::LDLT<Eigen::Matrix3d> ldlt(AtA.topLeftCorner<3, 3>());
+  if (ldlt.info() != Eigen::Success || !(ldlt.vectorD().minCoeff() > 1e-14 * ldlt.vectorD().maxCoeff()))
+    return Eigen::Vector3d::Constant(std::numeric_limits<double>::quiet_NaN());
+  return ldlt.solve(-AtA.topRightCorner<3, 1>());
 }
 
 }  // namespace lp3d

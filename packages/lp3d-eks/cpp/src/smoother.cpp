@@ -51,13 +51,22 @@ class KeypointSmoother {
     s_ = auto_s ? s_ref_ : opt_.s[k_];
     a_ = (opt_.noise_scale.empty() || auto_a) ? 1.0 : opt_.noise_scale[k_];
     if (auto_s || auto_a) choose_params(auto_s, auto_a);
-    smooth();
+    // Without inflation: converge now. With it: two passes are a good enough start for the
+    // inflation rounds, which keep relinearizing; the track converges after the last round.
     if (opt_.inflate) {
+      pass_and_relinearize();
+      pass_and_relinearize();
+    } else {
+      smooth();
+    }
+    if (opt_.inflate) {
+      // Each round: test, inflate, one smoothing pass (relinearized); converge fully at the end.
       for (int it = 1; it <= opt_.inflate_max_iter; ++it) {
         if (inflate_step() == 0) break;
-        if (it == 1 && (auto_s || auto_a)) choose_params(auto_s, auto_a);
-        smooth();
+        if (it == 1 && (auto_s || auto_a)) choose_params(auto_s, auto_a, /*refine=*/true);
+        pass_and_relinearize();
       }
+      smooth();
     }
     write_outputs(out);
   }
@@ -81,6 +90,8 @@ class KeypointSmoother {
       }
       if (ok) valid.push_back(t);
     }
+    if (valid.empty()) return false;
+    reject_jumps(valid);
     if (valid.empty()) return false;
     for (int t = 0; t < valid.front(); ++t) std::copy_n(xbar(valid.front()), dim_, xbar(t));
     for (int t = valid.back() + 1; t < T_; ++t) std::copy_n(xbar(valid.back()), dim_, xbar(t));
@@ -114,10 +125,45 @@ class KeypointSmoother {
     return true;
   }
 
-  void linearize() {
+  // A nominal point far from its temporal neighbours (a failed triangulation) would be a bad
+  // linearization point: drop points whose distance to the median of the 6 nearest valid
+  // neighbours exceeds 10 robust standard deviations of that distance (they are interpolated).
+  void reject_jumps(std::vector<int>& valid) {
+    const int n = static_cast<int>(valid.size());
+    if (n < 7) return;
+    std::vector<double> dev(n), buf;
+    for (int i = 0; i < n; ++i) {
+      const int lo = std::max(0, std::min(i - 3, n - 7));
+      double d2 = 0.0;
+      for (int d = 0; d < dim_; ++d) {
+        buf.clear();
+        for (int j = lo; j < lo + 7; ++j)
+          if (j != i) buf.push_back(xbar(valid[j])[d]);
+        std::nth_element(buf.begin(), buf.begin() + 3, buf.end());
+        const double diff = xbar(valid[i])[d] - buf[3];
+        d2 += diff * diff;
+      }
+      dev[i] = std::sqrt(d2);
+    }
+    buf = dev;
+    std::nth_element(buf.begin(), buf.begin() + n / 2, buf.end());
+    const double limit = 10.0 * 1.4826 * buf[n / 2];
+    if (!(limit > 0.0)) return;
+    std::vector<int> kept;
+    kept.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      if (dev[i] <= limit) kept.push_back(valid[i]);
+      else std::fill_n(xbar(valid[i]), dim_, kNaN);
+    }
+    valid.swap(kept);
+  }
+
+  // Linearizes the observations around xbar_; with `moved`, only the frames flagged there.
+  void linearize(const std::vector<uint8_t>* moved = nullptr) {
     double h[2];
     std::vector<double> J(2 * static_cast<size_t>(dim_));
     for (int t = 0; t < T_; ++t) {
+      if (moved && !(*moved)[t]) continue;
       for (int v = 0; v < V_; ++v) {
         const size_t tv = obs_.tv(t, v);
         const double* yy = &obs_.y[tv * 2];
@@ -171,9 +217,12 @@ class KeypointSmoother {
     return total;
   }
 
-  void choose_params(bool auto_s, bool auto_a) {
+  // refine: search near the current value (after inflation changed the weights a little).
+  void choose_params(bool auto_s, bool auto_a, bool refine = false) {
     const auto blocks = search_blocks(T_, opt_.s_blocks, opt_.s_max_frames);
-    const double lo = std::log(s_ref_) - 18.0, hi = std::log(s_ref_) + 12.0;
+    const double center = std::log(auto_a ? s_ / a_ : s_);
+    const double lo = refine ? center - 2.0 : std::log(s_ref_) - 18.0;
+    const double hi = refine ? center + 2.0 : std::log(s_ref_) + 12.0;
     if (auto_s && auto_a) {
       // s = lambda * a with a profiled out: search lambda only.
       const double ll = brent_maximize(
@@ -185,35 +234,67 @@ class KeypointSmoother {
       s_ = std::exp(brent_maximize(
           [&](double l) { return block_stats(blocks, std::exp(l), a_).loglik(); }, lo, hi, opt_.s_search_tol));
     } else {
+      const double la = std::log(a_);
       a_ = std::exp(brent_maximize(
-          [&](double l) { return block_stats(blocks, s_, std::exp(l)).loglik(); }, std::log(1e-6),
-          std::log(1e6), opt_.s_search_tol));
+          [&](double l) { return block_stats(blocks, s_, std::exp(l)).loglik(); }, refine ? la - 2.0 : std::log(1e-6),
+          refine ? la + 2.0 : std::log(1e6), opt_.s_search_tol));
     }
   }
 
-  // Filter + RTS over the whole track into ms_ / Ps_.
+  // Filter + RTS over the whole track into ms_ / Ps_ (the log-likelihood is only needed by the
+  // last pass, which write_outputs recomputes).
   void smooth_pass() {
     ms_.resize(static_cast<size_t>(T_) * dim_);
     Ps_.resize(static_cast<size_t>(T_) * dim_ * dim_);
-    stats_ = kalman_filter<D>(obs_, 0, T_, s_, Q_, m0_, P0_, a_, inflation_.data(), ms_.data(), Ps_.data());
+    kalman_filter<D>(obs_, 0, T_, s_, Q_, m0_, P0_, a_, inflation_.data(), ms_.data(), Ps_.data(), false);
     rts_smoother<D>(T_, dim_, s_, Q_, ms_.data(), Ps_.data());
     ++iterations_;
   }
 
-  // Smooth; for a nonlinear model relinearize around the smoothed track until it stops changing.
-  void smooth() {
-    for (int it = 0; it < std::max(1, opt_.relinearize_max_iter); ++it) {
-      smooth_pass();
-      if (model_.is_linear()) return;
-      double change = 0.0;
-      for (size_t i = 0; i < xbar_.size(); ++i) change = std::max(change, std::abs(ms_[i] - xbar_[i]));
-      std::copy(ms_.begin(), ms_.end(), xbar_.begin());
-      linearize();
-      if (!(change > opt_.relinearize_tol * spread_)) return;
+  // Typical posterior standard deviation of a latent coordinate (median over frames).
+  double posterior_scale() const {
+    std::vector<double> sd(T_);
+    for (int t = 0; t < T_; ++t) {
+      const Eigen::Map<const Mat> P(&Ps_[static_cast<size_t>(t) * dim_ * dim_], dim_, dim_);
+      sd[t] = std::sqrt(std::max(P.trace() / dim_, 0.0));
     }
+    std::nth_element(sd.begin(), sd.begin() + T_ / 2, sd.end());
+    return sd[T_ / 2];
+  }
+
+  // One filter + RTS pass; for a nonlinear model, relinearize around the result. Returns the
+  // largest change of the track relative to the typical posterior standard deviation.
+  double pass_and_relinearize() {
+    smooth_pass();
+    if (model_.is_linear()) return 0.0;
+    // Frames that moved by less than 1e-4 posterior standard deviations keep their
+    // linearization (the difference is far below anything the data can resolve).
+    const double scale = std::max(posterior_scale(), 1e-300), keep = 1e-4 * scale;
+    double change = 0.0;
+    moved_.assign(T_, 0);
+    for (int t = 0; t < T_; ++t) {
+      double c = 0.0;
+      for (int d = 0; d < dim_; ++d) c = std::max(c, std::abs(ms_[static_cast<size_t>(t) * dim_ + d] - xbar(t)[d]));
+      change = std::max(change, c);
+      if (c > keep) {
+        moved_[t] = 1;
+        std::copy_n(&ms_[static_cast<size_t>(t) * dim_], dim_, xbar(t));
+      }
+    }
+    linearize(&moved_);
+    return change / scale;
+  }
+
+  // Smooth; for a nonlinear model relinearize around the smoothed track until it moves by less
+  // than relinearize_tol posterior standard deviations (an iterated extended Kalman smoother).
+  void smooth() {
+    for (int it = 0; it < std::max(1, opt_.relinearize_max_iter); ++it)
+      if (!(pass_and_relinearize() > opt_.relinearize_tol)) return;
   }
 
   // One round of inflation: at each frame, the view that most exceeds the threshold (only one:
+  // its variance is multiplied by max(inflate_factor, d2 / threshold), the smallest factor that
+  // makes it consistent with its leave-one-out prediction when R dominates that prediction;
   // an outlier drags the posterior, so the good views of its frame can look inconsistent too
   // until it is down-weighted; a second bad view is caught by the next round).
   int inflate_step() {
@@ -238,7 +319,8 @@ class KeypointSmoother {
         }
       }
       if (worst >= 0) {
-        inflation_[obs_.tv(t, worst)] *= opt_.inflate_factor;
+        // at least the configured factor, or enough to bring d2 down to the threshold
+        inflation_[obs_.tv(t, worst)] *= std::max(opt_.inflate_factor, worst_d2 / opt_.inflate_threshold);
         ++n_new;
       }
     }
@@ -269,7 +351,8 @@ class KeypointSmoother {
     }
     if (out.s) out.s[k_] = s_;
     if (out.noise_scale) out.noise_scale[k_] = a_;
-    if (out.loglik) out.loglik[k_] = stats_.loglik();
+    if (out.loglik)
+      out.loglik[k_] = kalman_filter<D>(obs_, 0, T_, s_, Q_, m0_, P0_, a_, inflation_.data(), nullptr, nullptr).loglik();
     if (out.iterations) out.iterations[k_] = iterations_;
   }
 
@@ -296,10 +379,10 @@ class KeypointSmoother {
   const int k_, T_, K_, V_, dim_;
   LinearizedObs obs_;
   std::vector<double> xbar_, inflation_, ms_, Ps_;
+  std::vector<uint8_t> moved_;
   Vec m0_, track_var_;
   Mat P0_, Q_;
   double spread_ = 1.0, s_ref_ = 1.0, s_ = 1.0, a_ = 1.0;
-  FilterStats stats_;
   int iterations_ = 0;
 };
 

@@ -10,7 +10,9 @@
 // J P J^T + R, a confident outlier pulls the posterior towards itself and hides. Where
 // R - J P J^T is (near) singular the observation alone determines the posterior and nothing can
 // contradict it, so it is not tested. Where d2 exceeds the threshold (a chi-square quantile),
-// that view's variance at that frame is multiplied by the inflation factor.
+// that view's variance at that frame is multiplied by max(inflation factor, d2 / threshold),
+// the one view with the largest d2 per frame and round (an outlier drags the posterior, so the
+// good views of its frame can look inconsistent until it is down-weighted).
 #pragma once
 
 #include <Eigen/Dense>

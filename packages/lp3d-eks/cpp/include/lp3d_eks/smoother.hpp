@@ -26,8 +26,8 @@ struct SmootherOptions {
   std::vector<double> s;                       // (K,) > 0: fixed; <= 0 or NaN: automatic; empty: all automatic
   std::vector<double> noise_scale;             // (K,) > 0: fixed a; <= 0 or NaN: automatic; empty: all 1
   std::vector<std::pair<int, int>> s_blocks;   // frames [begin, end) for the automatic search; empty: see s_max_frames
-  int s_max_frames = 20000;                    // longer tracks search on evenly spaced blocks of this many frames
-  double s_search_tol = 0.01;                  // tolerance on log s
+  int s_max_frames = 10000;                    // longer tracks search on evenly spaced blocks of this many frames
+  double s_search_tol = 0.02;                  // tolerance on log s
   std::vector<double> Q;                       // (D, D) process covariance shape; empty: identity
   std::vector<double> m0;                      // (K, D) prior means; empty: default
   std::vector<double> P0;                      // (K, D, D) prior covariances; empty: default
@@ -36,7 +36,7 @@ struct SmootherOptions {
   double inflate_factor = 4.0;
   int inflate_max_iter = 10;
   int relinearize_max_iter = 20;
-  double relinearize_tol = 1e-7;               // relative to the spread of the track
+  double relinearize_tol = 1e-2;               // in posterior standard deviations
   int n_threads = 0;                           // <= 0: all cores
 };
 
