@@ -302,12 +302,27 @@ def test_ensemble_statistics_match_numpy():
     pred = rng.normal(size=(5, 2, 30, 3, 2))
     pred[1, 0, 3] = np.nan
     conf = rng.uniform(0.1, 1, size=pred.shape[:4])
-    st = lp3d_eks.ensemble_statistics(pred, min_variance=1e-12)
+    st = lp3d_eks.ensemble_statistics(pred, min_variance=1e-12, variance_prior_weight=0)
     np.testing.assert_allclose(st.center, np.nanmedian(pred, axis=0), atol=1e-12)
     np.testing.assert_allclose(st.variance, np.maximum(np.nanvar(pred, axis=0), 1e-12), atol=1e-12)
-    st = lp3d_eks.ensemble_statistics(pred, conf, center="mean", variance="confidence-weighted", min_variance=1e-12)
+    st = lp3d_eks.ensemble_statistics(pred, conf, center="mean", variance="confidence-weighted", min_variance=1e-12,
+                                      variance_prior_weight=0)
     w = np.where(np.isnan(pred[..., 0]), 0.0, conf)[..., None]
     mean = np.nansum(w * pred, axis=0) / w.sum(axis=0)
     np.testing.assert_allclose(st.center, mean, atol=1e-12)
     var = np.nansum(w * (pred - mean) ** 2, axis=0) / w.sum(axis=0)
     np.testing.assert_allclose(st.variance, np.maximum(var, 1e-12), atol=1e-12)
+
+
+def test_variance_shrinks_towards_the_typical_value():
+    rng = np.random.default_rng(18)
+    pred = rng.normal(size=(5, 2, 40, 3, 2))
+    pred[1:, 1, 7, 2] = np.nan  # one member left: no spread there, the typical value is used
+    raw = lp3d_eks.ensemble_statistics(pred, min_variance=1e-12, variance_prior_weight=0).variance
+    shrunk = lp3d_eks.ensemble_statistics(pred, min_variance=1e-12, variance_prior_weight=4).variance
+    n = np.isfinite(pred).sum(axis=0)
+    dof = n - 1.0
+    typical = np.nanmedian(np.where(dof > 0, raw, np.nan), axis=1, keepdims=True)
+    expected = (4 * typical + dof * raw) / (4 + dof)
+    np.testing.assert_allclose(shrunk, expected, atol=1e-12)
+    np.testing.assert_allclose(shrunk[1, 7, 2], typical[1, 0, 2], atol=1e-12)

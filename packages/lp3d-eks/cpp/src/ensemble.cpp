@@ -11,7 +11,7 @@ namespace lp3d {
 
 void ensemble_statistics(const double* positions, const double* confidences, int64_t M, int64_t N,
                          Center center, bool confidence_weighted, double* out_center,
-                         double* out_variance, int n_threads) {
+                         double* out_variance, int32_t* out_count, int n_threads) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const int64_t chunk = 4096;
   const int64_t n_chunks = (N + chunk - 1) / chunk;
@@ -35,6 +35,7 @@ void ensemble_statistics(const double* positions, const double* confidences, int
         }
         double* oc = out_center + i * 2 + d;
         double* ov = out_variance + i * 2 + d;
+        if (out_count) out_count[i * 2 + d] = n;
         if (n == 0) {
           *oc = nan;
           *ov = nan;

@@ -60,11 +60,23 @@ class KeypointSmoother {
       smooth();
     }
     if (opt_.inflate) {
-      // Each round: test, inflate, one smoothing pass (relinearized); converge fully at the end.
-      for (int it = 1; it <= opt_.inflate_max_iter; ++it) {
-        if (inflate_step() == 0) break;
-        if (it == 1 && (auto_s || auto_a)) choose_params(auto_s, auto_a, /*refine=*/true);
+      // Inflation rounds (test, inflate, one relinearized pass) until nothing is flagged; then,
+      // with automatic parameters, fit s (and a) again now that outliers are down-weighted, and
+      // repeat while the parameters still move (outliers inflate the fitted noise scale).
+      for (int outer = 0; outer < 4; ++outer) {
+        int flagged = 0;
+        for (int it = 1; it <= opt_.inflate_max_iter; ++it) {
+          const int n = inflate_step();
+          if (n == 0) break;
+          flagged += n;
+          pass_and_relinearize();
+        }
+        if (!(auto_s || auto_a) || (outer > 0 && flagged == 0)) break;
+        const double s_old = s_, a_old = a_;
+        choose_params(auto_s, auto_a, /*refine=*/true);
+        const bool settled = std::abs(std::log(s_ / s_old)) < 0.05 && std::abs(std::log(a_ / a_old)) < 0.05;
         pass_and_relinearize();
+        if (settled) break;
       }
       smooth();
     }
@@ -205,11 +217,12 @@ class KeypointSmoother {
   }
 
   // Marginal likelihood statistics over the search blocks (each block starts from the prior).
-  FilterStats block_stats(const std::vector<std::pair<int, int>>& blocks, double s, double a) {
+  FilterStats block_stats(const std::vector<std::pair<int, int>>& blocks, double s, double a, double gate) {
     FilterStats total;
     for (const auto& [b, e] : blocks) {
       const Vec m0 = (b == 0) ? m0_ : Vec(Eigen::Map<const Vec>(xbar(b), dim_));
-      const FilterStats st = kalman_filter<D>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), nullptr, nullptr);
+      const FilterStats st =
+          kalman_filter<D>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), nullptr, nullptr, true, gate);
       total.sum_log_S += st.sum_log_S;
       total.sum_e2_S += st.sum_e2_S;
       total.n += st.n;
@@ -217,27 +230,41 @@ class KeypointSmoother {
     return total;
   }
 
-  // refine: search near the current value (after inflation changed the weights a little).
+  // Maximum-likelihood s (and a). Outliers would inflate both, so the search is repeated with
+  // innovation gating: scalars more than 5 standard deviations (at the current noise scale) from
+  // their prediction are left out, until the parameters settle. `refine` searches near the
+  // current value (after inflation changed the weights a little).
   void choose_params(bool auto_s, bool auto_a, bool refine = false) {
     const auto blocks = search_blocks(T_, opt_.s_blocks, opt_.s_max_frames);
+    const double inf = std::numeric_limits<double>::infinity();
+    for (int stage = 0; stage < 4; ++stage) {
+      // stage 0 ungated (no estimate of the scale yet) unless refining
+      const double gate = (stage == 0 && !refine) ? inf : 25.0 * (auto_s && auto_a ? a_ : 1.0);
+      const double s_old = s_, a_old = a_;
+      search(blocks, auto_s, auto_a, refine || stage > 0, gate);
+      if (stage > 0 && std::abs(std::log(s_ / s_old)) < 0.05 && std::abs(std::log(a_ / a_old)) < 0.05) break;
+    }
+  }
+
+  void search(const std::vector<std::pair<int, int>>& blocks, bool auto_s, bool auto_a, bool near, double gate) {
     const double center = std::log(auto_a ? s_ / a_ : s_);
-    const double lo = refine ? center - 2.0 : std::log(s_ref_) - 18.0;
-    const double hi = refine ? center + 2.0 : std::log(s_ref_) + 12.0;
+    const double lo = near ? center - 2.0 : std::log(s_ref_) - 18.0;
+    const double hi = near ? center + 2.0 : std::log(s_ref_) + 12.0;
     if (auto_s && auto_a) {
       // s = lambda * a with a profiled out: search lambda only.
       const double ll = brent_maximize(
-          [&](double l) { return block_stats(blocks, std::exp(l), 1.0).profile_loglik(); }, lo, hi,
+          [&](double l) { return block_stats(blocks, std::exp(l), 1.0, gate).profile_loglik(); }, lo, hi,
           opt_.s_search_tol);
-      a_ = std::max(block_stats(blocks, std::exp(ll), 1.0).scale_hat(), 1e-12);
+      a_ = std::max(block_stats(blocks, std::exp(ll), 1.0, gate).scale_hat(), 1e-12);
       s_ = std::exp(ll) * a_;
     } else if (auto_s) {
       s_ = std::exp(brent_maximize(
-          [&](double l) { return block_stats(blocks, std::exp(l), a_).loglik(); }, lo, hi, opt_.s_search_tol));
+          [&](double l) { return block_stats(blocks, std::exp(l), a_, gate).loglik(); }, lo, hi, opt_.s_search_tol));
     } else {
       const double la = std::log(a_);
       a_ = std::exp(brent_maximize(
-          [&](double l) { return block_stats(blocks, s_, std::exp(l)).loglik(); }, refine ? la - 2.0 : std::log(1e-6),
-          refine ? la + 2.0 : std::log(1e6), opt_.s_search_tol));
+          [&](double l) { return block_stats(blocks, s_, std::exp(l), gate).loglik(); }, near ? la - 2.0 : std::log(1e-6),
+          near ? la + 2.0 : std::log(1e6), opt_.s_search_tol));
     }
   }
 

@@ -16,17 +16,19 @@ int main() {
   };
   std::vector<double> conf = {1, 1, 1, 1, 1, 1, 0, 0};  // members 0..3 x items: (m, n)
   std::vector<double> c(4), v(4);
-  lp3d::ensemble_statistics(pos.data(), nullptr, 4, 2, lp3d::Center::Median, false, c.data(), v.data(), 2);
+  std::vector<int32_t> n(4);
+  lp3d::ensemble_statistics(pos.data(), nullptr, 4, 2, lp3d::Center::Median, false, c.data(), v.data(), n.data(), 2);
   CHECK_NEAR(c[0], 3.0, 1e-12);   // median of 1, 2, 4, 9
   CHECK_NEAR(c[1], 25.0, 1e-12);  // median of 10, 20, 40, 30
   CHECK_NEAR(v[0], ((1 - 4.0) * (1 - 4.0) + (2 - 4.0) * (2 - 4.0) + 0 + 25) / 4.0, 1e-12);
   CHECK_NEAR(c[2], 6.0, 1e-12);   // median of 5, 6, 8
   CHECK(std::isnan(c[3]) && std::isnan(v[3]));
-  lp3d::ensemble_statistics(pos.data(), nullptr, 4, 2, lp3d::Center::Mean, false, c.data(), v.data(), 1);
+  CHECK(n[0] == 4 && n[2] == 3 && n[3] == 0);
+  lp3d::ensemble_statistics(pos.data(), nullptr, 4, 2, lp3d::Center::Mean, false, c.data(), v.data(), nullptr, 1);
   CHECK_NEAR(c[0], 4.0, 1e-12);
   CHECK_NEAR(c[2], 19.0 / 3.0, 1e-12);
   // confidence-weighted: member 3 has zero weight -> excluded
-  lp3d::ensemble_statistics(pos.data(), conf.data(), 4, 2, lp3d::Center::Mean, true, c.data(), v.data(), 1);
+  lp3d::ensemble_statistics(pos.data(), conf.data(), 4, 2, lp3d::Center::Mean, true, c.data(), v.data(), nullptr, 1);
   CHECK_NEAR(c[0], 7.0 / 3.0, 1e-12);
   TEST_MAIN_END();
 }

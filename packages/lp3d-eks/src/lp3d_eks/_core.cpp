@@ -128,15 +128,17 @@ py::tuple ensemble_statistics(const Arr& positions, const std::optional<Arr>& co
   else if (center == "median") c = lp3d::Center::Median;
   else throw std::invalid_argument("center: expected 'mean' or 'median', got '" + center + "'");
   Arr out_c({N, py::ssize_t(2)}), out_v({N, py::ssize_t(2)});
+  py::array_t<int32_t> out_n({N, py::ssize_t(2)});
+  int32_t* on = out_n.mutable_data();
   const double* conf = confidences ? confidences->data() : nullptr;
   const double* pos = positions.data();
   double* oc = out_c.mutable_data();
   double* ov = out_v.mutable_data();
   {
     py::gil_scoped_release release;
-    lp3d::ensemble_statistics(pos, conf, M, N, c, weighted, oc, ov, n_threads);
+    lp3d::ensemble_statistics(pos, conf, M, N, c, weighted, oc, ov, on, n_threads);
   }
-  return py::make_tuple(out_c, out_v);
+  return py::make_tuple(out_c, out_v, out_n);
 }
 
 lp3d::SmootherOptions make_options(const py::dict& o) {

@@ -277,7 +277,7 @@ def smooth_calibrated(
         raise ValueError(f"data: expected {len(rig)} views (cameras {rig.names}), but got {V}")
     if V < 2:
         raise ValueError("rig: expected at least 2 cameras for 3D smoothing")
-    nominal, _, _ = triangulate_observations(obs, rig, n_threads=n_threads)
+    nominal = _triangulate(obs.center, rig, n_threads)
     opts = _options(
         K, T, 3, s=s, s_frames=s_frames, s_max_frames=s_max_frames, noise_scale=noise_scale,
         inflate=inflate, inflate_quantile=inflate_quantile, inflate_factor=inflate_factor,
@@ -302,6 +302,22 @@ for _f in (smooth_single_view, smooth_multiview, smooth_calibrated):
     _f.__doc__ = (_f.__doc__ or "") + _COMMON_DOC
 
 
+def _triangulate(center: np.ndarray, rig: CameraRig, n_threads: int) -> np.ndarray:
+    """Plain DLT of ``center (view, time, keypoint, 2)``; NaN with < 2 views or behind a camera that saw it."""
+    V, T, K, _ = center.shape
+    seen = np.isfinite(center).all(axis=-1)  # (view, time, keypoint)
+    X = _core.triangulate(
+        np.ascontiguousarray(center.reshape(V, T * K, 2)),
+        np.ascontiguousarray(seen.reshape(V, T * K).astype(np.float64)),
+        *rig._arrays(),
+        n_threads,
+    ).reshape(T, K, 3)
+    for v, cam in enumerate(rig.cameras):
+        depth = X @ cam.rotation[2] + cam.tvec[2]
+        X[seen[v] & ~(depth > 0)] = np.nan
+    return X
+
+
 def triangulate_observations(
     observations: EnsembleStatistics, rig: CameraRig, *, n_threads: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -316,17 +332,7 @@ def triangulate_observations(
         views used ``(time, keypoint)``.
     """
     c = observations.center
-    V, T, K, _ = c.shape
-    seen = np.isfinite(c).all(axis=-1)  # (view, time, keypoint)
-    X = _core.triangulate(
-        np.ascontiguousarray(c.reshape(V, T * K, 2)),
-        np.ascontiguousarray(seen.reshape(V, T * K).astype(np.float64)),
-        *rig._arrays(),
-        n_threads,
-    ).reshape(T, K, 3)
-    depth = np.stack([(X @ cam.rotation[2]) + cam.tvec[2] for cam in rig.cameras])  # (view, time, keypoint)
-    behind = (seen & ~(depth > 0)).any(axis=0)
-    X[behind] = np.nan
+    X = _triangulate(c, rig, n_threads)
     err = np.linalg.norm(rig.project(X) - c, axis=-1)
-    n_used = np.where(np.isfinite(X).all(axis=-1), seen.sum(axis=0), 0)
+    n_used = np.where(np.isfinite(X).all(axis=-1), np.isfinite(c).all(axis=-1).sum(axis=0), 0)
     return X, err, n_used

@@ -14,9 +14,10 @@ namespace lp3d {
 enum class Center { Mean = 0, Median = 1 };
 
 // positions: (M, N, 2) contiguous, N = view * time * keypoint flattened; confidences: (M, N) or null.
-// out_center, out_variance: (N, 2). When weighted and a member has no positive confidence it is skipped.
+// out_center, out_variance: (N, 2); out_count (N, 2) (may be null): the members used.
+// When weighted and a member has no positive confidence it is skipped.
 void ensemble_statistics(const double* positions, const double* confidences, int64_t M, int64_t N,
                          Center center, bool confidence_weighted, double* out_center,
-                         double* out_variance, int n_threads);
+                         double* out_variance, int32_t* out_count, int n_threads);
 
 }  // namespace lp3d

@@ -15,6 +15,7 @@
 #include <Eigen/Dense>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace lp3d {
@@ -64,10 +65,12 @@ using MatD = Eigen::Matrix<double, D, D>;
 // ((t1 - t0) * dim) and covariances ((t1 - t0) * dim * dim), frame-major.
 // `inflation` (T, V) multiplies the observation variances (may be null); `a` scales all of them.
 // Without `with_loglik` the log-determinant part of the likelihood (sum_log_S) is skipped.
+// Scalars whose squared innovation exceeds `gate` * S are skipped (robust parameter search).
 template <int D>
 FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, const MatD<D>& Q,
                           const VecD<D>& m0, const MatD<D>& P0, double a, const double* inflation,
-                          double* mf, double* Pf, bool with_loglik = true) {
+                          double* mf, double* Pf, bool with_loglik = true,
+                          double gate = std::numeric_limits<double>::infinity()) {
   const int dim = obs.D;
   FilterStats st;
   VecD<D> m = m0;
@@ -87,6 +90,7 @@ FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, co
         const double S = h.dot(Ph) + a * infl * obs.r[i];
         if (!(S > 0.0) || !std::isfinite(S)) continue;
         const double e = obs.y[i] - h.dot(m) - obs.c[i];
+        if (e * e > gate * S) continue;  // gated: an innovation beyond the gate is not assimilated
         m.noalias() += Ph * (e / S);
         P.noalias() -= Ph * Ph.transpose() / S;
         if (with_loglik) st.sum_log_S += std::log(S);

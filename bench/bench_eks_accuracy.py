@@ -1,0 +1,133 @@
+"""Accuracy of the 3D smoother on simulated calibrated sessions with known truth.
+
+For each scenario: 3D RMSE, 99th percentile error and 95% posterior-interval coverage for
+(1) per-frame DLT triangulation of the ensemble median, (2) lp3d (`smooth_calibrated`,
+defaults), and (3) the reference `eks multicam --calibration` (ensemble-kalman-smoother 4.6.2,
+run from a scratch venv, never a dependency) when `--reference` is given. Planted outliers
+flagged by inflation and false alarms are reported for lp3d.
+
+Scenarios come from lp3d-io's synthetic sessions (an articulated animal filmed by 4 cameras,
+ensemble noise partly shared across members, consistent single-view outliers, missing
+detections) and from lp3d-eks's test simulator (random-walk points, 4 cameras on a ring).
+
+    python bench/bench_eks_accuracy.py [--reference] [--seeds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import lp3d_eks
+from lp3d_io.csv import to_pose_csv
+from lp3d_io.synthetic import SyntheticConfig, make_ensemble_predictions, make_session
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "packages" / "lp3d-eks" / "tests"))
+from simulate import simulate  # noqa: E402
+
+EKSREF = Path(os.environ.get("EKSREF_VENV", "/tmp/eksref"))
+Z95 = 1.959964
+
+
+def scenario(kind: str, seed: int, missing: bool):
+    """(rig, truth3d (T,K,3), predictions, confidences, outlier_mask, missing_mask, keypoint names)."""
+    if kind == "animal":
+        session = make_session(SyntheticConfig(n_views=4, n_frames=600, image_size=(256, 256), seed=seed))
+        ens = make_ensemble_predictions(session, n_members=5, outlier_rate=0.02,
+                                        missing_rate=0.03 if missing else 0.0, seed=seed)
+        pos = ens.position
+        if not missing:  # the reference cannot take NaN: keep every detection (clipped to the image)
+            pos = np.where(np.isnan(pos), ens.truth[None], pos)
+        return (session.rig, session.motion.points3d, pos, ens.confidence, ens.outlier_mask,
+                np.isnan(pos[0, ..., 0]), ens.keypoint_names)
+    sim = simulate(n_frames=600, n_keypoints=6, n_views=4, n_members=5, seed=seed,
+                   missing_rate=0.03 if missing else 0.0, n_gaps=2 if missing else 0)
+    names = [f"kp{k}" for k in range(sim.truth.shape[1])]
+    return sim.rig, sim.truth, sim.predictions, sim.confidences, sim.outliers, sim.missing, names
+
+
+def metrics(X: np.ndarray, var: np.ndarray | None, truth: np.ndarray) -> dict:
+    err = np.linalg.norm(X - truth, axis=-1)
+    ok = np.isfinite(err)
+    out = {
+        "rmse": float(np.sqrt(np.mean(err[ok] ** 2))) if ok.any() else np.nan,
+        "p99": float(np.percentile(err[ok], 99)) if ok.any() else np.nan,
+        "missing": float(1 - ok.mean()),
+        "coverage": np.nan,
+    }
+    if var is not None:
+        inside = np.abs(X - truth) <= Z95 * np.sqrt(var)
+        out["coverage"] = float(inside[ok].mean())
+    return out
+
+
+def run_reference(rig, pred, conf, names, workdir: Path) -> tuple[np.ndarray, np.ndarray]:
+    data = workdir / "in"
+    data.mkdir()
+    rig.to_toml(data / "calibration.toml")
+    for m in range(pred.shape[0]):
+        for v, cam in enumerate(rig.names):
+            to_pose_csv(data / f"session_{cam}.rng={m}.csv", pred[m, v], conf[m, v], keypoint_names=names)
+    out = workdir / "out"
+    subprocess.run([str(EKSREF / "bin" / "eks"), "multicam", "--input-dir", str(data), "--calibration",
+                    str(data / "calibration.toml"), "--save-dir", str(out)], check=True, capture_output=True)
+    table = np.genfromtxt(out / "multicam_3d_results.csv", delimiter=",", skip_header=3)[:, 1:]
+    table = table.reshape(len(table), len(names), 6)
+    return table[..., :3], table[..., 3:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", action="store_true", help="also run eks 4.6.2 (scratch venv)")
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    if args.reference and not (EKSREF / "bin" / "eks").exists():
+        sys.exit(f"reference not found in {EKSREF}: run bench/reference/run_eks462_fly.sh once to create it")
+    rows = []
+    for kind in ("animal", "random-walk"):
+        for missing in (False, True):
+            acc: dict[str, list[dict]] = {"triangulated median": [], "lp3d": [], "eks 4.6.2": []}
+            flagged, false_alarms = [], []
+            for seed in range(args.seeds):
+                rig, truth, pred, conf, outl, miss, names = scenario(kind, seed, missing)
+                obs = lp3d_eks.ensemble_statistics(pred)
+                tri, _, _ = lp3d_eks.triangulate_observations(obs, rig)
+                acc["triangulated median"].append(metrics(tri, None, truth))
+                res = lp3d_eks.smooth_calibrated(pred, rig, confidences=conf)
+                acc["lp3d"].append(metrics(res.mean, res.variance, truth))
+                flagged.append(res.inflated[outl & ~miss].mean())
+                false_alarms.append(res.inflated[~outl & ~miss].mean())
+                if args.reference:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        try:
+                            X, var = run_reference(rig, pred, conf, names, Path(tmp))
+                            acc["eks 4.6.2"].append(metrics(X, var, truth))
+                        except subprocess.CalledProcessError:
+                            acc["eks 4.6.2"].append({"rmse": np.nan, "p99": np.nan, "missing": 1.0, "coverage": np.nan})
+            label = f"{kind}, outliers{' + missing' if missing else ''}"
+            for method, results in acc.items():
+                if not results:
+                    continue
+                mean = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
+                extra = (f"{100 * np.mean(flagged):.0f}% / {100 * np.mean(false_alarms):.2f}%"
+                         if method == "lp3d" else "")
+                rows.append((label, method, mean, extra))
+            print(f"done: {label}", flush=True)
+    print("\n| scenario | method | 3D RMSE (mm) | 99th pct (mm) | no position | 95% coverage "
+          "| outliers flagged / false alarms |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for label, method, m, extra in rows:
+        cov = "" if np.isnan(m["coverage"]) else f"{100 * m['coverage']:.1f}%"
+        print(f"| {label} | {method} | {m['rmse']:.2f} | {m['p99']:.2f} | {100 * m['missing']:.1f}% | {cov} "
+              f"| {extra} |")
+
+
+if __name__ == "__main__":
+    main()
