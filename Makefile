@@ -29,7 +29,7 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt Makefile
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements-dev.txt
 	$(MAKE) --no-print-directory eks
-	$(PIP) install -q -e packages/lp3d-io -e packages/lp3d-models -e packages/lp3d-cli
+	$(PIP) install -q -e "packages/lp3d-io[dask,hdf5]" -e packages/lp3d-models -e packages/lp3d-cli
 	touch $@
 
 # Rebuild the C++ extension (incremental: CMake keeps its build tree in build/lp3d-eks).

@@ -1,0 +1,600 @@
+"""Lightning Pose / DeepLabCut CSV files: predictions, labeled frames, and eks-style outputs.
+
+Layout (one file per view and model)::
+
+    scorer,lp3d,lp3d,lp3d,...          scorer,lp3d,lp3d,...             (multi-animal: 4 rows)
+    bodyparts,nose,nose,nose,...       individuals,mouse1,mouse1,...
+    coords,x,y,likelihood,...          bodyparts,nose,nose,...
+    0,12.5,40.25,0.98,...              coords,x,y,...
+    1,...                              0,12.5,40.25,...
+
+The first column holds the row labels: frame numbers for predictions, image paths for labeled
+frames (DeepLabCut's newer 3-column index ``labeled-data,video,img.png`` is read too, joined with
+``/``). Empty cells are NaN. Besides ``x``, ``y`` (and ``z``) and ``likelihood``, any other coords
+(eks writes ``x_ens_median``, ``x_ens_var``, ``x_posterior_var``, ...) are read into
+:attr:`PoseTable.extra`.
+
+Files are parsed with pyarrow's multithreaded CSV reader and written with its CSV writer (float32
+values are written with the shortest text that reads back to the same float32). Writers replace
+the target atomically, so a failed write never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv as _pycsv
+import io
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import xarray as xr
+
+from lp3d_io._files import atomic_path
+from lp3d_io.dataset import DEFAULT_INDIVIDUAL, validate
+
+__all__ = [
+    "EKS_COORDS",
+    "EKS_3D_COORDS",
+    "PoseTable",
+    "build_pose_table",
+    "from_pose_csv",
+    "to_pose_csv",
+    "to_eks_csv",
+    "to_eks_3d_csv",
+    "to_prediction_csvs",
+    "to_label_csvs",
+]
+
+EKS_COORDS = (
+    "x",
+    "y",
+    "likelihood",
+    "x_ens_median",
+    "y_ens_median",
+    "x_ens_var",
+    "y_ens_var",
+    "x_posterior_var",
+    "y_posterior_var",
+)
+EKS_3D_COORDS = ("x", "y", "z", "x_posterior_var", "y_posterior_var", "z_posterior_var")
+EKS_SCORER = "ensemble-kalman_tracker"
+_SPACE_COORDS = ("x", "y", "z")
+
+
+@dataclass(frozen=True, eq=False)
+class PoseTable:
+    """The contents of one pose CSV file.
+
+    Attributes:
+        position: ``(time, keypoint, individual, space)`` float; NaN for empty cells.
+        confidence: ``(time, keypoint, individual)`` the ``likelihood`` columns, or None if the
+            file has none (labeled frames).
+        keypoint_names: ``(keypoint,)`` body part names, in column order.
+        individual_names: ``(individual,)``; ``["individual_0"]`` for a 3-row header.
+        index: ``(time,)`` row labels: int64 frame numbers, or str (image paths).
+        scorer: the scorer named in the header.
+        space: the coordinate names along ``space``: ``("x", "y")`` or ``("x", "y", "z")``.
+        extra: other coords (e.g. ``"x_ens_var"``), each ``(time, keypoint, individual)``.
+        path: the file read, if any.
+    """
+
+    position: np.ndarray
+    confidence: np.ndarray | None
+    keypoint_names: list[str]
+    individual_names: list[str]
+    index: np.ndarray
+    scorer: str
+    space: tuple[str, ...] = ("x", "y")
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def n_frames(self) -> int:
+        return self.position.shape[0]
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Header:
+    n_rows: int  # header lines
+    n_index: int  # leading index columns
+    n_columns: int  # all columns, index included
+    scorer: str
+    columns: list[tuple[str, str, str]]  # (individual, bodypart, coord) per data column
+    multi_animal: bool
+
+
+def _read_header(path: Path) -> _Header:
+    rows: list[list[str]] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = _pycsv.reader(f)
+            for row in reader:
+                rows.append(row)
+                if row[:1] == ["coords"] or len(rows) == 4:
+                    break
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+    except (UnicodeDecodeError, _pycsv.Error) as err:
+        raise ValueError(f"{path}: not a readable CSV file ({err})") from None
+    if not rows:
+        raise ValueError(f"{path}: empty file; expected a 3-row header (scorer, bodyparts, coords)")
+    multi = len(rows) > 1 and rows[1][:1] == ["individuals"]
+    expected = ["scorer", "individuals", "bodyparts", "coords"] if multi else ["scorer", "bodyparts", "coords"]
+    for line, want in enumerate(expected):
+        got = rows[line][0] if line < len(rows) and rows[line] else "<end of file>"
+        if got != want:
+            layout = "4-row multi-animal" if multi else "3-row"
+            raise ValueError(
+                f"{path}: line {line + 1}, column 1: expected {want!r} ({layout} header "
+                f"{'/'.join(expected)}), but got {got!r}"
+            )
+    n_columns = len(rows[0])
+    for line, row in enumerate(rows):
+        if len(row) != n_columns:
+            raise ValueError(
+                f"{path}: line {line + 1}: expected {n_columns} header fields (as on line 1), but got {len(row)}"
+            )
+    coords_row = rows[-1]
+    n_index = 1
+    while n_index < n_columns and coords_row[n_index] == "":
+        n_index += 1
+    if n_index == n_columns:
+        raise ValueError(f"{path}: line {len(rows)}: expected coords (x, y, ...) after the index, but got none")
+    individuals = rows[1] if multi else [DEFAULT_INDIVIDUAL] * n_columns
+    bodyparts = rows[-2]
+    columns = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for j in range(n_index, n_columns):
+        key = (individuals[j], bodyparts[j], coords_row[j])
+        if key in seen:
+            raise ValueError(
+                f"{path}: columns {seen[key] + 1} and {j + 1}: expected each {'/'.join(key)} once, but it repeats"
+            )
+        seen[key] = j
+        columns.append(key)
+    return _Header(len(rows), n_index, n_columns, rows[0][n_index], columns, multi)
+
+
+def _column_label(header: _Header, j: int) -> str:
+    ind, bp, coord = header.columns[j - header.n_index]
+    return f"{ind}/{bp}/{coord}" if header.multi_animal else f"{bp}/{coord}"
+
+
+def _diagnose(path: Path, header: _Header) -> str | None:
+    """Finds the first malformed data row (slow path, only after the fast parser failed)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = _pycsv.reader(f)
+        for line, row in enumerate(reader, start=1):
+            if line <= header.n_rows:
+                continue
+            if len(row) != header.n_columns:
+                hint = " (truncated file?)" if len(row) < header.n_columns else ""
+                return f"line {line}: expected {header.n_columns} fields, but got {len(row)}{hint}"
+            for j in range(header.n_index, header.n_columns):
+                cell = row[j].strip()
+                if cell == "":
+                    continue
+                try:
+                    float(cell)
+                except ValueError:
+                    return (
+                        f"line {line}, column {j + 1} ({_column_label(header, j)}): "
+                        f"expected a number, but got {row[j]!r}"
+                    )
+    return None
+
+
+def from_pose_csv(path: str | os.PathLike, *, dtype: Any = np.float64) -> PoseTable:
+    """Reads a Lightning Pose / DeepLabCut CSV (3-row or 4-row multi-animal header).
+
+    Args:
+        path: the CSV file.
+        dtype: float dtype of the returned arrays (float32 halves memory).
+
+    Returns:
+        A :class:`PoseTable`. Keypoints and individuals are in column order; an
+        (individual, keypoint) pair without columns (e.g. DeepLabCut's unique body parts) is NaN.
+
+    Raises:
+        ValueError: one line naming the file, the line and column, and what was expected.
+    """
+    path = Path(path)
+    header = _read_header(path)
+    names = [f"c{j}" for j in range(header.n_columns)]
+    value_type = pa.float32() if np.dtype(dtype) == np.float32 else pa.float64()
+    types = {names[j]: (pa.string() if header.n_index > 1 else None) for j in range(header.n_index)}
+    types.update({names[j]: value_type for j in range(header.n_index, header.n_columns)})
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(skip_rows=header.n_rows, column_names=names),
+            convert_options=pacsv.ConvertOptions(column_types={k: v for k, v in types.items() if v is not None}),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        problem = _diagnose(path, header)
+        raise ValueError(f"{path}: {problem or f'malformed CSV data ({err})'}") from None
+    if table.num_rows == 0:
+        raise ValueError(f"{path}: expected at least one data row after the header, but got none")
+    return build_pose_table(
+        header.columns,
+        lambda j: table.column(header.n_index + j).to_numpy(),
+        n_rows=table.num_rows,
+        index=_index(table, header, path),
+        scorer=header.scorer,
+        path=path,
+        dtype=dtype,
+    )
+
+
+def build_pose_table(
+    columns: Sequence[tuple[str, str, str]],
+    column: Callable[[int], np.ndarray],
+    *,
+    n_rows: int,
+    index: np.ndarray,
+    scorer: str,
+    path: Path | None,
+    dtype: Any = np.float64,
+) -> PoseTable:
+    """Builds a :class:`PoseTable` from flat columns (shared by the CSV and HDF5 readers).
+
+    Args:
+        columns: ``(individual, bodypart, coord)`` of each data column, in file order.
+        column: returns the values ``(n_rows,)`` of data column ``j``.
+        n_rows, index, scorer, path, dtype: as in :class:`PoseTable`.
+    """
+    dtype = np.dtype(dtype)
+    present = set(columns)
+    for ind, bp in dict.fromkeys((ind, bp) for ind, bp, _ in columns):
+        for coord in ("x", "y"):
+            if (ind, bp, coord) not in present:
+                name = bp if ind == DEFAULT_INDIVIDUAL else f"{ind}/{bp}"
+                raise ValueError(f"{path}: keypoint {name!r}: expected a column {coord!r}, but there is none")
+    keypoints = list(dict.fromkeys(bp for _, bp, _ in columns))
+    individuals = list(dict.fromkeys(ind for ind, _, _ in columns))
+    kp_index = {k: i for i, k in enumerate(keypoints)}
+    ind_index = {k: i for i, k in enumerate(individuals)}
+    coords = {c for _, _, c in columns}
+    space = ("x", "y", "z") if "z" in coords else ("x", "y")
+    T, K, I = n_rows, len(keypoints), len(individuals)  # noqa: E741
+    position = np.full((T, K, I, len(space)), np.nan, dtype=dtype)
+    confidence = np.full((T, K, I), np.nan, dtype=dtype) if "likelihood" in coords else None
+    extra: dict[str, np.ndarray] = {}
+    for j, (ind, bp, coord) in enumerate(columns):
+        values = column(j)
+        k, i = kp_index[bp], ind_index[ind]
+        if coord in space:
+            position[:, k, i, space.index(coord)] = values
+        elif coord == "likelihood":
+            confidence[:, k, i] = values
+        else:
+            extra.setdefault(coord, np.full((T, K, I), np.nan, dtype=dtype))[:, k, i] = values
+    return PoseTable(
+        position=position,
+        confidence=confidence,
+        keypoint_names=keypoints,
+        individual_names=individuals,
+        index=index,
+        scorer=scorer,
+        space=space,
+        extra=extra,
+        path=path,
+    )
+
+
+def _index(table: pa.Table, header: _Header, path: Path) -> np.ndarray:
+    parts = [table.column(j) for j in range(header.n_index)]
+    if header.n_index == 1 and pa.types.is_integer(parts[0].type):
+        return parts[0].to_numpy().astype(np.int64)
+    if any(p.null_count for p in parts) and header.n_index == 1:
+        raise ValueError(f"{path}: column 1: expected a row label on every line, but some are empty")
+    cols = [np.asarray(p.cast(pa.string()).fill_null("").to_numpy(zero_copy_only=False), dtype=str) for p in parts]
+    if len(cols) == 1:
+        return cols[0]
+    joined = cols[0]
+    for c in cols[1:]:
+        joined = np.char.add(np.char.add(joined, "/"), c)
+    return joined
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def _write_header(f: BinaryIO, scorer: str, columns: Sequence[tuple[str, str, str]], multi: bool) -> None:
+    buf = io.StringIO()
+    writer = _pycsv.writer(buf, lineterminator="\n")
+    writer.writerow(["scorer"] + [scorer] * len(columns))
+    if multi:
+        writer.writerow(["individuals"] + [c[0] for c in columns])
+    writer.writerow(["bodyparts"] + [c[1] for c in columns])
+    writer.writerow(["coords"] + [c[2] for c in columns])
+    f.write(buf.getvalue().encode("utf-8"))
+
+
+def _columns(
+    keypoint_names: Sequence[str], individual_names: Sequence[str], coords: Sequence[str]
+) -> list[tuple[str, str, str]]:
+    """Column order of every writer: individual, then keypoint, then coord."""
+    return [(ind, kp, c) for ind in individual_names for kp in keypoint_names for c in coords]
+
+
+def _write_rows(f: BinaryIO, values: Mapping[str, np.ndarray], index: np.ndarray) -> None:
+    """Appends rows: ``index (t,)`` and ``values[coord] (t, keypoint, individual)``, NaN as empty cells."""
+    first = next(iter(values.values()))
+    _, K, I = first.shape  # noqa: E741
+    arrays = [pa.array(index if index.dtype.kind in "iu" else index.astype(str))]
+    for i in range(I):
+        for k in range(K):
+            arrays += [pa.array(np.ascontiguousarray(arr[:, k, i]), from_pandas=True) for arr in values.values()]
+    table = pa.Table.from_arrays(arrays, names=[f"c{j}" for j in range(len(arrays))])
+    # Quote row labels only when they need it (pyarrow's "needed" quotes every string).
+    plain = index.dtype.kind in "iu" or not any(set(str(x)) & set(',"\r\n') for x in index)
+    pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="none" if plain else "needed"))
+
+
+def _write_table(
+    path: str | os.PathLike,
+    values: Mapping[str, np.ndarray],
+    *,
+    keypoint_names: Sequence[str],
+    individual_names: Sequence[str],
+    scorer: str,
+    index: Any,
+) -> None:
+    """Writes ``values[coord] (time, keypoint, individual)`` as a pose CSV, atomically.
+
+    Columns are ordered individual, keypoint, coord (the order of ``values``); a 4-row header is
+    written when there is more than one individual.
+    """
+    T, _, I = next(iter(values.values())).shape  # noqa: E741
+    index_arr = np.arange(T) if index is None else np.asarray(index)
+    if index_arr.shape != (T,):
+        raise ValueError(f"index: expected {T} row labels (one per frame), but got shape {index_arr.shape}")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        _write_header(f, scorer, _columns(keypoint_names, individual_names, list(values)), I > 1)
+        _write_rows(f, values, index_arr)
+
+
+def _pose_values(position: Any, confidence: Any, n_individuals: int | None) -> dict[str, np.ndarray]:
+    pos = np.asarray(position)
+    if pos.dtype.kind not in "fiu":
+        raise ValueError(f"position: expected a float array, but got dtype {pos.dtype}")
+    if pos.ndim == 3:
+        pos = pos[:, :, None, :]
+    if pos.ndim != 4 or pos.shape[-1] not in (2, 3):
+        raise ValueError(
+            f"position: expected shape (time, keypoint, 2) or (time, keypoint, individual, 2), but got {pos.shape}"
+        )
+    if n_individuals is not None and pos.shape[2] != n_individuals:
+        raise ValueError(f"individual_names: expected {pos.shape[2]} names (from position), but got {n_individuals}")
+    values = {_SPACE_COORDS[s]: pos[..., s] for s in range(pos.shape[-1])}
+    if confidence is not None:
+        conf = np.asarray(confidence)
+        if conf.ndim == 2:
+            conf = conf[:, :, None]
+        if conf.shape != pos.shape[:-1]:
+            raise ValueError(f"confidence: expected shape {pos.shape[:-1]} (as position), but got {conf.shape}")
+        values["likelihood"] = conf
+    return values
+
+
+def to_pose_csv(
+    path: str | os.PathLike,
+    position: Any,
+    confidence: Any = None,
+    *,
+    keypoint_names: Sequence[str],
+    individual_names: Sequence[str] | None = None,
+    scorer: str = "lp3d",
+    index: Any = None,
+) -> None:
+    """Writes a Lightning Pose / DeepLabCut CSV, atomically (temp file, then rename).
+
+    Args:
+        path: the output file.
+        position: ``(time, keypoint, 2)`` or ``(time, keypoint, individual, 2)`` pixels (a last
+            axis of 3 writes ``x, y, z``); NaN is written as an empty cell.
+        confidence: ``(time, keypoint[, individual])``, written as ``likelihood`` columns; None
+            writes only ``x, y`` (labeled frames).
+        keypoint_names: ``(keypoint,)`` body part names.
+        individual_names: ``(individual,)``; more than one writes the 4-row multi-animal header.
+        scorer: the header's scorer.
+        index: ``(time,)`` row labels (frame numbers or image paths); default ``0..T-1``.
+    """
+    values = _pose_values(position, confidence, None if individual_names is None else len(individual_names))
+    T, K, I = next(iter(values.values())).shape  # noqa: E741
+    if len(keypoint_names) != K:
+        raise ValueError(f"keypoint_names: expected {K} names (from position), but got {len(keypoint_names)}")
+    individuals = [DEFAULT_INDIVIDUAL] if individual_names is None and I == 1 else individual_names
+    if individuals is None:
+        individuals = [f"individual_{i}" for i in range(I)]
+    _write_table(
+        path, values, keypoint_names=keypoint_names, individual_names=list(individuals), scorer=scorer, index=index
+    )
+
+
+# --- datasets to files ----------------------------------------------------------------------------
+
+
+def _check_kind(ds: xr.Dataset, kind: str) -> None:
+    validate(ds, check_values=False)
+    if ds.attrs["lp3d_kind"] != kind:
+        raise ValueError(f"dataset: expected a {kind} dataset, but got lp3d_kind={ds.attrs['lp3d_kind']!r}")
+
+
+def _kti(da: xr.DataArray) -> np.ndarray:
+    """Values ``(time, keypoint, individual)`` of a DataArray with those dims (any order)."""
+    return da.transpose("time", "keypoint", "individual").values
+
+
+def to_eks_csv(
+    path: str | os.PathLike,
+    smoothed: xr.Dataset,
+    view: str,
+    *,
+    scorer: str = EKS_SCORER,
+    posterior_variance: str | None = None,
+) -> None:
+    """Writes one view of a smoothed dataset in the eks per-camera CSV layout.
+
+    Columns per keypoint: ``x, y, likelihood, x_ens_median, y_ens_median, x_ens_var, y_ens_var,
+    x_posterior_var, y_posterior_var`` (see :data:`EKS_COORDS`): the smoothed track
+    (``reprojection``), the ensemble's mean confidence (``ensemble_confidence``, NaN if absent),
+    center and variance, and a posterior variance.
+
+    Args:
+        path: the output file.
+        smoothed: a smoothed dataset.
+        view: which view to write.
+        scorer: the header's scorer (eks writes ``ensemble-kalman_tracker``).
+        posterior_variance: the variable written as ``*_posterior_var``. Default as eks 4.6:
+            ``reprojection_variance`` for a single-view smoother (latent variance only), and
+            ``predictive_variance`` (observation noise included) for multi-view smoothers when
+            present.
+    """
+    _check_kind(smoothed, "smoothed")
+    if view not in smoothed["view"].values:
+        raise ValueError(f"view: expected one of {list(smoothed['view'].values)}, but got {view!r}")
+    if posterior_variance is None:
+        multi = smoothed.attrs["smoother"] != "single_view" and "predictive_variance" in smoothed
+        posterior_variance = "predictive_variance" if multi else "reprojection_variance"
+    if posterior_variance not in smoothed:
+        raise ValueError(f"posterior_variance: expected a variable of the dataset, but got {posterior_variance!r}")
+    ds = smoothed.sel(view=view)
+    values: dict[str, np.ndarray] = {}
+    for axis in ("x", "y"):
+        values[axis] = _kti(ds["reprojection"].sel(image_space=axis))
+    if "ensemble_confidence" in ds:
+        values["likelihood"] = _kti(ds["ensemble_confidence"])
+    else:
+        values["likelihood"] = np.full_like(values["x"], np.nan)
+    for name, var in (("ens_median", "ensemble_center"), ("ens_var", "ensemble_variance")):
+        for axis in ("x", "y"):
+            values[f"{axis}_{name}"] = _kti(ds[var].sel(image_space=axis))
+    for axis in ("x", "y"):
+        values[f"{axis}_posterior_var"] = _kti(ds[posterior_variance].sel(image_space=axis))
+    _write_table(
+        path,
+        values,
+        keypoint_names=[str(k) for k in ds["keypoint"].values],
+        individual_names=[str(i) for i in ds["individual"].values],
+        scorer=scorer,
+        index=ds["time"].values,
+    )
+
+
+def to_eks_3d_csv(path: str | os.PathLike, smoothed: xr.Dataset, *, scorer: str = EKS_SCORER) -> None:
+    """Writes the 3D result of a calibrated smoother in the eks layout.
+
+    Columns per keypoint: ``x, y, z, x_posterior_var, y_posterior_var, z_posterior_var`` (see
+    :data:`EKS_3D_COORDS`): ``position`` and ``position_variance`` in world units.
+    """
+    _check_kind(smoothed, "smoothed")
+    if smoothed.attrs["smoother"] != "calibrated":
+        raise ValueError(
+            f"smoothed: expected a calibrated (3D) result, but got smoother={smoothed.attrs['smoother']!r}"
+        )
+    values = {axis: _kti(smoothed["position"].sel(space=axis)) for axis in ("x", "y", "z")}
+    for axis in ("x", "y", "z"):
+        values[f"{axis}_posterior_var"] = _kti(smoothed["position_variance"].sel(space=axis))
+    _write_table(
+        path,
+        values,
+        keypoint_names=[str(k) for k in smoothed["keypoint"].values],
+        individual_names=[str(i) for i in smoothed["individual"].values],
+        scorer=scorer,
+        index=smoothed["time"].values,
+    )
+
+
+def to_prediction_csvs(
+    predictions: xr.Dataset,
+    directory: str | os.PathLike,
+    *,
+    template: str = "{session}{view}.{member}.csv",
+    scorer: str = "lp3d",
+) -> dict[tuple[str, str], Path]:
+    """Writes a predictions dataset as one CSV per (member, view).
+
+    All files are written together, one block of frames at a time (the dataset's chunks along
+    ``time`` when it is lazy), so a store is read once and never whole; each file appears
+    atomically when complete.
+
+    Args:
+        predictions: a predictions dataset (in memory or lazy).
+        directory: output folder (created if missing).
+        template: file name; ``{session}`` is the session name followed by ``_`` (empty if
+            none), ``{view}`` and ``{member}`` the names. The default names read back with
+            :func:`lp3d_io.grouping.read_predictions`.
+        scorer: the header's scorer.
+
+    Returns:
+        ``{(member, view): path}`` of the files written.
+    """
+    _check_kind(predictions, "predictions")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    session = f"{predictions.attrs['session']}_" if "session" in predictions.attrs else ""
+    members = [str(m) for m in predictions["member"].values]
+    views = [str(v) for v in predictions["view"].values]
+    individuals = [str(i) for i in predictions["individual"].values]
+    columns = _columns([str(k) for k in predictions["keypoint"].values], individuals, ("x", "y", "likelihood"))
+    T = predictions.sizes["time"]
+    step = (predictions.chunksizes.get("time") or (T,))[0] or 1
+    paths = {(m, v): directory / template.format(session=session, view=v, member=m) for m in members for v in views}
+    with contextlib.ExitStack() as stack:
+        files = {}
+        for key, path in paths.items():
+            files[key] = stack.enter_context(open(stack.enter_context(atomic_path(path)), "wb"))
+            _write_header(files[key], scorer, columns, len(individuals) > 1)
+        for start in range(0, T, step):
+            block = predictions.isel(time=slice(start, start + step))
+            pos = block["position"].transpose("member", "view", "time", "keypoint", "individual", "space").values
+            conf = block["confidence"].transpose("member", "view", "time", "keypoint", "individual").values
+            index = block["time"].values
+            for (m, v), f in files.items():
+                mi, vi = members.index(m), views.index(v)
+                _write_rows(f, {"x": pos[mi, vi, ..., 0], "y": pos[mi, vi, ..., 1], "likelihood": conf[mi, vi]}, index)
+    return paths
+
+
+def to_label_csvs(
+    labels: xr.Dataset,
+    directory: str | os.PathLike,
+    *,
+    template: str = "CollectedData_{view}.csv",
+    scorer: str = "lp3d",
+) -> dict[str, Path]:
+    """Writes a labels dataset in the Lightning Pose multi-view layout: one CSV per view.
+
+    Each file has ``x, y`` columns per keypoint and the image paths as row labels.
+
+    Returns:
+        ``{view: path}`` of the files written.
+    """
+    _check_kind(labels, "labels")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for view in labels["view"].values:
+        one = labels.sel(view=view)
+        path = directory / template.format(view=view)
+        to_pose_csv(
+            path,
+            one["position"].transpose("frame", "keypoint", "individual", "space").values,
+            keypoint_names=[str(k) for k in labels["keypoint"].values],
+            individual_names=[str(i) for i in labels["individual"].values],
+            scorer=scorer,
+            index=one["image_path"].values,
+        )
+        written[str(view)] = path
+    return written

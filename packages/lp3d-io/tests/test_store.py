@@ -1,0 +1,268 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import lp3d_io.store as lstore
+import numpy as np
+import pytest
+import xarray as xr
+from lp3d_io.dataset import labels_dataset, smoothed_dataset
+from lp3d_io.store import append_frames, list_groups, open_store, read_group, write_group
+
+
+def test_open_store_creates_and_checks(tmp_path):
+    path = tmp_path / "s.zarr"
+    with pytest.raises(FileNotFoundError, match="no store there"):
+        open_store(path, "r")
+    store = open_store(path, session="mouse1")
+    assert store.format_version == lstore.STORE_FORMAT and store.session == "mouse1"
+    assert open_store(path, "r").session == "mouse1"
+    with pytest.raises(ValueError, match="expected session 'mouse2'"):
+        open_store(path, session="mouse2")
+    with pytest.raises(ValueError, match="opened read-only"):
+        write_group(open_store(path, "r"), "predictions/x", xr.Dataset())
+
+
+def test_predictions_round_trip_is_lazy_and_chunked(tmp_path, make_predictions):
+    ds = make_predictions(M=2, V=3, T=300, K=4, fps=60, session="s")
+    write_group(tmp_path / "s.zarr", "predictions/ensemble", ds, time_chunk=128)
+    back = read_group(tmp_path / "s.zarr", "predictions/ensemble")
+    assert back["position"].encoding["chunks"] == (2, 3, 128, 1, 1, 2)
+    if back["position"].chunks is not None:  # dask installed
+        assert back["position"].chunks[2] == (128, 128, 44) and back["position"].chunks[3] == (1, 1, 1, 1)
+    xr.testing.assert_identical(back.load(), ds)
+    assert list_groups(tmp_path / "s.zarr") == ["predictions/ensemble"]
+
+
+def test_one_keypoint_reads_only_its_chunks(tmp_path, make_predictions):
+    ds = make_predictions(M=1, V=2, T=100, K=3)
+    write_group(tmp_path / "s.zarr", "predictions/p", ds, time_chunk=32)
+    folder = tmp_path / "s.zarr" / "predictions" / "p" / "position"
+    for chunk in folder.glob("*.*.*.1.*.*"):  # keypoint 1's chunks become garbage
+        chunk.write_bytes(b"garbage")
+    back = read_group(tmp_path / "s.zarr", "predictions/p")
+    np.testing.assert_array_equal(
+        back["position"].sel(keypoint="kp0").values, ds["position"].sel(keypoint="kp0").values
+    )
+    np.testing.assert_array_equal(
+        back["position"].sel(keypoint="kp2").values, ds["position"].sel(keypoint="kp2").values
+    )
+    with pytest.raises(RuntimeError, match="blosc"):  # the garbage reaches the codec
+        back["position"].sel(keypoint="kp1").load()
+
+
+@pytest.mark.parametrize("kind", ["calibrated", "linear"])
+def test_smoothed_and_labels_round_trip(tmp_path, make_result, kind):
+    res = make_result(kind, V=3, T=30, K=2)
+    ds = smoothed_dataset(res, view_names=["a", "b", "c"], keypoint_names=["p", "q"], fps=30, source_files=["x.csv"])
+    write_group(tmp_path / "s.zarr", "smoothed/eks", ds)
+    xr.testing.assert_identical(read_group(tmp_path / "s.zarr", "smoothed/eks").load(), ds)
+    rng = np.random.default_rng(0)
+    paths = np.array([[f"labeled-data/{v}/img{i:03d}.png" for i in range(7)] for v in "abc"])
+    labels = labels_dataset(rng.normal(size=(3, 7, 2, 2)), paths, view_names=list("abc"), keypoint_names=["p", "q"])
+    write_group(tmp_path / "s.zarr", "labels/train", labels)
+    xr.testing.assert_identical(read_group(tmp_path / "s.zarr", "labels/train").load(), labels)
+    assert list_groups(tmp_path / "s.zarr") == ["smoothed/eks", "labels/train"]
+
+
+def test_calibration_in_store(tmp_path, fly_dir):
+    pytest.importorskip("lp3d_eks")
+    from lp3d_io.calibration import from_anipose_toml
+    from lp3d_io.store import read_calibration, write_calibration
+
+    rig = from_anipose_toml(fly_dir / "calibration.toml")
+    write_calibration(tmp_path / "s.zarr", rig)
+    back = read_calibration(tmp_path / "s.zarr")
+    assert back.names == rig.names and back.metadata == rig.metadata
+    np.testing.assert_array_equal(back["Cam-C"].rvec, rig["Cam-C"].rvec)
+
+
+def test_overwrite_rules(tmp_path, make_predictions, monkeypatch):
+    store = open_store(tmp_path / "s.zarr")
+    first, second = make_predictions(T=10, seed=1), make_predictions(T=12, seed=2)
+    write_group(store, "predictions/p", first)
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        write_group(store, "predictions/p", second)
+
+    def fail(path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lstore, "_commit", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_group(store, "predictions/p", second, overwrite=True)
+    monkeypatch.undo()
+    xr.testing.assert_identical(read_group(store, "predictions/p").load(), first)  # old group intact
+    assert sorted(p.name for p in (tmp_path / "s.zarr" / "predictions").iterdir()) == [
+        ".zattrs",
+        ".zgroup",
+        "p",
+    ]  # no temp left
+    write_group(store, "predictions/p", second, overwrite=True)
+    xr.testing.assert_identical(read_group(store, "predictions/p").load(), second)
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        ("predictions", "expected 'predictions/<name>'"),
+        ("predictions/a/b", "expected 'predictions/<name>'"),
+        ("predictions/.hidden", "expected 'predictions/<name>'"),
+        ("smoothed/x", "expected a smoothed dataset, but got lp3d_kind='predictions'"),
+    ],
+)
+def test_group_names_are_checked(tmp_path, make_predictions, group, message):
+    with pytest.raises(ValueError, match=message):
+        write_group(tmp_path / "s.zarr", group, make_predictions(T=3))
+
+
+def test_read_missing_group_lists_groups(tmp_path, make_predictions):
+    write_group(tmp_path / "s.zarr", "predictions/a", make_predictions(T=3))
+    with pytest.raises(
+        FileNotFoundError, match=r"expected a group 'predictions/b', but the store has \['predictions/a'\]"
+    ):
+        read_group(tmp_path / "s.zarr", "predictions/b")
+
+
+def test_append_frames_streams(tmp_path, make_predictions):
+    full = make_predictions(M=2, V=2, T=50, K=3, seed=3)
+    store = open_store(tmp_path / "s.zarr")
+    counts = []
+    for start in range(0, 50, 7):  # chunks of 7 frames cross the 16-frame zarr chunks
+        piece = full.isel(time=slice(start, start + 7))
+        piece = piece.assign_coords(time=np.arange(piece.sizes["time"]))  # numbered from 0: continued
+        counts.append(append_frames(store, "predictions/live", piece, time_chunk=16))
+    assert counts == [7, 14, 21, 28, 35, 42, 49, 50]
+    back = read_group(store, "predictions/live")
+    assert back["position"].encoding["chunks"][2] == 16
+    xr.testing.assert_identical(back.load(), full)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda ds: ds.assign_coords(keypoint=["a", "b", "c"]),
+            r"coordinate 'keypoint': expected \['kp0', 'kp1', 'kp2'\]",
+        ),
+        (lambda ds: ds.assign_coords(time=ds["time"].values + 3), r"expected time 5..9 \(continuing the store\)"),
+        (lambda ds: ds.drop_vars("confidence").assign(confidence=ds["confidence"].isel(member=0)), "confidence"),
+    ],
+    ids=["keypoints", "time", "dims"],
+)
+def test_append_frames_checks_chunks(tmp_path, make_predictions, change, message):
+    ds = make_predictions(T=5, K=3)
+    append_frames(tmp_path / "s.zarr", "predictions/live", ds)
+    with pytest.raises(ValueError, match=message):
+        append_frames(tmp_path / "s.zarr", "predictions/live", change(ds))
+    assert read_group(tmp_path / "s.zarr", "predictions/live").sizes["time"] == 5
+
+
+# --- a writer killed mid-append -------------------------------------------------------------------
+
+CHUNK = 5
+
+WRITER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import numpy as np
+    from lp3d_io.dataset import predictions_dataset
+    from lp3d_io.store import append_frames, open_store
+
+    path, kill_at = sys.argv[1], sys.argv[2]
+    chunk = int(sys.argv[3])
+    M, V, K = 2, 2, 3
+
+    def frames(t0, n):
+        t = np.arange(t0, t0 + n, dtype=np.float64)
+        pos = t[None, None, :, None, None, None] * 10 + np.arange(K)[:, None, None] + np.array([0.25, 0.5])
+        pos = np.broadcast_to(pos, (M, V, n, K, 1, 2)).astype(np.float32)
+        conf = np.broadcast_to((t % 97 / 97)[None, None, :, None, None], (M, V, n, K, 1)).astype(np.float32)
+        return predictions_dataset(pos, conf, view_names=["a", "b"], keypoint_names=["k0", "k1", "k2"])
+
+    store = open_store(path)
+    real_replace = os.replace
+    calls = [0]
+
+    def replace(src, dst):
+        calls[0] += 1
+        hit = kill_at == "commit" and str(dst).endswith(".zmetadata") or kill_at == str(calls[0])
+        if armed[0] and hit:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_replace(src, dst)
+
+    armed = [False]
+    os.replace = replace
+    n = 0
+    while True:
+        if kill_at != "never" and n == 2 * chunk:
+            armed[0], calls[0] = True, 0
+        n = append_frames(store, "predictions/live", frames(n, chunk), time_chunk=8)
+        print(n, flush=True)
+    """
+)
+
+
+def _expected_position(n: int) -> np.ndarray:
+    t = np.arange(n, dtype=np.float64)
+    pos = t[None, None, :, None, None, None] * 10 + np.arange(3)[:, None, None] + np.array([0.25, 0.5])
+    return np.broadcast_to(pos, (2, 2, n, 3, 1, 2)).astype(np.float32)
+
+
+def _check_consistent(path, at_least: int, at_most: int) -> int:
+    ds = read_group(path, "predictions/live").load()
+    n = ds.sizes["time"]
+    assert at_least <= n <= at_most and n % CHUNK == 0
+    assert ds["time"].values.tolist() == list(range(n))
+    np.testing.assert_array_equal(ds["position"].values, _expected_position(n))
+    return n
+
+
+def _recover(path, n: int) -> None:
+    """The next writer continues from the committed length, and the result reads back whole."""
+    ds = read_group(path, "predictions/live").isel(time=slice(0, CHUNK)).load()
+    more = ds.assign(position=ds["position"] + n * 10.0)
+    assert append_frames(path, "predictions/live", more) == n + CHUNK
+    _check_consistent(path, n + CHUNK, n + CHUNK)
+
+
+@pytest.mark.parametrize("kill_at", ["1", "4", "commit"])
+def test_writer_killed_mid_append_leaves_store_readable(tmp_path, kill_at):
+    path = tmp_path / "s.zarr"
+    proc = subprocess.run(
+        [sys.executable, "-c", WRITER, str(path), kill_at, str(CHUNK)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert proc.stdout.split() == [str(CHUNK), str(2 * CHUNK)]  # killed during the third append
+    n = _check_consistent(path, 2 * CHUNK, 2 * CHUNK)
+    _recover(path, n)
+
+
+def test_writer_killed_at_a_random_moment(tmp_path):
+    path = tmp_path / "s.zarr"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), "never", str(CHUNK)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        for _ in range(4):  # let it commit a few appends, then kill it wherever it is
+            last = int(proc.stdout.readline())
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    n = _check_consistent(path, last, last + 3 * CHUNK)
+    _recover(path, n)
+
+
+def test_lazy_without_dask(tmp_path, make_predictions, monkeypatch):
+    ds = make_predictions(T=20)
+    write_group(tmp_path / "s.zarr", "predictions/p", ds)
+    monkeypatch.setattr(lstore, "lazy_chunks", lambda: None)  # as if dask were not installed
+    back = read_group(tmp_path / "s.zarr", "predictions/p")
+    assert back["position"].chunks is None
+    np.testing.assert_array_equal(
+        back["position"].isel(time=slice(3, 6)).values, ds["position"].isel(time=slice(3, 6)).values
+    )
