@@ -1,0 +1,165 @@
+"""``lp3d convert``: between prediction CSV sets, lp3d stores (zarr) and netCDF files.
+
+The format of SRC and DST follows from the path: ``.zarr`` is a store, ``.nc`` a netCDF file,
+anything else a folder of CSV files. What is converted are lp3d datasets (see
+:mod:`lp3d_io.dataset`), each a *group* of a store:
+
+- a CSV folder is read as ensemble predictions (files grouped into members and views as by
+  ``lp3d smooth``) and becomes the group ``predictions/ensemble`` (plus ``calibration`` with
+  ``--calibration``);
+- a netCDF file holds one dataset; it becomes ``predictions/ensemble``, ``smoothed/eks``,
+  ``labels/labels`` or ``calibration`` according to its kind;
+- a store holds several groups; ``--group`` picks one.
+
+Written as CSV, predictions give one file per member and view, smoothed results the eks CSVs
+(per view, and 3D for a calibrated smoother), labels one file per view; with several groups
+each goes to its own sub-folder (``predictions/``, ``smoothed/``, ``labels/``). A netCDF file
+takes one dataset (the calibration is not written to it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lp3d_cli.console import info, progress
+from lp3d_cli.errors import UserError
+from lp3d_cli.outputs import check_target, is_occupied, staged_directory, staged_path
+from lp3d_cli.sessions import PREDICTIONS_GROUP, Session, is_store, load_predictions, pose_files
+from lp3d_cli.smoothing import SMOOTHED_GROUP, csv_names, load_rig
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["read_source", "write_destination", "run_convert"]
+
+_GROUP_OF_KIND = {
+    "predictions": PREDICTIONS_GROUP,
+    "smoothed": SMOOTHED_GROUP,
+    "labels": "labels/labels",
+    "calibration": "calibration",
+}
+
+
+def _format(path: Path) -> str:
+    if path.suffix == ".zarr" or is_store(path):
+        return "zarr"
+    if path.suffix == ".nc":
+        return "netcdf"
+    return "csv"
+
+
+def read_source(
+    src: Path, *, group: str | None, views: Sequence[str] | None, calibration: Path | None
+) -> dict[str, xr.Dataset]:
+    """The datasets of SRC by group name (loaded into memory)."""
+    if not src.exists():
+        raise UserError(f"SRC {src}: no such file or folder")
+    kind = _format(src)
+    if kind == "csv":
+        if not src.is_dir():
+            raise UserError(f"SRC {src}: expected a folder of CSV files, a store (.zarr) or a .nc file")
+        files = tuple(pose_files(src))
+        if not files:
+            raise UserError(f"SRC {src}: expected prediction files (.csv, .h5) in the folder, but found none")
+        rig = load_rig(calibration, views) if calibration is not None else None
+        groups = {PREDICTIONS_GROUP: load_predictions(Session(src.name, files), view_names=views, rig=rig)}
+        if rig is not None:
+            from lp3d_io.calibration import calibration_to_dataset
+
+            groups["calibration"] = calibration_to_dataset(rig)
+    elif kind == "netcdf":
+        from lp3d_io.netcdf import from_netcdf
+
+        ds = from_netcdf(src)
+        groups = {_GROUP_OF_KIND[ds.attrs["lp3d_kind"]]: ds}
+    else:
+        from lp3d_io.store import list_groups, read_group
+
+        groups = {name: read_group(src, name).load() for name in list_groups(src)}
+    if group is not None:
+        if group not in groups:
+            raise UserError(f"--group: expected one of {sorted(groups)}, but got {group!r}")
+        groups = {group: groups[group]}
+    if not groups:
+        raise UserError(f"SRC {src}: expected at least one dataset, but it holds none")
+    return groups
+
+
+def _write_csvs(name: str, ds: xr.Dataset, folder: Path) -> None:
+    from lp3d_io.csv import to_eks_3d_csv, to_eks_csv, to_label_csvs, to_prediction_csvs
+
+    kind = ds.attrs["lp3d_kind"]
+    folder.mkdir(parents=True, exist_ok=True)
+    if kind == "predictions":
+        to_prediction_csvs(ds, folder)
+    elif kind == "labels":
+        to_label_csvs(ds, folder)
+    elif kind == "smoothed":
+        for key, file_name in csv_names(ds.attrs["smoother"], [str(v) for v in ds["view"].values]).items():
+            if key == "3d":
+                to_eks_3d_csv(folder / file_name, ds)
+            else:
+                to_eks_csv(folder / file_name, ds, key)
+    else:
+        raise UserError(f"group {name!r}: a {kind} dataset has no CSV form (pick another with --group)")
+
+
+def write_destination(groups: dict[str, xr.Dataset], dst: Path) -> None:
+    """Writes the datasets to DST (checked beforehand), atomically."""
+    kind = _format(dst)
+    if kind == "netcdf":
+        from lp3d_io.netcdf import to_netcdf
+
+        data = {k: v for k, v in groups.items() if k != "calibration"}
+        if len(data) != 1:
+            raise UserError(
+                f"DST {dst}: a netCDF file holds one dataset, but SRC has {sorted(data)}; expected --group NAME"
+            )
+        to_netcdf(next(iter(data.values())), dst)
+        return
+    if kind == "zarr":
+        from lp3d_io.store import open_store, write_group
+
+        sessions = {str(ds.attrs["session"]) for ds in groups.values() if "session" in ds.attrs}
+        with staged_path(dst) as tmp:
+            store = open_store(tmp, session=sessions.pop() if len(sessions) == 1 else None)
+            for name, ds in groups.items():
+                write_group(store, name, ds)
+        return
+    with staged_directory(dst) as tmp:
+        data = {k: v for k, v in groups.items() if k != "calibration"} or groups
+        for name, ds in data.items():
+            _write_csvs(name, ds, tmp if len(data) == 1 else tmp / name.split("/")[0])
+
+
+def run_convert(
+    src: Path,
+    dst: Path,
+    *,
+    group: str | None,
+    views: Sequence[str] | None,
+    calibration: Path | None,
+    overwrite: bool,
+) -> None:
+    """``lp3d convert``: checks, reads SRC, writes DST."""
+    if _format(src) == "csv" and _format(dst) == "csv":
+        raise UserError(f"SRC {src} and DST {dst} are both CSV folders; expected DST ending in .zarr or .nc")
+    if dst.resolve() == src.resolve():
+        raise UserError(f"DST {dst}: expected a different path than SRC")
+    if _format(dst) == "netcdf":
+        if dst.is_dir():
+            raise UserError(f"DST {dst}: expected a .nc file, but it is a folder")
+        if dst.exists() and not overwrite:
+            raise UserError(f"DST {dst}: already exists (pass --overwrite to replace it)")
+        if not dst.parent.is_dir():
+            raise UserError(f"DST {dst}: expected an existing folder {dst.parent} to write into")
+    else:
+        check_target(dst, overwrite, "DST")
+    replaced = is_occupied(dst)
+    with progress(f"converting {src.name}") as bar:
+        groups = read_source(src, group=group, views=views, calibration=calibration)
+        bar.update(f"writing {dst.name}")
+        write_destination(groups, dst)
+    info(f"wrote {', '.join(sorted(groups))} to {dst}" + (" (replaced)" if replaced else ""))

@@ -1,0 +1,483 @@
+"""The ``lp3d`` command: options, help texts, and how errors reach the terminal.
+
+Only the command-line surface lives here; each command's work is in its own module, imported
+when the command runs, so ``lp3d --help`` and every command start fast (dask, matplotlib,
+xarray and zarr are loaded only by the commands that need them).
+
+Errors: a user error (bad input, bad option value) prints one line, ``lp3d <command>: error:
+...``, and exits with code 2; an unexpected exception prints one line naming it and exits with
+code 1. ``--debug`` prints the traceback as well.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from lp3d_cli import __version__
+from lp3d_cli.console import SETTINGS
+from lp3d_cli.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, is_user_error, one_line
+
+__all__ = ["app", "main"]
+
+
+class LP3DApp(typer.Typer):
+    """A Typer app whose errors are one line (see the module docstring)."""
+
+    def __call__(self, args: Sequence[str] | None = None) -> NoReturn:
+        sys.exit(main(args))
+
+
+app = LP3DApp(
+    name="lp3d",
+    help=(
+        "lp3d: multi-view animal pose estimation. Smooth ensemble predictions from any pose tracker "
+        "(Lightning Pose, DeepLabCut, ...) in 3D or 2D with the ensemble Kalman smoother, and look at the results."
+        "\n\nRun [bold]lp3d demo[/bold] for a tour on synthetic data, or [bold]lp3d COMMAND --help[/bold]."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _command_path(err: BaseException) -> str:
+    ctx = getattr(err, "ctx", None)
+    return getattr(ctx, "command_path", None) or "lp3d"
+
+
+def _active_command(args: Sequence[str]) -> str:
+    """``lp3d <command>`` for error messages (the first argument that names a command)."""
+    names = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    for arg in args:
+        if arg in names:
+            return f"lp3d {arg}"
+    return "lp3d"
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Runs the command line ``args`` (default ``sys.argv[1:]``); returns the exit code."""
+    args = list(sys.argv[1:] if args is None else args)
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="lp3d", standalone_mode=False)
+    except Exception as err:  # every failure ends here: one line, or the traceback with --debug
+        if type(err).__name__ == "NoArgsIsHelpError":  # no arguments: the help was shown
+            message = err.format_message() if hasattr(err, "format_message") else ""
+            if message.strip():
+                print(message, file=sys.stderr)
+            return EXIT_USER_ERROR
+        if type(err).__module__.startswith("typer"):  # a usage error found while parsing
+            path = _command_path(err)
+            message = err.format_message() if hasattr(err, "format_message") else str(err)
+            print(f"{path}: error: {' '.join(message.split())} (see '{path} --help')", file=sys.stderr)
+            return int(getattr(err, "exit_code", EXIT_USER_ERROR))
+        if SETTINGS.debug:
+            traceback.print_exc()
+        where = _active_command(args)
+        if is_user_error(err):
+            print(f"{where}: error: {one_line(err)}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        hint = "" if SETTINGS.debug else " (run with --debug for the traceback)"
+        print(f"{where}: internal error: {type(err).__name__}: {one_line(err)}{hint}", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+    return result if isinstance(result, int) else 0
+
+
+def _reflow(doc: str | None) -> str:
+    """A docstring as help text: prose paragraphs on one line each, indented blocks (examples) kept."""
+    paragraphs = inspect.cleandoc(doc or "").split("\n\n")
+    return "\n\n".join(p if p.startswith(" ") else " ".join(p.split()) for p in paragraphs)
+
+
+def command(**kwargs: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``app.command`` with the help text taken from the reflowed docstring."""
+
+    def register(func: Callable[..., None]) -> Callable[..., None]:
+        return app.command(help=_reflow(func.__doc__), **kwargs)(func)
+
+    return register
+
+
+# --- options shared by every command ---------------------------------------------------------------
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (no tables, no progress).")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Print details: files found, options, timings.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output (never done without it).")]
+
+
+def _configure(quiet: bool = False, verbose: bool = False, debug: bool = False) -> None:
+    """Applies the output flags (given before or after the command name)."""
+    if quiet:
+        SETTINGS.verbosity = 0
+    elif verbose:
+        SETTINGS.verbosity = 2
+    SETTINGS.debug = SETTINGS.debug or debug
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        parts = []
+        for package in ("lp3d-eks", "lp3d-io"):
+            try:
+                parts.append(f"{package} {version(package)}")
+            except PackageNotFoundError:
+                parts.append(f"{package} not installed")
+        print(f"lp3d {__version__} ({', '.join(parts)})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    _configure(quiet, verbose, debug)
+
+
+# --- smooth ----------------------------------------------------------------------------------------
+
+
+class Center(str, Enum):
+    median = "median"
+    mean = "mean"
+
+
+class Variance(str, Enum):
+    var = "var"
+    confidence_weighted = "confidence-weighted"
+
+
+@command(no_args_is_help=True)
+def smooth(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="INPUT",
+            help="Prediction CSV files, a folder of them, a folder of session folders, or stores (.zarr / .nc).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per session for a batch).")],
+    calibration: Annotated[
+        Path | None,
+        typer.Option("--calibration", "-c", help="Anipose calibration.toml: smooth in 3D with these cameras."),
+    ] = None,
+    views: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--views",
+            help="View (camera) names as they appear in the file names; repeat or comma-separate. "
+            "Default: the calibration's cameras, else one view.",
+        ),
+    ] = None,
+    s: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--s",
+            metavar="VALUE",
+            help="Smoothing parameter: one value for all keypoints, or one per keypoint (repeat or comma-separate). "
+            "Default: chosen per keypoint by maximum likelihood.",
+        ),
+    ] = None,
+    s_frames: Annotated[
+        str | None,
+        typer.Option(
+            "--s-frames",
+            metavar="RANGES",
+            help="Frames used to choose s, e.g. '0:2000,5000:7000' (half-open START:STOP). Default: all.",
+        ),
+    ] = None,
+    inflate: Annotated[
+        bool | None,
+        typer.Option(
+            "--inflate/--no-inflate",
+            help="Variance inflation of observations that disagree with the other views "
+            "(default: on for several views, off for one).",
+            show_default=False,
+        ),
+    ] = None,
+    keypoints: Annotated[
+        list[str] | None,
+        typer.Option("--keypoints", "-k", help="Keypoints to smooth; repeat or comma-separate. Default: all."),
+    ] = None,
+    ensemble: Annotated[Center, typer.Option("--ensemble", help="Ensemble center of the members.")] = Center.median,
+    variance: Annotated[
+        Variance,
+        typer.Option("--variance", help="Ensemble variance: plain, or weighted by the members' likelihoods."),
+    ] = Variance.var,
+    overwrite: Overwrite = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-j", help="Local worker processes for several sessions. Default: one per core."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Run on an existing dask scheduler (e.g. tcp://10.0.0.5:8786) instead of a local cluster.",
+        ),
+    ] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    """Smooth ensemble predictions with the ensemble Kalman smoother.
+
+    Files are grouped into views by the camera names in their names (from [bold]--calibration[/bold] or
+    [bold]--views[/bold]) and into ensemble members by model seeds like [italic]rng=3[/italic]. With a
+    calibration the smoother works in 3D; several views without one use a linear latent; one view
+    is smoothed in 2D. Writes into --out: a store [italic]<session>.zarr[/italic] with the inputs used,
+    the results, the inflation factors and s; per-view CSVs with the eks columns; with a
+    calibration the 3D CSV. Prints a summary table. Several sessions run in parallel with dask.
+
+    [bold]Examples[/bold]
+
+      lp3d smooth fly/ --calibration fly/calibration.toml --out out/fly
+      lp3d smooth mouse/ --views top,bot --out out/mouse
+      lp3d smooth fly/*.csv -c fly/calibration.toml --s 2.5 --no-inflate --out out/fixed-s
+      lp3d smooth sessions/ -c calibration.toml --out out/ --workers 4
+      lp3d smooth sessions/ -c calibration.toml --out out/ --scheduler tcp://10.0.0.5:8786
+    """
+    _configure(quiet, verbose, debug)
+    from lp3d_cli.batch import run_smooth
+    from lp3d_cli.parsing import parse_frame_ranges, parse_positive_numbers, split_names
+    from lp3d_cli.smoothing import SmoothOptions
+
+    view_names = split_names(views)
+    keypoint_names = split_names(keypoints)
+    ranges = parse_frame_ranges(s_frames)
+    options = SmoothOptions(
+        calibration=calibration,
+        views=None if view_names is None else tuple(view_names),
+        keypoints=None if keypoint_names is None else tuple(keypoint_names),
+        s=parse_positive_numbers(s, "--s"),
+        s_frames=None if ranges is None else tuple(ranges),
+        inflate=inflate,
+        ensemble=ensemble.value,
+        variance=variance.value,
+    )
+    code = run_smooth(inputs, out, options, overwrite=overwrite, workers=workers, scheduler=scheduler)
+    if code:
+        raise typer.Exit(code)
+
+
+# --- triangulate -----------------------------------------------------------------------------------
+
+
+@command(no_args_is_help=True)
+def triangulate(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="INPUT",
+            help="Prediction CSV files, a folder of them, a folder of session folders, or stores (.zarr / .nc).",
+            show_default=False,
+        ),
+    ],
+    calibration: Annotated[Path, typer.Option("--calibration", "-c", help="Anipose calibration.toml.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per session for a batch).")],
+    views: Annotated[
+        list[str] | None,
+        typer.Option("--views", help="Cameras to use; repeat or comma-separate. Default: all of the calibration."),
+    ] = None,
+    keypoints: Annotated[
+        list[str] | None,
+        typer.Option("--keypoints", "-k", help="Keypoints to triangulate; repeat or comma-separate. Default: all."),
+    ] = None,
+    ensemble: Annotated[Center, typer.Option("--ensemble", help="Ensemble center of the members.")] = Center.median,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    """Triangulate every frame on its own (DLT of the ensemble centers), without smoothing.
+
+    For comparison with [bold]lp3d smooth[/bold]. Writes [italic]triangulated_3d.csv[/italic]: per keypoint x, y, z,
+    the number of views used and the reprojection error in each view (pixels).
+
+    [bold]Examples[/bold]
+
+      lp3d triangulate fly/ --calibration fly/calibration.toml --out out/fly-dlt
+      lp3d triangulate fly/ -c fly/calibration.toml --views Cam-A,Cam-B --out out/fly-dlt-ab
+    """
+    _configure(quiet, verbose, debug)
+    from lp3d_cli.parsing import split_names
+    from lp3d_cli.triangulation import run_triangulate
+
+    code = run_triangulate(
+        inputs,
+        out,
+        calibration,
+        views=split_names(views),
+        keypoints=split_names(keypoints),
+        center=ensemble.value,
+        overwrite=overwrite,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+# --- convert ---------------------------------------------------------------------------------------
+
+
+@command(no_args_is_help=True)
+def convert(
+    src: Annotated[
+        Path,
+        typer.Argument(help="A folder of prediction CSVs, a store (.zarr) or a netCDF file (.nc).", show_default=False),
+    ],
+    dst: Annotated[
+        Path,
+        typer.Argument(
+            help="Where to write: a store (.zarr), a netCDF file (.nc) or a CSV folder.", show_default=False
+        ),
+    ],
+    group: Annotated[
+        str | None,
+        typer.Option("--group", "-g", help="The group of a store to convert, e.g. smoothed/eks. Default: all."),
+    ] = None,
+    views: Annotated[
+        list[str] | None,
+        typer.Option("--views", help="For CSV input: view names as they appear in the file names."),
+    ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option("--calibration", "-c", help="For CSV input: camera names (views), stored with the predictions."),
+    ] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    """Convert between prediction CSV folders, stores (.zarr) and netCDF (.nc).
+
+    The format follows from the path: [italic].zarr[/italic] is a store, [italic].nc[/italic] a netCDF file
+    (one dataset: pick it with --group), anything else a folder of CSV files (predictions: one file per
+    member and view; smoothed results: the eks CSVs).
+
+    [bold]Examples[/bold]
+
+      lp3d convert fly/ fly.zarr --calibration fly/calibration.toml
+      lp3d convert out/fly/fly.zarr fly-smoothed.nc --group smoothed/eks
+      lp3d convert fly-smoothed.nc csv-again/
+      lp3d convert session.nc session.zarr
+    """
+    _configure(quiet, verbose, debug)
+    from lp3d_cli.conversion import run_convert
+    from lp3d_cli.parsing import split_names
+
+    run_convert(src, dst, group=group, views=split_names(views), calibration=calibration, overwrite=overwrite)
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+@command(no_args_is_help=True)
+def report(
+    store: Annotated[Path, typer.Argument(help="A store written by lp3d smooth (<session>.zarr).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the PNGs and report.html.")],
+    frames: Annotated[
+        str | None,
+        typer.Option(
+            "--frames",
+            metavar="START:STOP",
+            help="Frames to plot and count (half-open). Default: the first 3000.",
+        ),
+    ] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    """Diagnostic plots of a smoothed session, and one self-contained HTML page.
+
+    Per keypoint: the ensemble members, the smoothed track with its 95% posterior band and the
+    inflated (outlier) observations in every view, and the 3D track with a calibration;
+    per view: histograms of the distance between ensemble center and smoothed track; a table of
+    s, inflation and errors per keypoint. [italic]report.html[/italic] embeds every image.
+
+    [bold]Examples[/bold]
+
+      lp3d report out/fly/fly.zarr --out out/fly/report
+      lp3d report out/fly/fly.zarr --out report-late --frames 20000:23000 --overwrite
+    """
+    _configure(quiet, verbose, debug)
+    from lp3d_cli.report import run_report
+
+    run_report(store, out, overwrite=overwrite, frames=frames)
+
+
+# --- info ------------------------------------------------------------------------------------------
+
+
+@command(no_args_is_help=True)
+def info(
+    store: Annotated[Path, typer.Argument(help="A store (.zarr folder) or a netCDF file (.nc).", show_default=False)],
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    """Show what a store holds: its groups, their sizes, variables and attributes (no arrays are read).
+
+    [bold]Examples[/bold]
+
+      lp3d info out/fly/fly.zarr
+      lp3d info predictions.nc
+    """
+    _configure(quiet, verbose, debug)
+    from lp3d_cli.info import run_info
+
+    run_info(store)
+
+
+# --- demo ------------------------------------------------------------------------------------------
+
+
+@command()
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Demo output folder (an earlier demo there is replaced).")
+    ] = Path("demo-out"),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the simulated session.")] = 0,
+    frames: Annotated[int, typer.Option("--frames", help="Number of simulated frames.")] = 600,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    """Smooth a synthetic multi-camera session in 3D and compare with the truth.
+
+    Simulates a calibrated ring of cameras and an ensemble of pose networks with noise, planted
+    outliers and missing detections, smooths them exactly as [bold]lp3d smooth[/bold] does, and prints
+    the error of the ensemble median triangulation and of the smoother against the simulated truth.
+    Writes the store, the CSVs, the inputs, the truth and a report into --out.
+
+    [bold]Examples[/bold]
+
+      lp3d demo
+      lp3d demo --out /tmp/demo --seed 3 --frames 1200
+    """
+    _configure(quiet, verbose, debug)
+    from lp3d_cli.demo import run_demo
+
+    run_demo(out, seed=seed, n_frames=frames)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,235 @@
+"""From INPUT arguments to sessions, and from a session to a predictions dataset.
+
+An INPUT is a prediction file (``.csv``, ``.h5``), a folder of them, a folder of session
+folders, an lp3d store (``.zarr``) or a netCDF file (``.nc``) of predictions:
+
+- files given directly form one session (named after their folder);
+- a folder with prediction files in it is one session (named after the folder);
+- a folder without prediction files whose sub-folders (or ``.zarr`` / ``.nc`` entries) hold
+  sessions is a *batch*: each of those is a session;
+- a store or netCDF file is one session (named after its stem).
+
+Files are grouped into ensemble members and views by :func:`lp3d_io.grouping.read_predictions`:
+camera names (from the calibration or ``--views``) as substrings of the file names, model seeds
+like ``rng=3`` as members.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lp3d_cli.console import warn
+from lp3d_cli.errors import UserError
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from lp3d_eks import CameraRig
+
+__all__ = ["Session", "find_sessions", "load_predictions", "is_store", "pose_files", "PREDICTIONS_GROUP"]
+
+PREDICTIONS_GROUP = "predictions/ensemble"
+
+
+@dataclass(frozen=True)
+class Session:
+    """One recording to process.
+
+    Attributes:
+        name: session name (names the outputs of a batch).
+        paths: the prediction files, or the one store / netCDF file.
+        batch: found inside a folder of sessions (its outputs go to ``OUT/<name>/``).
+    """
+
+    name: str
+    paths: tuple[Path, ...]
+    batch: bool = False
+
+    @property
+    def container(self) -> Path | None:
+        """The store or netCDF file this session is read from, or None for prediction files."""
+        if len(self.paths) == 1 and (is_store(self.paths[0]) or self.paths[0].suffix == ".nc"):
+            return self.paths[0]
+        return None
+
+
+def is_store(path: Path) -> bool:
+    """Whether ``path`` is a zarr store (a ``.zarr`` folder or a folder with zarr metadata)."""
+    return path.is_dir() and (path.suffix == ".zarr" or (path / ".zgroup").exists() or (path / "zarr.json").exists())
+
+
+def pose_files(folder: Path) -> list[Path]:
+    """The prediction files (``.csv``, ``.h5``) directly in ``folder``, sorted; hidden ones skipped."""
+    from lp3d_io.grouping import POSE_SUFFIXES
+
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in POSE_SUFFIXES and p.name[0] != ".")
+
+
+def _session_name(path: Path) -> str:
+    name = path.stem if path.suffix in (".zarr", ".nc") else path.name
+    return name or "session"
+
+
+def find_sessions(inputs: Sequence[str | os.PathLike]) -> list[Session]:
+    """The sessions named by the INPUT arguments (see the module docstring).
+
+    Raises:
+        UserError: an input does not exist, is of an unknown kind, or holds nothing to read;
+            two sessions have the same name.
+    """
+    files: list[Path] = []
+    sessions: list[Session] = []
+    for raw in inputs:
+        path = Path(raw)
+        if not path.exists():
+            raise UserError(f"INPUT {path}: no such file or folder")
+        if is_store(path) or (path.is_file() and path.suffix == ".nc"):
+            sessions.append(Session(_session_name(path), (path,)))
+        elif path.is_file():
+            from lp3d_io.grouping import POSE_SUFFIXES
+
+            if path.suffix.lower() not in POSE_SUFFIXES:
+                raise UserError(
+                    f"INPUT {path}: expected prediction files (.csv, .h5), a folder, a store (.zarr) or a .nc file, "
+                    f"but got a {path.suffix or 'suffix-less'} file"
+                )
+            files.append(path)
+        elif pose := pose_files(path):
+            sessions.append(Session(_session_name(path.resolve()), tuple(pose)))
+        else:
+            sessions.extend(_batch(path))
+    if files:
+        sessions.insert(0, Session(_session_name(files[0].resolve().parent), tuple(files)))
+    names = [s.name for s in sessions]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise UserError(f"INPUT: expected sessions with distinct names, but {dup} appear more than once")
+    return sessions
+
+
+def _batch(folder: Path) -> list[Session]:
+    sessions = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if is_store(entry) or (entry.is_file() and entry.suffix == ".nc"):
+            sessions.append(Session(_session_name(entry), (entry,), batch=True))
+        elif entry.is_dir() and (pose := pose_files(entry)):
+            sessions.append(Session(entry.name, tuple(pose), batch=True))
+    if not sessions:
+        raise UserError(
+            f"INPUT {folder}: expected prediction files (.csv, .h5) or session folders in it, but found neither"
+        )
+    return sessions
+
+
+def _looks_multiview(paths: Sequence[Path]) -> list[str] | None:
+    """Candidate view names when file names differ beyond their model seed (None otherwise).
+
+    ``a.rng=0.top.csv`` and ``a.rng=0.bot.csv`` differ in ``top`` / ``bot``: without view names
+    they would be read as members of one view, which is never what was meant.
+    """
+    from lp3d_io.grouping import member_token
+
+    tokens = {p: member_token(p.name) for p in paths}
+    if not all(tokens.values()):
+        return None
+    templates = sorted({p.stem.replace(str(tokens[p]), "") for p in paths})
+    if len(templates) < 2:
+        return None
+    prefix = os.path.commonprefix(templates)
+    suffix = os.path.commonprefix([t[::-1] for t in templates])[::-1]
+    prefix = re.sub(r"[A-Za-z0-9]*$", "", prefix)  # cut back to a delimiter
+    suffix = re.sub(r"^[A-Za-z0-9]*", "", suffix)
+    return [t[len(prefix) : len(t) - len(suffix)] for t in templates]
+
+
+def _files_of_views(session: Session, views: Sequence[str], source: str) -> list[Path]:
+    """The session's files that name one of ``views``; the others are skipped with a warning.
+
+    Raises:
+        UserError: a view appears in no file name.
+    """
+    from lp3d_io.grouping import match_view
+
+    matched = {path: match_view(path.name, views) for path in session.paths}
+    for view in views:
+        if view not in matched.values():
+            shown = ", ".join(p.name for p in session.paths[:4]) + (", ..." if len(session.paths) > 4 else "")
+            raise UserError(
+                f"session {session.name}: expected view {view!r} (from {source}) in the name of a prediction file, "
+                f"but it appears in none of {len(session.paths)}: {shown}"
+            )
+    skipped = [p.name for p, view in matched.items() if view is None]
+    if skipped:
+        warn(
+            f"session {session.name}: skipping {len(skipped)} file(s) naming none of the views {list(views)}: "
+            + ", ".join(skipped[:4])
+            + (", ..." if len(skipped) > 4 else "")
+        )
+    return [p for p, view in matched.items() if view is not None]
+
+
+def load_predictions(
+    session: Session, *, view_names: Sequence[str] | None = None, rig: CameraRig | None = None
+) -> xr.Dataset:
+    """Reads a session's ensemble predictions.
+
+    Args:
+        session: the session.
+        view_names: views to use (``--views``); default the calibration's cameras, else all the
+            views of a store, else a single view.
+        rig: the calibration, if any (its camera names are the views).
+
+    Returns:
+        A predictions dataset with the requested views, in their order.
+
+    Raises:
+        UserError / ValueError: files cannot be grouped, or views are missing (one line each).
+    """
+    views = list(view_names) if view_names else (rig.names if rig is not None else None)
+    container = session.container
+    if container is None:
+        if views is None and (candidates := _looks_multiview(session.paths)):
+            raise UserError(
+                f"session {session.name}: the file names differ beyond their model seed, so they look like several "
+                f"views ({', '.join(candidates)}); expected --views NAME ... (or --calibration) to say which, e.g. "
+                f"--views {','.join(candidates)}"
+            )
+        from lp3d_io.grouping import read_predictions
+
+        paths = (
+            session.paths
+            if views is None
+            else _files_of_views(session, views, "--views" if view_names else "--calibration")
+        )
+        return read_predictions(list(paths), views, session=session.name)
+    ds = _read_container(container)
+    if views is not None:
+        have = [str(v) for v in ds["view"].values]
+        missing = [v for v in views if v not in have]
+        if missing:
+            raise UserError(f"{container}: expected views {views}, but the predictions have {have} (missing {missing})")
+        ds = ds.sel(view=views)
+    return ds
+
+
+def _read_container(path: Path) -> xr.Dataset:
+    if path.suffix == ".nc":
+        from lp3d_io.netcdf import from_netcdf
+
+        ds = from_netcdf(path)
+        if ds.attrs.get("lp3d_kind") != "predictions":
+            raise UserError(f"{path}: expected a predictions dataset, but got lp3d_kind={ds.attrs.get('lp3d_kind')!r}")
+        return ds
+    from lp3d_io.store import list_groups, read_group
+
+    groups = [g for g in list_groups(path) if g.startswith("predictions/")]
+    if not groups:
+        raise UserError(f"{path}: expected a predictions group in the store, but it has {list_groups(path)}")
+    group = PREDICTIONS_GROUP if PREDICTIONS_GROUP in groups else groups[0]
+    return read_group(path, group).load()

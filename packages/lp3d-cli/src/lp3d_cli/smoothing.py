@@ -1,0 +1,322 @@
+"""``lp3d smooth`` for one session: read, smooth with lp3d-eks, write everything atomically.
+
+The smoother follows from the data (:func:`lp3d_eks.smooth`): a calibration gives the nonlinear
+3D smoother, several views without one the multi-view linear smoother, one view the single-view
+smoother. Each individual is smoothed on its own. A session's output folder holds::
+
+    <session>.zarr/                      lp3d store: predictions/ensemble (the inputs used),
+                                         smoothed/eks (results, inflation, s), calibration
+    multicam_<view>_results.csv          per view, eks columns (singlecam_<view>_... for one view)
+    multicam_3d_results.csv              with a calibration: x, y, z and their posterior variances
+
+and appears whole or not at all (:mod:`lp3d_cli.outputs`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lp3d_cli import __version__
+from lp3d_cli.console import detail
+from lp3d_cli.errors import UserError, is_user_error, one_line
+from lp3d_cli.outputs import staged_directory
+from lp3d_cli.parsing import FrameRange, resolve_frame_ranges
+from lp3d_cli.sessions import PREDICTIONS_GROUP, Session, load_predictions
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from lp3d_eks import CameraRig, SmootherResult
+
+__all__ = [
+    "SmoothOptions",
+    "SessionResult",
+    "SMOOTHED_GROUP",
+    "SMOOTHER_NAMES",
+    "csv_names",
+    "load_rig",
+    "select_keypoints",
+    "smooth_predictions",
+    "write_outputs",
+    "smooth_session",
+    "smooth_session_safely",
+]
+
+SMOOTHED_GROUP = "smoothed/eks"
+SMOOTHER_NAMES = {"calibrated": "calibrated 3D", "linear": "multi-view linear", "single_view": "single view"}
+
+
+@dataclass(frozen=True)
+class SmoothOptions:
+    """What ``lp3d smooth`` was asked to do (the same for every session of a run).
+
+    Attributes:
+        calibration: anipose calibration file (nonlinear 3D smoother), or None.
+        views: views to use, in order (default: the calibration's cameras, or one view).
+        keypoints: keypoints to smooth (default all).
+        s: smoothing parameter: None (automatic per keypoint), one value, or one per keypoint.
+        s_frames: frames used to choose ``s`` automatically (default all).
+        inflate: variance inflation on/off; None: the smoother's default (on for several views).
+        ensemble: ensemble center, ``"median"`` or ``"mean"``.
+        variance: ensemble variance, ``"var"`` or ``"confidence-weighted"``.
+        n_threads: threads of the smoother (0: all cores).
+    """
+
+    calibration: Path | None = None
+    views: tuple[str, ...] | None = None
+    keypoints: tuple[str, ...] | None = None
+    s: tuple[float, ...] | None = None
+    s_frames: tuple[FrameRange, ...] | None = None
+    inflate: bool | None = None
+    ensemble: str = "median"
+    variance: str = "var"
+    n_threads: int = 0
+
+    def to_json(self) -> str:
+        """The options as JSON (stored with the results)."""
+        values = asdict(self)
+        values["calibration"] = None if self.calibration is None else str(self.calibration)
+        return json.dumps(values)
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """What happened to one session (small and picklable: it comes back from dask workers).
+
+    Attributes:
+        session: session name.
+        out: its output folder.
+        smoother: ``"calibrated"``, ``"linear"`` or ``"single_view"`` (None if it failed early).
+        n_frames, n_views, n_members: sizes of the input.
+        keypoints: keypoint names.
+        individuals: individual names.
+        s: ``(individual, keypoint)`` smoothing parameters.
+        inflated: ``(individual, keypoint)`` share of observed entries whose variance was inflated.
+        seconds: wall time for the session.
+        error: one-line error message if the session failed, else None.
+        user_error: whether ``error`` is a user error (bad input) rather than a bug.
+        traceback: the traceback of a failure (shown with ``--debug``).
+    """
+
+    session: str
+    out: Path
+    smoother: str | None = None
+    n_frames: int = 0
+    n_views: int = 0
+    n_members: int = 0
+    keypoints: tuple[str, ...] = ()
+    individuals: tuple[str, ...] = ()
+    s: list[list[float]] = field(default_factory=list)
+    inflated: list[list[float]] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+    user_error: bool = True
+    traceback: str | None = None
+
+
+def load_rig(path: Path, views: Sequence[str] | None = None) -> CameraRig:
+    """Reads the calibration; with ``views``, only those cameras, in that order.
+
+    Raises:
+        ValueError: the file is missing or malformed, or lacks one of ``views`` (one line).
+    """
+    from lp3d_io.calibration import check_views, from_anipose_toml
+
+    if not path.is_file():
+        raise UserError(f"--calibration {path}: no such file")
+    rig = from_anipose_toml(path)
+    if views:
+        rig = check_views(rig, views, source=f"--calibration {path}", allow_extra=True)
+    return rig
+
+
+def select_keypoints(ds: xr.Dataset, keypoints: Sequence[str] | None) -> xr.Dataset:
+    """The dataset restricted to ``keypoints`` (all if None), in that order."""
+    if not keypoints:
+        return ds
+    have = [str(k) for k in ds["keypoint"].values]
+    unknown = [k for k in keypoints if k not in have]
+    if unknown:
+        raise UserError(f"--keypoints: expected names from {have}, but got {unknown}")
+    return ds.sel(keypoint=list(keypoints))
+
+
+def _ensemble_confidence(confidence: np.ndarray) -> np.ndarray | None:
+    """Mean confidence over members ``(view, time, keypoint, individual)``; None if there is none."""
+    finite = np.isfinite(confidence)
+    if not finite.any():
+        return None
+    count = finite.sum(axis=0)
+    total = np.where(finite, confidence, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _check_s(s: Sequence[float] | None, keypoints: Sequence[str]) -> np.ndarray | float | None:
+    """``--s`` as the smoother takes it: None, one value, or one per keypoint (checked)."""
+    if s is None:
+        return None
+    values = np.asarray(s, dtype=np.float64)
+    if values.size == 1:
+        return float(values[0])
+    if values.size != len(keypoints):
+        raise UserError(
+            f"--s: expected one value or {len(keypoints)} (one per keypoint: {', '.join(keypoints)}), "
+            f"but got {values.size}"
+        )
+    return values
+
+
+def smooth_predictions(
+    predictions: xr.Dataset, rig: CameraRig | None, options: SmoothOptions
+) -> tuple[list[SmootherResult], xr.Dataset]:
+    """Smooths every individual of a predictions dataset.
+
+    Args:
+        predictions: ``(member, view, time, keypoint, individual, space)`` predictions.
+        rig: calibration with one camera per view, in view order; None for no calibration.
+        options: smoothing options (``s``, ``s_frames``, ...).
+
+    Returns:
+        One :class:`lp3d_eks.SmootherResult` per individual, and the smoothed dataset.
+    """
+    from lp3d_eks import smooth
+    from lp3d_io.dataset import smoothed_dataset
+
+    keypoints = [str(k) for k in predictions["keypoint"].values]
+    views = [str(v) for v in predictions["view"].values]
+    individuals = [str(i) for i in predictions["individual"].values]
+    n_frames = predictions.sizes["time"]
+    if rig is not None and rig.names != views:
+        raise UserError(f"calibration: expected cameras {views} (the views of the data), but got {rig.names}")
+    if rig is not None and len(views) < 2:
+        raise UserError(f"--views: expected at least 2 cameras for 3D smoothing with --calibration, but got {views}")
+    if n_frames < 2:
+        raise UserError(f"predictions: expected at least 2 frames to smooth, but got {n_frames}")
+    position = predictions["position"].transpose("member", "view", "time", "keypoint", "individual", "space").values
+    confidence = predictions["confidence"].transpose("member", "view", "time", "keypoint", "individual").values
+    has_confidence = bool(np.isfinite(confidence).any())
+    if options.variance == "confidence-weighted" and not has_confidence:
+        raise UserError("--variance confidence-weighted: expected likelihood columns in the inputs, but they have none")
+    kwargs: dict[str, Any] = {
+        "center": options.ensemble,
+        "variance": options.variance,
+        "s": _check_s(options.s, keypoints),
+        "s_frames": resolve_frame_ranges(options.s_frames, n_frames),
+        "n_threads": options.n_threads,
+    }
+    if options.inflate is not None:
+        kwargs["inflate"] = options.inflate
+    results = []
+    for i in range(len(individuals)):
+        conf = confidence[..., i] if has_confidence else None
+        results.append(smooth(position[..., i, :].astype(np.float64), rig, confidences=conf, **kwargs))
+    smoothed = smoothed_dataset(
+        results,
+        view_names=views,
+        keypoint_names=keypoints,
+        individual_names=individuals,
+        fps=predictions.attrs.get("fps"),
+        source_files=predictions.attrs.get("source_files"),
+        session=predictions.attrs.get("session"),
+        ensemble_confidence=_ensemble_confidence(confidence) if has_confidence else None,
+    )
+    smoothed.attrs["lp3d_cli_version"] = __version__
+    smoothed.attrs["lp3d_options"] = options.to_json()
+    return results, smoothed
+
+
+def csv_names(smoother: str, views: Sequence[str]) -> dict[str, str]:
+    """Output CSV file names by view (and ``"3d"``), as the reference eks names them."""
+    prefix = "singlecam" if smoother == "single_view" else "multicam"
+    names = {view: f"{prefix}_{view}_results.csv" for view in views}
+    if smoother == "calibrated":
+        names["3d"] = "multicam_3d_results.csv"
+    return names
+
+
+def write_outputs(
+    directory: Path, session: str, predictions: xr.Dataset, smoothed: xr.Dataset, rig: CameraRig | None
+) -> None:
+    """Writes the store and the eks-style CSVs of one session into ``directory``."""
+    from lp3d_io.csv import to_eks_3d_csv, to_eks_csv
+    from lp3d_io.store import open_store, write_calibration, write_group
+
+    store = open_store(directory / f"{session}.zarr", session=session)
+    write_group(store, PREDICTIONS_GROUP, predictions)
+    write_group(store, SMOOTHED_GROUP, smoothed)
+    if rig is not None:
+        write_calibration(store, rig)
+    views = [str(v) for v in smoothed["view"].values]
+    for key, name in csv_names(smoothed.attrs["smoother"], views).items():
+        if key == "3d":
+            to_eks_3d_csv(directory / name, smoothed)
+        else:
+            to_eks_csv(directory / name, smoothed, key)
+
+
+def _inflated_share(result: SmootherResult) -> np.ndarray:
+    """``(keypoint,)`` share of observed (view, frame) entries whose variance was inflated."""
+    observed = np.isfinite(result.observation).all(axis=-1)  # (view, time, keypoint)
+    n = np.maximum(observed.sum(axis=(0, 1)), 1)
+    return (result.inflated & observed).sum(axis=(0, 1)) / n
+
+
+def smooth_session(session: Session, options: SmoothOptions, out: Path) -> SessionResult:
+    """Smooths one session and writes its outputs to ``out`` (replacing it if it exists).
+
+    The caller has checked that ``out`` may be written. Raises on any error; nothing is left in
+    ``out`` then.
+    """
+    start = time.perf_counter()
+    rig = load_rig(options.calibration, options.views) if options.calibration is not None else None
+    predictions = load_predictions(session, view_names=options.views, rig=rig)
+    predictions = select_keypoints(predictions, options.keypoints)
+    detail(
+        f"{session.name}: views {[str(v) for v in predictions['view'].values]}, members "
+        f"{[str(m) for m in predictions['member'].values]}, {predictions.sizes['time']} frames "
+        f"(read in {time.perf_counter() - start:.2f} s)"
+    )
+    lap = time.perf_counter()
+    results, smoothed = smooth_predictions(predictions, rig, options)
+    detail(f"{session.name}: {SMOOTHER_NAMES[results[0].kind]} smoother ran in {time.perf_counter() - lap:.2f} s")
+    lap = time.perf_counter()
+    with staged_directory(out) as tmp:
+        write_outputs(tmp, session.name, predictions, smoothed, rig)
+    detail(f"{session.name}: outputs written in {time.perf_counter() - lap:.2f} s")
+    return SessionResult(
+        session=session.name,
+        out=out,
+        smoother=results[0].kind,
+        n_frames=predictions.sizes["time"],
+        n_views=predictions.sizes["view"],
+        n_members=predictions.sizes["member"],
+        keypoints=tuple(str(k) for k in predictions["keypoint"].values),
+        individuals=tuple(str(i) for i in predictions["individual"].values),
+        s=[r.s.tolist() for r in results],
+        inflated=[_inflated_share(r).tolist() for r in results],
+        seconds=time.perf_counter() - start,
+    )
+
+
+def smooth_session_safely(session: Session, options: SmoothOptions, out: Path) -> SessionResult:
+    """:func:`smooth_session` that reports a failure in its result instead of raising (batches)."""
+    start = time.perf_counter()
+    try:
+        return smooth_session(session, options, out)
+    except Exception as err:  # one bad session must not stop the others
+        return SessionResult(
+            session=session.name,
+            out=out,
+            seconds=time.perf_counter() - start,
+            error=one_line(err),
+            user_error=is_user_error(err),
+            traceback=traceback.format_exc(),
+        )

@@ -1,0 +1,66 @@
+"""The smoothing glue: options reach lp3d-eks unchanged, outputs say what the smoother returned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from lp3d_cli.errors import UserError
+from lp3d_cli.sessions import Session, load_predictions
+from lp3d_cli.smoothing import SmoothOptions, smooth_predictions, smooth_session, write_outputs
+from lp3d_io.store import read_group
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    from lp3d_io.synthetic import SyntheticConfig, make_ensemble_predictions, make_session
+
+    session = make_session(SyntheticConfig(n_views=3, n_frames=80, seed=5))
+    return session, make_ensemble_predictions(session, n_members=3, seed=5)
+
+
+def test_same_as_calling_the_smoother(simulated):
+    from lp3d_eks import smooth
+
+    session, sim = simulated
+    options = SmoothOptions(s=(3.0,), s_frames=((0, 40),), ensemble="mean", variance="confidence-weighted")
+    (result,), smoothed = smooth_predictions(sim.to_dataset(), session.rig, options)
+    direct = smooth(
+        sim.position, session.rig, confidences=sim.confidence, center="mean", variance="confidence-weighted", s=3.0,
+        s_frames=[(0, 40)],
+    )  # fmt: skip
+    np.testing.assert_allclose(result.mean, direct.mean, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(smoothed["position"].values[:, :, 0], direct.mean, rtol=1e-5, atol=1e-8)
+    with np.errstate(all="ignore"):
+        expected = np.nanmean(np.where(np.isfinite(sim.confidence), sim.confidence, np.nan), axis=0)
+    np.testing.assert_allclose(smoothed["ensemble_confidence"].values[..., 0], expected, rtol=1e-6)
+    assert smoothed.attrs["lp3d_options"] == options.to_json()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (SmoothOptions(s=(1.0, 2.0)), "--s: expected one value or 11"),
+        (SmoothOptions(s_frames=((0, 500),)), "--s-frames: expected ranges within the 80 frames"),
+    ],
+)
+def test_checks_against_the_data(simulated, options, message):
+    session, sim = simulated
+    with pytest.raises(UserError, match=message):
+        smooth_predictions(sim.to_dataset(), session.rig, options)
+
+
+def test_session_from_a_store_and_its_summary(simulated, tmp_path):
+    session, sim = simulated
+    predictions = sim.to_dataset()
+    _, smoothed = smooth_predictions(predictions, session.rig, SmoothOptions())
+    write_outputs(tmp_path, "sim", predictions, smoothed, session.rig)
+    calibration = tmp_path / "calibration.toml"
+    session.rig.to_toml(calibration)
+    store = Session("sim", (tmp_path / "sim.zarr",))
+    assert load_predictions(store).sizes == predictions.sizes
+    result = smooth_session(store, SmoothOptions(calibration=calibration, s=(2.0,)), tmp_path / "again")
+    assert result.smoother == "calibrated" and result.n_members == 3 and result.s == [[2.0] * 11]
+    observed = np.isfinite(sim.position).all(-1).any(0)  # (view, time, keypoint)
+    stored = read_group(tmp_path / "again" / "sim.zarr", "smoothed/eks")["inflation"].values[..., 0]
+    share = ((stored > 1) & observed).sum(axis=(0, 1)) / observed.sum(axis=(0, 1))
+    np.testing.assert_allclose(result.inflated[0], share)
