@@ -268,12 +268,12 @@ class KeypointSmoother {
     }
   }
 
-  // Filter + RTS over the whole track into ms_ / Ps_ (the log-likelihood is only needed by the
-  // last pass, which write_outputs recomputes).
+  // Filter + RTS over the whole track into ms_ / Ps_; keeps the marginal likelihood of the pass
+  // (the last one is reported: within the relinearization tolerance of the final track).
   void smooth_pass() {
     ms_.resize(static_cast<size_t>(T_) * dim_);
     Ps_.resize(static_cast<size_t>(T_) * dim_ * dim_);
-    kalman_filter<D>(obs_, 0, T_, s_, Q_, m0_, P0_, a_, inflation_.data(), ms_.data(), Ps_.data(), false);
+    loglik_ = kalman_filter<D>(obs_, 0, T_, s_, Q_, m0_, P0_, a_, inflation_.data(), ms_.data(), Ps_.data()).loglik();
     rts_smoother<D>(T_, dim_, s_, Q_, ms_.data(), Ps_.data());
     ++iterations_;
   }
@@ -378,8 +378,7 @@ class KeypointSmoother {
     }
     if (out.s) out.s[k_] = s_;
     if (out.noise_scale) out.noise_scale[k_] = a_;
-    if (out.loglik)
-      out.loglik[k_] = kalman_filter<D>(obs_, 0, T_, s_, Q_, m0_, P0_, a_, inflation_.data(), nullptr, nullptr).loglik();
+    if (out.loglik) out.loglik[k_] = loglik_;
     if (out.iterations) out.iterations[k_] = iterations_;
   }
 
@@ -409,7 +408,7 @@ class KeypointSmoother {
   std::vector<uint8_t> moved_;
   Vec m0_, track_var_;
   Mat P0_, Q_;
-  double spread_ = 1.0, s_ref_ = 1.0, s_ = 1.0, a_ = 1.0;
+  double spread_ = 1.0, s_ref_ = 1.0, s_ = 1.0, a_ = 1.0, loglik_ = 0.0;
   int iterations_ = 0;
 };
 

@@ -116,8 +116,12 @@ void rts_smoother(int n, int dim, double s, const MatD<D>& Q, double* m, double*
     Eigen::Map<const VecD<D>> ms1(m + static_cast<size_t>(t + 1) * dim, dim);
     Eigen::Map<const MatD<D>> Ps1(P + static_cast<size_t>(t + 1) * dim * dim, dim, dim);
     Ppred = Pt + s * Q;
-    // G = Pt Ppred^{-1}  <=>  Ppred G^T = Pt (both symmetric)
-    G = Ppred.ldlt().solve(Pt).transpose();
+    // G = Pt Ppred^{-1}: closed-form inverse for small fixed sizes, else Ppred G^T = Pt by LDLT
+    if constexpr (D != Eigen::Dynamic && D <= 4) {
+      G.noalias() = Pt * Ppred.inverse();
+    } else {
+      G = Ppred.ldlt().solve(Pt).transpose();
+    }
     mt += G * (ms1 - mt);
     Pt += G * (Ps1 - Ppred) * G.transpose();
     Pt = 0.5 * (Pt + Pt.transpose()).eval();

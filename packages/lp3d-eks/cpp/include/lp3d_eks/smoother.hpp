@@ -26,7 +26,7 @@ struct SmootherOptions {
   std::vector<double> s;                       // (K,) > 0: fixed; <= 0 or NaN: automatic; empty: all automatic
   std::vector<double> noise_scale;             // (K,) > 0: fixed a; <= 0 or NaN: automatic; empty: all 1
   std::vector<std::pair<int, int>> s_blocks;   // frames [begin, end) for the automatic search; empty: see s_max_frames
-  int s_max_frames = 10000;                    // longer tracks search on evenly spaced blocks of this many frames
+  int s_max_frames = 5000;                     // longer tracks search on evenly spaced blocks of this many frames
   double s_search_tol = 0.02;                  // tolerance on log s
   std::vector<double> Q;                       // (D, D) process covariance shape; empty: identity
   std::vector<double> m0;                      // (K, D) prior means; empty: default
