@@ -40,7 +40,9 @@ from lp3d_eks.result import EnsembleStatistics, SmootherResult
 __all__ = ["smooth", "smooth_single_view", "smooth_multiview", "smooth_calibrated", "triangulate_observations"]
 
 
-def _observations(data, confidences, center, variance, min_variance, min_confidence, n_threads) -> EnsembleStatistics:
+def _observations(
+    data, confidences, center, variance, min_variance, min_confidence, variance_prior_weight, n_threads
+) -> EnsembleStatistics:
     if isinstance(data, EnsembleStatistics):
         if confidences is not None:
             raise ValueError("confidences: pass them to ensemble_statistics, not with precomputed statistics")
@@ -53,6 +55,7 @@ def _observations(data, confidences, center, variance, min_variance, min_confide
         variance=variance,
         min_variance=min_variance,
         min_confidence=min_confidence,
+        variance_prior_weight=variance_prior_weight,
         n_threads=n_threads,
     )
 
@@ -138,7 +141,8 @@ _COMMON_DOC = """
             model gave nothing; a single model is ``member`` of size 1), or precomputed
             :class:`EnsembleStatistics`.
         confidences: ``(member, view, time, keypoint)``, optional.
-        center, variance, min_variance, min_confidence: see :func:`ensemble_statistics`.
+        center, variance, min_variance, min_confidence, variance_prior_weight: see
+            :func:`ensemble_statistics`.
         s: smoothing parameter: None (automatic per keypoint), a number, or one per keypoint.
         s_frames: ``[(start, stop), ...]`` frames for the automatic search (default: all frames,
             or for tracks longer than ``s_max_frames`` ten evenly spaced blocks of that many).
@@ -164,6 +168,7 @@ def smooth_single_view(
     variance: str = "var",
     min_variance: float = 0.25,
     min_confidence: float | None = None,
+    variance_prior_weight: float = 4.0,
     s=None,
     s_frames: Sequence[tuple[int, int]] | None = None,
     s_max_frames: int = 5000,
@@ -182,7 +187,9 @@ def smooth_single_view(
     ``data`` must have a single view (``view`` of size 1); call it per view otherwise. Variance
     inflation is off by default here (with one view it can only flag jumps in time).
     """
-    obs = _observations(data, confidences, center, variance, min_variance, min_confidence, n_threads)
+    obs = _observations(
+        data, confidences, center, variance, min_variance, min_confidence, variance_prior_weight, n_threads
+    )
     V, T, K = obs.shape
     if V != 1:
         raise ValueError(f"data: expected a single view for smooth_single_view, but got {V} views")
@@ -206,6 +213,7 @@ def smooth_multiview(
     variance: str = "var",
     min_variance: float = 0.25,
     min_confidence: float | None = None,
+    variance_prior_weight: float = 4.0,
     s=None,
     s_frames: Sequence[tuple[int, int]] | None = None,
     s_max_frames: int = 5000,
@@ -225,7 +233,9 @@ def smooth_multiview(
     found per keypoint by PCA of the stacked ``2 * view`` ensemble centers on confident frames:
     all views present and the largest ensemble variance below its ``confident_quantile``.
     """
-    obs = _observations(data, confidences, center, variance, min_variance, min_confidence, n_threads)
+    obs = _observations(
+        data, confidences, center, variance, min_variance, min_confidence, variance_prior_weight, n_threads
+    )
     V, T, K = obs.shape
     if V < 2:
         raise ValueError("data: expected at least 2 views for smooth_multiview (use smooth_single_view)")
@@ -249,6 +259,7 @@ def smooth_calibrated(
     variance: str = "var",
     min_variance: float = 0.25,
     min_confidence: float | None = None,
+    variance_prior_weight: float = 4.0,
     s=None,
     s_frames: Sequence[tuple[int, int]] | None = None,
     s_max_frames: int = 5000,
@@ -271,7 +282,9 @@ def smooth_calibrated(
     """
     if not isinstance(rig, CameraRig):
         raise TypeError(f"rig: expected a CameraRig, but got {type(rig).__name__}")
-    obs = _observations(data, confidences, center, variance, min_variance, min_confidence, n_threads)
+    obs = _observations(
+        data, confidences, center, variance, min_variance, min_confidence, variance_prior_weight, n_threads
+    )
     V, T, K = obs.shape
     if V != len(rig):
         raise ValueError(f"data: expected {len(rig)} views (cameras {rig.names}), but got {V}")
