@@ -25,9 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 import lp3d_eks
+import numpy as np
 from lp3d_io.csv import to_pose_csv
 from lp3d_io.synthetic import SyntheticConfig, make_ensemble_predictions, make_session
 
@@ -43,15 +42,30 @@ def scenario(kind: str, seed: int, missing: bool, n_frames: int):
     """(rig, truth3d (T,K,3), predictions, confidences, outlier_mask, missing_mask, keypoint names)."""
     if kind == "animal":
         session = make_session(SyntheticConfig(n_views=4, n_frames=n_frames, image_size=(256, 256), seed=seed))
-        ens = make_ensemble_predictions(session, n_members=5, outlier_rate=0.02,
-                                        missing_rate=0.03 if missing else 0.0, seed=seed)
+        ens = make_ensemble_predictions(
+            session, n_members=5, outlier_rate=0.02, missing_rate=0.03 if missing else 0.0, seed=seed
+        )
         pos = ens.position
         if not missing:  # the reference cannot take NaN: keep every detection (clipped to the image)
             pos = np.where(np.isnan(pos), ens.truth[None], pos)
-        return (session.rig, session.motion.points3d, pos, ens.confidence, ens.outlier_mask,
-                np.isnan(pos[0, ..., 0]), ens.keypoint_names)
-    sim = simulate(n_frames=n_frames, n_keypoints=6, n_views=4, n_members=5, seed=seed,
-                   missing_rate=0.03 if missing else 0.0, n_gaps=2 if missing else 0)
+        return (
+            session.rig,
+            session.motion.points3d,
+            pos,
+            ens.confidence,
+            ens.outlier_mask,
+            np.isnan(pos[0, ..., 0]),
+            ens.keypoint_names,
+        )
+    sim = simulate(
+        n_frames=n_frames,
+        n_keypoints=6,
+        n_views=4,
+        n_members=5,
+        seed=seed,
+        missing_rate=0.03 if missing else 0.0,
+        n_gaps=2 if missing else 0,
+    )
     names = [f"kp{k}" for k in range(sim.truth.shape[1])]
     return sim.rig, sim.truth, sim.predictions, sim.confidences, sim.outliers, sim.missing, names
 
@@ -79,9 +93,21 @@ def run_reference(rig, pred, conf, names, workdir: Path, timeout: float) -> tupl
         for v, cam in enumerate(rig.names):
             to_pose_csv(data / f"session_{cam}.rng={m}.csv", pred[m, v], conf[m, v], keypoint_names=names)
     out = workdir / "out"
-    subprocess.run([str(EKSREF / "bin" / "eks"), "multicam", "--input-dir", str(data), "--calibration",
-                    str(data / "calibration.toml"), "--save-dir", str(out)], check=True, capture_output=True,
-                   timeout=timeout)
+    subprocess.run(
+        [
+            str(EKSREF / "bin" / "eks"),
+            "multicam",
+            "--input-dir",
+            str(data),
+            "--calibration",
+            str(data / "calibration.toml"),
+            "--save-dir",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
     table = np.genfromtxt(out / "multicam_3d_results.csv", delimiter=",", skip_header=3)[:, 1:]
     table = table.reshape(len(table), len(names), 6)
     return table[..., :3], table[..., 3:]
@@ -126,17 +152,21 @@ def main() -> None:
                 if not results:
                     continue
                 mean = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
-                extra = (f"{100 * np.mean(flagged):.0f}% / {100 * np.mean(false_alarms):.2f}%"
-                         if method == "lp3d" else "")
+                extra = (
+                    f"{100 * np.mean(flagged):.0f}% / {100 * np.mean(false_alarms):.2f}%" if method == "lp3d" else ""
+                )
                 rows.append((label, method, mean, extra))
             print(f"done: {label}", flush=True)
-    print("\n| scenario | method | 3D RMSE (mm) | 99th pct (mm) | no position | 95% coverage "
-          "| outliers flagged / false alarms |")
+    print(
+        "\n| scenario | method | 3D RMSE (mm) | 99th pct (mm) | no position | 95% coverage "
+        "| outliers flagged / false alarms |"
+    )
     print("|---|---|---:|---:|---:|---:|---|")
     for label, method, m, extra in rows:
         cov = "" if np.isnan(m["coverage"]) else f"{100 * m['coverage']:.1f}%"
-        print(f"| {label} | {method} | {m['rmse']:.2f} | {m['p99']:.2f} | {100 * m['missing']:.1f}% | {cov} "
-              f"| {extra} |")
+        print(
+            f"| {label} | {method} | {m['rmse']:.2f} | {m['p99']:.2f} | {100 * m['missing']:.1f}% | {cov} | {extra} |"
+        )
 
 
 if __name__ == "__main__":

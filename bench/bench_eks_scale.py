@@ -61,13 +61,17 @@ def run(T: int, K: int, V: int, M: int, threads: int = 0) -> dict:
 
 
 def table(rows: list[tuple[dict, dict]]) -> str:
-    lines = ["| frames | keypoints | views | members | threads | time (s) | CPU (s) | peak RSS (GB) | input (GB) | RMSE (mm) "
-             "| inflated | passes/keypoint |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| frames | keypoints | views | members | threads | time (s) | CPU (s) | peak RSS (GB) | input (GB) "
+        "| RMSE (mm) | inflated | passes/keypoint |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for cfg, r in rows:
-        lines.append(f"| {cfg['T']:,} | {cfg['K']} | {cfg['V']} | {cfg['M']} | {cfg['threads'] or 'all'} "
-                     f"| {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['peak_gb']:.2f} | {r['input_gb']:.2f} | {r['rmse_mm']:.3f} "
-                     f"| {100 * r['inflated']:.2f}% | {r['iterations']:.1f} |")
+        lines.append(
+            f"| {cfg['T']:,} | {cfg['K']} | {cfg['V']} | {cfg['M']} | {cfg['threads'] or 'all'} "
+            f"| {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['peak_gb']:.2f} | {r['input_gb']:.2f} "
+            f"| {r['rmse_mm']:.3f} | {100 * r['inflated']:.2f}% | {r['iterations']:.1f} |"
+        )
     return "\n".join(lines)
 
 

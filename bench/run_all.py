@@ -1,6 +1,6 @@
 """Runs every benchmark in bench/ in turn (each prints its own table).
 
-    python bench/run_all.py [--reference]     # --reference: also time ensemble-kalman-smoother 4.6.2
+python bench/run_all.py [--reference]     # --reference: also time ensemble-kalman-smoother 4.6.2
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ def predictions():
 @pytest.mark.parametrize("calibrated", [True, False])
 def test_report_of_two_individuals(predictions, calibrated, tmp_path):
     rig, ds = predictions
-    results, smoothed = smooth_predictions(ds, rig if calibrated else None, SmoothOptions())
+    results, spec = smooth_predictions(ds, rig if calibrated else None, SmoothOptions())
+    smoothed = spec.to_xarray()
     assert smoothed.attrs["smoother"] == ("calibrated" if calibrated else "linear")
     page = write_report(ReportData(smoothed, ds, (0, 60), 60, tmp_path / "pair.zarr"), tmp_path)
     names = sorted(p.name for p in tmp_path.glob("*.png"))

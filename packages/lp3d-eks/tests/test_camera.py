@@ -52,8 +52,9 @@ def test_rodrigues_matches_opencv():
     for _ in range(20):
         r = rng.normal(size=3)
         np.testing.assert_allclose(rodrigues_to_matrix(r), cv2.Rodrigues(r)[0], atol=1e-12)
-        np.testing.assert_allclose(rodrigues_to_matrix(matrix_to_rodrigues(rodrigues_to_matrix(r))),
-                                   rodrigues_to_matrix(r), atol=1e-10)
+        np.testing.assert_allclose(
+            rodrigues_to_matrix(matrix_to_rodrigues(rodrigues_to_matrix(r))), rodrigues_to_matrix(r), atol=1e-10
+        )
 
 
 def test_undistort_inverts_projection():
@@ -108,14 +109,20 @@ def test_toml_round_trip_and_ordering(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[cam_0]\nname='a'\nmatrix=[[1,0,0],[0,1,0],[0,0,1]]\ndistortions=[0,0,0,0,0]\nrotation=[0,0,0]\n",
-         r"\[cam_0\] is missing field\(s\) translation"),
+        (
+            "[cam_0]\nname='a'\nmatrix=[[1,0,0],[0,1,0],[0,0,1]]\ndistortions=[0,0,0,0,0]\nrotation=[0,0,0]\n",
+            r"\[cam_0\] is missing field\(s\) translation",
+        ),
         ("[metadata]\nerror=1.0\n", r"expected \[cam_0\]"),
         ("[cam_0\n", "not a valid TOML"),
-        ("[cam_0]\nname='a'\nmatrix=[[1,0],[0,1]]\ndistortions=[0]\nrotation=[0,0,0]\ntranslation=[0,0,0]\n",
-         "3x3 intrinsic"),
-        ("[cam_0]\nname='a'\nmatrix=[[1,0,0],[0,1,0],[0,0,1]]\ndistortions=[0]\nrotation=[0,0]\ntranslation=[0,0,0]\n",
-         "rotation: expected 3"),
+        (
+            "[cam_0]\nname='a'\nmatrix=[[1,0],[0,1]]\ndistortions=[0]\nrotation=[0,0,0]\ntranslation=[0,0,0]\n",
+            "3x3 intrinsic",
+        ),
+        (
+            "[cam_0]\nname='a'\nmatrix=[[1,0,0],[0,1,0],[0,0,1]]\ndistortions=[0]\nrotation=[0,0]\ntranslation=[0,0,0]\n",
+            "rotation: expected 3",
+        ),
     ],
 )
 def test_bad_calibration_files(tmp_path, text, message):

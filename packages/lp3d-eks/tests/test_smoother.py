@@ -67,10 +67,13 @@ def test_single_view_equals_dense_solve():
     m0 = rng.normal(100, 1, size=(K, 2))
     P0 = np.stack([np.diag([50.0, 60.0]), np.array([[40.0, 5.0], [5.0, 30.0]])])
     Q = np.array([[1.0, 0.3], [0.3, 2.0]])
-    res = lp3d_eks.smooth_single_view(obs, s=s, noise_scale=1.0, prior_mean=m0, prior_covariance=P0,
-                                      process_covariance=Q, inflate=False)
+    res = lp3d_eks.smooth_single_view(
+        obs, s=s, noise_scale=1.0, prior_mean=m0, prior_covariance=P0, process_covariance=Q, inflate=False
+    )
     for k in range(K):
-        mean, cov, ll = dense_posterior(center[0, :, k], variance[0, :, k], np.eye(2), np.zeros(2), m0[k], P0[k], s[k], Q)
+        mean, cov, ll = dense_posterior(
+            center[0, :, k], variance[0, :, k], np.eye(2), np.zeros(2), m0[k], P0[k], s[k], Q
+        )
         np.testing.assert_allclose(res.mean[:, k], mean, atol=TOL)
         np.testing.assert_allclose(res.covariance[:, k], cov, atol=TOL)
         np.testing.assert_allclose(res.log_likelihood[k], ll, rtol=1e-9)
@@ -96,10 +99,13 @@ def test_multiview_linear_equals_dense_solve():
         first = res.mean[:, k]  # only used for shape
         A, b = res.loadings[k], res.offset[k]
         # nominal latent: least squares on the observed rows of every frame with >= D of them
-        nominal = np.stack([
-            np.linalg.lstsq(A[np.isfinite(y_t)], (y_t - b)[np.isfinite(y_t)], rcond=None)[0]
-            for y_t in Yk if np.isfinite(y_t).sum() >= D
-        ])
+        nominal = np.stack(
+            [
+                np.linalg.lstsq(A[np.isfinite(y_t)], (y_t - b)[np.isfinite(y_t)], rcond=None)[0]
+                for y_t in Yk
+                if np.isfinite(y_t).sum() >= D
+            ]
+        )
         m0 = nominal[0]
         P0 = np.diag(np.maximum(nominal.var(axis=0), 1e-4 * nominal.var(axis=0).mean()))
         mean, cov, ll = dense_posterior(Yk, Rk, A, b, m0, P0, 2.0, np.eye(D))
@@ -107,7 +113,9 @@ def test_multiview_linear_equals_dense_solve():
         np.testing.assert_allclose(res.mean[:, k], mean, atol=1e-6)
         np.testing.assert_allclose(res.covariance[:, k], cov, atol=1e-6)
     # orthonormal loadings; reprojection = A z + b
-    np.testing.assert_allclose(np.einsum("kcd,kce->kde", res.loadings, res.loadings), np.broadcast_to(np.eye(D), (K, D, D)), atol=1e-10)
+    np.testing.assert_allclose(
+        np.einsum("kcd,kce->kde", res.loadings, res.loadings), np.broadcast_to(np.eye(D), (K, D, D)), atol=1e-10
+    )
     rep = np.einsum("kcd,tkd->tkc", res.loadings, res.mean) + res.offset[None]
     np.testing.assert_allclose(res.reprojection, rep.reshape(T, K, V, 2).transpose(2, 0, 1, 3), atol=TOL)
 
@@ -117,8 +125,13 @@ def test_matches_reference_single_camera_smoother():
     f = np.load(FIXTURES / "eks462_singlecam.npz")
     obs = EnsembleStatistics(f["ens_median"][None], f["ens_var"][None], 3)
     res = lp3d_eks.smooth_single_view(
-        obs, s=f["s"], noise_scale=1.0, prior_mean=f["m0"] + f["center"], prior_covariance=f["S0"],
-        process_covariance=f["Q"][0], inflate=False,
+        obs,
+        s=f["s"],
+        noise_scale=1.0,
+        prior_mean=f["m0"] + f["center"],
+        prior_covariance=f["S0"],
+        process_covariance=f["Q"][0],
+        inflate=False,
     )
     np.testing.assert_allclose(res.mean, f["post_mean_f64"], atol=1e-6)
     np.testing.assert_allclose(res.variance, f["post_var_f64"], rtol=1e-6, atol=1e-9)
@@ -136,8 +149,11 @@ def _affine_rig(V: int, distance: float = 1e7) -> CameraRig:
         xax /= np.linalg.norm(xax)
         R = np.stack([xax, np.cross(zax, xax), zax])
         f = distance / 500.0 * 600.0
-        cams.append(Camera(f"c{v}", (640, 480), [[f, 0, 320], [0, f, 240], [0, 0, 1]], [0] * 5,
-                           matrix_to_rodrigues(R), -R @ center))
+        cams.append(
+            Camera(
+                f"c{v}", (640, 480), [[f, 0, 320], [0, f, 240], [0, 0, 1]], [0] * 5, matrix_to_rodrigues(R), -R @ center
+            )
+        )
     return CameraRig(tuple(cams))
 
 
@@ -152,11 +168,14 @@ def test_calibrated_with_affine_cameras_equals_linear_solve():
     obs = EnsembleStatistics(center, variance, 5)
     m0 = np.zeros((K, 3))
     P0 = np.eye(3)[None] * 100.0
-    res = lp3d_eks.smooth_calibrated(obs, rig, s=1.5, noise_scale=1.0, inflate=False,
-                                     prior_mean=m0, prior_covariance=P0)
+    res = lp3d_eks.smooth_calibrated(
+        obs, rig, s=1.5, noise_scale=1.0, inflate=False, prior_mean=m0, prior_covariance=P0
+    )
     # the affine map: J at the origin and the image of the origin
-    uv0, J = np.stack([c.project_with_jacobian(np.zeros(3))[0] for c in rig.cameras]), \
-        np.stack([c.project_with_jacobian(np.zeros(3))[1] for c in rig.cameras])
+    uv0, J = (
+        np.stack([c.project_with_jacobian(np.zeros(3))[0] for c in rig.cameras]),
+        np.stack([c.project_with_jacobian(np.zeros(3))[1] for c in rig.cameras]),
+    )
     H = J.reshape(2 * V, 3)
     b = uv0.reshape(2 * V)
     Y = center[:, :, 0].transpose(1, 0, 2).reshape(T, 2 * V)
@@ -305,8 +324,9 @@ def test_ensemble_statistics_match_numpy():
     st = lp3d_eks.ensemble_statistics(pred, min_variance=1e-12, variance_prior_weight=0)
     np.testing.assert_allclose(st.center, np.nanmedian(pred, axis=0), atol=1e-12)
     np.testing.assert_allclose(st.variance, np.maximum(np.nanvar(pred, axis=0), 1e-12), atol=1e-12)
-    st = lp3d_eks.ensemble_statistics(pred, conf, center="mean", variance="confidence-weighted", min_variance=1e-12,
-                                      variance_prior_weight=0)
+    st = lp3d_eks.ensemble_statistics(
+        pred, conf, center="mean", variance="confidence-weighted", min_variance=1e-12, variance_prior_weight=0
+    )
     w = np.where(np.isnan(pred[..., 0]), 0.0, conf)[..., None]
     mean = np.nansum(w * pred, axis=0) / w.sum(axis=0)
     np.testing.assert_allclose(st.center, mean, atol=1e-12)

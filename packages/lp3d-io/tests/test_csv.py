@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import io
+import os
+import stat
+import subprocess
+import sys
+
 import lp3d_io.csv as lcsv
 import numpy as np
 import pandas as pd
@@ -178,16 +184,150 @@ def test_dataset_writers_round_trip(tmp_path, make_predictions):
     np.testing.assert_array_equal(again["image_path"].values, paths)
 
 
-def test_failed_write_keeps_existing_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["numpy", "pyarrow"])
+def test_failed_write_keeps_existing_file(tmp_path, monkeypatch, engine):
     path = tmp_path / "out.csv"
     path.write_text("precious")
 
-    def broken(table, sink, write_options=None):
-        sink.write(b"0,1,2\n")  # half a body, then the disk fills up
-        raise OSError("No space left on device")
+    def broken(*args, **kwargs):
+        raise OSError("No space left on device")  # after the header: half a file in the temp file
 
-    monkeypatch.setattr(lcsv.pacsv, "write_csv", broken)
+    if engine == "pyarrow":
+        import pyarrow.csv
+
+        monkeypatch.setattr(lcsv, "_ARROW_MIN_CELLS", 0)
+        monkeypatch.setattr(pyarrow.csv, "write_csv", broken)
+    else:
+        monkeypatch.setattr(lcsv, "_rows_text", broken)
     with pytest.raises(OSError, match="No space"):
         to_pose_csv(path, np.zeros((3, 1, 2)), keypoint_names=["a"])
     assert path.read_text() == "precious"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temp file left
+
+
+# --- the two engines: numpy / standard library and pyarrow ----------------------------------------
+
+
+def _awkward_values(n: int, seed: int, dtype) -> np.ndarray:
+    """Values of every magnitude and sign, integers, zeros, NaN, infinities and boundary cases."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-10, 10, n) * 10.0 ** rng.integers(-12, 22, n)
+    x[rng.uniform(size=n) < 0.05] = np.nan
+    x[rng.uniform(size=n) < 0.03] = 0.0
+    ints = rng.uniform(size=n) < 0.05
+    x[ints] = np.round(rng.uniform(-1e6, 1e6, ints.sum()))
+    edges = [np.inf, -np.inf, -0.0, 1e-6, 1e-4, 9.999999e-5, 1e10, 9999999999.5, 1e16, 1e15, 5e-324, 1e-7, 1e21]
+    x[: len(edges)] = edges
+    with np.errstate(over="ignore"):
+        return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("labels", ["frames", "plain paths", "paths needing quotes"])
+def test_numpy_and_pyarrow_writers_write_the_same_bytes(dtype, labels):
+    T, K, I = 60, 3, 2  # noqa: E741
+    values = {c: _awkward_values(T * K * I, seed, dtype).reshape(T, K, I) for seed, c in enumerate(EKS_COORDS[:4])}
+    index = {
+        "frames": np.arange(T) * 3 + 7,
+        "plain paths": np.array([f"labeled-data/v/img{i}.0" for i in range(T)]),  # ".0" must survive
+        "paths needing quotes": np.array([f'labeled-data/v,1/"img{i}".png' for i in range(T)]),
+    }[labels]
+    plain = index.dtype.kind in "iu" or "quotes" not in labels
+    ours = lcsv._rows_text(values, index, plain).encode()
+    buffer = io.BytesIO()
+    lcsv._write_rows_arrow(buffer, values, index, plain)
+    assert ours == buffer.getvalue()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_both_writers_read_back_exactly_by_both_parsers(tmp_path, monkeypatch, dtype):
+    position = _awkward_values(400 * 5 * 2, 9, dtype).reshape(400, 5, 2)
+    position[~np.isfinite(position)] = np.nan  # the convention has no infinities
+    names = [f"kp{k}" for k in range(5)]
+    texts = {}
+    for engine, cells in (("numpy", 10**9), ("pyarrow", 0)):
+        monkeypatch.setattr(lcsv, "_ARROW_MIN_CELLS", cells)
+        to_pose_csv(tmp_path / f"{engine}.csv", position, keypoint_names=names)
+        texts[engine] = (tmp_path / f"{engine}.csv").read_bytes()
+    assert texts["numpy"] == texts["pyarrow"]
+    for size in (1 << 40, 0):  # the numpy parser, then pyarrow's
+        monkeypatch.setattr(lcsv, "_ARROW_MIN_BYTES", size)
+        table = from_pose_csv(tmp_path / "numpy.csv", dtype=dtype)
+        np.testing.assert_array_equal(table.position[:, :, 0], position)
+        assert table.index.dtype == np.int64 and table.index.tolist() == list(range(400))
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("scorer,s,s\nbodyparts,a,a\ncoords,x,y\n0,1.5,\n1,,2.25\n2,,\n\n", True),  # empty cells, a blank line
+        ("scorer,s,s\r\nbodyparts,a,a\r\ncoords,x,y\r\n0,1.5,2\r\n1,3,4\r\n", True),  # Windows line ends
+        ('scorer,,s,s\nbodyparts,,a,a\ncoords,,x,y\n"lab,1",img.png,1,2\nlab2,img2.png,3,\n', True),  # quoted index
+        ("scorer,s,s,s\nbodyparts,a,a,a\ncoords,x,y,likelihood\nimg1.png,1,2,NaN\nimg2.png,3,4,0.5\n", True),
+        ("scorer,s,s\nbodyparts,a,a\ncoords,x,y\n0,NA,1\n1,2,null\n", False),  # pyarrow's missing-value words
+    ],
+    ids=["empty cells", "crlf", "quoted 2-column index", "string labels", "NA words"],
+)
+def test_numpy_and_pyarrow_parsers_agree(tmp_path, monkeypatch, text, plain):
+    """The plain parser reads what it takes exactly as pyarrow does, and hands the rest to pyarrow."""
+    path = tmp_path / "p.csv"
+    path.write_bytes(text.encode())
+    monkeypatch.setattr(lcsv, "_ARROW_MIN_BYTES", 0)
+    b = from_pose_csv(path)
+    monkeypatch.setattr(lcsv, "_ARROW_MIN_BYTES", 1 << 40)
+    assert (lcsv._parse_plain(path, lcsv._read_header(path)) is not None) == plain
+    a = from_pose_csv(path)
+    np.testing.assert_array_equal(a.position, b.position)
+    assert (a.confidence is None) == (b.confidence is None)
+    if a.confidence is not None:
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+    assert a.index.tolist() == b.index.tolist() and a.index.dtype.kind == b.index.dtype.kind
+
+
+def test_reading_predictions_imports_neither_pyarrow_nor_xarray(tmp_path):
+    pos, conf = _random_pose(50, 3, 1, seed=4)
+    to_pose_csv(tmp_path / "a.csv", pos, conf, keypoint_names=["p", "q", "r"])
+    code = (
+        "import sys; from lp3d_io.csv import from_pose_csv, to_pose_csv; "
+        f"t = from_pose_csv({str(tmp_path / 'a.csv')!r}); "
+        f"to_pose_csv({str(tmp_path / 'b.csv')!r}, t.position, t.confidence, keypoint_names=t.keypoint_names); "
+        "print(sorted({'pyarrow', 'xarray', 'pandas', 'zarr'} & {m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_written_files_get_the_usual_mode(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        to_pose_csv(tmp_path / "a.csv", np.zeros((3, 1, 2)), keypoint_names=["a"])
+        from lp3d_io.calibration import to_anipose_toml
+        from lp3d_io.synthetic import make_rig
+
+        to_anipose_toml(make_rig(2), tmp_path / "calibration.toml")
+    finally:
+        os.umask(old)
+    for name in ("a.csv", "calibration.toml"):  # not the 0o600 of a temporary file
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask
+
+
+def test_triangulation_csv(tmp_path):
+    from lp3d_io.dataset import triangulated_spec
+
+    rng = np.random.default_rng(6)
+    points = rng.normal(size=(8, 2, 3))
+    points[3, 1] = np.nan
+    errors = rng.uniform(size=(2, 8, 2))
+    errors[1, 3, 1] = np.nan
+    n_views = np.full((8, 2), 2)
+    n_views[3, 1] = 0
+    spec = triangulated_spec(points, errors, n_views, view_names=["top", "bot"], keypoint_names=["p", "q"])
+    lcsv.to_triangulation_csv(tmp_path / "t.csv", spec.to_xarray())
+    table = from_pose_csv(tmp_path / "t.csv")
+    assert table.scorer == "lp3d_triangulate" and table.space == ("x", "y", "z")
+    assert list(table.extra) == ["n_views", "reprojection_error_top", "reprojection_error_bot"]
+    np.testing.assert_array_equal(table.position[:, :, 0], points)
+    np.testing.assert_array_equal(table.extra["reprojection_error_bot"][..., 0], errors[1])
+    assert (tmp_path / "t.csv").read_text().splitlines()[3 + 3].split(",")[1 + 6 + 3] == "0"  # n_views, an integer

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lp3d_io.csv import from_pose_csv, to_pose_csv
-from lp3d_io.grouping import group_prediction_files, match_view, member_token, read_predictions
+from lp3d_io.grouping import candidate_views, group_prediction_files, match_view, member_token, read_predictions
 
 
 @pytest.mark.parametrize(
@@ -71,6 +71,26 @@ def test_group_single_view_and_natural_member_order(tmp_path):
     files = _touch(tmp_path, [f"pred.rng={i}.csv" for i in (10, 2, 1)])
     grouped = group_prediction_files(files)
     assert list(grouped) == [("rng=1", "view_0"), ("rng=2", "view_0"), ("rng=10", "view_0")]
+
+
+@pytest.mark.parametrize(
+    ("names", "views"),
+    [
+        (["s.rng=0.top.csv", "s.rng=0.bot.csv", "s.rng=1.top.csv", "s.rng=1.bot.csv"], ["bot", "top"]),
+        ([f"fly_{v}_x.rng={m}.csv" for m in (0, 1) for v in ("camA", "camB")], ["camA", "camB"]),
+        (["pred.rng=0.csv", "pred.rng=1.csv"], None),  # one view: the names differ only in the seed
+        (["top_a.csv", "bot_a.csv"], None),  # no seeds: nothing to tell members from views
+    ],
+    ids=["suffix", "infix", "one view", "no seeds"],
+)
+def test_names_that_differ_beyond_the_seed_need_view_names(tmp_path, names, views):
+    files = _touch(tmp_path, names)
+    assert candidate_views(files) == views
+    if views is None:
+        return
+    with pytest.raises(ValueError, match=rf"look like several views \({', '.join(views)}\); pass view_names="):
+        group_prediction_files(files)
+    assert {v for _, v in group_prediction_files(files, views)} == set(views)
 
 
 def test_group_with_mapping_fallback(tmp_path):

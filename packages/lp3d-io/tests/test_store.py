@@ -27,18 +27,28 @@ def test_open_store_creates_and_checks(tmp_path):
         write_group(open_store(path, "r"), "predictions/x", xr.Dataset())
 
 
-def test_predictions_round_trip_is_lazy_and_chunked(tmp_path, make_predictions):
+@pytest.mark.parametrize("small", [True, False])
+def test_predictions_round_trip_is_lazy_and_chunked(tmp_path, make_predictions, monkeypatch, small):
+    if not small:
+        monkeypatch.setattr(lstore, "SMALL_VARIABLE_BYTES", 10_000)  # position is 57,600 bytes
     ds = make_predictions(M=2, V=3, T=300, K=4, fps=60, session="s")
     write_group(tmp_path / "s.zarr", "predictions/ensemble", ds, time_chunk=128)
     back = read_group(tmp_path / "s.zarr", "predictions/ensemble")
-    assert back["position"].encoding["chunks"] == (2, 3, 128, 1, 1, 2)
+    K = 4 if small else 1  # noqa: N806
+    assert back["position"].encoding["chunks"] == (2, 3, 128, K, 1, 2)
     if back["position"].chunks is not None:  # dask installed
-        assert back["position"].chunks[2] == (128, 128, 44) and back["position"].chunks[3] == (1, 1, 1, 1)
+        assert back["position"].chunks[2] == (128, 128, 44) and back["position"].chunks[3] == (K,) * (4 // K)
     xr.testing.assert_identical(back.load(), ds)
     assert list_groups(tmp_path / "s.zarr") == ["predictions/ensemble"]
+    compressor = (tmp_path / "s.zarr" / "predictions" / "ensemble" / "position" / ".zarray").read_text()
+    assert ('"compressor": null' in compressor) == small  # large variables are Blosc-compressed
+    # A session shorter than time_chunk is one chunk along time (no padding).
+    write_group(tmp_path / "s.zarr", "predictions/short", ds.isel(time=slice(0, 50)), time_chunk=128)
+    assert read_group(tmp_path / "s.zarr", "predictions/short")["position"].encoding["chunks"][2] == 50
 
 
-def test_one_keypoint_reads_only_its_chunks(tmp_path, make_predictions):
+def test_one_keypoint_reads_only_its_chunks(tmp_path, make_predictions, monkeypatch):
+    monkeypatch.setattr(lstore, "SMALL_VARIABLE_BYTES", 0)  # a long session: one keypoint per chunk
     ds = make_predictions(M=1, V=2, T=100, K=3)
     write_group(tmp_path / "s.zarr", "predictions/p", ds, time_chunk=32)
     folder = tmp_path / "s.zarr" / "predictions" / "p" / "position"
@@ -266,3 +276,86 @@ def test_lazy_without_dask(tmp_path, make_predictions, monkeypatch):
     np.testing.assert_array_equal(
         back["position"].isel(time=slice(3, 6)).values, ds["position"].isel(time=slice(3, 6)).values
     )
+
+
+# --- the numpy writer and the zarr writer ---------------------------------------------------------
+
+
+def _files(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("small", [True, False])
+def test_numpy_writer_writes_what_the_zarr_writer_writes(tmp_path, make_result, monkeypatch, small):
+    from lp3d_io.calibration import calibration_spec
+    from lp3d_io.dataset import DatasetSpec, labels_spec, predictions_spec, smoothed_spec
+    from lp3d_io.synthetic import make_rig
+
+    if not small:
+        monkeypatch.setattr(lstore, "SMALL_VARIABLE_BYTES", 1000)  # one keypoint per chunk
+    rng = np.random.default_rng(8)
+    position = rng.uniform(0, 500, size=(2, 3, 70, 4, 2, 2)).astype(np.float32)
+    position[rng.uniform(size=position.shape) < 0.1] = np.nan
+    specs = {
+        "predictions/ens": predictions_spec(
+            position, rng.uniform(size=position.shape[:-1]), view_names=["a", "b", "c"], keypoint_names=list("pqrs"),
+            individual_names=["m1", "m2"], fps=50, session="s", source_files=["x.csv"], time=np.arange(10, 80),
+        ),
+        "smoothed/eks": smoothed_spec(make_result("linear", V=3, T=70, K=4), view_names=["a", "b", "c"],
+                                      keypoint_names=list("pqrs"), session="s"),
+        "labels/train": labels_spec(rng.normal(size=(3, 5, 4, 2)),
+                                    np.array([[f"labeled-data/{v}/img{i}.png" for i in range(5)] for v in "abc"]),
+                                    view_names=["a", "b", "c"], keypoint_names=list("pqrs")),
+        "calibration": calibration_spec(make_rig(3)),
+    }  # fmt: skip
+    for group, spec in specs.items():
+        write_group(tmp_path / "numpy.zarr", group, spec, time_chunk=32)  # numpy + json, no zarr
+        write_group(tmp_path / "zarr.zarr", group, spec.to_xarray(), time_chunk=32)  # through xarray and zarr
+        numpy_back, zarr_back = (read_group(tmp_path / f"{w}.zarr", group).load() for w in ("numpy", "zarr"))
+        xr.testing.assert_identical(numpy_back, zarr_back)
+        xr.testing.assert_identical(numpy_back, spec.to_xarray())
+        for name in numpy_back.variables:
+            assert numpy_back[name].encoding["chunks"] == zarr_back[name].encoding["chunks"], name
+        assert DatasetSpec.from_xarray(numpy_back).sizes == spec.sizes
+    # Same files, byte for byte: metadata, attributes, _ARRAY_DIMENSIONS, chunk keys and padded chunks.
+    assert _files(tmp_path / "numpy.zarr") == _files(tmp_path / "zarr.zarr")
+    chunks = read_group(tmp_path / "numpy.zarr", "predictions/ens")["position"].encoding["chunks"]
+    assert chunks == (2, 3, 32, 4 if small else 1, 2, 2)
+
+    import zarr  # plain zarr reads it too, and consolidates the metadata as the commit does
+
+    for group in specs:
+        committed = (tmp_path / "numpy.zarr" / group / ".zmetadata").read_bytes()
+        zarr.consolidate_metadata(str(tmp_path / "numpy.zarr" / group), zarr_format=2)
+        assert (tmp_path / "numpy.zarr" / group / ".zmetadata").read_bytes() == committed
+    group = zarr.open_group(tmp_path / "numpy.zarr" / "predictions" / "ens", mode="r", zarr_format=2)
+    np.testing.assert_array_equal(group["position"][:], position)
+    assert group["position"].attrs["_ARRAY_DIMENSIONS"] == ["member", "view", "time", "keypoint", "individual", "space"]
+    assert zarr.open_group(tmp_path / "numpy.zarr", mode="r").attrs["lp3d_store_format"] == lstore.STORE_FORMAT
+
+
+def test_appending_to_a_group_written_by_numpy(tmp_path, make_predictions):
+    from lp3d_io.dataset import DatasetSpec
+
+    full = make_predictions(M=2, V=2, T=30, K=3, seed=4)
+    write_group(tmp_path / "s.zarr", "predictions/p", DatasetSpec.from_xarray(full.isel(time=slice(0, 20))))
+    piece = full.isel(time=slice(20, 30))
+    assert append_frames(tmp_path / "s.zarr", "predictions/p", piece.assign_coords(time=np.arange(10))) == 30
+    xr.testing.assert_identical(read_group(tmp_path / "s.zarr", "predictions/p").load(), full)
+
+
+def test_writing_a_store_imports_neither_zarr_nor_xarray(tmp_path):
+    code = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        from lp3d_io.dataset import predictions_spec
+        from lp3d_io.store import open_store, write_group
+        spec = predictions_spec(np.zeros((1, 2, 5, 3, 2)), view_names=["a", "b"], keypoint_names=["p", "q", "r"])
+        write_group(open_store({str(tmp_path / "s.zarr")!r}, session="s"), "predictions/p", spec)
+        print(sorted({{"zarr", "xarray", "pandas", "numcodecs", "dask"}} & {{m.split(".")[0] for m in sys.modules}}))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert read_group(tmp_path / "s.zarr", "predictions/p").sizes["time"] == 5

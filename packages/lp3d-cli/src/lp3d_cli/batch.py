@@ -193,6 +193,8 @@ def _fmt_s(values: Sequence[float]) -> str:
 
 def print_session(result: SessionResult) -> None:
     """The summary of one smoothed session: sizes, time, and per keypoint ``s`` and inflation."""
+    if SETTINGS.verbosity < 1:
+        return
     from rich.table import Table
 
     smoother = SMOOTHER_NAMES.get(result.smoother or "", str(result.smoother))
@@ -218,6 +220,8 @@ def print_session(result: SessionResult) -> None:
 
 def print_batch(results: Sequence[SessionResult]) -> None:
     """One row per session: what was done, or why it failed."""
+    if SETTINGS.verbosity < 1:
+        return
     from rich.table import Table
 
     ok = sum(r.error is None for r in results)

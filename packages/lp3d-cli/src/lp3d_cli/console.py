@@ -103,10 +103,10 @@ def progress(description: str, total: float | None = None) -> Iterator[_Progress
 
     Silent with ``--quiet`` or when stderr is not a terminal (logs and tests stay clean).
     """
-    console = stderr()
-    if SETTINGS.verbosity < 1 or not console.is_terminal:
+    if SETTINGS.verbosity < 1 or not stderr().is_terminal:  # --quiet never loads rich
         yield _Progress(None, None)
         return
+    console = stderr()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]

@@ -31,6 +31,7 @@ from lp3d_cli.smoothing import SMOOTHED_GROUP, csv_names, load_rig
 
 if TYPE_CHECKING:
     import xarray as xr
+    from lp3d_io.dataset import DatasetSpec
 
 __all__ = ["read_source", "write_destination", "run_convert"]
 
@@ -52,7 +53,7 @@ def _format(path: Path) -> str:
 
 def read_source(
     src: Path, *, group: str | None, views: Sequence[str] | None, calibration: Path | None
-) -> dict[str, xr.Dataset]:
+) -> dict[str, DatasetSpec | xr.Dataset]:
     """The datasets of SRC by group name (loaded into memory)."""
     if not src.exists():
         raise UserError(f"SRC {src}: no such file or folder")
@@ -66,9 +67,9 @@ def read_source(
         rig = load_rig(calibration, views) if calibration is not None else None
         groups = {PREDICTIONS_GROUP: load_predictions(Session(src.name, files), view_names=views, rig=rig)}
         if rig is not None:
-            from lp3d_io.calibration import calibration_to_dataset
+            from lp3d_io.calibration import calibration_spec
 
-            groups["calibration"] = calibration_to_dataset(rig)
+            groups["calibration"] = calibration_spec(rig)
     elif kind == "netcdf":
         from lp3d_io.netcdf import from_netcdf
 
@@ -87,7 +88,7 @@ def read_source(
     return groups
 
 
-def _write_csvs(name: str, ds: xr.Dataset, folder: Path) -> None:
+def _write_csvs(name: str, ds: DatasetSpec | xr.Dataset, folder: Path) -> None:
     from lp3d_io.csv import to_eks_3d_csv, to_eks_csv, to_label_csvs, to_prediction_csvs
 
     kind = ds.attrs["lp3d_kind"]
@@ -106,7 +107,7 @@ def _write_csvs(name: str, ds: xr.Dataset, folder: Path) -> None:
         raise UserError(f"group {name!r}: a {kind} dataset has no CSV form (pick another with --group)")
 
 
-def write_destination(groups: dict[str, xr.Dataset], dst: Path) -> None:
+def write_destination(groups: dict[str, DatasetSpec | xr.Dataset], dst: Path) -> None:
     """Writes the datasets to DST (checked beforehand), atomically."""
     kind = _format(dst)
     if kind == "netcdf":

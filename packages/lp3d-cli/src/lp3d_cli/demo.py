@@ -192,7 +192,7 @@ def run_demo(out: Path, *, seed: int = 0, n_frames: int = 600) -> None:
                 missing_mask=simulated.missing_mask,
             )
             (tmp / "report").mkdir()
-            data = ReportData(smoothed, predictions, (0, n_frames), n_frames, tmp / f"{name}.zarr")
+            data = ReportData(smoothed.to_xarray(), predictions, (0, n_frames), n_frames, tmp / f"{name}.zarr")
             write_report(data, tmp / "report", title="lp3d demo: synthetic session")
             (tmp / MARKER).write_text("written by lp3d demo; lp3d demo replaces this folder\n")
     V, T, K = simulated.outlier_mask.shape

@@ -12,6 +12,7 @@ code 1. ``--debug`` prints the traceback as well.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -65,6 +66,10 @@ def _active_command(args: Sequence[str]) -> str:
 
 def main(args: Sequence[str] | None = None) -> int:
     """Runs the command line ``args`` (default ``sys.argv[1:]``); returns the exit code."""
+    # Before numpy loads: lp3d's matrices are tiny (the smoother has its own threads), and idle OpenBLAS
+    # threads spin on the other cores (about 10% of the CPU time of a short lp3d smooth). Also inherited
+    # by local dask workers, which share the cores.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = list(sys.argv[1:] if args is None else args)
     command = typer.main.get_command(app)
     try:

@@ -9,15 +9,15 @@ folders, an lp3d store (``.zarr``) or a netCDF file (``.nc``) of predictions:
   sessions is a *batch*: each of those is a session;
 - a store or netCDF file is one session (named after its stem).
 
-Files are grouped into ensemble members and views by :func:`lp3d_io.grouping.read_predictions`:
+Files are grouped into ensemble members and views by :func:`lp3d_io.grouping.read_predictions_spec`:
 camera names (from the calibration or ``--views``) as substrings of the file names, model seeds
-like ``rng=3`` as members.
+like ``rng=3`` as members. Predictions come back in numpy form (:class:`lp3d_io.dataset.DatasetSpec`):
+prediction files are read without importing xarray; a store or netCDF file is read with it.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from lp3d_cli.errors import UserError
 if TYPE_CHECKING:
     import xarray as xr
     from lp3d_eks import CameraRig
+    from lp3d_io.dataset import DatasetSpec
 
 __all__ = ["Session", "find_sessions", "load_predictions", "is_store", "pose_files", "PREDICTIONS_GROUP"]
 
@@ -127,27 +128,6 @@ def _batch(folder: Path) -> list[Session]:
     return sessions
 
 
-def _looks_multiview(paths: Sequence[Path]) -> list[str] | None:
-    """Candidate view names when file names differ beyond their model seed (None otherwise).
-
-    ``a.rng=0.top.csv`` and ``a.rng=0.bot.csv`` differ in ``top`` / ``bot``: without view names
-    they would be read as members of one view, which is never what was meant.
-    """
-    from lp3d_io.grouping import member_token
-
-    tokens = {p: member_token(p.name) for p in paths}
-    if not all(tokens.values()):
-        return None
-    templates = sorted({p.stem.replace(str(tokens[p]), "") for p in paths})
-    if len(templates) < 2:
-        return None
-    prefix = os.path.commonprefix(templates)
-    suffix = os.path.commonprefix([t[::-1] for t in templates])[::-1]
-    prefix = re.sub(r"[A-Za-z0-9]*$", "", prefix)  # cut back to a delimiter
-    suffix = re.sub(r"^[A-Za-z0-9]*", "", suffix)
-    return [t[len(prefix) : len(t) - len(suffix)] for t in templates]
-
-
 def _files_of_views(session: Session, views: Sequence[str], source: str) -> list[Path]:
     """The session's files that name one of ``views``; the others are skipped with a warning.
 
@@ -176,7 +156,7 @@ def _files_of_views(session: Session, views: Sequence[str], source: str) -> list
 
 def load_predictions(
     session: Session, *, view_names: Sequence[str] | None = None, rig: CameraRig | None = None
-) -> xr.Dataset:
+) -> DatasetSpec:
     """Reads a session's ensemble predictions.
 
     Args:
@@ -186,7 +166,7 @@ def load_predictions(
         rig: the calibration, if any (its camera names are the views).
 
     Returns:
-        A predictions dataset with the requested views, in their order.
+        A predictions dataset (numpy form) with the requested views, in their order.
 
     Raises:
         UserError / ValueError: files cannot be grouped, or views are missing (one line each).
@@ -194,21 +174,23 @@ def load_predictions(
     views = list(view_names) if view_names else (rig.names if rig is not None else None)
     container = session.container
     if container is None:
-        if views is None and (candidates := _looks_multiview(session.paths)):
+        from lp3d_io.grouping import candidate_views, read_predictions_spec
+
+        if views is None and (candidates := candidate_views(session.paths)):
             raise UserError(
                 f"session {session.name}: the file names differ beyond their model seed, so they look like several "
                 f"views ({', '.join(candidates)}); expected --views NAME ... (or --calibration) to say which, e.g. "
                 f"--views {','.join(candidates)}"
             )
-        from lp3d_io.grouping import read_predictions
-
         paths = (
             session.paths
             if views is None
             else _files_of_views(session, views, "--views" if view_names else "--calibration")
         )
-        return read_predictions(list(paths), views, session=session.name)
-    ds = _read_container(container)
+        return read_predictions_spec(list(paths), views, session=session.name)
+    from lp3d_io.dataset import DatasetSpec
+
+    ds = DatasetSpec.from_xarray(_read_container(container))
     if views is not None:
         have = [str(v) for v in ds["view"].values]
         missing = [v for v in views if v not in have]

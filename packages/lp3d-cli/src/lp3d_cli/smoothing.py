@@ -9,7 +9,9 @@ smoother. Each individual is smoothed on its own. A session's output folder hold
     multicam_<view>_results.csv          per view, eks columns (singlecam_<view>_... for one view)
     multicam_3d_results.csv              with a calibration: x, y, z and their posterior variances
 
-and appears whole or not at all (:mod:`lp3d_cli.outputs`).
+and appears whole or not at all (:mod:`lp3d_cli.outputs`). Datasets travel in lp3d-io's numpy form
+(:class:`lp3d_io.dataset.DatasetSpec`), so a session of prediction files is read, smoothed and written
+without importing xarray, zarr or pyarrow.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lp3d_cli.sessions import PREDICTIONS_GROUP, Session, load_predictions
 if TYPE_CHECKING:
     import xarray as xr
     from lp3d_eks import CameraRig, SmootherResult
+    from lp3d_io.dataset import DatasetSpec
 
 __all__ = [
     "SmoothOptions",
@@ -137,7 +140,7 @@ def load_rig(path: Path, views: Sequence[str] | None = None) -> CameraRig:
     return rig
 
 
-def select_keypoints(ds: xr.Dataset, keypoints: Sequence[str] | None) -> xr.Dataset:
+def select_keypoints(ds: DatasetSpec, keypoints: Sequence[str] | None) -> DatasetSpec:
     """The dataset restricted to ``keypoints`` (all if None), in that order."""
     if not keypoints:
         return ds
@@ -175,21 +178,23 @@ def _check_s(s: Sequence[float] | None, keypoints: Sequence[str]) -> np.ndarray 
 
 
 def smooth_predictions(
-    predictions: xr.Dataset, rig: CameraRig | None, options: SmoothOptions
-) -> tuple[list[SmootherResult], xr.Dataset]:
+    predictions: DatasetSpec | xr.Dataset, rig: CameraRig | None, options: SmoothOptions
+) -> tuple[list[SmootherResult], DatasetSpec]:
     """Smooths every individual of a predictions dataset.
 
     Args:
-        predictions: ``(member, view, time, keypoint, individual, space)`` predictions.
+        predictions: ``(member, view, time, keypoint, individual, space)`` predictions (either form).
         rig: calibration with one camera per view, in view order; None for no calibration.
         options: smoothing options (``s``, ``s_frames``, ...).
 
     Returns:
-        One :class:`lp3d_eks.SmootherResult` per individual, and the smoothed dataset.
+        One :class:`lp3d_eks.SmootherResult` per individual, and the smoothed dataset (numpy form;
+        ``.to_xarray()`` gives the xarray one).
     """
     from lp3d_eks import smooth
-    from lp3d_io.dataset import smoothed_dataset
+    from lp3d_io.dataset import as_spec, smoothed_spec
 
+    predictions = as_spec(predictions)
     keypoints = [str(k) for k in predictions["keypoint"].values]
     views = [str(v) for v in predictions["view"].values]
     individuals = [str(i) for i in predictions["individual"].values]
@@ -200,8 +205,8 @@ def smooth_predictions(
         raise UserError(f"--views: expected at least 2 cameras for 3D smoothing with --calibration, but got {views}")
     if n_frames < 2:
         raise UserError(f"predictions: expected at least 2 frames to smooth, but got {n_frames}")
-    position = predictions["position"].transpose("member", "view", "time", "keypoint", "individual", "space").values
-    confidence = predictions["confidence"].transpose("member", "view", "time", "keypoint", "individual").values
+    position = predictions["position"].values  # (member, view, time, keypoint, individual, space)
+    confidence = predictions["confidence"].values  # (member, view, time, keypoint, individual)
     has_confidence = bool(np.isfinite(confidence).any())
     if options.variance == "confidence-weighted" and not has_confidence:
         raise UserError("--variance confidence-weighted: expected likelihood columns in the inputs, but they have none")
@@ -218,11 +223,12 @@ def smooth_predictions(
     for i in range(len(individuals)):
         conf = confidence[..., i] if has_confidence else None
         results.append(smooth(position[..., i, :].astype(np.float64), rig, confidences=conf, **kwargs))
-    smoothed = smoothed_dataset(
+    smoothed = smoothed_spec(
         results,
         view_names=views,
         keypoint_names=keypoints,
         individual_names=individuals,
+        time=predictions["time"].values,
         fps=predictions.attrs.get("fps"),
         source_files=predictions.attrs.get("source_files"),
         session=predictions.attrs.get("session"),
@@ -243,23 +249,44 @@ def csv_names(smoother: str, views: Sequence[str]) -> dict[str, str]:
 
 
 def write_outputs(
-    directory: Path, session: str, predictions: xr.Dataset, smoothed: xr.Dataset, rig: CameraRig | None
+    directory: Path,
+    session: str,
+    predictions: DatasetSpec | xr.Dataset,
+    smoothed: DatasetSpec | xr.Dataset,
+    rig: CameraRig | None,
 ) -> None:
-    """Writes the store and the eks-style CSVs of one session into ``directory``."""
+    """Writes the store and the eks-style CSVs of one session into ``directory``.
+
+    The store is written by a second thread while this one formats the CSVs: its many small files
+    wait on the disk, the CSVs on the CPU.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from lp3d_io.csv import to_eks_3d_csv, to_eks_csv
+    from lp3d_io.dataset import as_spec
+
+    predictions, smoothed = as_spec(predictions), as_spec(smoothed)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stored = pool.submit(_write_store, directory / f"{session}.zarr", session, predictions, smoothed, rig)
+        views = [str(v) for v in smoothed["view"].values]
+        for key, name in csv_names(smoothed.attrs["smoother"], views).items():
+            if key == "3d":
+                to_eks_3d_csv(directory / name, smoothed)
+            else:
+                to_eks_csv(directory / name, smoothed, key)
+        stored.result()
+
+
+def _write_store(
+    path: Path, session: str, predictions: DatasetSpec, smoothed: DatasetSpec, rig: CameraRig | None
+) -> None:
     from lp3d_io.store import open_store, write_calibration, write_group
 
-    store = open_store(directory / f"{session}.zarr", session=session)
+    store = open_store(path, session=session)
     write_group(store, PREDICTIONS_GROUP, predictions)
     write_group(store, SMOOTHED_GROUP, smoothed)
     if rig is not None:
         write_calibration(store, rig)
-    views = [str(v) for v in smoothed["view"].values]
-    for key, name in csv_names(smoothed.attrs["smoother"], views).items():
-        if key == "3d":
-            to_eks_3d_csv(directory / name, smoothed)
-        else:
-            to_eks_csv(directory / name, smoothed, key)
 
 
 def _inflated_share(result: SmootherResult) -> np.ndarray:

@@ -8,13 +8,12 @@ ensemble center (median by default) of every view that has one
                            position), reprojection_error_<view> (pixels, empty where the view
                            has no observation)
 
-in the 3-row header layout of the eks CSVs, one row per frame.
+in the 3-row header layout of the eks CSVs, one row per frame: a ``triangulated`` dataset of
+lp3d-io (:func:`lp3d_io.dataset.triangulated_spec`) written by :func:`lp3d_io.csv.to_triangulation_csv`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import time
 from collections.abc import Sequence
@@ -30,98 +29,59 @@ from lp3d_cli.sessions import Session, find_sessions, load_predictions
 from lp3d_cli.smoothing import load_rig, select_keypoints
 
 if TYPE_CHECKING:
-    import xarray as xr
     from lp3d_eks import CameraRig
+    from lp3d_io.dataset import DatasetSpec
 
-__all__ = ["triangulate_dataset", "write_triangulation_csv", "run_triangulate"]
+__all__ = ["triangulate_dataset", "run_triangulate"]
 
 CSV_NAME = "triangulated_3d.csv"
-SCORER = "lp3d_triangulate"
 
 
-def triangulate_dataset(
-    predictions: xr.Dataset, rig: CameraRig, *, center: str = "median"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Triangulates every individual of a predictions dataset.
+def triangulate_dataset(predictions: DatasetSpec, rig: CameraRig, *, center: str = "median") -> DatasetSpec:
+    """Triangulates every individual of a predictions dataset (numpy form).
 
     Returns:
-        points ``(time, keypoint, individual, 3)``, reprojection error
-        ``(view, time, keypoint, individual)`` in pixels, views used ``(time, keypoint, individual)``.
+        A ``triangulated`` dataset: ``position`` ``(time, keypoint, individual, 3)``,
+        ``reprojection_error`` ``(view, time, keypoint, individual)`` in pixels, ``n_views``
+        ``(time, keypoint, individual)``.
     """
     from lp3d_eks import ensemble_statistics, triangulate_observations
+    from lp3d_io.dataset import triangulated_spec
 
     views = [str(v) for v in predictions["view"].values]
     if rig.names != views:
         raise UserError(f"calibration: expected cameras {views} (the views of the data), but got {rig.names}")
     if len(views) < 2:
         raise UserError(f"--views: expected at least 2 cameras to triangulate, but got {views}")
-    position = predictions["position"].transpose("member", "view", "time", "keypoint", "individual", "space").values
+    position = predictions["position"].values  # (member, view, time, keypoint, individual, space)
     parts = []
     for i in range(predictions.sizes["individual"]):
         stats = ensemble_statistics(position[..., i, :].astype(np.float64), center=center)
         parts.append(triangulate_observations(stats, rig))
-    points = np.stack([p[0] for p in parts], axis=2)
-    errors = np.stack([p[1] for p in parts], axis=3)
-    n_views = np.stack([p[2] for p in parts], axis=2)
-    return points, errors, n_views
-
-
-def write_triangulation_csv(
-    path: Path,
-    points: np.ndarray,
-    errors: np.ndarray,
-    n_views: np.ndarray,
-    *,
-    keypoint_names: Sequence[str],
-    view_names: Sequence[str],
-    individual_names: Sequence[str],
-    frames: np.ndarray,
-) -> None:
-    """Writes the triangulation as a pose-style CSV (see the module docstring).
-
-    A 4-row header (with ``individuals``) is written when there is more than one individual.
-    """
-    multi = len(individual_names) > 1
-    columns: list[tuple[str, str, str]] = []
-    values: list[np.ndarray] = []
-    for i, individual in enumerate(individual_names):
-        for k, keypoint in enumerate(keypoint_names):
-            for c, coord in enumerate(("x", "y", "z")):
-                columns.append((individual, keypoint, coord))
-                values.append(points[:, k, i, c])
-            columns.append((individual, keypoint, "n_views"))
-            values.append(n_views[:, k, i].astype(np.float64))
-            for v, view in enumerate(view_names):
-                columns.append((individual, keypoint, f"reprojection_error_{view}"))
-                values.append(errors[v, :, k, i])
-    table = np.column_stack(values)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["scorer"] + [SCORER] * len(columns))
-    if multi:
-        writer.writerow(["individuals"] + [c[0] for c in columns])
-    writer.writerow(["bodyparts"] + [c[1] for c in columns])
-    writer.writerow(["coords"] + [c[2] for c in columns])
-    for frame, row in zip(frames, table, strict=True):
-        writer.writerow([int(frame)] + ["" if not np.isfinite(x) else f"{x:.7g}" for x in row])
-    path.write_text(buf.getvalue(), encoding="utf-8")
+    return triangulated_spec(
+        np.stack([p[0] for p in parts], axis=2),
+        np.stack([p[1] for p in parts], axis=3),
+        np.stack([p[2] for p in parts], axis=2),
+        view_names=views,
+        keypoint_names=[str(k) for k in predictions["keypoint"].values],
+        individual_names=[str(i) for i in predictions["individual"].values],
+        time=predictions["time"].values,
+        fps=predictions.attrs.get("fps"),
+        source_files=predictions.attrs.get("source_files"),
+        session=predictions.attrs.get("session"),
+        center=center,
+    )
 
 
 def _triangulate_session(session: Session, rig: CameraRig, views, keypoints, center: str, out: Path) -> float:
     start = time.perf_counter()
+    from lp3d_io.csv import to_triangulation_csv
+
     predictions = select_keypoints(load_predictions(session, view_names=views, rig=rig), keypoints)
-    points, errors, n_views = triangulate_dataset(predictions, rig, center=center)
+    triangulated = triangulate_dataset(predictions, rig, center=center)
     with staged_directory(out) as tmp:
-        write_triangulation_csv(
-            tmp / CSV_NAME,
-            points,
-            errors,
-            n_views,
-            keypoint_names=[str(k) for k in predictions["keypoint"].values],
-            view_names=[str(v) for v in predictions["view"].values],
-            individual_names=[str(i) for i in predictions["individual"].values],
-            frames=predictions["time"].values,
-        )
+        to_triangulation_csv(tmp / CSV_NAME, triangulated)
+    points, errors, n_views = (triangulated[name].values for name in ("position", "reprojection_error", "n_views"))
     seen = np.isfinite(errors)
     info(
         f"{session.name}: {points.shape[0]} frames, {points.shape[1]} keypoints; "

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,7 +241,9 @@ class CameraRig:
             for key, value in self.metadata.items():
                 lines.append(f"{key} = {_toml_value(value)}")
             lines.append("")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+        # Created as open() creates files (mode 0o666 less the umask), unlike tempfile.mkstemp (0o600).
+        tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(fd, "w") as f:
                 f.write("\n".join(lines))

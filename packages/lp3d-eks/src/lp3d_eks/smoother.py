@@ -112,7 +112,9 @@ def _options(
     if prior_covariance is not None:
         P0 = np.asarray(prior_covariance, dtype=np.float64)
         if P0.shape != (K, dim, dim) or not np.all(np.isfinite(P0)):
-            raise ValueError(f"prior_covariance: expected finite values of shape ({K}, {dim}, {dim}), but got {P0.shape}")
+            raise ValueError(
+                f"prior_covariance: expected finite values of shape ({K}, {dim}, {dim}), but got {P0.shape}"
+            )
         opts["P0"] = P0
     return opts
 
@@ -194,10 +196,21 @@ def smooth_single_view(
     if V != 1:
         raise ValueError(f"data: expected a single view for smooth_single_view, but got {V} views")
     opts = _options(
-        K, T, 2, s=s, s_frames=s_frames, s_max_frames=s_max_frames, noise_scale=noise_scale,
-        inflate=inflate, inflate_quantile=inflate_quantile, inflate_factor=inflate_factor,
-        inflate_max_iter=inflate_max_iter, prior_mean=prior_mean, prior_covariance=prior_covariance,
-        process_covariance=process_covariance, n_threads=n_threads,
+        K,
+        T,
+        2,
+        s=s,
+        s_frames=s_frames,
+        s_max_frames=s_max_frames,
+        noise_scale=noise_scale,
+        inflate=inflate,
+        inflate_quantile=inflate_quantile,
+        inflate_factor=inflate_factor,
+        inflate_max_iter=inflate_max_iter,
+        prior_mean=prior_mean,
+        prior_covariance=prior_covariance,
+        process_covariance=process_covariance,
+        n_threads=n_threads,
     )
     out = _core.smooth_single_view(obs.center, obs.variance, np.ascontiguousarray(obs.center[0]), opts)
     return _result("single_view", out, obs)
@@ -241,10 +254,21 @@ def smooth_multiview(
         raise ValueError("data: expected at least 2 views for smooth_multiview (use smooth_single_view)")
     A, b, nominal = fit_linear_latent(obs, n_latent, confident_quantile)
     opts = _options(
-        K, T, n_latent, s=s, s_frames=s_frames, s_max_frames=s_max_frames, noise_scale=noise_scale,
-        inflate=inflate, inflate_quantile=inflate_quantile, inflate_factor=inflate_factor,
-        inflate_max_iter=inflate_max_iter, prior_mean=prior_mean, prior_covariance=prior_covariance,
-        process_covariance=process_covariance, n_threads=n_threads,
+        K,
+        T,
+        n_latent,
+        s=s,
+        s_frames=s_frames,
+        s_max_frames=s_max_frames,
+        noise_scale=noise_scale,
+        inflate=inflate,
+        inflate_quantile=inflate_quantile,
+        inflate_factor=inflate_factor,
+        inflate_max_iter=inflate_max_iter,
+        prior_mean=prior_mean,
+        prior_covariance=prior_covariance,
+        process_covariance=process_covariance,
+        n_threads=n_threads,
     )
     out = _core.smooth_linear(obs.center, obs.variance, nominal, A, b, opts)
     return _result("linear", out, obs, loadings=A, offset=b)
@@ -292,10 +316,21 @@ def smooth_calibrated(
         raise ValueError("rig: expected at least 2 cameras for 3D smoothing")
     nominal = _triangulate(obs.center, rig, n_threads)
     opts = _options(
-        K, T, 3, s=s, s_frames=s_frames, s_max_frames=s_max_frames, noise_scale=noise_scale,
-        inflate=inflate, inflate_quantile=inflate_quantile, inflate_factor=inflate_factor,
-        inflate_max_iter=inflate_max_iter, prior_mean=prior_mean, prior_covariance=prior_covariance,
-        process_covariance=process_covariance, n_threads=n_threads,
+        K,
+        T,
+        3,
+        s=s,
+        s_frames=s_frames,
+        s_max_frames=s_max_frames,
+        noise_scale=noise_scale,
+        inflate=inflate,
+        inflate_quantile=inflate_quantile,
+        inflate_factor=inflate_factor,
+        inflate_max_iter=inflate_max_iter,
+        prior_mean=prior_mean,
+        prior_covariance=prior_covariance,
+        process_covariance=process_covariance,
+        n_threads=n_threads,
     )
     out = _core.smooth_calibrated(obs.center, obs.variance, nominal, *rig._arrays(), opts)
     return _result("calibrated", out, obs)

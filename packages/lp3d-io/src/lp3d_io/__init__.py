@@ -3,68 +3,75 @@
 The dataset convention lives in :mod:`lp3d_io.dataset`; readers are ``from_*`` / ``read_*``,
 writers ``to_*`` / ``write_*``. Calibration helpers need lp3d-eks (:mod:`lp3d_io.calibration`),
 HDF5 readers the ``hdf5`` extra (:mod:`lp3d_io.hdf5`), video helpers OpenCV (:mod:`lp3d_io.video`).
+
+The names below are imported on first use (PEP 562), and every module imports xarray, zarr, pandas
+or pyarrow only inside the functions that need them: ``import lp3d_io.csv`` costs numpy alone.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from lp3d_io.calibration import (  # noqa: E402
-    calibration_from_dataset,
-    calibration_to_dataset,
-    check_views,
-    from_anipose_toml,
-    to_anipose_toml,
-)
-from lp3d_io.csv import (  # noqa: E402
-    PoseTable,
-    from_pose_csv,
-    to_eks_3d_csv,
-    to_eks_csv,
-    to_label_csvs,
-    to_pose_csv,
-    to_prediction_csvs,
-)
-from lp3d_io.dataset import labels_dataset, predictions_dataset, smoothed_dataset, validate  # noqa: E402
-from lp3d_io.grouping import group_prediction_files, read_labels, read_predictions  # noqa: E402
-from lp3d_io.netcdf import from_netcdf, to_netcdf  # noqa: E402
-from lp3d_io.store import (  # noqa: E402
-    Store,
-    append_frames,
-    list_groups,
-    open_store,
-    read_calibration,
-    read_group,
-    write_calibration,
-    write_group,
-)
+_EXPORTS = {
+    "calibration": (
+        "calibration_from_dataset",
+        "calibration_spec",
+        "calibration_to_dataset",
+        "check_views",
+        "from_anipose_toml",
+        "to_anipose_toml",
+    ),
+    "csv": (
+        "PoseTable",
+        "from_pose_csv",
+        "to_eks_3d_csv",
+        "to_eks_csv",
+        "to_label_csvs",
+        "to_pose_csv",
+        "to_prediction_csvs",
+        "to_triangulation_csv",
+    ),
+    "dataset": (
+        "DatasetSpec",
+        "labels_dataset",
+        "labels_spec",
+        "predictions_dataset",
+        "predictions_spec",
+        "smoothed_dataset",
+        "smoothed_spec",
+        "triangulated_spec",
+        "validate",
+    ),
+    "grouping": ("group_prediction_files", "read_labels", "read_predictions", "read_predictions_spec"),
+    "netcdf": ("from_netcdf", "to_netcdf"),
+    "store": (
+        "Store",
+        "append_frames",
+        "list_groups",
+        "open_store",
+        "read_calibration",
+        "read_group",
+        "write_calibration",
+        "write_group",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [
-    "PoseTable",
-    "Store",
-    "append_frames",
-    "calibration_from_dataset",
-    "calibration_to_dataset",
-    "check_views",
-    "from_anipose_toml",
-    "from_netcdf",
-    "from_pose_csv",
-    "group_prediction_files",
-    "labels_dataset",
-    "list_groups",
-    "open_store",
-    "predictions_dataset",
-    "read_calibration",
-    "read_group",
-    "read_labels",
-    "read_predictions",
-    "smoothed_dataset",
-    "to_anipose_toml",
-    "to_eks_3d_csv",
-    "to_eks_csv",
-    "to_label_csvs",
-    "to_netcdf",
-    "to_pose_csv",
-    "to_prediction_csvs",
-    "validate",
-    "write_calibration",
-    "write_group",
-]
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lp3d_io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lp3d_io.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+

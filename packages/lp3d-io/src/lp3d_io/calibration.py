@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
-from lp3d_io.dataset import validate
+from lp3d_io.dataset import DatasetSpec, Variable, as_spec, validate
 
 if TYPE_CHECKING:
+    import xarray as xr
     from lp3d_eks import CameraRig
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "from_anipose_toml",
     "to_anipose_toml",
     "check_views",
+    "calibration_spec",
     "calibration_to_dataset",
     "calibration_from_dataset",
 ]
@@ -105,46 +106,51 @@ def to_anipose_toml(rig: CameraRig, path: str | os.PathLike) -> None:
     rig.to_toml(path)
 
 
-def calibration_to_dataset(rig: CameraRig) -> xr.Dataset:
-    """The rig as a calibration dataset (see the module docstring)."""
+def calibration_spec(rig: CameraRig) -> DatasetSpec:
+    """The rig as a calibration dataset (see the module docstring), in numpy form."""
     cams = rig.cameras
-    ds = xr.Dataset(
+    spec = DatasetSpec(
         {
-            "matrix": (("view", "row", "column"), np.stack([c.matrix for c in cams])),
-            "distortion": (("view", "coefficient"), np.stack([c.dist for c in cams])),
-            "rotation": (("view", "axis"), np.stack([c.rvec for c in cams])),
-            "translation": (("view", "axis"), np.stack([c.tvec for c in cams])),
-            "image_size": (("view", "extent"), np.array([c.size for c in cams], dtype=np.int64)),
+            "matrix": Variable(("view", "row", "column"), np.stack([c.matrix for c in cams])),
+            "distortion": Variable(("view", "coefficient"), np.stack([c.dist for c in cams])),
+            "rotation": Variable(("view", "axis"), np.stack([c.rvec for c in cams])),
+            "translation": Variable(("view", "axis"), np.stack([c.tvec for c in cams])),
+            "image_size": Variable(("view", "extent"), np.array([c.size for c in cams], dtype=np.int64)),
         },
-        coords={
-            "view": rig.names,
-            "coefficient": list(DISTORTION_COEFFICIENTS),
-            "axis": ["x", "y", "z"],
-            "extent": ["width", "height"],
+        {
+            "view": np.array(rig.names, dtype=str),
+            "coefficient": np.array(DISTORTION_COEFFICIENTS, dtype=str),
+            "axis": np.array(["x", "y", "z"]),
+            "extent": np.array(["width", "height"]),
         },
-        attrs={"lp3d_kind": "calibration", "metadata_json": json.dumps(rig.metadata)},
+        {"lp3d_kind": "calibration", "metadata_json": json.dumps(rig.metadata)},
     )
-    validate(ds)
-    return ds
+    validate(spec)
+    return spec
 
 
-def calibration_from_dataset(ds: xr.Dataset) -> CameraRig:
+def calibration_to_dataset(rig: CameraRig) -> xr.Dataset:
+    """The rig as a calibration dataset (an :class:`xarray.Dataset`; see :func:`calibration_spec`)."""
+    return calibration_spec(rig).to_xarray()
+
+
+def calibration_from_dataset(ds: DatasetSpec | xr.Dataset) -> CameraRig:
     """The rig stored in a calibration dataset (inverse of :func:`calibration_to_dataset`)."""
     from lp3d_eks import Camera, CameraRig
 
     validate(ds)
     if ds.attrs["lp3d_kind"] != "calibration":
         raise ValueError(f"dataset: expected a calibration dataset, but got lp3d_kind={ds.attrs['lp3d_kind']!r}")
-    ds = ds.load()
+    spec = as_spec(ds)
     cameras = tuple(
         Camera(
             name=str(view),
-            size=tuple(int(x) for x in ds["image_size"].values[i]),
-            matrix=ds["matrix"].values[i],
-            dist=ds["distortion"].values[i],
-            rvec=ds["rotation"].values[i],
-            tvec=ds["translation"].values[i],
+            size=tuple(int(x) for x in spec["image_size"].values[i]),
+            matrix=spec["matrix"].values[i],
+            dist=spec["distortion"].values[i],
+            rvec=spec["rotation"].values[i],
+            tvec=spec["translation"].values[i],
         )
-        for i, view in enumerate(ds["view"].values)
+        for i, view in enumerate(spec["view"].values)
     )
-    return CameraRig(cameras, json.loads(ds.attrs.get("metadata_json", "{}")))
+    return CameraRig(cameras, json.loads(spec.attrs.get("metadata_json", "{}")))

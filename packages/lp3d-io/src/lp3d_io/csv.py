@@ -14,9 +14,14 @@ frames (DeepLabCut's newer 3-column index ``labeled-data,video,img.png`` is read
 (eks writes ``x_ens_median``, ``x_ens_var``, ``x_posterior_var``, ...) are read into
 :attr:`PoseTable.extra`.
 
-Files are parsed with pyarrow's multithreaded CSV reader and written with its CSV writer (float32
-values are written with the shortest text that reads back to the same float32). Writers replace
-the target atomically, so a failed write never leaves half a file.
+Numbers are written as pyarrow's CSV writer writes them: the shortest text that reads back to the
+same value (of float32 for float32 arrays), positional for 1e-6 <= |x| < 1e10 without a trailing
+``.0`` (``12``, ``0.000015``), else ``1.5e-7`` / ``1.2e+12``; NaN as an empty cell. Files up to a few
+MB are parsed and formatted with numpy and the standard library (no pyarrow import: the fast path of
+``lp3d smooth``); larger ones with pyarrow's multithreaded CSV engine, which gives the same results
+(tested), as does every file the plain parser does not take (unusual missing-value tokens, and
+malformed files, which are then diagnosed line by line). Writers replace the target atomically, so a
+failed write never leaves half a file.
 """
 
 from __future__ import annotations
@@ -28,15 +33,16 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import xarray as xr
 
 from lp3d_io._files import atomic_path
-from lp3d_io.dataset import DEFAULT_INDIVIDUAL, validate
+from lp3d_io.dataset import DEFAULT_INDIVIDUAL, DatasetSpec, as_spec, validate
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import xarray as xr
 
 __all__ = [
     "EKS_COORDS",
@@ -47,6 +53,7 @@ __all__ = [
     "to_pose_csv",
     "to_eks_csv",
     "to_eks_3d_csv",
+    "to_triangulation_csv",
     "to_prediction_csvs",
     "to_label_csvs",
 ]
@@ -64,7 +71,12 @@ EKS_COORDS = (
 )
 EKS_3D_COORDS = ("x", "y", "z", "x_posterior_var", "y_posterior_var", "z_posterior_var")
 EKS_SCORER = "ensemble-kalman_tracker"
+TRIANGULATION_SCORER = "lp3d_triangulate"
 _SPACE_COORDS = ("x", "y", "z")
+# Files from this size on are parsed by pyarrow, and blocks from this many cells on are written by it:
+# its multithreaded engine then repays its import (about 0.05 s).
+_ARROW_MIN_BYTES = 1 << 20
+_ARROW_MIN_CELLS = 250_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,6 +221,64 @@ def from_pose_csv(path: str | os.PathLike, *, dtype: Any = np.float64) -> PoseTa
     """
     path = Path(path)
     header = _read_header(path)
+    body = _parse_plain(path, header) if path.stat().st_size < _ARROW_MIN_BYTES else None
+    index, column, n_rows = body if body is not None else _parse_arrow(path, header, dtype)
+    if n_rows == 0:
+        raise ValueError(f"{path}: expected at least one data row after the header, but got none")
+    return build_pose_table(
+        header.columns, column, n_rows=n_rows, index=index, scorer=header.scorer, path=path, dtype=dtype
+    )
+
+
+_Body = tuple[np.ndarray, Callable[[int], np.ndarray], int]  # row labels, data column j, number of rows
+
+
+def _parse_plain(path: Path, header: _Header) -> _Body | None:
+    """The data rows parsed with the standard library and numpy, or None for what this parser does not
+    take (tokens other than numbers and empty cells, malformed rows): pyarrow's parser reads or diagnoses those.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a readable CSV file ({err})") from None
+    lines = [line for line in text.split("\n")[header.n_rows :] if line]
+    n_index = header.n_index
+    if '"' in text:
+        rows = list(_pycsv.reader(lines))
+        parts = [row[:n_index] + [",".join(row[n_index:])] for row in rows]
+    else:
+        parts = [line.split(",", n_index) for line in lines]
+    if any(len(p) != n_index + 1 for p in parts):
+        return None
+    if not parts:
+        return np.zeros(0, dtype=np.int64), lambda j: np.zeros(0), 0
+    cells = "\n".join(p[n_index] for p in parts)
+    cells = cells.replace(",,", ",nan,").replace(",,", ",nan,").replace(",\n", ",nan\n").replace("\n,", "\nnan,")
+    cells = ("nan" if cells.startswith(",") else "") + cells + ("nan" if cells.endswith(",") else "")
+    try:
+        values = np.loadtxt(io.StringIO(cells), delimiter=",", dtype=np.float64, comments=None, ndmin=2)
+    except ValueError:
+        return None
+    if values.shape != (len(parts), header.n_columns - n_index):
+        return None
+    if n_index > 1:
+        index = np.array(["/".join(p[:n_index]) for p in parts], dtype=str)
+    else:
+        labels = [p[0] for p in parts]
+        try:
+            index = np.array(labels, dtype=np.int64)
+        except ValueError:
+            if "" in labels:
+                raise ValueError(f"{path}: column 1: expected a row label on every line, but some are empty") from None
+            index = np.array(labels, dtype=str)
+    return index, lambda j: values[:, j], len(parts)
+
+
+def _parse_arrow(path: Path, header: _Header, dtype: Any) -> _Body:
+    """The data rows parsed by pyarrow's multithreaded reader (large files); a malformed file is diagnosed."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     names = [f"c{j}" for j in range(header.n_columns)]
     value_type = pa.float32() if np.dtype(dtype) == np.float32 else pa.float64()
     types = {names[j]: (pa.string() if header.n_index > 1 else None) for j in range(header.n_index)}
@@ -223,15 +293,11 @@ def from_pose_csv(path: str | os.PathLike, *, dtype: Any = np.float64) -> PoseTa
         problem = _diagnose(path, header)
         raise ValueError(f"{path}: {problem or f'malformed CSV data ({err})'}") from None
     if table.num_rows == 0:
-        raise ValueError(f"{path}: expected at least one data row after the header, but got none")
-    return build_pose_table(
-        header.columns,
+        return np.zeros(0, dtype=np.int64), lambda j: np.zeros(0), 0
+    return (
+        _arrow_index(table, header, path),
         lambda j: table.column(header.n_index + j).to_numpy(),
-        n_rows=table.num_rows,
-        index=_index(table, header, path),
-        scorer=header.scorer,
-        path=path,
-        dtype=dtype,
+        table.num_rows,
     )
 
 
@@ -291,7 +357,9 @@ def build_pose_table(
     )
 
 
-def _index(table: pa.Table, header: _Header, path: Path) -> np.ndarray:
+def _arrow_index(table: pa.Table, header: _Header, path: Path) -> np.ndarray:
+    import pyarrow as pa
+
     parts = [table.column(j) for j in range(header.n_index)]
     if header.n_index == 1 and pa.types.is_integer(parts[0].type):
         return parts[0].to_numpy().astype(np.int64)
@@ -327,17 +395,100 @@ def _columns(
     return [(ind, kp, c) for ind in individual_names for kp in keypoint_names for c in coords]
 
 
-def _write_rows(f: BinaryIO, values: Mapping[str, np.ndarray], index: np.ndarray) -> None:
-    """Appends rows: ``index (t,)`` and ``values[coord] (t, keypoint, individual)``, NaN as empty cells."""
-    first = next(iter(values.values()))
-    _, K, I = first.shape  # noqa: E741
+def _write_rows(
+    f: BinaryIO, values: Mapping[str, np.ndarray], index: np.ndarray, *, total_cells: int | None = None
+) -> None:
+    """Appends rows: ``index (t,)`` and ``values[coord] (t, keypoint, individual)``, NaN as empty cells.
+
+    Columns are ordered individual, keypoint, coord (the order of ``values``). Row labels are quoted
+    only when one of them needs it (then all are, as pyarrow's "needed" style quotes every string).
+    The engine follows ``total_cells``, the cells the caller writes in all (default: these rows').
+    """
+    T, K, I = next(iter(values.values())).shape  # noqa: E741
+    plain = index.dtype.kind in "iu" or not any(set(str(x)) & set(',"\r\n') for x in index)
+    if (T * K * I * len(values) if total_cells is None else total_cells) >= _ARROW_MIN_CELLS:
+        _write_rows_arrow(f, values, index, plain)
+    else:
+        f.write(_rows_text(values, index, plain).encode("utf-8"))
+
+
+def _rows_text(values: Mapping[str, np.ndarray], index: np.ndarray, plain: bool) -> str:
+    """The rows of :func:`_write_rows` as text, formatted with the standard library and numpy."""
+    T, K, I = next(iter(values.values())).shape  # noqa: E741
+    if T == 0:
+        return ""
+    tokens = {coord: _number_tokens(arr.transpose(0, 2, 1)) for coord, arr in values.items()}  # (t, i, k) order
+    columns = [tokens[coord][j :: I * K] for j in range(I * K) for coord in values]
+    body = "\n".join(map(",".join, zip(*columns, strict=True))) + "\n"
+    # Python's float repr -> pyarrow's text: NaN is an empty cell, integers have no ".0", exponents no
+    # leading 0 (each rewrite of the whole text only when some value needs it).
+    with np.errstate(invalid="ignore"):
+        magnitude = [np.abs(arr) for arr in values.values()]
+        if any(np.isnan(m).any() for m in magnitude):
+            body = body.replace("nan", "")
+        if any((m == np.floor(m)).any() for m in magnitude):
+            body = body.replace(".0,", ",").replace(".0\n", "\n")
+        if any(((m > 0) & (m < 1e-6)).any() for m in magnitude):
+            body = body.replace("e-0", "e-")
+    if index.dtype.kind in "iu":
+        labels = [str(x) for x in index.tolist()]
+    else:
+        labels = [str(x) for x in index]
+        if not plain:
+            labels = ['"' + x.replace('"', '""') + '"' for x in labels]
+    return "".join(f"{label},{line}\n" for label, line in zip(labels, body.split("\n"), strict=False))
+
+
+def _number_tokens(values: np.ndarray) -> list[str]:
+    """Shortest round-trip text of every value (C order), in Python's float repr layout except that
+    values whose decimal exponent is -6, -5 or 10..15 are already in pyarrow's (see :func:`_arrow_layout`)."""
+    flat = values.ravel()
+    if flat.dtype == np.float32:  # numpy's shortest float32 digits; its layout differs from Python's
+        text = flat.astype(str)
+        with np.errstate(invalid="ignore"):
+            need = (np.strings.find(text, "e") >= 0) | (np.isfinite(flat) & (np.abs(flat) >= 1e10))
+        tokens = text.tolist()
+    else:
+        flat = flat.astype(np.float64, copy=False)
+        tokens = repr(flat.tolist())[1:-1].split(", ")
+        with np.errstate(invalid="ignore"):
+            magnitude = np.abs(flat)
+            need = ((magnitude >= 1e-6) & (magnitude < 1e-4)) | ((magnitude >= 1e10) & (magnitude < 1e16))
+    for i in np.flatnonzero(need).tolist():
+        tokens[i] = _arrow_layout(tokens[i])
+    return tokens
+
+
+def _arrow_layout(token: str) -> str:
+    """A finite non-zero number in positional or scientific text -> pyarrow's layout of the same digits:
+    positional for decimal exponents -6..9 (``0.0000015``, ``12345.5``), else ``d.ddde+X`` (``1.5e-7``)."""
+    sign = "-" if token[0] == "-" else ""
+    mantissa, _, exponent = token.lstrip("-").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    significant = digits.lstrip("0")
+    power = (int(exponent) if exponent else 0) + len(whole) - 1 - (len(digits) - len(significant))
+    significant = significant.rstrip("0")
+    if -6 <= power < 10:
+        if power < 0:
+            return f"{sign}0.{'0' * (-power - 1)}{significant}"
+        rest = significant[power + 1 :]
+        return sign + significant[: power + 1].ljust(power + 1, "0") + (f".{rest}" if rest else "")
+    tail = f".{significant[1:]}" if len(significant) > 1 else ""
+    return f"{sign}{significant[0]}{tail}e{'+' if power > 0 else '-'}{abs(power)}"
+
+
+def _write_rows_arrow(f: BinaryIO, values: Mapping[str, np.ndarray], index: np.ndarray, plain: bool) -> None:
+    """:func:`_write_rows` through pyarrow's multithreaded CSV writer (large blocks)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    _, K, I = next(iter(values.values())).shape  # noqa: E741
     arrays = [pa.array(index if index.dtype.kind in "iu" else index.astype(str))]
     for i in range(I):
         for k in range(K):
             arrays += [pa.array(np.ascontiguousarray(arr[:, k, i]), from_pandas=True) for arr in values.values()]
     table = pa.Table.from_arrays(arrays, names=[f"c{j}" for j in range(len(arrays))])
-    # Quote row labels only when they need it (pyarrow's "needed" quotes every string).
-    plain = index.dtype.kind in "iu" or not any(set(str(x)) & set(',"\r\n') for x in index)
     pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="none" if plain else "needed"))
 
 
@@ -425,20 +576,25 @@ def to_pose_csv(
 # --- datasets to files ----------------------------------------------------------------------------
 
 
-def _check_kind(ds: xr.Dataset, kind: str) -> None:
+def _check_kind(ds: DatasetSpec | xr.Dataset, kind: str) -> None:
     validate(ds, check_values=False)
     if ds.attrs["lp3d_kind"] != kind:
         raise ValueError(f"dataset: expected a {kind} dataset, but got lp3d_kind={ds.attrs['lp3d_kind']!r}")
 
 
-def _kti(da: xr.DataArray) -> np.ndarray:
-    """Values ``(time, keypoint, individual)`` of a DataArray with those dims (any order)."""
-    return da.transpose("time", "keypoint", "individual").values
+def _checked(ds: DatasetSpec | xr.Dataset, kind: str) -> DatasetSpec:
+    """``ds`` validated, of ``kind``, in numpy form (lazy arrays read)."""
+    _check_kind(ds, kind)
+    return as_spec(ds)
+
+
+def _names_of(spec: DatasetSpec, dim: str) -> list[str]:
+    return [str(x) for x in spec[dim].values]
 
 
 def to_eks_csv(
     path: str | os.PathLike,
-    smoothed: xr.Dataset,
+    smoothed: DatasetSpec | xr.Dataset,
     view: str,
     *,
     scorer: str = EKS_SCORER,
@@ -453,7 +609,7 @@ def to_eks_csv(
 
     Args:
         path: the output file.
-        smoothed: a smoothed dataset.
+        smoothed: a smoothed dataset (either form).
         view: which view to write.
         scorer: the header's scorer (eks writes ``ensemble-kalman_tracker``).
         posterior_variance: the variable written as ``*_posterior_var``. Default as eks 4.6:
@@ -461,63 +617,91 @@ def to_eks_csv(
             ``predictive_variance`` (observation noise included) for multi-view smoothers when
             present.
     """
-    _check_kind(smoothed, "smoothed")
-    if view not in smoothed["view"].values:
-        raise ValueError(f"view: expected one of {list(smoothed['view'].values)}, but got {view!r}")
+    spec = _checked(smoothed, "smoothed")
+    views = _names_of(spec, "view")
+    if view not in views:
+        raise ValueError(f"view: expected one of {views}, but got {view!r}")
     if posterior_variance is None:
-        multi = smoothed.attrs["smoother"] != "single_view" and "predictive_variance" in smoothed
+        multi = spec.attrs["smoother"] != "single_view" and "predictive_variance" in spec
         posterior_variance = "predictive_variance" if multi else "reprojection_variance"
-    if posterior_variance not in smoothed:
+    if posterior_variance not in spec.data_vars:
         raise ValueError(f"posterior_variance: expected a variable of the dataset, but got {posterior_variance!r}")
-    ds = smoothed.sel(view=view)
+    v = views.index(view)
+
+    def of_view(name: str) -> np.ndarray:  # (time, keypoint, individual[, image_space = x, y])
+        return spec[name].values[v]
+
     values: dict[str, np.ndarray] = {}
-    for axis in ("x", "y"):
-        values[axis] = _kti(ds["reprojection"].sel(image_space=axis))
-    if "ensemble_confidence" in ds:
-        values["likelihood"] = _kti(ds["ensemble_confidence"])
+    for a, axis in enumerate(("x", "y")):
+        values[axis] = of_view("reprojection")[..., a]
+    if "ensemble_confidence" in spec:
+        values["likelihood"] = of_view("ensemble_confidence")
     else:
         values["likelihood"] = np.full_like(values["x"], np.nan)
     for name, var in (("ens_median", "ensemble_center"), ("ens_var", "ensemble_variance")):
-        for axis in ("x", "y"):
-            values[f"{axis}_{name}"] = _kti(ds[var].sel(image_space=axis))
-    for axis in ("x", "y"):
-        values[f"{axis}_posterior_var"] = _kti(ds[posterior_variance].sel(image_space=axis))
+        for a, axis in enumerate(("x", "y")):
+            values[f"{axis}_{name}"] = of_view(var)[..., a]
+    for a, axis in enumerate(("x", "y")):
+        values[f"{axis}_posterior_var"] = of_view(posterior_variance)[..., a]
     _write_table(
         path,
         values,
-        keypoint_names=[str(k) for k in ds["keypoint"].values],
-        individual_names=[str(i) for i in ds["individual"].values],
+        keypoint_names=_names_of(spec, "keypoint"),
+        individual_names=_names_of(spec, "individual"),
         scorer=scorer,
-        index=ds["time"].values,
+        index=spec["time"].values,
     )
 
 
-def to_eks_3d_csv(path: str | os.PathLike, smoothed: xr.Dataset, *, scorer: str = EKS_SCORER) -> None:
+def to_eks_3d_csv(path: str | os.PathLike, smoothed: DatasetSpec | xr.Dataset, *, scorer: str = EKS_SCORER) -> None:
     """Writes the 3D result of a calibrated smoother in the eks layout.
 
     Columns per keypoint: ``x, y, z, x_posterior_var, y_posterior_var, z_posterior_var`` (see
     :data:`EKS_3D_COORDS`): ``position`` and ``position_variance`` in world units.
     """
-    _check_kind(smoothed, "smoothed")
-    if smoothed.attrs["smoother"] != "calibrated":
-        raise ValueError(
-            f"smoothed: expected a calibrated (3D) result, but got smoother={smoothed.attrs['smoother']!r}"
-        )
-    values = {axis: _kti(smoothed["position"].sel(space=axis)) for axis in ("x", "y", "z")}
-    for axis in ("x", "y", "z"):
-        values[f"{axis}_posterior_var"] = _kti(smoothed["position_variance"].sel(space=axis))
+    spec = _checked(smoothed, "smoothed")
+    if spec.attrs["smoother"] != "calibrated":
+        raise ValueError(f"smoothed: expected a calibrated (3D) result, but got smoother={spec.attrs['smoother']!r}")
+    position, variance = spec["position"].values, spec["position_variance"].values  # (time, keypoint, individual, 3)
+    values = {axis: position[..., a] for a, axis in enumerate(_SPACE_COORDS)}
+    values.update({f"{axis}_posterior_var": variance[..., a] for a, axis in enumerate(_SPACE_COORDS)})
     _write_table(
         path,
         values,
-        keypoint_names=[str(k) for k in smoothed["keypoint"].values],
-        individual_names=[str(i) for i in smoothed["individual"].values],
+        keypoint_names=_names_of(spec, "keypoint"),
+        individual_names=_names_of(spec, "individual"),
         scorer=scorer,
-        index=smoothed["time"].values,
+        index=spec["time"].values,
+    )
+
+
+def to_triangulation_csv(
+    path: str | os.PathLike, triangulated: DatasetSpec | xr.Dataset, *, scorer: str = TRIANGULATION_SCORER
+) -> None:
+    """Writes a triangulated dataset in the layout of the eks 3D CSV.
+
+    Columns per keypoint: ``x, y, z`` (world units, empty where too few views saw it), ``n_views``
+    (views used) and ``reprojection_error_<view>`` per view (pixels, empty where the view has no
+    observation).
+    """
+    spec = _checked(triangulated, "triangulated")
+    position = spec["position"].values  # (time, keypoint, individual, 3)
+    values = {axis: position[..., a] for a, axis in enumerate(_SPACE_COORDS)}
+    values["n_views"] = spec["n_views"].values.astype(np.float64)  # written as integers
+    for v, view in enumerate(_names_of(spec, "view")):
+        values[f"reprojection_error_{view}"] = spec["reprojection_error"].values[v]
+    _write_table(
+        path,
+        values,
+        keypoint_names=_names_of(spec, "keypoint"),
+        individual_names=_names_of(spec, "individual"),
+        scorer=scorer,
+        index=spec["time"].values,
     )
 
 
 def to_prediction_csvs(
-    predictions: xr.Dataset,
+    predictions: DatasetSpec | xr.Dataset,
     directory: str | os.PathLike,
     *,
     template: str = "{session}{view}.{member}.csv",
@@ -530,7 +714,7 @@ def to_prediction_csvs(
     atomically when complete.
 
     Args:
-        predictions: a predictions dataset (in memory or lazy).
+        predictions: a predictions dataset (numpy form, or xarray in memory or lazy).
         directory: output folder (created if missing).
         template: file name; ``{session}`` is the session name followed by ``_`` (empty if
             none), ``{view}`` and ``{member}`` the names. The default names read back with
@@ -541,6 +725,8 @@ def to_prediction_csvs(
         ``{(member, view): path}`` of the files written.
     """
     _check_kind(predictions, "predictions")
+    if isinstance(predictions, DatasetSpec):
+        predictions = predictions.to_xarray()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     session = f"{predictions.attrs['session']}_" if "session" in predictions.attrs else ""
@@ -563,12 +749,13 @@ def to_prediction_csvs(
             index = block["time"].values
             for (m, v), f in files.items():
                 mi, vi = members.index(m), views.index(v)
-                _write_rows(f, {"x": pos[mi, vi, ..., 0], "y": pos[mi, vi, ..., 1], "likelihood": conf[mi, vi]}, index)
+                values = {"x": pos[mi, vi, ..., 0], "y": pos[mi, vi, ..., 1], "likelihood": conf[mi, vi]}
+                _write_rows(f, values, index, total_cells=len(files) * T * len(columns))
     return paths
 
 
 def to_label_csvs(
-    labels: xr.Dataset,
+    labels: DatasetSpec | xr.Dataset,
     directory: str | os.PathLike,
     *,
     template: str = "CollectedData_{view}.csv",
@@ -582,6 +769,8 @@ def to_label_csvs(
         ``{view: path}`` of the files written.
     """
     _check_kind(labels, "labels")
+    if isinstance(labels, DatasetSpec):
+        labels = labels.to_xarray()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = {}

@@ -51,32 +51,55 @@ case)::
 For the 2D smoothers ``reprojection`` equals ``position`` (kept so per-view consumers read the
 same variable whatever the smoother).
 
+``lp3d_kind = "triangulated"`` (per-frame DLT triangulation of the ensemble centers, no smoothing)::
+
+    position            (time, keypoint, individual, space)  world units, space = [x, y, z]; NaN: too few views
+    n_views             (time, keypoint, individual)         int, views used (0: no position)
+    reprojection_error  (view, time, keypoint, individual)   pixels; NaN where the view has no observation
+
 Coordinates: ``member``, ``view``, ``keypoint``, ``individual`` hold unique names; ``time`` holds
 integer frame indices (seconds are ``time / fps``); ``frame`` numbers label rows 0..N-1.
 Attributes: ``lp3d_kind``; ``source_software``; ``fps`` (absent: time in frames only);
 ``source_files`` (list of str); ``session`` (absent if unnamed). Attributes that would be ``None``
 are left out so every dataset writes to netCDF and zarr as it is.
+
+**Two forms, one convention.** Each constructor builds a :class:`DatasetSpec` first (``*_spec``:
+numpy arrays, names and attributes, validated; no xarray involved), and the ``*_dataset`` function
+is that spec's :meth:`DatasetSpec.to_xarray`. Readers, writers and the store take either form;
+:func:`validate` applies the same rules to both. The spec is what the fast paths (``lp3d smooth``
+on CSV files) read, smooth and write without importing xarray.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import xarray as xr
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "KINDS",
     "SPACE_2D",
     "SPACE_3D",
+    "Variable",
+    "DatasetSpec",
+    "as_spec",
+    "predictions_spec",
     "predictions_dataset",
+    "labels_spec",
     "labels_dataset",
+    "smoothed_spec",
     "smoothed_dataset",
+    "triangulated_spec",
     "validate",
 ]
 
-KINDS = ("predictions", "labels", "smoothed", "calibration")
+KINDS = ("predictions", "labels", "smoothed", "calibration", "triangulated")
 SMOOTHERS = ("single_view", "linear", "calibrated")
 SPACE_2D = ("x", "y")
 SPACE_3D = ("x", "y", "z")
@@ -125,6 +148,13 @@ _CALIBRATION_VARS = {
     "translation": ("view", "axis"),
     "image_size": ("view", "extent"),
 }
+_TRIANGULATED_VARS = {
+    "position": ("time", "keypoint", "individual", "space"),
+    "n_views": ("time", "keypoint", "individual"),
+    "reprojection_error": _PER_VIEW,
+}
+# The allowed names along the space dims of each kind (image_space is always [x, y]).
+_SPACES = {"smoothed": (SPACE_2D, SPACE_3D), "triangulated": (SPACE_3D,)}
 # Variables whose values must be variances (>= 0) or probabilities.
 _NON_NEGATIVE = (
     "position_variance",
@@ -132,9 +162,126 @@ _NON_NEGATIVE = (
     "predictive_variance",
     "ensemble_variance",
     "inflation",
+    "reprojection_error",
 )
 _PROBABILITIES = ("confidence", "ensemble_confidence")
 _NAMED_DIMS = ("member", "view", "keypoint", "individual")
+
+
+# --- the numpy form --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Variable:
+    """One array of a :class:`DatasetSpec`: its dims (in order), values and attributes."""
+
+    dims: tuple[str, ...]
+    values: np.ndarray
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.values.dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.values.shape
+
+
+@dataclass(frozen=True, eq=False)
+class DatasetSpec:
+    """An lp3d dataset as numpy arrays, without xarray (see the module docstring).
+
+    Reads like the matching :class:`xarray.Dataset`: ``spec["position"].values``,
+    ``spec["view"].values`` (a coordinate), ``spec.sizes``, ``spec.attrs``, ``"x" in spec``.
+
+    Attributes:
+        data_vars: ``{name: Variable}``, dims in the convention's order.
+        coords: ``{dim: values}``, the dimension coordinates (names, frame indices).
+        attrs: the dataset attributes.
+    """
+
+    data_vars: dict[str, Variable]
+    coords: dict[str, np.ndarray]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """``{dim: length}`` of every dimension."""
+        sizes: dict[str, int] = {}
+        for var in self.data_vars.values():
+            sizes.update(zip(var.dims, var.values.shape, strict=True))
+        sizes.update((dim, len(values)) for dim, values in self.coords.items())
+        return sizes
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.data_vars or name in self.coords
+
+    def __getitem__(self, name: str) -> Variable:
+        if name in self.data_vars:
+            return self.data_vars[name]
+        if name in self.coords:
+            return Variable((name,), self.coords[name])
+        raise KeyError(f"{name!r}: expected a variable or coordinate of the dataset, but there is none")
+
+    def sel(self, **names: Sequence[Any]) -> DatasetSpec:
+        """The dataset restricted to the given coordinate values, in their order (``sel(view=["b", "a"])``).
+
+        Raises:
+            ValueError: a dimension without coordinate, or a value it does not have.
+        """
+        data_vars, coords = dict(self.data_vars), dict(self.coords)
+        for dim, wanted in names.items():
+            if dim not in coords:
+                raise ValueError(f"sel: expected a dimension with a coordinate, but got {dim!r}")
+            have = coords[dim].tolist()
+            missing = [w for w in wanted if w not in have]
+            if missing:
+                raise ValueError(f"coordinate '{dim}': expected values from {have}, but got {missing}")
+            index = np.array([have.index(w) for w in wanted], dtype=np.intp)
+            coords[dim] = coords[dim][index]
+            for name, var in data_vars.items():
+                if dim in var.dims:
+                    values = np.take(var.values, index, axis=var.dims.index(dim))
+                    data_vars[name] = Variable(var.dims, values, var.attrs)
+        return DatasetSpec(data_vars, coords, dict(self.attrs))
+
+    def to_xarray(self) -> xr.Dataset:
+        """The same dataset as an :class:`xarray.Dataset` (arrays are shared, not copied)."""
+        import xarray as xr
+
+        return xr.Dataset(
+            {name: (var.dims, var.values, var.attrs) for name, var in self.data_vars.items()},
+            coords=dict(self.coords),
+            attrs=dict(self.attrs),
+        )
+
+    @classmethod
+    def from_xarray(cls, ds: xr.Dataset) -> DatasetSpec:
+        """The numpy form of an xarray dataset (lazy arrays are read); dimension coordinates only."""
+        return cls(
+            {
+                str(name): Variable(tuple(str(d) for d in var.dims), np.asarray(var.values), dict(var.attrs))
+                for name, var in ds.data_vars.items()
+            },
+            {str(dim): np.asarray(ds[dim].values) for dim in ds.dims if dim in ds.coords},
+            dict(ds.attrs),
+        )
+
+
+def _is_xarray_dataset(obj: Any) -> bool:
+    """Whether ``obj`` is an :class:`xarray.Dataset` (without importing xarray: if it is not loaded, it is not)."""
+    xr = sys.modules.get("xarray")
+    return xr is not None and isinstance(obj, xr.Dataset)
+
+
+def as_spec(ds: DatasetSpec | xr.Dataset) -> DatasetSpec:
+    """``ds`` as a :class:`DatasetSpec` (an xarray dataset is converted, its lazy arrays read)."""
+    if isinstance(ds, DatasetSpec):
+        return ds
+    if _is_xarray_dataset(ds):
+        return DatasetSpec.from_xarray(ds)
+    raise ValueError(f"dataset: expected an xarray.Dataset or a DatasetSpec, but got {type(ds).__name__}")
 
 
 # --- constructors ---------------------------------------------------------------------------------
@@ -149,6 +296,10 @@ def _names(names: Sequence[str] | None, n: int, prefix: str, what: str) -> list[
     if len(out) != n:
         raise ValueError(f"{what}: expected {n} names (from the data), but got {len(out)}")
     return out
+
+
+def _coord(names: Sequence[str]) -> np.ndarray:
+    return np.array(list(names), dtype=str)
 
 
 def _float_array(values: Any, what: str) -> np.ndarray:
@@ -199,7 +350,18 @@ def _check_shape(arr: np.ndarray, expected: dict[str, int | None], what: str) ->
         raise ValueError(f"{what}: expected shape ({want}), but got {arr.shape}")
 
 
-def predictions_dataset(
+def _spec(data: Mapping[str, tuple[tuple[str, ...], np.ndarray]], coords: dict[str, Any], attrs: dict) -> DatasetSpec:
+    """Builds and validates a spec."""
+    spec = DatasetSpec(
+        {name: Variable(dims, values) for name, (dims, values) in data.items()},
+        {dim: np.asarray(values) for dim, values in coords.items()},
+        attrs,
+    )
+    validate(spec)
+    return spec
+
+
+def predictions_spec(
     position: Any,
     confidence: Any = None,
     *,
@@ -212,8 +374,8 @@ def predictions_dataset(
     source_files: Sequence[str] | None = None,
     session: str | None = None,
     time: Any = None,
-) -> xr.Dataset:
-    """Ensemble predictions as a dataset (see the module docstring).
+) -> DatasetSpec:
+    """Ensemble predictions as a dataset (see the module docstring), in numpy form.
 
     Args:
         position: ``(member, view, time, keypoint, individual, 2)`` or
@@ -230,7 +392,7 @@ def predictions_dataset(
         time: ``(time,)`` integer frame indices; default ``0..T-1``.
 
     Returns:
-        The validated dataset.
+        The validated :class:`DatasetSpec`.
     """
     pos = _with_individual(_float_array(position, "position"), 5, "position")
     M, V, T, K, I = pos.shape[:5]  # noqa: E741
@@ -246,25 +408,27 @@ def predictions_dataset(
         if conf.ndim == 4:
             conf = conf[..., None]
         _check_shape(conf, dict(zip(_PREDICTION_VARS["confidence"], pos.shape[:-1], strict=True)), "confidence")
-    ds = xr.Dataset(
+    return _spec(
         {"position": (_PREDICTION_VARS["position"], pos), "confidence": (_PREDICTION_VARS["confidence"], conf)},
-        coords={
-            "member": members,
-            "view": views,
+        {
+            "member": _coord(members),
+            "view": _coord(views),
             "time": _time_coord(time, T),
-            "keypoint": keypoints,
-            "individual": individuals,
-            "space": list(SPACE_2D),
+            "keypoint": _coord(keypoints),
+            "individual": _coord(individuals),
+            "space": _coord(SPACE_2D),
         },
-        attrs=_attrs(
-            "predictions", fps=fps, source_software=source_software, source_files=source_files, session=session
-        ),
+        _attrs("predictions", fps=fps, source_software=source_software, source_files=source_files, session=session),
     )
-    validate(ds)
-    return ds
 
 
-def labels_dataset(
+def predictions_dataset(position: Any, confidence: Any = None, **kwargs: Any) -> xr.Dataset:
+    """Ensemble predictions as an :class:`xarray.Dataset`: :func:`predictions_spec` (same arguments), then
+    :meth:`DatasetSpec.to_xarray`."""
+    return predictions_spec(position, confidence, **kwargs).to_xarray()
+
+
+def labels_spec(
     position: Any,
     image_paths: Any,
     *,
@@ -274,8 +438,8 @@ def labels_dataset(
     source_files: Sequence[str] | None = None,
     session: str | None = None,
     source_software: str = "unknown",
-) -> xr.Dataset:
-    """Labeled frames as a dataset (see the module docstring).
+) -> DatasetSpec:
+    """Labeled frames as a dataset (see the module docstring), in numpy form.
 
     Args:
         position: ``(view, frame, keypoint, 2)`` or ``(view, frame, keypoint, individual, 2)``
@@ -285,26 +449,30 @@ def labels_dataset(
         source_files, session, source_software: attributes.
 
     Returns:
-        The validated dataset.
+        The validated :class:`DatasetSpec`.
     """
     pos = _with_individual(_float_array(position, "position"), 4, "position")
     V, N, K, I = pos.shape[:4]  # noqa: E741
     paths = np.asarray(image_paths)
     if paths.shape != (V, N):
         raise ValueError(f"image_paths: expected shape (view={V}, frame={N}), but got {paths.shape}")
-    ds = xr.Dataset(
+    return _spec(
         {"position": (_LABEL_VARS["position"], pos), "image_path": (_LABEL_VARS["image_path"], paths.astype(str))},
-        coords={
-            "view": _names(view_names, V, "view", "view_names"),
+        {
+            "view": _coord(_names(view_names, V, "view", "view_names")),
             "frame": np.arange(N, dtype=np.int64),
-            "keypoint": _names(keypoint_names, K, "keypoint", "keypoint_names"),
-            "individual": _names(individual_names, I, "individual", "individual_names"),
-            "space": list(SPACE_2D),
+            "keypoint": _coord(_names(keypoint_names, K, "keypoint", "keypoint_names")),
+            "individual": _coord(_names(individual_names, I, "individual", "individual_names")),
+            "space": _coord(SPACE_2D),
         },
-        attrs=_attrs("labels", fps=None, source_software=source_software, source_files=source_files, session=session),
+        _attrs("labels", fps=None, source_software=source_software, source_files=source_files, session=session),
     )
-    validate(ds)
-    return ds
+
+
+def labels_dataset(position: Any, image_paths: Any, **kwargs: Any) -> xr.Dataset:
+    """Labeled frames as an :class:`xarray.Dataset`: :func:`labels_spec` (same arguments), then
+    :meth:`DatasetSpec.to_xarray`."""
+    return labels_spec(position, image_paths, **kwargs).to_xarray()
 
 
 def _stack_individuals(results: Sequence[Any], field: str, axis: int) -> np.ndarray:
@@ -312,7 +480,7 @@ def _stack_individuals(results: Sequence[Any], field: str, axis: int) -> np.ndar
     return np.stack([np.asarray(getattr(r, field), dtype=np.float64) for r in results], axis=axis)
 
 
-def smoothed_dataset(
+def smoothed_spec(
     result: Any,
     *,
     view_names: Sequence[str],
@@ -323,8 +491,9 @@ def smoothed_dataset(
     source_files: Sequence[str] | None = None,
     session: str | None = None,
     ensemble_confidence: Any = None,
-) -> xr.Dataset:
-    """Converts lp3d-eks smoother results to a smoothed dataset (see the module docstring).
+    time: Any = None,
+) -> DatasetSpec:
+    """Converts lp3d-eks smoother results to a smoothed dataset (see the module docstring), in numpy form.
 
     Args:
         result: a :class:`lp3d_eks.SmootherResult` (or any object with its attributes), or a
@@ -335,9 +504,10 @@ def smoothed_dataset(
         fps, source_software, source_files, session: attributes.
         ensemble_confidence: optional ``(view, time, keypoint[, individual])`` mean confidence of
             the ensemble (written as the ``likelihood`` column of eks-style CSVs).
+        time: ``(time,)`` integer frame indices; default ``0..T-1``.
 
     Returns:
-        The validated dataset.
+        The validated :class:`DatasetSpec`.
     """
     results = list(result) if isinstance(result, list | tuple) else [result]
     if not results:
@@ -366,12 +536,12 @@ def smoothed_dataset(
     if all(hasattr(r, "predictive_variance") for r in results):
         data["predictive_variance"] = (_PER_VIEW_2D, _stack_individuals(results, "predictive_variance", 3))
     data["inflation"] = (_PER_VIEW, _stack_individuals(results, "inflation", 3))
-    for name, field in (
+    for name, field_name in (
         ("smoothing_parameter", "s"),
         ("noise_scale", "noise_scale"),
         ("log_likelihood", "log_likelihood"),
     ):
-        data[name] = (_PER_KEYPOINT, _stack_individuals(results, field, 1))
+        data[name] = (_PER_KEYPOINT, _stack_individuals(results, field_name, 1))
     if all(getattr(r, "iterations", None) is not None for r in results):
         data["iterations"] = (_PER_KEYPOINT, np.stack([np.asarray(r.iterations, np.int64) for r in results], 1))
 
@@ -385,12 +555,12 @@ def smoothed_dataset(
         data["position"] = (dims3, mean)
         data["position_variance"] = (dims3, np.diagonal(cov, axis1=-2, axis2=-1).copy())
         data["position_covariance"] = (_SMOOTHED_OPTIONAL["position_covariance"], cov)
-        coords["space"] = list(SPACE_3D)
-        coords["space2"] = list(SPACE_3D)
+        coords["space"] = _coord(SPACE_3D)
+        coords["space2"] = _coord(SPACE_3D)
     else:
         data["position"] = (_SMOOTHED_POSITION[kind], reproj)
         data["position_variance"] = (_SMOOTHED_POSITION[kind], per_view["reprojection_variance"])
-        coords["space"] = list(SPACE_2D)
+        coords["space"] = _coord(SPACE_2D)
         if kind == "linear":
             D = mean.shape[-1]
             _check_shape(
@@ -412,17 +582,17 @@ def smoothed_dataset(
             conf = conf[..., None]
         _check_shape(conf, dict(zip(_PER_VIEW, reproj.shape[:4], strict=True)), "ensemble_confidence")
         data["ensemble_confidence"] = (_PER_VIEW, conf)
-    ds = xr.Dataset(
+    return _spec(
         data,
-        coords={
-            "view": _names(view_names, V, "view", "view_names"),
-            "time": np.arange(T, dtype=np.int64),
-            "keypoint": _names(keypoint_names, K, "keypoint", "keypoint_names"),
-            "individual": _names(individual_names, I, "individual", "individual_names"),
-            "image_space": list(SPACE_2D),
+        {
+            "view": _coord(_names(view_names, V, "view", "view_names")),
+            "time": _time_coord(time, T),
+            "keypoint": _coord(_names(keypoint_names, K, "keypoint", "keypoint_names")),
+            "individual": _coord(_names(individual_names, I, "individual", "individual_names")),
+            "image_space": _coord(SPACE_2D),
             **coords,
         },
-        attrs=_attrs(
+        _attrs(
             "smoothed",
             fps=fps,
             source_software=source_software,
@@ -431,14 +601,114 @@ def smoothed_dataset(
             smoother=kind,
         ),
     )
-    validate(ds)
-    return ds
+
+
+def smoothed_dataset(result: Any, **kwargs: Any) -> xr.Dataset:
+    """Smoother results as an :class:`xarray.Dataset`: :func:`smoothed_spec` (same arguments), then
+    :meth:`DatasetSpec.to_xarray`."""
+    return smoothed_spec(result, **kwargs).to_xarray()
+
+
+def triangulated_spec(
+    position: Any,
+    reprojection_error: Any,
+    n_views: Any,
+    *,
+    view_names: Sequence[str],
+    keypoint_names: Sequence[str],
+    individual_names: Sequence[str] | None = None,
+    fps: float | None = None,
+    source_software: str = "lp3d",
+    source_files: Sequence[str] | None = None,
+    session: str | None = None,
+    time: Any = None,
+    **attrs: Any,
+) -> DatasetSpec:
+    """Per-frame triangulation results as a dataset (see the module docstring), in numpy form.
+
+    Args:
+        position: ``(time, keypoint[, individual], 3)`` world units, NaN where there is none.
+        reprojection_error: ``(view, time, keypoint[, individual])`` pixels.
+        n_views: ``(time, keypoint[, individual])`` number of views used.
+        view_names, keypoint_names, individual_names: names along those dims.
+        fps, source_software, source_files, session: attributes; ``attrs`` more of them (e.g.
+            the ensemble ``center`` used).
+        time: ``(time,)`` integer frame indices; default ``0..T-1``.
+
+    Returns:
+        The validated :class:`DatasetSpec`.
+    """
+    pos = _with_individual(_float_array(position, "position"), 3, "position")
+    T, K, I = pos.shape[:3]  # noqa: E741
+    _check_shape(pos, {"time": T, "keypoint": K, "individual": I, "space": 3}, "position")
+    errors = _float_array(reprojection_error, "reprojection_error")
+    if errors.ndim == 3:
+        errors = errors[..., None]
+    _check_shape(errors, {"view": len(view_names), "time": T, "keypoint": K, "individual": I}, "reprojection_error")
+    views = np.asarray(n_views)
+    if views.dtype.kind not in "iu":
+        raise ValueError(f"n_views: expected integers, but got dtype {views.dtype}")
+    if views.ndim == 2:
+        views = views[..., None]
+    _check_shape(views, {"time": T, "keypoint": K, "individual": I}, "n_views")
+    return _spec(
+        {
+            "position": (_TRIANGULATED_VARS["position"], pos),
+            "n_views": (_TRIANGULATED_VARS["n_views"], views.astype(np.int64)),
+            "reprojection_error": (_TRIANGULATED_VARS["reprojection_error"], errors),
+        },
+        {
+            "view": _coord(_names(view_names, errors.shape[0], "view", "view_names")),
+            "time": _time_coord(time, T),
+            "keypoint": _coord(_names(keypoint_names, K, "keypoint", "keypoint_names")),
+            "individual": _coord(_names(individual_names, I, "individual", "individual_names")),
+            "space": _coord(SPACE_3D),
+        },
+        _attrs(
+            "triangulated",
+            fps=fps,
+            source_software=source_software,
+            source_files=source_files,
+            session=session,
+            **attrs,
+        ),
+    )
 
 
 # --- validation -----------------------------------------------------------------------------------
 
 
-def _expected_vars(ds: xr.Dataset, kind: str) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+class _Layout(NamedTuple):
+    """What :func:`validate` looks at, read the same way from both forms of a dataset."""
+
+    attrs: Mapping[str, Any]
+    variables: dict[str, tuple[tuple[str, ...], np.dtype]]  # data variables: dims and dtype
+    sizes: Mapping[str, int]
+    coords: dict[str, np.ndarray]  # dimension coordinates
+    values: Callable[[str], np.ndarray | None]  # a data variable's values, None if lazy (never computed)
+
+
+def _layout(ds: DatasetSpec | xr.Dataset) -> _Layout:
+    if isinstance(ds, DatasetSpec):
+        return _Layout(
+            ds.attrs,
+            {name: (var.dims, var.values.dtype) for name, var in ds.data_vars.items()},
+            ds.sizes,
+            ds.coords,
+            lambda name: ds.data_vars[name].values,
+        )
+    if _is_xarray_dataset(ds):
+        return _Layout(
+            ds.attrs,
+            {str(name): (tuple(str(d) for d in var.dims), var.dtype) for name, var in ds.data_vars.items()},
+            ds.sizes,
+            {str(dim): ds[dim].values for dim in ds.dims if dim in ds.coords},
+            lambda name: None if ds[name].chunks is not None else ds[name].values,
+        )
+    raise ValueError(f"dataset: expected an xarray.Dataset or a DatasetSpec, but got {type(ds).__name__}")
+
+
+def _expected_vars(attrs: Mapping[str, Any], kind: str) -> tuple[dict[str, tuple], dict[str, tuple]]:
     """(required, optional) variables and their dims for a dataset of this kind."""
     if kind == "predictions":
         return _PREDICTION_VARS, {}
@@ -446,7 +716,9 @@ def _expected_vars(ds: xr.Dataset, kind: str) -> tuple[dict[str, tuple[str, ...]
         return _LABEL_VARS, {}
     if kind == "calibration":
         return _CALIBRATION_VARS, {}
-    smoother = ds.attrs.get("smoother")
+    if kind == "triangulated":
+        return _TRIANGULATED_VARS, {}
+    smoother = attrs.get("smoother")
     if smoother not in SMOOTHERS:
         raise ValueError(f"dataset attribute 'smoother': expected one of {SMOOTHERS}, but got {smoother!r}")
     position = _SMOOTHED_POSITION[smoother]
@@ -454,78 +726,77 @@ def _expected_vars(ds: xr.Dataset, kind: str) -> tuple[dict[str, tuple[str, ...]
     return required, _SMOOTHED_OPTIONAL
 
 
-def validate(ds: xr.Dataset, *, check_values: bool = True) -> None:
-    """Checks that ``ds`` follows the lp3d convention for its ``lp3d_kind``.
+def validate(ds: DatasetSpec | xr.Dataset, *, check_values: bool = True) -> None:
+    """Checks that ``ds`` (either form) follows the lp3d convention for its ``lp3d_kind``.
 
     Checks the kind attribute, the variables and their dims (in order), coordinates (present,
     unique names, ``space`` = [x, y] or [x, y, z], integer increasing ``time``), dtypes, and, for
-    values not backed by dask (dask arrays are not computed), that confidences lie in [0, 1] and variances
+    values in memory (dask arrays are not computed), that confidences lie in [0, 1] and variances
     are non-negative (NaN is always allowed: it means missing).
 
     Raises:
         ValueError: one line naming the variable, dimension or attribute: "expected X, but got Y".
     """
-    if not isinstance(ds, xr.Dataset):
-        raise ValueError(f"dataset: expected an xarray.Dataset, but got {type(ds).__name__}")
-    kind = ds.attrs.get("lp3d_kind")
+    layout = _layout(ds)
+    kind = layout.attrs.get("lp3d_kind")
     if kind not in KINDS:
         raise ValueError(f"dataset attribute 'lp3d_kind': expected one of {KINDS}, but got {kind!r}")
-    required, optional = _expected_vars(ds, kind)
-    missing = [name for name in required if name not in ds.data_vars]
+    required, optional = _expected_vars(layout.attrs, kind)
+    missing = [name for name in required if name not in layout.variables]
     if missing:
         raise ValueError(f"{kind} dataset: expected variables {list(required)}, but {missing} are missing")
-    for name, var in ds.data_vars.items():
+    for name, (var_dims, dtype) in layout.variables.items():
         dims = required.get(name, optional.get(name))
-        if dims is not None and var.dims != dims:
-            raise ValueError(f"variable '{name}': expected dims {dims}, but got {var.dims}")
+        if dims is not None and var_dims != dims:
+            raise ValueError(f"variable '{name}': expected dims {dims}, but got {var_dims}")
         if name == "image_path":
-            if var.dtype.kind not in "UO":
-                raise ValueError(f"variable 'image_path': expected strings, but got dtype {var.dtype}")
-        elif dims is not None and var.dtype.kind not in "fiu":
-            raise ValueError(f"variable '{name}': expected a numeric dtype, but got {var.dtype}")
-    _validate_coords(ds, kind)
-    fps = ds.attrs.get("fps")
+            if dtype.kind not in "UO":
+                raise ValueError(f"variable 'image_path': expected strings, but got dtype {dtype}")
+        elif dims is not None and dtype.kind not in "fiu":
+            raise ValueError(f"variable '{name}': expected a numeric dtype, but got {dtype}")
+    _validate_coords(layout, kind)
+    fps = layout.attrs.get("fps")
     if fps is not None and not (isinstance(fps, int | float) and np.isfinite(fps) and fps > 0):
         raise ValueError(f"dataset attribute 'fps': expected a positive number, but got {fps!r}")
     if check_values:
-        _validate_values(ds)
+        _validate_values(layout)
 
 
-def _validate_coords(ds: xr.Dataset, kind: str) -> None:
+def _validate_coords(layout: _Layout, kind: str) -> None:
     for dim in _NAMED_DIMS:
-        if dim not in ds.dims:
+        if dim not in layout.sizes:
             continue
-        if dim not in ds.coords:
+        if dim not in layout.coords:
             raise ValueError(f"dimension '{dim}': expected a coordinate with names, but got none")
-        names = [str(x) for x in ds[dim].values]
+        names = [str(x) for x in layout.coords[dim]]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"coordinate '{dim}': expected unique names, but {dup} appear more than once")
     for dim in ("space", "space2", "image_space"):
-        if dim not in ds.dims:
+        if dim not in layout.sizes:
             continue
-        got = tuple(str(x) for x in ds[dim].values) if dim in ds.coords else None
-        allowed = (SPACE_2D,) if dim == "image_space" or kind != "smoothed" else (SPACE_2D, SPACE_3D)
+        got = tuple(str(x) for x in layout.coords[dim]) if dim in layout.coords else None
+        allowed = (SPACE_2D,) if dim == "image_space" else _SPACES.get(kind, (SPACE_2D,))
         if got not in allowed:
             want = " or ".join(str(list(a)) for a in allowed)
             raise ValueError(f"coordinate '{dim}': expected {want}, but got {None if got is None else list(got)}")
     for dim in ("time", "frame"):
-        if dim not in ds.dims:
+        if dim not in layout.sizes:
             continue
-        if dim not in ds.coords or ds[dim].dtype.kind not in "iu":
-            got = ds[dim].dtype if dim in ds.coords else "no coordinate"
+        if dim not in layout.coords or layout.coords[dim].dtype.kind not in "iu":
+            got = layout.coords[dim].dtype if dim in layout.coords else "no coordinate"
             raise ValueError(f"coordinate '{dim}': expected integer frame indices, but got {got}")
-        values = ds[dim].values
+        values = layout.coords[dim]
         if values.size > 1 and not np.all(np.diff(values) > 0):
             raise ValueError(f"coordinate '{dim}': expected strictly increasing frame indices, but they are not")
 
 
-def _validate_values(ds: xr.Dataset) -> None:
+def _validate_values(layout: _Layout) -> None:
     for name in _PROBABILITIES + _NON_NEGATIVE + ("position",):
-        if name not in ds.data_vars or ds[name].chunks is not None:
+        if name not in layout.variables:
             continue
-        values = ds[name].values
-        if values.dtype.kind != "f":
+        values = layout.values(name)
+        if values is None or values.dtype.kind != "f":
             continue
         with np.errstate(invalid="ignore"):
             if np.isinf(values).any():
@@ -540,8 +811,8 @@ def _validate_values(ds: xr.Dataset) -> None:
                 continue
         if bad.any():
             where = np.argwhere(bad)[0]
+            dims = layout.variables[name][0]
             at = ", ".join(
-                f"{d}={ds[name][d].values[i] if d in ds.coords else i}"
-                for d, i in zip(ds[name].dims, where, strict=True)
+                f"{d}={layout.coords[d][i] if d in layout.coords else i}" for d, i in zip(dims, where, strict=True)
             )
             raise ValueError(f"variable '{name}': expected {want} (or NaN), but got {values[tuple(where)]} at {at}")

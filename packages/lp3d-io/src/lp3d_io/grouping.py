@@ -6,7 +6,9 @@ a longer match (``Cam-A`` inside ``Cam-AB``) gives way to it, then a name delimi
 non-alphanumeric characters wins over one embedded in a word; anything still ambiguous is an
 error. A file's **member** is its seed token (``rng=3``, ``seed_3``, ``member-3``) when every file
 has one; otherwise files whose names differ only in the view name are one member
-(``member_0, member_1, ...`` in name order). An explicit ``mapping`` from file to
+(``member_0, member_1, ...`` in name order). Without view names every file is a member of one view,
+unless the names differ beyond their seed (``a.rng=0.top.csv``, ``a.rng=0.bot.csv``): that is an
+error naming the candidate views (:func:`candidate_views`). An explicit ``mapping`` from file to
 ``(member, view)`` overrides the automatic match for the files it names. Every member must have
 exactly one file per view; missing, duplicate or unmatched files are errors that list the files.
 """
@@ -17,21 +19,25 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from lp3d_io.csv import PoseTable, from_pose_csv
-from lp3d_io.dataset import labels_dataset, predictions_dataset
+from lp3d_io.dataset import DatasetSpec, labels_dataset, predictions_spec
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "SINGLE_VIEW",
     "match_view",
     "member_token",
+    "candidate_views",
     "group_prediction_files",
     "group_view_files",
     "read_predictions",
+    "read_predictions_spec",
     "read_labels",
     "from_pose_file",
 ]
@@ -80,6 +86,27 @@ def member_token(file_name: str) -> str | None:
     return found[-1] if found else None
 
 
+def candidate_views(paths: Iterable[str | os.PathLike]) -> list[str] | None:
+    """Candidate view names when file names differ beyond their model seed, else None.
+
+    ``a.rng=0.top.csv`` and ``a.rng=0.bot.csv`` differ in ``top`` / ``bot``: without view names
+    they would be read as members of one view, which is never what was meant. Files without a seed
+    token give None (their names may differ in anything).
+    """
+    files = [Path(p) for p in paths]
+    tokens = {p: member_token(p.name) for p in files}
+    if not all(tokens.values()):
+        return None
+    templates = sorted({p.stem.replace(str(tokens[p]), "") for p in files})
+    if len(templates) < 2:
+        return None
+    prefix = os.path.commonprefix(templates)
+    suffix = os.path.commonprefix([t[::-1] for t in templates])[::-1]
+    prefix = re.sub(r"[A-Za-z0-9]*$", "", prefix)  # cut back to a delimiter
+    suffix = re.sub(r"^[A-Za-z0-9]*", "", suffix)
+    return [t[len(prefix) : len(t) - len(suffix)] for t in templates]
+
+
 def _natural_key(text: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
@@ -117,11 +144,17 @@ def group_prediction_files(
 
     Raises:
         ValueError: a file matches no view or several, two files claim the same (member, view),
-            or a member lacks a view; the message lists the files concerned.
+            a member lacks a view, or (without view names) the names differ beyond their seed; the
+            message lists the files or names concerned.
     """
     files = [Path(p) for p in paths]
     if not files:
         raise ValueError("paths: expected prediction files, but got none")
+    if view_names is None and not mapping and (candidates := candidate_views(files)):
+        raise ValueError(
+            f"expected view_names: the file names differ beyond their model seed, so they look like several views "
+            f"({', '.join(candidates)}); pass view_names={candidates} (in camera order) or a calibration"
+        )
     views = [SINGLE_VIEW] if view_names is None else [str(v) for v in view_names]
     dup = sorted({v for v in views if views.count(v) > 1})
     if dup:
@@ -232,7 +265,7 @@ def _guess_software(scorer: str) -> str:
     return "DeepLabCut" if scorer.startswith("DLC") else "Lightning Pose"
 
 
-def read_predictions(
+def read_predictions_spec(
     paths_or_dir: str | os.PathLike | Iterable[str | os.PathLike],
     view_names: Sequence[str] | None = None,
     *,
@@ -242,8 +275,8 @@ def read_predictions(
     session: str | None = None,
     source_software: str | None = None,
     dtype: Any = np.float32,
-) -> xr.Dataset:
-    """Reads ensemble predictions (one file per member and view) into a predictions dataset.
+) -> DatasetSpec:
+    """Reads ensemble predictions (one file per member and view) into a predictions dataset, in numpy form.
 
     Args:
         paths_or_dir: the files, or a folder (its ``*.csv`` and ``*.h5`` files are read).
@@ -257,7 +290,7 @@ def read_predictions(
         dtype: float dtype of the arrays (float32: network outputs carry no more precision).
 
     Returns:
-        A predictions dataset ``(member, view, time, keypoint, individual, space)``.
+        A predictions :class:`~lp3d_io.dataset.DatasetSpec` ``(member, view, time, keypoint, individual, space)``.
 
     Raises:
         ValueError: files cannot be grouped, or a file's keypoints, individuals, frame count or
@@ -283,7 +316,7 @@ def read_predictions(
         confidence[m, v] = np.nan if table.confidence is None else table.confidence
     assert first is not None and position is not None
     index = first.index if first.index.dtype.kind in "iu" else None
-    return predictions_dataset(
+    return predictions_spec(
         position,
         confidence,
         view_names=views,
@@ -296,6 +329,18 @@ def read_predictions(
         session=session,
         time=index if index is not None and np.all(np.diff(index) > 0) else None,
     )
+
+
+def read_predictions(
+    paths_or_dir: str | os.PathLike | Iterable[str | os.PathLike], view_names: Sequence[str] | None = None, **kwargs
+) -> xr.Dataset:
+    """Reads ensemble predictions into an :class:`xarray.Dataset`: :func:`read_predictions_spec` (same
+    arguments), then :meth:`~lp3d_io.dataset.DatasetSpec.to_xarray`.
+
+    Returns:
+        A predictions dataset ``(member, view, time, keypoint, individual, space)``.
+    """
+    return read_predictions_spec(paths_or_dir, view_names, **kwargs).to_xarray()
 
 
 def _check_same(table: PoseTable, first: PoseTable, *, same_labels: bool = True) -> None:

@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from lp3d_io._files import atomic_path, lazy_chunks
-from lp3d_io.dataset import validate
+from lp3d_io.dataset import DatasetSpec, validate
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["to_netcdf", "from_netcdf"]
 
 _ENGINE = "h5netcdf"
 
 
-def to_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> None:
-    """Writes a validated lp3d dataset to a netCDF-4 file, atomically (temp file, then rename).
+def to_netcdf(ds: DatasetSpec | xr.Dataset, path: str | os.PathLike) -> None:
+    """Writes a validated lp3d dataset (either form) to a netCDF-4 file, atomically (temp file, then rename).
 
     Numeric variables are gzip-compressed with byte shuffling.
     """
     validate(ds)
+    if isinstance(ds, DatasetSpec):
+        ds = ds.to_xarray()
     encoding = {
         name: {"compression": "gzip", "compression_opts": 4, "shuffle": True}
         for name, var in ds.variables.items()
@@ -48,6 +52,8 @@ def from_netcdf(path: str | os.PathLike, *, lazy: bool = False) -> xr.Dataset:
         FileNotFoundError: no such file.
         ValueError: the file is not an lp3d dataset (the message says what is wrong).
     """
+    import xarray as xr
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")

@@ -9,10 +9,18 @@ Layout (a zarr v2 hierarchy on the local file system)::
         calibration/              the camera rig (:mod:`lp3d_io.calibration`)
 
 Every dataset group is a self-contained zarr group with its own consolidated metadata
-(``.zmetadata``), written by xarray in the netCDF-like zarr layout. Arrays with a ``time``
-dimension are chunked along time (``time_chunk`` frames) and one keypoint per chunk, so one keypoint
-across a long video reads without loading the rest; chunks are compressed with Blosc/zstd and
-bit shuffling.
+(``.zmetadata``), in the netCDF-like zarr layout xarray uses (``_ARRAY_DIMENSIONS``, NaN fill
+values). Chunks and compression follow one policy (:func:`storage`): a variable with ``time`` of at
+most :data:`SMALL_VARIABLE_BYTES` is stored in chunks of up to ``time_chunk`` frames by all
+keypoints, uncompressed (a short session is a few files, written fast: compressing costs more time
+than the whole rest of ``lp3d smooth`` and saves 6 to 14% on pose data); a larger one, and a group
+grown by :func:`append_frames`, in chunks of ``time_chunk`` frames by one keypoint, compressed with
+Blosc zstd and bit shuffling (one keypoint of a long video reads only its chunks).
+
+Two writers make that same layout: a dataset in numpy form (:class:`~lp3d_io.dataset.DatasetSpec`)
+is written with numpy and json alone (numcodecs only for compressed arrays; no zarr or xarray
+import: the fast path of ``lp3d smooth``); an :class:`xarray.Dataset` (in memory or dask-backed)
+through xarray and zarr, which also appends. Both write the same files byte for byte (tested).
 
 **Commit protocol.** Readers open a group only through its consolidated metadata, and that file
 is the commit record: what it describes is what a reader sees. Writers never change it until all
@@ -32,30 +40,33 @@ Reads are lazy: dask-backed when dask is installed, otherwise xarray's lazily in
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numcodecs
 import numpy as np
-import xarray as xr
-import zarr
 
 from lp3d_io._files import lazy_chunks
-from lp3d_io.calibration import calibration_from_dataset, calibration_to_dataset
-from lp3d_io.dataset import validate
+from lp3d_io.calibration import calibration_from_dataset, calibration_spec
+from lp3d_io.dataset import DatasetSpec, Variable, validate
 
 if TYPE_CHECKING:
+    import xarray as xr
     from lp3d_eks import CameraRig
 
 __all__ = [
     "STORE_FORMAT",
+    "SMALL_VARIABLE_BYTES",
     "Store",
+    "Storage",
+    "storage",
     "open_store",
     "list_groups",
     "write_group",
@@ -67,15 +78,13 @@ __all__ = [
 
 STORE_FORMAT = 1
 DEFAULT_TIME_CHUNK = 4096
+SMALL_VARIABLE_BYTES = 4 << 20
 CALIBRATION_GROUP = "calibration"
-_GROUP_KINDS = ("predictions", "smoothed", "labels")
+_GROUP_KINDS = ("predictions", "smoothed", "labels", "triangulated")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
 _ZARR_FORMAT = 2
 _METADATA = ".zmetadata"
-
-
-def _compressor() -> numcodecs.abc.Codec:
-    return numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.BITSHUFFLE)
+_JSON_INDENT = 2  # zarr's
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,26 @@ class Store:
     read_only: bool
     session: str | None
     format_version: int
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"attribute value: expected JSON-compatible data, but got {type(value).__name__}")
+
+
+def _dump(path: Path, document: Any, *, indent: int | None = _JSON_INDENT) -> None:
+    path.write_text(json.dumps(document, indent=indent, allow_nan=True, default=_json_default), encoding="utf-8")
+
+
+def _write_group_metadata(folder: Path, attrs: Mapping[str, Any]) -> None:
+    """A zarr v2 group's own metadata (``.zgroup``, ``.zattrs``) in an existing folder."""
+    _dump(folder / ".zgroup", {"zarr_format": _ZARR_FORMAT})
+    _dump(folder / ".zattrs", dict(attrs))
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def open_store(path: str | os.PathLike, mode: str = "a", *, session: str | None = None) -> Store:
@@ -118,13 +147,15 @@ def open_store(path: str | os.PathLike, mode: str = "a", *, session: str | None 
         attrs: dict[str, Any] = {"lp3d_store_format": STORE_FORMAT, "lp3d_io_version": __version__}
         if session is not None:
             attrs["session"] = str(session)
-        zarr.open_group(path, mode="w-", zarr_format=_ZARR_FORMAT, attributes=attrs)
+        path.mkdir(parents=True)
+        _write_group_metadata(path, attrs)
         return Store(path, False, session, STORE_FORMAT)
     try:
-        root = zarr.open_group(path, mode="r", zarr_format=_ZARR_FORMAT)
-    except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError) as err:
+        if _read_json(path / ".zgroup").get("zarr_format") != _ZARR_FORMAT:
+            raise ValueError("not zarr format 2")
+        attrs = _read_json(path / ".zattrs") if (path / ".zattrs").exists() else {}
+    except (OSError, ValueError, AttributeError) as err:
         raise ValueError(f"{path}: expected an lp3d session store (a zarr v2 group), but got {err}") from None
-    attrs = dict(root.attrs)
     version = attrs.get("lp3d_store_format")
     if not isinstance(version, int):
         raise ValueError(f"{path}: expected attribute lp3d_store_format (an lp3d store), but got {version!r}")
@@ -146,14 +177,15 @@ def _resolve(store: Store | str | os.PathLike, *, write: bool) -> Store:
     return s
 
 
-def _check_group(group: str, ds: xr.Dataset | None = None) -> None:
+def _check_group(group: str, ds: DatasetSpec | xr.Dataset | None = None) -> None:
     parts = group.split("/")
     ok = group == CALIBRATION_GROUP or (
         len(parts) == 2 and parts[0] in _GROUP_KINDS and _NAME.fullmatch(parts[1]) is not None
     )
     if not ok:
         raise ValueError(
-            f"group: expected 'predictions/<name>', 'smoothed/<name>', 'labels/<name>' or 'calibration' "
+            f"group: expected 'predictions/<name>', 'smoothed/<name>', 'labels/<name>', 'triangulated/<name>' "
+            f"or 'calibration' "
             f"(name of letters, digits, _ . = + -), but got {group!r}"
         )
     if ds is not None:
@@ -180,38 +212,144 @@ def list_groups(store: Store | str | os.PathLike) -> list[str]:
     return groups
 
 
-def _encoding(ds: xr.Dataset, time_chunk: int) -> dict[Hashable, dict[str, Any]]:
+class Storage(NamedTuple):
+    """How one array is stored: its chunk shape, and whether chunks are Blosc-compressed."""
+
+    chunks: tuple[int, ...]
+    compressed: bool
+
+
+def storage(
+    dims: tuple[str, ...], shape: tuple[int, ...], itemsize: int, time_chunk: int, *, growable: bool = False
+) -> Storage:
+    """The chunks and compression of one array in a store: the policy both writers follow.
+
+    A short session is a few files, written fast; a long one reads by keypoint and stays compact:
+
+    - arrays without ``time`` are one uncompressed chunk;
+    - an array with ``time`` of at most :data:`SMALL_VARIABLE_BYTES` is chunked ``time_chunk``
+      frames (or all frames when there are fewer: no padding) by all keypoints, uncompressed;
+    - a larger one, and every array with ``time`` of a ``growable`` group (made by
+      :func:`append_frames`, which keeps its chunks while it grows), is chunked ``time_chunk``
+      frames by one keypoint and compressed with Blosc zstd and bit shuffling.
+
+    Every other dimension is whole.
+    """
+    if "time" not in dims:
+        return Storage(tuple(max(n, 1) for n in shape), False)
+    small = not growable and int(np.prod(shape, dtype=np.int64)) * itemsize <= SMALL_VARIABLE_BYTES
+    sizes = {"time": time_chunk if growable else min(time_chunk, shape[dims.index("time")])}
+    if not small:
+        sizes["keypoint"] = 1
+    return Storage(tuple(max(sizes.get(d, n), 1) for d, n in zip(dims, shape, strict=True)), not small)
+
+
+def _compressor():  # numcodecs is imported only for large arrays, whose writing repays it
+    import numcodecs
+
+    return numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.BITSHUFFLE)
+
+
+def _storage_of(var: xr.Variable | xr.DataArray, time_chunk: int, growable: bool) -> Storage:
+    return storage(tuple(map(str, var.dims)), var.shape, var.dtype.itemsize, time_chunk, growable=growable)
+
+
+def _encoding(ds: xr.Dataset, time_chunk: int, growable: bool) -> dict[Hashable, dict[str, Any]]:
+    """xarray's zarr encoding for the storage policy."""
     encoding: dict[Hashable, dict[str, Any]] = {}
     for name, var in ds.variables.items():
-        if var.dtype.kind not in "fiub":
-            continue
-        enc: dict[str, Any] = {"compressors": (_compressor(),)}
-        if "time" in var.dims:
-            sizes = {"time": time_chunk, "keypoint": 1}  # the group's chunking for all later appends
-            enc["chunks"] = tuple(sizes.get(str(d), n) for d, n in var.sizes.items())
-        encoding[name] = enc
+        chunks, compressed = _storage_of(var, time_chunk, growable)
+        encoding[name] = {"chunks": chunks, "compressors": (_compressor(),) if compressed else None}
     return encoding
 
 
-def _plain(ds: xr.Dataset, time_chunk: int) -> xr.Dataset:
+def _plain(ds: xr.Dataset, time_chunk: int, growable: bool) -> xr.Dataset:
     """A shallow copy without inherited encodings, dask chunks aligned with the zarr chunks."""
     out = ds.copy(deep=False)
     for var in out.variables.values():
         var.encoding = {}
-    if any(var.chunks is not None for var in out.variables.values()):
-        out = out.chunk({d: (time_chunk if d == "time" else 1 if d == "keypoint" else -1) for d in out.dims})
+    for name, var in out.data_vars.items():
+        if var.chunks is not None:
+            out[name] = var.chunk(dict(zip(var.dims, _storage_of(var, time_chunk, growable).chunks, strict=True)))
     return out
 
 
+def _fill_value(dtype: np.dtype) -> Any:
+    """The zarr fill value xarray writes: NaN for floats, none otherwise."""
+    return "NaN" if dtype.kind == "f" else None
+
+
+def _write_array(folder: Path, var: Variable, how: Storage) -> None:
+    """One zarr v2 array (C order) as xarray's writer lays it out."""
+    values = np.asarray(var.values)
+    dtype = values.dtype.newbyteorder("<") if values.dtype.byteorder == ">" else values.dtype
+    chunks = how.chunks
+    codec = _compressor() if how.compressed else None
+    folder.mkdir()
+    _dump(
+        folder / ".zarray",
+        {
+            "shape": list(values.shape),
+            "chunks": list(chunks),
+            "dtype": dtype.str,
+            "fill_value": _fill_value(dtype),
+            "order": "C",
+            "filters": None,
+            "dimension_separator": ".",
+            "compressor": None if codec is None else codec.get_config(),
+            "zarr_format": _ZARR_FORMAT,
+        },
+    )
+    _dump(folder / ".zattrs", {**var.attrs, "_ARRAY_DIMENSIONS": list(var.dims)})
+    padding = np.nan if dtype.kind == "f" else dtype.type()
+    grid = [range(-(-n // c)) for n, c in zip(values.shape, chunks, strict=True)]
+    for key in product(*grid):
+        block = values[tuple(slice(k * c, (k + 1) * c) for k, c in zip(key, chunks, strict=True))]
+        if block.shape != chunks:  # zarr v2 stores edge chunks whole, padded with the fill value
+            full = np.full(chunks, padding, dtype=dtype)
+            full[tuple(slice(0, n) for n in block.shape)] = block
+            block = full
+        block = np.ascontiguousarray(block, dtype=dtype)
+        (folder / ".".join(map(str, key))).write_bytes(block.tobytes() if codec is None else codec.encode(block))
+
+
+def _write_spec(folder: Path, spec: DatasetSpec, time_chunk: int, growable: bool) -> None:
+    """Writes a complete new group from the numpy form: xarray's zarr layout, with numpy and json alone."""
+    folder.mkdir()
+    _write_group_metadata(folder, spec.attrs)
+    arrays = {**{dim: Variable((dim,), values) for dim, values in spec.coords.items()}, **spec.data_vars}
+    for name, var in arrays.items():
+        how = storage(var.dims, var.shape, var.dtype.itemsize, time_chunk, growable=growable)
+        _write_array(folder / name, var, how)
+
+
+def _write_xarray(folder: Path, ds: xr.Dataset, time_chunk: int, growable: bool) -> None:
+    """Writes a complete new group from an xarray dataset (in memory or dask-backed) through zarr."""
+    plain = _plain(ds, time_chunk, growable)
+    plain.to_zarr(
+        folder, mode="w-", zarr_format=_ZARR_FORMAT, consolidated=False, encoding=_encoding(plain, time_chunk, growable)
+    )
+
+
 def _commit(group_path: Path) -> None:
-    """Rewrites the group's consolidated metadata: the commit point of every write."""
-    zarr.consolidate_metadata(str(group_path), zarr_format=_ZARR_FORMAT)
+    """Rewrites the group's consolidated metadata, atomically: the commit point of every write."""
+    metadata: dict[str, Any] = {
+        ".zgroup": _read_json(group_path / ".zgroup"),
+        ".zattrs": _read_json(group_path / ".zattrs"),
+    }
+    for array in sorted(p for p in group_path.iterdir() if (p / ".zarray").exists()):
+        attrs = array / ".zattrs"
+        metadata[f"{array.name}/.zattrs"] = _read_json(attrs) if attrs.exists() else {}
+        metadata[f"{array.name}/.zarray"] = _read_json(array / ".zarray")
+    tmp = group_path / f"{_METADATA}.{uuid.uuid4().hex}.partial"
+    _dump(tmp, {"metadata": metadata, "zarr_consolidated_format": 1}, indent=None)
+    os.replace(tmp, group_path / _METADATA)
 
 
 def write_group(
     store: Store | str | os.PathLike,
     group: str,
-    ds: xr.Dataset,
+    ds: DatasetSpec | xr.Dataset,
     overwrite: bool = False,
     *,
     time_chunk: int = DEFAULT_TIME_CHUNK,
@@ -220,16 +358,28 @@ def write_group(
 
     Args:
         store: an open store or its path (created if missing).
-        group: ``"predictions/<name>"``, ``"smoothed/<name>"``, ``"labels/<name>"`` or
-            ``"calibration"``; must match the dataset's ``lp3d_kind``.
-        ds: the dataset.
+        group: ``"predictions/<name>"``, ``"smoothed/<name>"``, ``"labels/<name>"``,
+            ``"triangulated/<name>"`` or ``"calibration"``; must match the dataset's ``lp3d_kind``.
+        ds: the dataset, in numpy form (written without zarr) or an xarray dataset.
         overwrite: replace an existing group; otherwise that is an error.
-        time_chunk: frames per chunk along ``time``.
+        time_chunk: at most this many frames per chunk along ``time`` (see :func:`storage`).
 
     Raises:
         FileExistsError: the group exists and ``overwrite`` is False.
         ValueError: the dataset does not follow the convention, or group and kind disagree.
     """
+    _write_new_group(store, group, ds, overwrite, time_chunk, growable=False)
+
+
+def _write_new_group(
+    store: Store | str | os.PathLike,
+    group: str,
+    ds: DatasetSpec | xr.Dataset,
+    overwrite: bool,
+    time_chunk: int,
+    *,
+    growable: bool,
+) -> None:
     s = _resolve(store, write=True)
     _check_group(group, ds)
     validate(ds)
@@ -239,13 +389,14 @@ def write_group(
     if final.exists() and not overwrite:
         raise FileExistsError(f"{s.path}: group {group!r} exists; pass overwrite=True to replace it")
     if final.parent != s.path and not (final.parent / ".zgroup").exists():
-        zarr.open_group(final.parent, mode="a", zarr_format=_ZARR_FORMAT)
+        final.parent.mkdir(exist_ok=True)
+        _write_group_metadata(final.parent, {})
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex}"
     try:
-        plain = _plain(ds, time_chunk)
-        plain.to_zarr(
-            tmp, mode="w-", zarr_format=_ZARR_FORMAT, consolidated=False, encoding=_encoding(plain, time_chunk)
-        )
+        if isinstance(ds, DatasetSpec):
+            _write_spec(tmp, ds, time_chunk, growable)
+        else:
+            _write_xarray(tmp, ds, time_chunk, growable)
         _commit(tmp)
         if final.exists():
             old = final.parent / f".{final.name}.old-{uuid.uuid4().hex}"
@@ -260,6 +411,8 @@ def write_group(
 
 
 def _open(path: Path, *, lazy: bool = True) -> xr.Dataset:
+    import xarray as xr
+
     return xr.open_zarr(path, consolidated=True, chunks=lazy_chunks() if lazy else None)
 
 
@@ -327,7 +480,7 @@ def append_frames(
         )
     path = s.path / group
     if not (path / _METADATA).exists():
-        write_group(s, group, ds_chunk, time_chunk=time_chunk)
+        _write_new_group(s, group, ds_chunk, False, time_chunk, growable=True)
         return ds_chunk.sizes["time"]
     stored = _open(path, lazy=False)
     _check_compatible(stored, ds_chunk, group)
@@ -346,6 +499,8 @@ def append_frames(
     for folder in [path] + [path / name for name in time_vars]:  # temp files of a writer killed mid-file
         for stale in folder.glob("*.partial"):
             stale.unlink(missing_ok=True)
+    import zarr
+
     zgroup = zarr.open_group(path, mode="r+", zarr_format=_ZARR_FORMAT, use_consolidated=True)
     for name, var in time_vars.items():
         array = zgroup[name]
@@ -363,7 +518,7 @@ def append_frames(
 
 def write_calibration(store: Store | str | os.PathLike, rig: CameraRig, overwrite: bool = False) -> None:
     """Stores a camera rig in the store's ``calibration`` group."""
-    write_group(store, CALIBRATION_GROUP, calibration_to_dataset(rig), overwrite)
+    write_group(store, CALIBRATION_GROUP, calibration_spec(rig), overwrite)
 
 
 def read_calibration(store: Store | str | os.PathLike) -> CameraRig:

@@ -19,13 +19,15 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import xarray as xr
 
 from lp3d_io._files import atomic_path
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "VideoReader",
