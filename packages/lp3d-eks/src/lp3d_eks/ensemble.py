@@ -10,11 +10,11 @@ the level and low-confidence detections count less.
 The spread of a handful of members is a noisy estimate of the error (``n - 1`` degrees of
 freedom for ``n`` members): a frame where the members agree by chance would be trusted far too
 much. Each variance is therefore shrunk towards the typical variance of its view and keypoint
-(the median over time, on at most 20,000 frames), the posterior mean under a conjugate prior
-worth ``variance_prior_weight`` members: ``(w * typical + (n - 1) * var) / (w + n - 1)``. Real disagreement (an ensemble that
-splits) still shows; chance agreement no longer makes a detection look exact. On simulated
-sessions this turns 95% posterior intervals that covered 90% of the truth into ones covering
-94-96%; ``variance_prior_weight=0`` turns it off.
+(the median over time, on at most 20,000 frames), the posterior mean under a conjugate
+prior worth ``variance_prior_weight`` members: ``(w * typical + (n - 1) * var) / (w + n - 1)``.
+Real disagreement (an ensemble that splits) still shows; chance agreement no longer makes a
+detection look exact. On simulated sessions this turns 95% posterior intervals that covered 90%
+of the truth into ones covering 94-96%; ``variance_prior_weight=0`` turns it off.
 """
 
 from __future__ import annotations
