@@ -12,6 +12,7 @@ from lp3d_eks.camera import Camera, CameraRig
 from lp3d_eks.ensemble import ensemble_statistics
 from lp3d_eks.result import EnsembleStatistics, SmootherResult
 from lp3d_eks.smoother import (
+    SmoothOptions,
     smooth,
     smooth_calibrated,
     smooth_multiview,
@@ -25,6 +26,7 @@ __all__ = [
     "Camera",
     "CameraRig",
     "EnsembleStatistics",
+    "SmoothOptions",
     "SmootherResult",
     "ensemble_statistics",
     "smooth",

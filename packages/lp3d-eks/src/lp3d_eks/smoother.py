@@ -27,6 +27,7 @@ disagree; see ``cpp/include/lp3d_eks/inflation.hpp`` for the statistic.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,86 +38,117 @@ from lp3d_eks.ensemble import ensemble_statistics
 from lp3d_eks.latent import fit_linear_latent
 from lp3d_eks.result import EnsembleStatistics, SmootherResult
 
-__all__ = ["smooth", "smooth_single_view", "smooth_multiview", "smooth_calibrated", "triangulate_observations"]
+__all__ = [
+    "SmoothOptions",
+    "smooth",
+    "smooth_single_view",
+    "smooth_multiview",
+    "smooth_calibrated",
+    "triangulate_observations",
+]
 
 
-def _observations(
-    data, confidences, center, variance, min_variance, min_confidence, variance_prior_weight, n_threads
-) -> EnsembleStatistics:
-    if isinstance(data, EnsembleStatistics):
-        if confidences is not None:
-            raise ValueError("confidences: pass them to ensemble_statistics, not with precomputed statistics")
-        c, v = as_observations(data.center, data.variance)
-        return EnsembleStatistics(c, v, data.n_members)
-    return ensemble_statistics(
-        data,
-        confidences,
-        center=center,
-        variance=variance,
-        min_variance=min_variance,
-        min_confidence=min_confidence,
-        variance_prior_weight=variance_prior_weight,
-        n_threads=n_threads,
-    )
+@dataclass(frozen=True)
+class SmoothOptions:
+    """Options shared by every smoother (keyword arguments of the ``smooth_*`` functions).
 
+    Attributes:
+        center, variance, min_variance, min_confidence, variance_prior_weight: how the ensemble
+            becomes observations; see :func:`lp3d_eks.ensemble_statistics`.
+        s: smoothing parameter: None (automatic per keypoint), a number, or one per keypoint
+            (NaN = automatic for that one).
+        s_frames: ``[(start, stop), ...]`` frames for the automatic search (default: all frames,
+            or for tracks longer than ``s_max_frames`` ten evenly spaced blocks of that many).
+        s_max_frames: see ``s_frames``.
+        noise_scale: ``"auto"`` (fit the scale of the ensemble variances by maximum likelihood)
+            or a number (1: the ensemble variance at face value), or one per keypoint.
+        inflate: variance inflation; None: on for several views, off for a single view.
+        inflate_quantile: chi-square (2 dof) quantile of the inconsistency test.
+        inflate_factor: minimum multiplier of an inconsistent observation's variance per round.
+        inflate_max_iter: inflation rounds per parameter fit.
+        prior_mean: ``(keypoint, D)`` prior mean (default: the first nominal latent).
+        prior_covariance: ``(keypoint, D, D)`` (default: variance of the nominal latent track).
+        process_covariance: ``(D, D)`` shape ``Q`` of the process noise ``s Q`` (default: I).
+        n_threads: threads of the C++ core (0: all cores).
+    """
 
-def _options(
-    K: int,
-    T: int,
-    dim: int,
-    *,
-    s,
-    s_frames,
-    s_max_frames: int,
-    noise_scale,
-    inflate: bool,
-    inflate_quantile: float,
-    inflate_factor: float,
-    inflate_max_iter: int,
-    prior_mean,
-    prior_covariance,
-    process_covariance,
-    n_threads: int,
-) -> dict:
-    if not (0.5 < inflate_quantile < 1.0):
-        raise ValueError(f"inflate_quantile: expected a probability in (0.5, 1), but got {inflate_quantile}")
-    if not (inflate_factor > 1.0):
-        raise ValueError(f"inflate_factor: expected a number > 1, but got {inflate_factor}")
-    if isinstance(noise_scale, str):
-        if noise_scale != "auto":
-            raise ValueError(f"noise_scale: expected a positive number or 'auto', but got {noise_scale!r}")
-        a = np.full(K, np.nan)
-    else:
-        a = per_keypoint(noise_scale, K, "noise_scale")
-    opts: dict = {
-        "s": per_keypoint(s, K, "s"),
-        "noise_scale": a,
-        "s_blocks": frame_ranges(s_frames, T),
-        "s_max_frames": int(s_max_frames),
-        "inflate": bool(inflate),
-        "inflate_threshold": float(_core.chi2_2dof_quantile(inflate_quantile)),
-        "inflate_factor": float(inflate_factor),
-        "inflate_max_iter": int(inflate_max_iter),
-        "n_threads": int(n_threads),
-    }
-    if process_covariance is not None:
-        Q = np.asarray(process_covariance, dtype=np.float64)
-        if Q.shape != (dim, dim) or not np.allclose(Q, Q.T) or np.linalg.eigvalsh(Q).min() <= 0:
-            raise ValueError(f"process_covariance: expected a symmetric positive definite ({dim}, {dim}) matrix")
-        opts["Q"] = Q
-    if prior_mean is not None:
-        m0 = np.asarray(prior_mean, dtype=np.float64)
-        if m0.shape != (K, dim) or not np.all(np.isfinite(m0)):
-            raise ValueError(f"prior_mean: expected finite values of shape ({K}, {dim}), but got {m0.shape}")
-        opts["m0"] = m0
-    if prior_covariance is not None:
-        P0 = np.asarray(prior_covariance, dtype=np.float64)
-        if P0.shape != (K, dim, dim) or not np.all(np.isfinite(P0)):
-            raise ValueError(
-                f"prior_covariance: expected finite values of shape ({K}, {dim}, {dim}), but got {P0.shape}"
-            )
-        opts["P0"] = P0
-    return opts
+    center: str = "median"
+    variance: str = "var"
+    min_variance: float = 0.25
+    min_confidence: float | None = None
+    variance_prior_weight: float = 4.0
+    s: float | Sequence[float] | None = None
+    s_frames: Sequence[tuple[int, int]] | None = None
+    s_max_frames: int = 5000
+    noise_scale: float | Sequence[float] | str = "auto"
+    inflate: bool | None = None
+    inflate_quantile: float = 0.999
+    inflate_factor: float = 4.0
+    inflate_max_iter: int = 10
+    prior_mean: np.ndarray | None = None
+    prior_covariance: np.ndarray | None = None
+    process_covariance: np.ndarray | None = None
+    n_threads: int = 0
+
+    def observations(self, data, confidences) -> EnsembleStatistics:
+        """The ensemble statistics to smooth (computed, or validated when given)."""
+        if isinstance(data, EnsembleStatistics):
+            if confidences is not None:
+                raise ValueError("confidences: pass them to ensemble_statistics, not with precomputed statistics")
+            c, v = as_observations(data.center, data.variance)
+            return EnsembleStatistics(c, v, data.n_members)
+        return ensemble_statistics(
+            data,
+            confidences,
+            center=self.center,
+            variance=self.variance,
+            min_variance=self.min_variance,
+            min_confidence=self.min_confidence,
+            variance_prior_weight=self.variance_prior_weight,
+            n_threads=self.n_threads,
+        )
+
+    def core(self, K: int, T: int, dim: int, inflate_default: bool) -> dict:
+        """Validated options for the C++ core, for K keypoints, T frames and a D-dim latent."""
+        if not (0.5 < self.inflate_quantile < 1.0):
+            raise ValueError(f"inflate_quantile: expected a probability in (0.5, 1), but got {self.inflate_quantile}")
+        if not (self.inflate_factor > 1.0):
+            raise ValueError(f"inflate_factor: expected a number > 1, but got {self.inflate_factor}")
+        if isinstance(self.noise_scale, str):
+            if self.noise_scale != "auto":
+                raise ValueError(f"noise_scale: expected a positive number or 'auto', but got {self.noise_scale!r}")
+            a = np.full(K, np.nan)
+        else:
+            a = per_keypoint(self.noise_scale, K, "noise_scale")
+        opts: dict = {
+            "s": per_keypoint(self.s, K, "s"),
+            "noise_scale": a,
+            "s_blocks": frame_ranges(self.s_frames, T),
+            "s_max_frames": int(self.s_max_frames),
+            "inflate": inflate_default if self.inflate is None else bool(self.inflate),
+            "inflate_threshold": float(_core.chi2_2dof_quantile(self.inflate_quantile)),
+            "inflate_factor": float(self.inflate_factor),
+            "inflate_max_iter": int(self.inflate_max_iter),
+            "n_threads": int(self.n_threads),
+        }
+        if self.process_covariance is not None:
+            Q = np.asarray(self.process_covariance, dtype=np.float64)
+            if Q.shape != (dim, dim) or not np.allclose(Q, Q.T) or np.linalg.eigvalsh(Q).min() <= 0:
+                raise ValueError(f"process_covariance: expected a symmetric positive definite ({dim}, {dim}) matrix")
+            opts["Q"] = Q
+        if self.prior_mean is not None:
+            m0 = np.asarray(self.prior_mean, dtype=np.float64)
+            if m0.shape != (K, dim) or not np.all(np.isfinite(m0)):
+                raise ValueError(f"prior_mean: expected finite values of shape ({K}, {dim}), but got {m0.shape}")
+            opts["m0"] = m0
+        if self.prior_covariance is not None:
+            P0 = np.asarray(self.prior_covariance, dtype=np.float64)
+            if P0.shape != (K, dim, dim) or not np.all(np.isfinite(P0)):
+                raise ValueError(
+                    f"prior_covariance: expected finite values of shape ({K}, {dim}, {dim}), but got {P0.shape}"
+                )
+            opts["P0"] = P0
+        return opts
 
 
 def _result(kind: str, out: dict, obs: EnsembleStatistics, **extra) -> SmootherResult:
@@ -137,82 +169,28 @@ def _result(kind: str, out: dict, obs: EnsembleStatistics, **extra) -> SmootherR
     )
 
 
-_COMMON_DOC = """
-    Args (common to all smoothers):
-        data: ensemble predictions ``(member, view, time, keypoint, 2)`` in pixels (NaN where a
-            model gave nothing; a single model is ``member`` of size 1), or precomputed
-            :class:`EnsembleStatistics`.
-        confidences: ``(member, view, time, keypoint)``, optional.
-        center, variance, min_variance, min_confidence, variance_prior_weight: see
-            :func:`ensemble_statistics`.
-        s: smoothing parameter: None (automatic per keypoint), a number, or one per keypoint.
-        s_frames: ``[(start, stop), ...]`` frames for the automatic search (default: all frames,
-            or for tracks longer than ``s_max_frames`` ten evenly spaced blocks of that many).
-        noise_scale: ``"auto"`` (fit the scale of the ensemble variances by maximum likelihood)
-            or a number (1: the ensemble variance is taken at face value).
-        inflate: variance inflation on/off; ``inflate_quantile`` sets the chi-square threshold,
-            ``inflate_factor`` the multiplier per round, ``inflate_max_iter`` the rounds.
-        prior_mean ``(keypoint, D)``, prior_covariance ``(keypoint, D, D)``,
-            process_covariance ``(D, D)``: override the defaults (first nominal value, variance
-            of the nominal track, identity).
-        n_threads: threads (0: all cores).
-
-    Returns:
-        :class:`SmootherResult`.
-"""
-
-
-def smooth_single_view(
-    data,
-    *,
-    confidences: np.ndarray | None = None,
-    center: str = "median",
-    variance: str = "var",
-    min_variance: float = 0.25,
-    min_confidence: float | None = None,
-    variance_prior_weight: float = 4.0,
-    s=None,
-    s_frames: Sequence[tuple[int, int]] | None = None,
-    s_max_frames: int = 5000,
-    noise_scale: float | str = "auto",
-    inflate: bool = False,
-    inflate_quantile: float = 0.999,
-    inflate_factor: float = 4.0,
-    inflate_max_iter: int = 10,
-    prior_mean=None,
-    prior_covariance=None,
-    process_covariance=None,
-    n_threads: int = 0,
-) -> SmootherResult:
+def smooth_single_view(data, *, confidences: np.ndarray | None = None, **options) -> SmootherResult:
     """Smooths one view: the latent is the 2D position of each keypoint.
 
-    ``data`` must have a single view (``view`` of size 1); call it per view otherwise. Variance
-    inflation is off by default here (with one view it can only flag jumps in time).
+    Args:
+        data: ensemble predictions ``(member, view, time, keypoint, 2)`` in pixels with a single
+            view (NaN where a model gave nothing; one model is ``member`` of size 1), or
+            precomputed :class:`EnsembleStatistics`. Call it per view for several views.
+        confidences: ``(member, view, time, keypoint)``, optional.
+        **options: :class:`SmoothOptions` fields. Variance inflation is off by default here
+            (with one view it can only flag jumps in time).
+
+    Returns:
+        :class:`SmootherResult` with a 2D latent.
     """
-    obs = _observations(
-        data, confidences, center, variance, min_variance, min_confidence, variance_prior_weight, n_threads
-    )
+    opt = SmoothOptions(**options)
+    obs = opt.observations(data, confidences)
     V, T, K = obs.shape
     if V != 1:
         raise ValueError(f"data: expected a single view for smooth_single_view, but got {V} views")
-    opts = _options(
-        K,
-        T,
-        2,
-        s=s,
-        s_frames=s_frames,
-        s_max_frames=s_max_frames,
-        noise_scale=noise_scale,
-        inflate=inflate,
-        inflate_quantile=inflate_quantile,
-        inflate_factor=inflate_factor,
-        inflate_max_iter=inflate_max_iter,
-        prior_mean=prior_mean,
-        prior_covariance=prior_covariance,
-        process_covariance=process_covariance,
-        n_threads=n_threads,
+    out = _core.smooth_single_view(
+        obs.center, obs.variance, np.ascontiguousarray(obs.center[0]), opt.core(K, T, 2, inflate_default=False)
     )
-    out = _core.smooth_single_view(obs.center, obs.variance, np.ascontiguousarray(obs.center[0]), opts)
     return _result("single_view", out, obs)
 
 
@@ -222,117 +200,61 @@ def smooth_multiview(
     confidences: np.ndarray | None = None,
     n_latent: int = 3,
     confident_quantile: float = 0.95,
-    center: str = "median",
-    variance: str = "var",
-    min_variance: float = 0.25,
-    min_confidence: float | None = None,
-    variance_prior_weight: float = 4.0,
-    s=None,
-    s_frames: Sequence[tuple[int, int]] | None = None,
-    s_max_frames: int = 5000,
-    noise_scale: float | str = "auto",
-    inflate: bool = True,
-    inflate_quantile: float = 0.999,
-    inflate_factor: float = 4.0,
-    inflate_max_iter: int = 10,
-    prior_mean=None,
-    prior_covariance=None,
-    process_covariance=None,
-    n_threads: int = 0,
+    **options,
 ) -> SmootherResult:
     """Smooths several views without calibration through a linear latent (PCA).
 
     ``n_latent`` latent dimensions (3 for a point seen by pinhole cameras, approximately) are
     found per keypoint by PCA of the stacked ``2 * view`` ensemble centers on confident frames:
     all views present and the largest ensemble variance below its ``confident_quantile``.
+
+    Args:
+        data, confidences: as for :func:`smooth_single_view`, with two views or more.
+        n_latent: latent dimensions.
+        confident_quantile: frames whose largest ensemble variance is below this quantile fit the PCA.
+        **options: :class:`SmoothOptions` fields.
+
+    Returns:
+        :class:`SmootherResult` with ``loadings`` and ``offset`` of the linear model.
     """
-    obs = _observations(
-        data, confidences, center, variance, min_variance, min_confidence, variance_prior_weight, n_threads
-    )
+    opt = SmoothOptions(**options)
+    obs = opt.observations(data, confidences)
     V, T, K = obs.shape
     if V < 2:
         raise ValueError("data: expected at least 2 views for smooth_multiview (use smooth_single_view)")
     A, b, nominal = fit_linear_latent(obs, n_latent, confident_quantile)
-    opts = _options(
-        K,
-        T,
-        n_latent,
-        s=s,
-        s_frames=s_frames,
-        s_max_frames=s_max_frames,
-        noise_scale=noise_scale,
-        inflate=inflate,
-        inflate_quantile=inflate_quantile,
-        inflate_factor=inflate_factor,
-        inflate_max_iter=inflate_max_iter,
-        prior_mean=prior_mean,
-        prior_covariance=prior_covariance,
-        process_covariance=process_covariance,
-        n_threads=n_threads,
-    )
-    out = _core.smooth_linear(obs.center, obs.variance, nominal, A, b, opts)
+    out = _core.smooth_linear(obs.center, obs.variance, nominal, A, b, opt.core(K, T, n_latent, inflate_default=True))
     return _result("linear", out, obs, loadings=A, offset=b)
 
 
-def smooth_calibrated(
-    data,
-    rig: CameraRig,
-    *,
-    confidences: np.ndarray | None = None,
-    center: str = "median",
-    variance: str = "var",
-    min_variance: float = 0.25,
-    min_confidence: float | None = None,
-    variance_prior_weight: float = 4.0,
-    s=None,
-    s_frames: Sequence[tuple[int, int]] | None = None,
-    s_max_frames: int = 5000,
-    noise_scale: float | str = "auto",
-    inflate: bool = True,
-    inflate_quantile: float = 0.999,
-    inflate_factor: float = 4.0,
-    inflate_max_iter: int = 10,
-    prior_mean=None,
-    prior_covariance=None,
-    process_covariance=None,
-    n_threads: int = 0,
-) -> SmootherResult:
+def smooth_calibrated(data, rig: CameraRig, *, confidences: np.ndarray | None = None, **options) -> SmootherResult:
     """Smooths calibrated views in 3D: an iterated extended Kalman smoother.
 
     The views of ``data`` are the cameras of ``rig`` in order. The first linearization is the
     per-frame (plain) DLT triangulation of the ensemble centers, gaps filled by interpolation;
-    the smoother then relinearizes around its
-    own smoothed track until it stops changing.
+    the smoother then relinearizes around its own smoothed track until it stops changing.
+
+    Args:
+        data, confidences: as for :func:`smooth_single_view`, one view per camera.
+        rig: the calibrated cameras.
+        **options: :class:`SmoothOptions` fields.
+
+    Returns:
+        :class:`SmootherResult` with a 3D latent in the rig's world units.
     """
     if not isinstance(rig, CameraRig):
         raise TypeError(f"rig: expected a CameraRig, but got {type(rig).__name__}")
-    obs = _observations(
-        data, confidences, center, variance, min_variance, min_confidence, variance_prior_weight, n_threads
-    )
+    opt = SmoothOptions(**options)
+    obs = opt.observations(data, confidences)
     V, T, K = obs.shape
     if V != len(rig):
         raise ValueError(f"data: expected {len(rig)} views (cameras {rig.names}), but got {V}")
     if V < 2:
         raise ValueError("rig: expected at least 2 cameras for 3D smoothing")
-    nominal = _triangulate(obs.center, rig, n_threads)
-    opts = _options(
-        K,
-        T,
-        3,
-        s=s,
-        s_frames=s_frames,
-        s_max_frames=s_max_frames,
-        noise_scale=noise_scale,
-        inflate=inflate,
-        inflate_quantile=inflate_quantile,
-        inflate_factor=inflate_factor,
-        inflate_max_iter=inflate_max_iter,
-        prior_mean=prior_mean,
-        prior_covariance=prior_covariance,
-        process_covariance=process_covariance,
-        n_threads=n_threads,
+    nominal = _triangulate(obs.center, rig, opt.n_threads)
+    out = _core.smooth_calibrated(
+        obs.center, obs.variance, nominal, *rig._arrays(), opt.core(K, T, 3, inflate_default=True)
     )
-    out = _core.smooth_calibrated(obs.center, obs.variance, nominal, *rig._arrays(), opts)
     return _result("calibrated", out, obs)
 
 
@@ -344,10 +266,6 @@ def smooth(data, rig: CameraRig | None = None, **options) -> SmootherResult:
     if n_views > 1:
         return smooth_multiview(data, **options)
     return smooth_single_view(data, **options)
-
-
-for _f in (smooth_single_view, smooth_multiview, smooth_calibrated):
-    _f.__doc__ = (_f.__doc__ or "") + _COMMON_DOC
 
 
 def _triangulate(center: np.ndarray, rig: CameraRig, n_threads: int) -> np.ndarray:
