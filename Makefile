@@ -11,6 +11,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.lp3d-installed
 JOBS ?= 2
+TORCH_VERSION := 2.14.1
+TORCHVISION_VERSION := 0.29.1
 
 EKS_SOURCES := $(shell find packages/lp3d-eks/cpp packages/lp3d-eks/src -name '*.cpp' -o -name '*.hpp') \
                packages/lp3d-eks/CMakeLists.txt packages/lp3d-eks/cpp/CMakeLists.txt
@@ -28,6 +30,8 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements-dev.txt
+	# torch first and pinned, so no resolver picks another build (lp3d-models pins the same versions)
+	$(PIP) install -q torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION)
 	$(MAKE) --no-print-directory eks
 	$(PIP) install -q -e "packages/lp3d-io[dask,hdf5]" -e packages/lp3d-models -e packages/lp3d-cli
 	touch $@

@@ -1,0 +1,389 @@
+"""The training configuration: typed sections, YAML in and out, ``key=value`` overrides.
+
+A config file is YAML with the sections of :class:`Config` (every key optional)::
+
+    run_dir: runs/mouse
+    data: {root: ., views: [top, bot]}
+    model: {backbone: vit_s16, pretrained: true, height: 256, width: 256}
+    training: {max_epochs: 300, batch_size: 8, seeds: [0, 1, 2]}
+
+:func:`load_config` checks every key and value against the dataclasses below: an unknown key or
+a value of the wrong type is a :class:`ValueError` naming the key (``training.lr: expected a
+number, but got 'fast'``). Relative paths (``run_dir``, ``data.root``, a ``model.pretrained``
+file) are relative to the folder of the config file; the resolved config, with absolute paths,
+is saved in the run directory (:func:`save_config`). :func:`config_template` gives the commented
+file that ``lp3d init`` writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "Config",
+    "DataConfig",
+    "SyntheticDataConfig",
+    "ModelConfig",
+    "LossConfig",
+    "MaskingConfig",
+    "AugmentConfig",
+    "TrainingConfig",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+    "save_config",
+    "config_template",
+]
+
+
+def _f(default: Any, help: str) -> Any:  # noqa: A002
+    """A field with a default (copied when mutable) and its help text."""
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class SyntheticDataConfig:
+    """A synthetic session from lp3d-io, written to ``<run_dir>/synthetic`` and trained on."""
+
+    n_views: int = _f(4, "number of cameras")
+    width: int = _f(128, "image width in pixels")
+    height: int = _f(128, "image height in pixels")
+    n_frames: int = _f(300, "frames in the session video")
+    labeled_frames: int = _f(100, "frames with labels, evenly spread")
+    skeleton: str = _f("quadruped", "animal (a key of lp3d_io.synthetic.SKELETONS)")
+    seed: int = _f(0, "seed of the rig, the motion and the pictures")
+
+
+@dataclass
+class DataConfig:
+    """Where the labeled frames are and how they are split."""
+
+    root: str | None = _f(None, "project folder in the Lightning Pose multi-view layout (CollectedData_<view>.csv)")
+    views: list[str] | None = _f(None, "view names; default: from the label file names")
+    labels: str = _f("CollectedData_{view}.csv", "label file name of each view ({view} is replaced)")
+    synthetic: SyntheticDataConfig | None = _f(None, "train on a synthetic session instead of root")
+    val_fraction: float = _f(0.1, "share of labeled frames for validation (at least one frame)")
+    test_fraction: float = _f(0.1, "share of labeled frames held out for `lp3d evaluate` (0: none)")
+    split_seed: int = _f(0, "seed of the train/val/test split (shared by ensemble members)")
+    cache_images: bool = _f(True, "keep the resized images in memory after the first read")
+    num_workers: int = _f(0, "data loader worker processes")
+
+
+@dataclass
+class ModelConfig:
+    """The network (see lp3d_models.model)."""
+
+    backbone: str = _f("vit_s16", "vit_s16, vit_b16, dinov2_s14, dinov2_b14, or vit_tiny_p8/p16 for tests")
+    pretrained: bool | str = _f(True, "true: timm weights (needs a network); false: random; or a weights file")
+    height: int = _f(256, "model input height (divisible by the patch; every view is resized to it)")
+    width: int = _f(256, "model input width (divisible by the patch)")
+    heatmap_stride: int = _f(4, "heatmap resolution: 1/4, 1/2 or 1/1 of the input")
+    head_channels: int = _f(128, "width of the heatmap head's first upsampling stage")
+    joint_blocks: list[int] | None = _f(None, "transformer blocks attending across views (null: all)")
+    drop_path: float = _f(0.1, "stochastic depth rate")
+
+
+@dataclass
+class LossConfig:
+    """Heatmap loss (see lp3d_models.losses)."""
+
+    kind: Literal["mse", "kl"] = _f("mse", "mse or kl")
+    sigma: float = _f(1.25, "Gaussian target width in heatmap pixels")
+
+
+@dataclass
+class MaskingConfig:
+    """Patch masking during training (see lp3d_models.masking)."""
+
+    initial: float = _f(0.0, "share of patches hidden per view at start_step")
+    final: float = _f(0.3, "share of patches hidden per view from end_step on (0: no masking)")
+    start_step: int = _f(0, "first step of the ramp")
+    end_step: int = _f(2000, "last step of the ramp")
+
+
+@dataclass
+class AugmentConfig:
+    """Per-view augmentations of training images (labels follow; never a horizontal flip)."""
+
+    enabled: bool = _f(True, "augment training images")
+    rotation: float = _f(10.0, "rotation up to +- this many degrees")
+    scale: float = _f(0.1, "zoom by a factor in [1 - scale, 1 + scale]")
+    translation: float = _f(0.05, "shift up to +- this share of the image side")
+    brightness: float = _f(0.2, "add up to +- this share of full brightness")
+    contrast: float = _f(0.2, "scale contrast by a factor in [1 - contrast, 1 + contrast]")
+    noise: float = _f(0.02, "Gaussian pixel noise (share of full brightness)")
+    blur: float = _f(0.1, "probability of a Gaussian blur")
+
+
+@dataclass
+class TrainingConfig:
+    """Optimization and hardware."""
+
+    seeds: list[int] = _f([0], "one ensemble member per seed (initialization and data order)")
+    batch_size: int = _f(8, "labeled frames per batch (each with all views)")
+    max_epochs: int = _f(300, "passes over the training frames")
+    max_steps: int | None = _f(None, "optimizer steps; overrides max_epochs when set")
+    max_minutes: float | None = _f(None, "wall-clock limit per member in minutes")
+    lr: float = _f(1e-3, "peak learning rate of the head and the view embeddings (AdamW)")
+    backbone_lr_scale: float = _f(0.1, "backbone learning rate = lr * backbone_lr_scale")
+    weight_decay: float = _f(0.05, "AdamW weight decay")
+    warmup_steps: int = _f(100, "linear warm-up steps")
+    schedule: Literal["cosine", "linear", "constant"] = _f("cosine", "decay after the warm-up")
+    min_lr_ratio: float = _f(0.01, "final learning rate as a share of the peak")
+    freeze_backbone_steps: int = _f(0, "keep the backbone fixed for this many steps (head warm-up)")
+    gradient_clip: float | None = _f(1.0, "gradient norm clipping (null: none)")
+    val_every_steps: int = _f(100, "validate (and keep the best checkpoint) every this many steps")
+    accelerator: str = _f("auto", "auto, cpu or gpu")
+    devices: int | str = _f("auto", "number of devices (several GPUs train with DDP), or auto")
+    precision: str = _f("auto", "auto (bf16/16 mixed on GPU, 32 on CPU) or a Lightning precision")
+    progress_bar: bool = _f(True, "show a progress bar")
+    log_every_steps: int = _f(10, "write metrics.csv rows every this many steps")
+
+
+@dataclass
+class Config:
+    """A training run."""
+
+    run_dir: str = _f("runs/lp3d", "where checkpoints, metrics, the split and the resolved config go")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def __post_init__(self) -> None:
+        _check_values(self)
+
+
+def _check_values(c: Config) -> None:
+    def need(ok: bool, key: str, what: str, got: Any) -> None:
+        if not ok:
+            raise ValueError(f"{key}: expected {what}, but got {got!r}")
+
+    d, m, t = c.data, c.model, c.training
+    need(d.root is not None or d.synthetic is not None, "data.root", "a project folder (or data.synthetic)", d.root)
+    need(0 <= d.val_fraction < 1 and 0 <= d.test_fraction < 1, "data.val_fraction", "shares in [0, 1)", d.val_fraction)
+    need(d.val_fraction + d.test_fraction < 1, "data.test_fraction", "val + test < 1", d.test_fraction)
+    need("{view}" in d.labels, "data.labels", "a name containing {view}", d.labels)
+    need(m.height > 0 and m.width > 0, "model.height", "positive sizes", (m.height, m.width))
+    need(m.heatmap_stride in (1, 2, 4), "model.heatmap_stride", "1, 2 or 4", m.heatmap_stride)
+    need(c.loss.sigma > 0, "loss.sigma", "a positive width", c.loss.sigma)
+    need(len(t.seeds) > 0 and len(set(t.seeds)) == len(t.seeds), "training.seeds", "distinct seeds", t.seeds)
+    need(t.batch_size > 0, "training.batch_size", "a positive number", t.batch_size)
+    need(t.lr > 0, "training.lr", "a positive number", t.lr)
+    need(t.max_steps is None or t.max_steps > 0, "training.max_steps", "a positive number or null", t.max_steps)
+    need(t.val_every_steps > 0, "training.val_every_steps", "a positive number", t.val_every_steps)
+    need(isinstance(t.devices, int) or t.devices == "auto", "training.devices", "a number or 'auto'", t.devices)
+    from lp3d_models.masking import MaskingSchedule
+
+    MaskingSchedule(c.masking.initial, c.masking.final, c.masking.start_step, c.masking.end_step)
+
+
+# --- typed conversion ------------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null"}[tp]
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, arg, key)
+            except ValueError:
+                continue
+    elif origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+    elif origin is list:
+        if isinstance(value, list | tuple):
+            (item,) = typing.get_args(tp)
+            return [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    elif dataclasses.is_dataclass(tp):
+        if isinstance(value, Mapping):
+            return _build(tp, value, key)
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ValueError(f"{key}: expected {_type_name(tp)}, but got {value!r}")
+
+
+def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else str(unknown[0])
+        raise ValueError(f"{key}: unknown key; expected one of {', '.join(names)}")
+    kwargs = {k: _convert(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(values: Mapping[str, Any] | None) -> Config:
+    """A validated :class:`Config` from a (YAML) mapping; paths are kept as given."""
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ValueError(f"config: expected a mapping of sections, but got {type(values).__name__}")
+    return _build(Config, values)
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The config as plain data (what :func:`save_config` writes)."""
+    return dataclasses.asdict(config)
+
+
+def apply_overrides(values: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Applies ``section.key=value`` overrides (the value read as YAML: ``8``, ``[0, 1]``, ``null``).
+
+    Returns:
+        A new nested mapping.
+
+    Raises:
+        ValueError: an override without ``=`` or with an empty key.
+    """
+    import copy
+
+    out = copy.deepcopy(dict(values))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
+            raise ValueError(f"--set: expected key=value (e.g. training.lr=1e-4), but got {item!r}")
+        parts = key.strip().split(".")
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ValueError(f"--set {item}: {'.'.join(parts[: i + 1])} is not a section")
+            node = child
+        node[parts[-1]] = yaml.safe_load(text) if text.strip() else ""
+    return out
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def absolute(p: str) -> str:
+        return str((base / os.path.expanduser(p)).resolve())
+
+    config.run_dir = absolute(config.run_dir)
+    if config.data.root is not None:
+        config.data.root = absolute(config.data.root)
+    if isinstance(config.model.pretrained, str):
+        config.model.pretrained = absolute(config.model.pretrained)
+    return config
+
+
+def load_config(path: str | os.PathLike | None, overrides: Iterable[str] = (), *, base: Path | None = None) -> Config:
+    """Reads, overrides and validates a config; relative paths become absolute.
+
+    Args:
+        path: a YAML file, or None for the defaults (then ``base``, default the working folder,
+            anchors relative paths).
+        overrides: ``section.key=value`` strings (``--set``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: bad YAML, an unknown key or a wrong value (naming the key).
+    """
+    values: Any = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: config file not found")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a mapping of sections, but got {type(values).__name__}")
+        base = path.resolve().parent
+    try:
+        config = config_from_dict(apply_overrides(values, overrides))
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}" if path is not None else str(err)) from None
+    return _resolve_paths(config, base or Path.cwd())
+
+
+def save_config(config: Config, path: str | os.PathLike) -> None:
+    """Writes the config as YAML."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def config_template(values: Mapping[str, Any] | None = None) -> str:
+    """A commented YAML config with every key and its help text.
+
+    Args:
+        values: ``{"section.key": value}`` to put in place of the defaults (e.g. the views found).
+    """
+    values = dict(values or {})
+    lines = [
+        "# lp3d training config. Every key is optional; `lp3d train CONFIG --set section.key=value` overrides.",
+        "# Relative paths are relative to this file's folder.",
+    ]
+
+    def emit(cls: type, obj: Any, prefix: str, indent: str) -> None:
+        for f in dataclasses.fields(cls):
+            key = f"{prefix}{f.name}"
+            value = values.get(key, getattr(obj, f.name))
+            if dataclasses.is_dataclass(value):
+                lines.append(f"{indent}{f.name}:{'  # ' + cls_doc(value) if cls_doc(value) else ''}")
+                emit(type(value), value, f"{key}.", indent + "  ")
+                continue
+            text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+            text = text.removesuffix("\n...").removesuffix("...").strip()
+            lines.append(f"{indent}{f.name}: {text}  # {f.metadata.get('help', '')}".rstrip())
+
+    def cls_doc(obj: Any) -> str:
+        return (type(obj).__doc__ or "").strip().splitlines()[0]
+
+    emit(Config, _defaults_for_template(), "", "")
+    return "\n".join(lines) + "\n"
+
+
+def _defaults_for_template() -> Config:
+    config = object.__new__(Config)  # defaults without validation (data.root may be unset)
+    for f in dataclasses.fields(Config):
+        setattr(config, f.name, f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+    return config

@@ -1,0 +1,97 @@
+"""``lp3d init``: a starting config for a project folder.
+
+The folder is looked at for label files (``CollectedData_<view>.csv``): their views, the number
+of labeled frames and keypoints, and the size of the first labeled image of each view, from
+which a model input size is proposed (about 256 x 256 pixels in area, the views' mean aspect
+ratio, sides divisible by 16). The config is written with every key and its help text
+(:func:`lp3d_models.config.config_template`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lp3d_models.config import config_template, load_config
+from lp3d_models.data import read_image, read_project
+
+__all__ = ["InitResult", "init_project", "propose_size"]
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What :func:`init_project` wrote and found.
+
+    Attributes:
+        config: the config file.
+        views: the views found (empty for a synthetic project).
+        n_frames: labeled frames found.
+        n_keypoints: keypoints found.
+        image_sizes: ``{view: (width, height)}`` of the first labeled image.
+        model_size: the proposed ``(height, width)``.
+    """
+
+    config: Path
+    views: list[str]
+    n_frames: int
+    n_keypoints: int
+    image_sizes: dict[str, tuple[int, int]]
+    model_size: tuple[int, int]
+
+
+def propose_size(image_sizes: list[tuple[int, int]], area: int = 256 * 256, multiple: int = 16) -> tuple[int, int]:
+    """A model ``(height, width)`` of about ``area`` pixels with the mean aspect of ``image_sizes``
+    (``(width, height)`` each), sides divisible by ``multiple``."""
+    aspect = sum(w / h for w, h in image_sizes) / len(image_sizes)
+    height = max(multiple, round(math.sqrt(area / aspect) / multiple) * multiple)
+    width = max(multiple, round(height * aspect / multiple) * multiple)
+    return height, width
+
+
+def init_project(
+    directory: str | os.PathLike,
+    *,
+    config_name: str = "lp3d.yaml",
+    synthetic: bool = False,
+    overwrite: bool = False,
+) -> InitResult:
+    """Writes ``<directory>/<config_name>``, a commented starting config.
+
+    Args:
+        directory: the project folder (with ``CollectedData_<view>.csv`` files unless ``synthetic``).
+        config_name: file name of the config.
+        synthetic: configure training on a synthetic session (no labels needed; for trying lp3d).
+        overwrite: replace an existing config.
+
+    Raises:
+        FileExistsError: the config exists and ``overwrite`` is False.
+        FileNotFoundError: no folder, or no label files in it (without ``synthetic``).
+    """
+    root = Path(directory)
+    path = root / config_name
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: a config is already there (pass --overwrite to replace it)")
+    values: dict[str, object] = {"run_dir": f"runs/{root.resolve().name or 'lp3d'}", "data.root": "."}
+    views: list[str] = []
+    sizes: dict[str, tuple[int, int]] = {}
+    n_frames = n_keypoints = 0
+    if synthetic:
+        if not root.is_dir():
+            root.mkdir(parents=True)
+        values.update({"data.root": None, "data.synthetic": {"n_views": 4, "width": 128, "height": 128}})
+        size = (128, 128)
+    else:
+        data = read_project(root)
+        views, n_frames, n_keypoints = data.view_names, data.n_frames, len(data.keypoint_names)
+        for v, view in enumerate(views):
+            image = read_image(root / data.image_paths[v, 0])
+            sizes[view] = (image.shape[1], image.shape[0])
+        size = propose_size(list(sizes.values()))
+        values["data.views"] = views
+    values.update({"model.height": size[0], "model.width": size[1]})
+    text = config_template(values)
+    path.write_text(text)
+    load_config(path)  # what was written must load
+    return InitResult(path, views, n_frames, n_keypoints, sizes, size)

@@ -1,0 +1,118 @@
+"""Reading a training run back: its config, names, split and trained members (no Lightning needed).
+
+See :mod:`lp3d_models.training` for the layout of a run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lp3d_models.backbone import Pretrained
+from lp3d_models.config import Config, load_config
+from lp3d_models.model import MultiViewPoseModel, build_model
+
+__all__ = ["TrainedRun", "load_run", "load_member", "model_from_config"]
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedRun:
+    """A training run with its members' models (in eval mode, on the CPU).
+
+    Attributes:
+        run_dir: the run directory.
+        config: its resolved config.
+        view_names: ``(view,)`` in model order.
+        keypoint_names: ``(keypoint,)``.
+        members: ``{member name: model}``, e.g. ``{"seed_0": ...}``.
+        checkpoints: ``{member name: checkpoint file}`` that was loaded.
+    """
+
+    run_dir: Path
+    config: Config
+    view_names: list[str]
+    keypoint_names: list[str]
+    members: dict[str, MultiViewPoseModel]
+    checkpoints: dict[str, Path]
+
+
+def model_from_config(config: Config, n_views: int, n_keypoints: int, *, pretrained: Pretrained | None = None):
+    """Builds the model of ``config`` (``pretrained`` overrides ``config.model.pretrained``)."""
+    m = config.model
+    return build_model(
+        n_views,
+        n_keypoints,
+        backbone=m.backbone,
+        pretrained=m.pretrained if pretrained is None else pretrained,
+        image_size=(m.height, m.width),
+        heatmap_stride=m.heatmap_stride,
+        head_channels=m.head_channels,
+        joint_blocks=m.joint_blocks,
+        drop_path=m.drop_path,
+        sigma=config.loss.sigma,
+    )
+
+
+def load_member(path: str | os.PathLike, config: Config, n_views: int, n_keypoints: int) -> MultiViewPoseModel:
+    """The model of one checkpoint file (a Lightning ``.ckpt`` of :class:`~lp3d_models.training.PoseTask`).
+
+    Raises:
+        FileNotFoundError: no file.
+        ValueError: the checkpoint does not fit the config's model (names the keys).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k.removeprefix("model."): v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith("model.")}
+    # The checkpoint has every weight: never download or read pretrained weights at inference.
+    model = model_from_config(config, n_views, n_keypoints, pretrained=False)
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(
+            f"{path}: the checkpoint does not fit the run's model config: missing {result.missing_keys[:5]}, "
+            f"unexpected {result.unexpected_keys[:5]}"
+        )
+    return model.eval()
+
+
+def load_run(run_dir: str | os.PathLike, members: list[str] | None = None, checkpoint: str = "best") -> TrainedRun:
+    """Loads a run's members.
+
+    Args:
+        run_dir: the run directory.
+        members: member names to load (default: every member with a checkpoint).
+        checkpoint: ``"best"`` (falls back to ``last`` for a member never validated) or ``"last"``.
+
+    Raises:
+        FileNotFoundError: not a run directory, or no trained member.
+        ValueError: an unknown member name or checkpoint kind.
+    """
+    run_dir = Path(run_dir)
+    meta_path = run_dir / "run.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{run_dir}: not a training run directory (no run.json); run `lp3d train` first")
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint: expected 'best' or 'last', but got {checkpoint!r}")
+    meta = json.loads(meta_path.read_text())
+    config = load_config(run_dir / "config.yaml")
+    names = meta["members"] if members is None else list(members)
+    unknown = [n for n in names if n not in meta["members"]]
+    if unknown:
+        raise ValueError(f"members: expected names among {meta['members']}, but got {unknown}")
+    files: dict[str, Path] = {}
+    for name in names:
+        folder = run_dir / name / "checkpoints"
+        for kind in (checkpoint, "last"):
+            if (folder / f"{kind}.ckpt").is_file():
+                files[name] = folder / f"{kind}.ckpt"
+                break
+    if not files:
+        raise FileNotFoundError(f"{run_dir}: no trained member (no checkpoints under {', '.join(names)})")
+    views, keypoints = list(meta["views"]), list(meta["keypoints"])
+    models = {name: load_member(path, config, len(views), len(keypoints)) for name, path in files.items()}
+    return TrainedRun(run_dir, config, views, keypoints, models, files)
