@@ -484,5 +484,18 @@ def demo(
     run_demo(out, seed=seed, n_frames=frames)
 
 
+
+def _mount_model_commands() -> None:
+    """``lp3d train / predict / evaluate / init`` come from lp3d-models when it is installed (it brings
+    torch, which the post-processing commands do not need). Its command module imports only typer."""
+    try:
+        from lp3d_models import commands as model_commands
+    except ImportError:
+        return
+    app.registered_commands.extend(model_commands.app.registered_commands)
+
+
+_mount_model_commands()
+
 if __name__ == "__main__":
     app()
