@@ -189,6 +189,8 @@ def bench_accuracy(budget_minutes: float, budget_steps: int | None, workdir: Pat
     for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # A tiny model gains nothing from a second thread, and loses much when the cores are shared.
+    torch.set_num_threads(1)
     session = SyntheticDataConfig(n_views=4, width=96, height=96, n_frames=600, labeled_frames=300, seed=7)
     root = synthetic_project(workdir / "data", session)  # written once, read by both runs
     if budget_steps is None:

@@ -7,6 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
+
+# The test models are tiny and the CPUs shared: with more than one thread, OpenMP workers spin
+# waiting for each other whenever another process holds a core (10x the CPU time, measured).
+torch.set_num_threads(1)
 
 MIRROR_MOUSE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "mirror-mouse-example"
 MIRROR_SPLIT_ROW = 168  # rows 0-167: top view, 168-405: bottom view (the mirror)

@@ -91,6 +91,9 @@ def test_resume_continues_from_the_last_checkpoint(synthetic_project, tmp_path, 
     last = torch.load(tmp_path / "run" / "seed_0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["global_step"] == 8
     assert len(list((tmp_path / "run" / "seed_0" / "logs").glob("version_*/metrics.csv"))) == 2
+    train(load_config(None, [*overrides, "training.max_steps=2"]), [5], overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "run").glob("seed_*")) == ["seed_5"]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["members"] == ["seed_5"]
 
 
 def test_predict_videos_to_store_and_csvs(trained, synthetic_project, tmp_path):

@@ -309,7 +309,8 @@ def train(
         config: a loaded config (:func:`lp3d_models.config.load_config`).
         seeds: the members to train (default ``config.training.seeds``).
         resume: continue members that have a ``last.ckpt`` (else that is an error).
-        overwrite: start the run directory again (its members are retrained from scratch).
+        overwrite: start the run directory again: a new split, every earlier member and
+            evaluation removed.
 
     Returns:
         A :class:`TrainResult`.
@@ -325,9 +326,9 @@ def train(
         raise ValueError("expected --resume or --overwrite, but got both")
     config.training.seeds = seeds
     data, split = _prepare_run(config, seeds, resume, overwrite)
-    if overwrite and _is_rank_zero():
-        for seed in seeds:
-            shutil.rmtree(Path(config.run_dir) / member_name(seed), ignore_errors=True)
+    if overwrite and _is_rank_zero():  # members of the old split and its evaluation go too
+        for old in [*Path(config.run_dir).glob("seed_*"), Path(config.run_dir) / "evaluation"]:
+            shutil.rmtree(old, ignore_errors=True)
     errors = [_fit_member(config, data, split, seed, resume) for seed in seeds]
     run_dir = Path(config.run_dir)
     return TrainResult(run_dir, [run_dir / member_name(s) for s in seeds], errors)
