@@ -47,7 +47,8 @@ def _cross_view_effect(encoder) -> float:
 
 
 def test_joint_blocks_attend_across_views():
-    assert _cross_view_effect(_encoder()) > 1e-3  # every block joint
+    assert _cross_view_effect(_encoder()) > 1e-3  # default: every other block joint
+    assert _cross_view_effect(_encoder(joint_blocks=[0, 1])) > 1e-3  # every block joint
     assert _cross_view_effect(_encoder(joint_blocks=[-1])) > 1e-3  # only the last
     assert _cross_view_effect(_encoder(joint_blocks=[])) == 0.0  # views independent
 

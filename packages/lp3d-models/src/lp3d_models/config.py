@@ -91,7 +91,9 @@ class ModelConfig:
     width: int = _f(256, "model input width (divisible by the patch)")
     heatmap_stride: int = _f(4, "heatmap resolution: 1/4, 1/2 or 1/1 of the input")
     head_channels: int = _f(128, "width of the heatmap head's first upsampling stage")
-    joint_blocks: list[int] | None = _f(None, "transformer blocks attending across views (null: all)")
+    joint_blocks: list[int] | None = _f(
+        None, "transformer blocks attending across views (null: every other block, ending with the last)"
+    )
     drop_path: float = _f(0.1, "stochastic depth rate")
 
 

@@ -181,7 +181,7 @@ def build_model(
         image_size: model input ``(H, W)``, divisible by the patch.
         heatmap_stride: 4, 2 or 1.
         head_channels: width of the head's first stage.
-        joint_blocks: blocks attending across views (None: all).
+        joint_blocks: blocks attending across views (None: every other block, ending with the last).
         drop_path: stochastic depth rate.
         sigma: Gaussian target width in heatmap pixels.
     """
