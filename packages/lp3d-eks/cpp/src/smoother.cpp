@@ -222,7 +222,7 @@ class KeypointSmoother {
     for (const auto& [b, e] : blocks) {
       const Vec m0 = (b == 0) ? m0_ : Vec(Eigen::Map<const Vec>(xbar(b), dim_));
       const FilterStats st =
-          kalman_filter<D>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), nullptr, nullptr, true, gate);
+          kalman_filter<D>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), nullptr, nullptr, gate);
       total.sum_log_S += st.sum_log_S;
       total.sum_e2_S += st.sum_e2_S;
       total.n += st.n;

@@ -64,12 +64,11 @@ using MatD = Eigen::Matrix<double, D, D>;
 // Forward pass over frames [t0, t1). When mf / Pf are given they receive the filtered means
 // ((t1 - t0) * dim) and covariances ((t1 - t0) * dim * dim), frame-major.
 // `inflation` (T, V) multiplies the observation variances (may be null); `a` scales all of them.
-// Without `with_loglik` the log-determinant part of the likelihood (sum_log_S) is skipped.
 // Scalars whose squared innovation exceeds `gate` * S are skipped (robust parameter search).
 template <int D>
 FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, const MatD<D>& Q,
                           const VecD<D>& m0, const MatD<D>& P0, double a, const double* inflation,
-                          double* mf, double* Pf, bool with_loglik = true,
+                          double* mf, double* Pf,
                           double gate = std::numeric_limits<double>::infinity()) {
   const int dim = obs.D;
   FilterStats st;
@@ -93,7 +92,7 @@ FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, co
         if (e * e > gate * S) continue;  // gated: an innovation beyond the gate is not assimilated
         m.noalias() += Ph * (e / S);
         P.noalias() -= Ph * Ph.transpose() / S;
-        if (with_loglik) st.sum_log_S += std::log(S);
+        st.sum_log_S += std::log(S);
         st.sum_e2_S += e * e / S;
         st.n += 1;
       }
