@@ -37,6 +37,9 @@ __all__ = [
     "MaskingConfig",
     "AugmentConfig",
     "TrainingConfig",
+    "GeometryConfig",
+    "DistillConfig",
+    "PipelineConfig",
     "load_config",
     "config_from_dict",
     "config_to_dict",
@@ -77,6 +80,17 @@ class DataConfig:
     val_fraction: float = _f(0.1, "share of labeled frames for validation (at least one frame)")
     test_fraction: float = _f(0.1, "share of labeled frames held out for `lp3d evaluate` (0: none)")
     split_seed: int = _f(0, "seed of the train/val/test split (shared by ensemble members)")
+    calibration: str | None = _f(
+        None, "anipose calibration TOML for every session without its own (null: discovered, see calibrations)"
+    )
+    calibrations: dict[str, str] | None = _f(
+        None,
+        "session name -> calibration TOML; sessions not listed are discovered as "
+        "<root>/calibrations/<session>.toml, then <root>/calibration.toml",
+    )
+    pseudo_labels: list[str] = _f(
+        [], "folders of pseudo-labels (written by lp3d distill) added to the training frames, weighted"
+    )
     cache_images: bool = _f(True, "keep the resized images in memory after the first read")
     num_workers: int = _f(0, "data loader worker processes")
 
@@ -130,6 +144,24 @@ class AugmentConfig:
 
 
 @dataclass
+class GeometryConfig:
+    """Calibration-aware training: 3D augmentation and the triangulation loss (sessions with a calibration)."""
+
+    enabled: bool = _f(False, "use the cameras of calibrated sessions (uncalibrated ones train as before)")
+    augment_3d: bool = _f(True, "3D augmentation: move the triangulated labels in 3D, reproject, warp each view")
+    augment_probability: float = _f(0.8, "share of training samples that get the 3D augmentation")
+    rotation: float = _f(180.0, "rotation about the vertical axis up to +- this many degrees")
+    scale: float = _f(0.1, "scale about the pose centre by a factor in [1 - scale, 1 + scale]")
+    translation: float = _f(0.1, "shift up to +- this share of the pose's size along each axis")
+    vertical: list[float] | None = _f(None, "the world's up direction (null: from the cameras' image axes)")
+    min_points: int = _f(3, "a sample with fewer keypoints labeled in two views or more is not 3D-augmented")
+    triangulation_loss: bool = _f(True, "penalize predictions that do not agree with one 3D point per keypoint")
+    loss_weight: float = _f(0.1, "weight of the triangulation loss (after the warm-up)")
+    loss_start_step: int = _f(0, "the triangulation loss is off before this step")
+    loss_warmup_steps: int = _f(200, "then ramps linearly to loss_weight over this many steps")
+
+
+@dataclass
 class TrainingConfig:
     """Optimization and hardware."""
 
@@ -155,6 +187,25 @@ class TrainingConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Pseudo-label distillation (lp3d distill, lp3d pipeline)."""
+
+    n_frames: int = _f(100, "pseudo-labeled frames to choose (k-means centres over confident poses)")
+    variance_quantile: float = _f(0.5, "candidate frames: posterior variance below this quantile of all frames")
+    seeds: list[int] = _f([0], "student members, one per seed")
+    max_steps: int | None = _f(None, "student optimizer steps (null: training.max_steps / max_epochs)")
+    seed: int = _f(0, "seed of the frame selection")
+
+
+@dataclass
+class PipelineConfig:
+    """lp3d pipeline: train -> predict -> smooth -> distill -> predict -> smooth -> report."""
+
+    videos: list[str] = _f([], "videos or folders of videos to predict (empty: the data's videos/ folder)")
+    distill: bool = _f(True, "run the distillation stages")
+
+
+@dataclass
 class Config:
     """A training run."""
 
@@ -165,6 +216,9 @@ class Config:
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    geometry: GeometryConfig = field(default_factory=GeometryConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def __post_init__(self) -> None:
         _check_values(self)
@@ -189,6 +243,16 @@ def _check_values(c: Config) -> None:
     need(t.max_steps is None or t.max_steps > 0, "training.max_steps", "a positive number or null", t.max_steps)
     need(t.val_every_steps > 0, "training.val_every_steps", "a positive number", t.val_every_steps)
     need(isinstance(t.devices, int) or t.devices == "auto", "training.devices", "a number or 'auto'", t.devices)
+    g, dd = c.geometry, c.distill
+    need(0 <= g.augment_probability <= 1, "geometry.augment_probability", "a share in [0, 1]", g.augment_probability)
+    need(0 <= g.scale < 1, "geometry.scale", "a share in [0, 1)", g.scale)
+    need(g.rotation >= 0 and g.translation >= 0, "geometry.rotation", "non-negative ranges", (g.rotation, g.translation))
+    need(g.vertical is None or len(g.vertical) == 3, "geometry.vertical", "3 numbers or null", g.vertical)
+    need(g.min_points >= 1, "geometry.min_points", "a positive number", g.min_points)
+    need(g.loss_weight >= 0, "geometry.loss_weight", "a non-negative number", g.loss_weight)
+    need(dd.n_frames > 0, "distill.n_frames", "a positive number", dd.n_frames)
+    need(0 < dd.variance_quantile <= 1, "distill.variance_quantile", "a share in (0, 1]", dd.variance_quantile)
+    need(len(dd.seeds) > 0 and len(set(dd.seeds)) == len(dd.seeds), "distill.seeds", "distinct seeds", dd.seeds)
     from lp3d_models.masking import MaskingSchedule
 
     MaskingSchedule(c.masking.initial, c.masking.final, c.masking.start_step, c.masking.end_step)
@@ -205,6 +269,8 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is list:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"a mapping to {_type_name(typing.get_args(tp)[1])}"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null"}[tp]
@@ -228,6 +294,10 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, list | tuple):
             (item,) = typing.get_args(tp)
             return [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    elif origin is dict:
+        if isinstance(value, Mapping):
+            _, item = typing.get_args(tp)
+            return {str(k): _convert(v, item, f"{key}.{k}") for k, v in value.items()}
     elif dataclasses.is_dataclass(tp):
         if isinstance(value, Mapping):
             return _build(tp, value, key)
@@ -314,6 +384,13 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         config.data.root = absolute(config.data.root)
     if isinstance(config.model.pretrained, str):
         config.model.pretrained = absolute(config.model.pretrained)
+    d = config.data
+    if d.calibration is not None:
+        d.calibration = absolute(d.calibration)
+    if d.calibrations is not None:
+        d.calibrations = {session: absolute(path) for session, path in d.calibrations.items()}
+    d.pseudo_labels = [absolute(p) for p in d.pseudo_labels]
+    config.pipeline.videos = [absolute(p) for p in config.pipeline.videos]
     return config
 
 
