@@ -246,7 +246,8 @@ def _check_values(c: Config) -> None:
     g, dd = c.geometry, c.distill
     need(0 <= g.augment_probability <= 1, "geometry.augment_probability", "a share in [0, 1]", g.augment_probability)
     need(0 <= g.scale < 1, "geometry.scale", "a share in [0, 1)", g.scale)
-    need(g.rotation >= 0 and g.translation >= 0, "geometry.rotation", "non-negative ranges", (g.rotation, g.translation))
+    ranges = (g.rotation, g.translation)
+    need(min(ranges) >= 0, "geometry.rotation", "non-negative rotation and translation", ranges)
     need(g.vertical is None or len(g.vertical) == 3, "geometry.vertical", "3 numbers or null", g.vertical)
     need(g.min_points >= 1, "geometry.min_points", "a positive number", g.min_points)
     need(g.loss_weight >= 0, "geometry.loss_weight", "a non-negative number", g.loss_weight)
