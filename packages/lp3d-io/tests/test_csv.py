@@ -240,6 +240,28 @@ def test_numpy_and_pyarrow_writers_write_the_same_bytes(dtype, labels):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("plain", [True, False])
+def test_orjson_fast_path_writes_pyarrows_bytes(dtype, plain):
+    T, K, I = 80, 4, 2  # noqa: E741
+    values = {c: _awkward_values(T * K * I, seed, dtype).reshape(T, K, I) for seed, c in enumerate(EKS_COORDS[:3])}
+    for arr in values.values():
+        arr[~np.isfinite(arr)] = np.nan
+        arr[:3, 0, 0] = [1.5e-6, -9.25e-6, 123456789012.5]
+    index = np.array([f'labeled-data/v/"img{i}".0' for i in range(T)]) if not plain else np.arange(T)
+    fast = lcsv._rows_text_orjson(values, index, plain)
+    assert fast is not None
+    buffer = io.BytesIO()
+    lcsv._write_rows_arrow(buffer, values, index, plain)
+    assert fast.encode() == buffer.getvalue() == lcsv._rows_text_python(values, index, plain).encode()
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_orjson_fast_path_leaves_infinities_to_the_python_path(value):
+    values = {"x": np.full((2, 1, 1), 1.5), "y": np.full((2, 1, 1), value)}
+    assert lcsv._rows_text_orjson(values, np.arange(2), True) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_both_writers_read_back_exactly_by_both_parsers(tmp_path, monkeypatch, dtype):
     position = _awkward_values(400 * 5 * 2, 9, dtype).reshape(400, 5, 2)
     position[~np.isfinite(position)] = np.nan  # the convention has no infinities
@@ -331,3 +353,18 @@ def test_triangulation_csv(tmp_path):
     np.testing.assert_array_equal(table.position[:, :, 0], points)
     np.testing.assert_array_equal(table.extra["reprojection_error_bot"][..., 0], errors[1])
     assert (tmp_path / "t.csv").read_text().splitlines()[3 + 3].split(",")[1 + 6 + 3] == "0"  # n_views, an integer
+
+
+@pytest.mark.parametrize("cell", ["true", "false", "[1]", "null", '"1.5"'])
+def test_json_literals_are_not_csv_numbers(tmp_path, cell):
+    path = tmp_path / "pose.csv"
+    to_pose_csv(path, np.arange(6, dtype=float).reshape(3, 1, 2), keypoint_names=["a"])
+    lines = path.read_text().splitlines()
+    lines[-1] = lines[-1].rsplit(",", 1)[0] + "," + cell
+    path.write_text("\n".join(lines) + "\n")
+    if cell in ("null", '"1.5"'):  # pandas reads these as missing and as a (quoted) number, as we do
+        value = from_pose_csv(path).position[-1, 0, 0, 1]
+        assert np.isnan(value) if cell == "null" else value == 1.5
+        return
+    with pytest.raises(ValueError, match="pose.csv"):
+        from_pose_csv(path)
