@@ -10,21 +10,44 @@ Every sample has all views of one labeled frame, resized to the model size (each
 own size) and, for training, augmented per view (:mod:`lp3d_models.augment`); keypoints are in
 model pixels, NaN where unlabeled, and each view's original ``(width, height)`` comes along to
 map predictions back.
+
+Calibration (:mod:`lp3d_models.calibration`): :func:`load_data` finds each frame's session and
+its anipose calibration; with ``geometry.enabled`` the samples of calibrated sessions carry their
+cameras and may be 3D-augmented (:mod:`lp3d_models.augment_3d`). Pseudo-labels
+(``data.pseudo_labels``, written by ``lp3d distill``) are folders in the same layout plus a
+``weights_<view>.csv`` per view; they join the training frames only (:func:`training_frames`).
+
+A sample (a dict) holds, for ``V`` views and ``K`` keypoints::
+
+    images         (V, 3, H, W) float32   model input in [0, 1]
+    keypoints      (V, K, 2)   float32    model pixels, NaN where unlabeled
+    weights        (V, K)      float32    1 for hand labels, the pseudo-label weight, 0 where NaN
+    image_sizes    (V, 2)      float32    original (width, height)
+    affine         (V, 2, 3)   float64    original pixels -> model pixels (resize, then any 2D
+                                          augmentation; a 3D augmentation is not in it: its labels
+                                          are projections through the real cameras)
+    calibrated     ()          bool       the session has cameras and geometry is enabled
+    camera_matrix  (V, 3, 3)   float64    K (identity when not calibrated)
+    dist_coeffs    (V, 5)      float64    k1, k2, p1, p2, k3 (zeros)
+    rotation       (V, 3, 3)   float64    world to camera, x_cam = R X + t (identity)
+    translation    (V, 3)      float64    t (zeros)
+    frame          int                    the frame's index in its LabeledData
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from lp3d_models.augment import (
     photometric,
@@ -35,7 +58,19 @@ from lp3d_models.augment import (
     transform_points,
     warp_image,
 )
-from lp3d_models.config import AugmentConfig, DataConfig
+from lp3d_models.augment_3d import Augment3D, augment_3d
+from lp3d_models.calibration import (
+    camera_arrays,
+    check_image_sizes,
+    find_calibration_files,
+    frame_sessions,
+    load_rigs,
+    vertical_axis,
+)
+from lp3d_models.config import AugmentConfig, DataConfig, GeometryConfig
+
+if TYPE_CHECKING:
+    from lp3d_eks import CameraRig
 
 __all__ = [
     "LabeledData",
@@ -43,11 +78,14 @@ __all__ = [
     "read_project",
     "synthetic_project",
     "load_data",
+    "calibrate",
+    "read_pseudo_labels",
     "make_split",
     "save_split",
     "load_split",
     "read_image",
     "PoseFrames",
+    "training_frames",
 ]
 
 
@@ -61,6 +99,11 @@ class LabeledData:
         keypoint_names: ``(keypoint,)``.
         image_paths: ``(view, frame)`` paths relative to ``root``.
         keypoints: ``(view, frame, keypoint, 2)`` float32 pixels, NaN where unlabeled.
+        weights: ``(view, frame, keypoint)`` float32 label weights in ``[0, 1]`` (pseudo-labels),
+            or None: 1 for every label.
+        sessions: ``(frame,)`` session names (:mod:`lp3d_models.calibration`), or None: unknown.
+        rigs: ``{session: CameraRig}`` the cameras of the calibrated sessions, in view order.
+        pseudo: pseudo-labeled frames, one :class:`LabeledData` per folder (training only).
     """
 
     root: Path
@@ -68,10 +111,20 @@ class LabeledData:
     keypoint_names: list[str]
     image_paths: np.ndarray
     keypoints: np.ndarray
+    weights: np.ndarray | None = None
+    sessions: np.ndarray | None = None
+    rigs: dict[str, CameraRig] = field(default_factory=dict)
+    pseudo: tuple[LabeledData, ...] = ()
 
     @property
     def n_frames(self) -> int:
         return self.keypoints.shape[1]
+
+    def rig(self, frame: int) -> CameraRig | None:
+        """The cameras of frame ``frame``'s session, or None (uncalibrated)."""
+        if self.sessions is None:
+            return None
+        return self.rigs.get(str(self.sessions[frame]))
 
 
 def find_views(root: str | os.PathLike, labels: str = "CollectedData_{view}.csv") -> list[str]:
@@ -154,12 +207,95 @@ def synthetic_project(directory: str | os.PathLike, config: Any) -> Path:
 
 
 def load_data(config: DataConfig, run_dir: str | os.PathLike) -> LabeledData:
-    """The labeled frames a config names (a project folder, or its synthetic session)."""
+    """The labeled frames a config names (a project folder, or its synthetic session), with the
+    sessions' calibrations and the pseudo-labels.
+
+    Raises:
+        FileNotFoundError: a label, weight or calibration file is missing.
+        ValueError: files that disagree, cameras that do not match the views (see
+            :func:`calibrate` and :func:`read_pseudo_labels`).
+    """
     if config.synthetic is not None:
         root = synthetic_project(Path(run_dir) / "synthetic", config.synthetic)
-        return read_project(root, config.views)
-    assert config.root is not None
-    return read_project(config.root, config.views, config.labels)
+        data = read_project(root, config.views)
+    else:
+        assert config.root is not None
+        data = read_project(config.root, config.views, config.labels)
+    data = calibrate(data, config)
+    pseudo = tuple(read_pseudo_labels(folder, data, config) for folder in config.pseudo_labels)
+    return dataclasses.replace(data, pseudo=pseudo)
+
+
+def calibrate(data: LabeledData, config: DataConfig, roots: list[Path] | None = None) -> LabeledData:
+    """``data`` with its frames' sessions and their cameras (:mod:`lp3d_models.calibration`).
+
+    Args:
+        data: labeled frames.
+        config: ``calibration`` and ``calibrations``.
+        roots: folders searched for calibration files (default ``[data.root]``).
+
+    Raises:
+        FileNotFoundError: a named calibration file is missing.
+        ValueError: a row's views name different sessions, or a calibration file is unreadable, has
+            no camera for a view, or cameras of another image size.
+    """
+    roots = [data.root] if roots is None else roots
+    sessions, keys = frame_sessions(data.image_paths, data.view_names, source=str(data.root))
+    files = find_calibration_files(
+        sessions, keys, roots, calibration=config.calibration, calibrations=config.calibrations
+    )
+    rigs = load_rigs(files, data.view_names)
+    check_image_sizes(rigs, files, sessions, data.image_paths, data.root)
+    return dataclasses.replace(data, sessions=sessions, rigs=rigs)
+
+
+def read_pseudo_labels(folder: str | os.PathLike, data: LabeledData, config: DataConfig) -> LabeledData:
+    """Reads a folder of pseudo-labels (written by ``lp3d distill``).
+
+    The folder is a project in the Lightning Pose layout: ``CollectedData_<view>.csv`` (image paths
+    relative to the folder; NaN where no pseudo-label) and ``weights_<view>.csv`` with the same
+    header and rows, holding each label's weight in ``[0, 1]`` in both its ``x`` and ``y`` columns.
+    Calibration files are found as for the project (:mod:`lp3d_models.calibration`), searching the
+    folder first and then ``data.root``.
+
+    Args:
+        folder: the folder.
+        data: the hand-labeled frames (views and keypoints must match).
+        config: ``calibration`` and ``calibrations``.
+
+    Raises:
+        FileNotFoundError: a label or weight file is missing.
+        ValueError: other keypoints than the hand labels, weights that do not match the labels or
+            lie outside ``[0, 1]``, or a calibration problem.
+    """
+    from lp3d_io import from_pose_csv
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: pseudo-label folder not found")
+    pseudo = read_project(folder, data.view_names)
+    if pseudo.keypoint_names != data.keypoint_names:
+        raise ValueError(
+            f"{folder / 'CollectedData_<view>.csv'}: expected the keypoints of the labels "
+            f"{data.keypoint_names}, but got {pseudo.keypoint_names}"
+        )
+    weights = np.zeros(pseudo.keypoints.shape[:-1], dtype=np.float32)
+    for v, view in enumerate(data.view_names):
+        path = folder / f"weights_{view}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: weight file of view {view!r} not found")
+        table = from_pose_csv(path, dtype=np.float32)
+        if table.keypoint_names != pseudo.keypoint_names or table.index.astype(str).tolist() != list(
+            pseudo.image_paths[v]
+        ):
+            raise ValueError(f"{path}: expected the keypoints and rows of CollectedData_{view}.csv, but they differ")
+        w = table.position[:, :, 0, 0]
+        labeled = np.isfinite(pseudo.keypoints[v]).all(-1)
+        if not ((w[labeled] >= 0) & (w[labeled] <= 1)).all():
+            raise ValueError(f"{path}: expected a weight in [0, 1] for every pseudo-label, but got others")
+        weights[v] = np.where(labeled, w, 0.0)
+    pseudo = dataclasses.replace(pseudo, weights=weights)
+    return calibrate(pseudo, config, roots=[folder, data.root])
 
 
 def make_split(n_frames: int, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
@@ -221,12 +357,12 @@ class PoseFrames(Dataset):
         data: the labeled frames.
         frames: which frames (indices into ``data``).
         image_size: model input ``(height, width)``.
-        augment: augmentation settings, or None for none (validation, evaluation).
+        augment: augmentation settings, or None for none (validation, evaluation). Given (a
+            training set), the samples of calibrated sessions may also get the 3D augmentation.
         cache: keep resized images in memory after the first read.
+        geometry: calibration-aware settings; None or disabled: ``calibrated`` is False everywhere.
 
-    Items are dicts: ``images`` ``(V, 3, H, W)`` float32 in ``[0, 1]``, ``keypoints``
-    ``(V, K, 2)`` float32 model pixels (NaN unlabeled), ``image_sizes`` ``(V, 2)`` original
-    ``(width, height)``, ``frame`` the frame index.
+    Items are dicts (the keys and shapes are in the module docstring).
     """
 
     def __init__(
@@ -236,13 +372,25 @@ class PoseFrames(Dataset):
         image_size: tuple[int, int],
         augment: AugmentConfig | None = None,
         cache: bool = True,
+        geometry: GeometryConfig | None = None,
     ) -> None:
         self.data = data
         self.frames = np.asarray(frames, dtype=np.int64)
         self.size = (int(image_size[1]), int(image_size[0]))  # (width, height)
+        self.training = augment is not None
         self.augment = augment if augment is not None and augment.enabled else None
         self.cache = cache
+        self.geometry = geometry if geometry is not None and geometry.enabled else None
         self._cache: dict[int, tuple[list[np.ndarray], np.ndarray]] = {}
+        V = len(data.view_names)
+        self._uncalibrated = {
+            "camera_matrix": np.tile(np.eye(3), (V, 1, 1)),
+            "dist_coeffs": np.zeros((V, 5)),
+            "rotation": np.tile(np.eye(3), (V, 1, 1)),
+            "translation": np.zeros((V, 3)),
+        }
+        self._cameras = {session: camera_arrays(rig) for session, rig in data.rigs.items()}
+        self._vertical: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -260,23 +408,113 @@ class PoseFrames(Dataset):
             self._cache[frame] = item
         return item
 
+    def _up(self, session: str, rig: CameraRig) -> np.ndarray:
+        if session not in self._vertical:
+            g = self.geometry
+            assert g is not None
+            self._vertical[session] = np.asarray(g.vertical, dtype=np.float64) if g.vertical else vertical_axis(rig)
+        return self._vertical[session]
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         frame = int(self.frames[i])
         images, sizes = self._load(frame)
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item())) if self.augment else None
-        out_images, out_points = [], []
+        session = "" if self.data.sessions is None else str(self.data.sessions[frame])
+        rig = self.data.rig(frame) if self.geometry is not None else None
+        g = self.geometry
+        augment_3d_now = self.training and rig is not None and g is not None and g.augment_3d
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item())) if self.augment or augment_3d_now else None
+        V = len(images)
+        points = self.data.keypoints[:, frame].astype(np.float64)
+        weights = np.ones(points.shape[:-1]) if self.data.weights is None else self.data.weights[:, frame]
+        weights = np.where(np.isfinite(points).all(-1), weights, 0.0).astype(np.float64)
+        resize = [resize_matrix(tuple(sizes[v]), self.size) for v in range(V)]
+        warps = [np.eye(3)[:2] for _ in range(V)]  # 3D augmentation, model pixels
+        if augment_3d_now and rng is not None and rng.random() < g.augment_probability:
+            moved = self._augment_3d(points, weights, session, rig, sizes, resize, rng)
+            if moved is not None:
+                points, weights = moved.keypoints, moved.weights
+                warps = [_compose(_compose(resize[v], moved.warps[v]), _invert(resize[v])) for v in range(V)]
+        out_images, out_points, affines = [], [], []
         for v, image in enumerate(images):
-            points = transform_points(self.data.keypoints[v, frame], resize_matrix(tuple(sizes[v]), self.size))
+            view_points = transform_points(points[v], resize[v])
+            matrix = np.eye(3)[:2]
             if self.augment is not None and rng is not None:
                 matrix = random_affine(rng, self.size, self.augment)
-                image = warp_image(image, matrix)
-                points = transform_points(points, matrix, self.size)
+                view_points = transform_points(view_points, matrix, self.size)
+            warp = _compose(matrix, warps[v])
+            if not np.array_equal(warp, np.eye(3)[:2]):
+                image = warp_image(image, warp)
+            if self.augment is not None and rng is not None:
                 image = photometric(image.astype(np.float32) / 255.0, rng, self.augment)
             out_images.append(to_chw_float(image))
-            out_points.append(points.astype(np.float32))
+            out_points.append(view_points.astype(np.float32))
+            affines.append(_compose(matrix, resize[v]))
+        keypoints = np.stack(out_points)
+        cameras = self._cameras[session] if rig is not None else self._uncalibrated
         return {
             "images": torch.from_numpy(np.stack(out_images)),
-            "keypoints": torch.from_numpy(np.stack(out_points)),
+            "keypoints": torch.from_numpy(keypoints),
+            "weights": torch.from_numpy(np.where(np.isfinite(keypoints).all(-1), weights, 0.0).astype(np.float32)),
             "image_sizes": torch.from_numpy(sizes),
+            "affine": torch.from_numpy(np.stack(affines)),
+            "calibrated": torch.tensor(rig is not None),
+            **{key: torch.from_numpy(value.copy()) for key, value in cameras.items()},
             "frame": frame,
         }
+
+    def _augment_3d(
+        self,
+        points: np.ndarray,
+        weights: np.ndarray,
+        session: str,
+        rig: CameraRig,
+        sizes: np.ndarray,
+        resize: list[np.ndarray],
+        rng: np.random.Generator,
+    ) -> Augment3D | None:
+        g = self.geometry
+        assert g is not None
+        # The warp may be off by WARP_TOLERANCE model pixels (converted to original pixels per view).
+        tolerance = np.array([WARP_TOLERANCE / min(m[0, 0], m[1, 1]) for m in resize])
+        return augment_3d(points, weights, rig, sizes.astype(np.float64), rng, g, self._up(session, rig), tolerance)
+
+
+WARP_TOLERANCE = 2.0
+"""Largest accepted distance, in model pixels, between a 3D-augmented label and where the image
+warp puts the labeled point (:mod:`lp3d_models.augment_3d`)."""
+
+
+def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The ``2 x 3`` affine map ``outer(inner(x))``."""
+    return outer[:, :2] @ inner + np.concatenate([np.zeros((2, 2)), outer[:, 2:]], axis=1)
+
+
+def _invert(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a ``2 x 3`` affine map."""
+    return np.linalg.inv(np.concatenate([matrix, [[0.0, 0.0, 1.0]]]))[:2]
+
+
+def training_frames(
+    data: LabeledData,
+    frames: np.ndarray,
+    image_size: tuple[int, int],
+    augment: AugmentConfig | None,
+    geometry: GeometryConfig | None = None,
+    cache: bool = True,
+) -> Dataset:
+    """The training set: the hand-labeled ``frames`` of ``data`` and every pseudo-labeled frame.
+
+    Raises:
+        ValueError: ``geometry.enabled`` but no session of ``data`` or its pseudo-labels has a
+            calibration.
+    """
+    if geometry is not None and geometry.enabled and not data.rigs and not any(p.rigs for p in data.pseudo):
+        raise ValueError(
+            f"geometry.enabled: expected a calibration for at least one session of {data.root}, but found none "
+            "(set data.calibration or data.calibrations, add calibrations/<session>.toml or calibration.toml, "
+            "or disable geometry)"
+        )
+    parts = [PoseFrames(data, frames, image_size, augment=augment, cache=cache, geometry=geometry)]
+    for pseudo in data.pseudo:
+        parts.append(PoseFrames(pseudo, np.arange(pseudo.n_frames), image_size, augment, cache, geometry))
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)

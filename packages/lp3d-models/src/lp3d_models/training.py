@@ -40,10 +40,19 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
 from lp3d_models.config import Config, config_to_dict, load_config, save_config
-from lp3d_models.data import LabeledData, PoseFrames, load_data, load_split, make_split, save_split
-from lp3d_models.losses import heatmap_loss
+from lp3d_models.data import (
+    LabeledData,
+    PoseFrames,
+    load_data,
+    load_split,
+    make_split,
+    save_split,
+    training_frames,
+)
+from lp3d_models.geometry import Cameras, apply_affine, cameras_from_batch, invert_affine, project, triangulate
+from lp3d_models.losses import heatmap_loss, triangulation_loss
 from lp3d_models.masking import MaskingSchedule, random_patch_mask
-from lp3d_models.model import MultiViewPoseModel, to_original_pixels
+from lp3d_models.model import MultiViewPoseModel, PoseOutput, to_model_pixels, to_original_pixels
 from lp3d_models.runs import model_from_config
 
 __all__ = ["PoseTask", "TrainResult", "train", "lr_factor", "member_name"]
@@ -77,15 +86,38 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: floa
 
 
 class PoseTask(L.LightningModule):
-    """The model with its loss, patch masking, validation metric and optimizer.
+    """The model with its losses, patch masking, validation metrics and optimizer.
+
+    The loss is the heatmap loss, weighted per label (``weights`` of the batch: pseudo-labels
+    count by their confidence), plus, with ``geometry.enabled`` and ``geometry.triangulation_loss``,
+    the triangulation loss (:func:`lp3d_models.losses.triangulation_loss`) on the batch's calibrated
+    samples, its weight zero before ``geometry.loss_start_step`` and then ramping linearly to
+    ``geometry.loss_weight`` over ``geometry.loss_warmup_steps`` (the heatmaps first learn where
+    the keypoints are; only then is their agreement across views worth asking for). A batch
+    without the geometry keys (``calibrated``, cameras, ``affine``) trains on the heatmap loss.
+
+    Logged: ``train/loss`` (the total), ``train/heatmap_loss``, ``train/triangulation_loss`` and
+    its weight; ``val/loss``, ``val/pixel_error`` (original pixels, the checkpoint monitor) and,
+    on calibrated validation samples, ``val/error_3d`` (world units: the predictions of all views
+    triangulated, weighted by confidence, against the triangulated labels) and
+    ``val/reprojection_<view>`` (original pixels: that 3D prediction projected into the view,
+    against its label).
 
     Args:
         model: the pose model.
         config: the run's config.
         total_steps: planned optimizer steps (for the learning-rate decay).
+        view_names: names for the per-view metrics (default: the validation data's views, else
+            ``config.data.views``, else ``view<v>``).
     """
 
-    def __init__(self, model: MultiViewPoseModel, config: Config, total_steps: int) -> None:
+    def __init__(
+        self,
+        model: MultiViewPoseModel,
+        config: Config,
+        total_steps: int,
+        view_names: list[str] | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.config = config
@@ -93,10 +125,33 @@ class PoseTask(L.LightningModule):
         mc = config.masking
         self.masking = MaskingSchedule(mc.initial, mc.final, mc.start_step, mc.end_step)
         self.val_error = torchmetrics.MeanMetric()
+        self.val_error_3d = torchmetrics.MeanMetric()
+        self.val_reprojection = torch.nn.ModuleList(torchmetrics.MeanMetric() for _ in range(model.n_views))
+        self._view_names = list(view_names) if view_names is not None else None
 
-    def _loss(self, heatmaps: torch.Tensor, keypoints: torch.Tensor) -> torch.Tensor:
+    def _loss(
+        self, heatmaps: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         lc = self.config.loss
-        return heatmap_loss(heatmaps, keypoints, stride=self.model.head.stride, sigma=lc.sigma, kind=lc.kind)
+        return heatmap_loss(heatmaps, keypoints, weights, stride=self.model.head.stride, sigma=lc.sigma, kind=lc.kind)
+
+    def triangulation_weight(self, step: int) -> float:
+        """The triangulation loss's weight at optimizer step ``step`` (see the class docstring)."""
+        g = self.config.geometry
+        if not (g.enabled and g.triangulation_loss) or step < g.loss_start_step:
+            return 0.0
+        return g.loss_weight * min(1.0, (step - g.loss_start_step + 1) / max(1, g.loss_warmup_steps))
+
+    @property
+    def view_names(self) -> list[str]:
+        if self._view_names is None:
+            loader = self.trainer.val_dataloaders if self._trainer is not None else None
+            names = getattr(getattr(getattr(loader, "dataset", None), "data", None), "view_names", None)
+            names = names or self.config.data.views
+            if names is None or len(names) != self.model.n_views:
+                names = [f"view{v}" for v in range(self.model.n_views)]
+            self._view_names = list(names)
+        return self._view_names
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, keypoints = batch["images"], batch["keypoints"]
@@ -104,21 +159,63 @@ class PoseTask(L.LightningModule):
         ratio = self.masking.ratio(self.global_step)
         hidden = random_patch_mask(B, V, self.model.grid_size, ratio, device=self.device) if ratio > 0 else None
         out = self.model(images, hidden=hidden)
-        loss = self._loss(out.heatmaps, keypoints)
+        loss = heat = self._loss(out.heatmaps, keypoints, batch.get("weights"))
+        weight = self.triangulation_weight(self.global_step)
+        if self.config.geometry.enabled and self.config.geometry.triangulation_loss and "calibrated" in batch:
+            calibrated = batch["calibrated"].bool()
+            if bool(calibrated.any()):
+                tri = triangulation_loss(
+                    out.keypoints,
+                    keypoints,
+                    cameras_from_batch(batch),
+                    batch["affine"],
+                    confidence=out.confidence.detach(),
+                    weights=batch.get("weights"),
+                    calibrated=calibrated,
+                )
+                loss = loss + weight * tri
+                self.log("train/triangulation_loss", tri, batch_size=int(calibrated.sum()))
+            self.log("train/triangulation_weight", weight, batch_size=B)
         self.log("train/loss", loss, prog_bar=True, batch_size=B)
+        self.log("train/heatmap_loss", heat, batch_size=B)
         self.log("train/mask_ratio", ratio, batch_size=B)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         images, keypoints, sizes = batch["images"], batch["keypoints"], batch["image_sizes"]
         out = self.model(images, image_sizes=sizes)
-        self.log("val/loss", self._loss(out.heatmaps, keypoints), batch_size=images.shape[0], sync_dist=True)
+        val_loss = self._loss(out.heatmaps, keypoints, batch.get("weights"))
+        self.log("val/loss", val_loss, batch_size=images.shape[0], sync_dist=True)
         truth = to_original_pixels(keypoints, self.model.image_size, sizes)
         error = torch.linalg.vector_norm(out.keypoints - truth, dim=-1)
         error = error[torch.isfinite(error)]
         if error.numel():
             self.val_error.update(error)
             self.log("val/pixel_error", self.val_error, prog_bar=True, batch_size=int(error.numel()))
+        if "calibrated" in batch and bool(batch["calibrated"].any()):
+            self._validate_3d(batch, out)
+
+    def _validate_3d(self, batch: dict[str, torch.Tensor], out: PoseOutput) -> None:
+        """Updates and logs ``val/error_3d`` and ``val/reprojection_<view>`` (see the class docstring)."""
+        keep = batch["calibrated"].bool()
+        cameras = Cameras(*(t[keep] for t in cameras_from_batch(batch)))
+        to_camera = invert_affine(batch["affine"][keep].double())
+        labels = apply_affine(batch["keypoints"][keep], to_camera)  # (B, V, K, 2) original pixels
+        model_pixels = to_model_pixels(out.keypoints[keep], self.model.image_size, batch["image_sizes"][keep])
+        predicted = triangulate(apply_affine(model_pixels, to_camera), cameras, out.confidence[keep])
+        weights = batch["weights"][keep] if "weights" in batch else None
+        truth = triangulate(labels, cameras, weights)
+        error = torch.linalg.vector_norm(predicted - truth, dim=-1)
+        error = error[torch.isfinite(error)]
+        if error.numel():
+            self.val_error_3d.update(error)
+            self.log("val/error_3d", self.val_error_3d, batch_size=int(error.numel()))
+        reprojection = torch.linalg.vector_norm(project(predicted, cameras) - labels, dim=-1)  # (B, V, K)
+        for v, (name, metric) in enumerate(zip(self.view_names, self.val_reprojection, strict=True)):
+            error = reprojection[:, v][torch.isfinite(reprojection[:, v])]
+            if error.numel():
+                metric.update(error)
+                self.log(f"val/reprojection_{name}", metric, batch_size=int(error.numel()))
 
     def configure_optimizers(self) -> dict[str, Any]:
         tc = self.config.training
@@ -233,14 +330,16 @@ def _prepare_run(config: Config, seeds: list[int], resume: bool, overwrite: bool
 def _loaders(config: Config, data: LabeledData, split: dict[str, np.ndarray]) -> tuple[DataLoader, DataLoader | None]:
     dc, tc = config.data, config.training
     size = (config.model.height, config.model.width)
-    train_set = PoseFrames(data, split["train"], size, augment=config.augment, cache=dc.cache_images)
+    geometry = config.geometry
+    # The hand-labeled training frames and every pseudo-labeled frame (never validation).
+    train_set = training_frames(data, split["train"], size, config.augment, geometry, cache=dc.cache_images)
     common = {"num_workers": dc.num_workers, "persistent_workers": dc.num_workers > 0}
     train_loader = DataLoader(
         train_set, batch_size=tc.batch_size, shuffle=True, drop_last=len(train_set) >= 2 * tc.batch_size, **common
     )
     if not len(split["val"]):
         return train_loader, None
-    val_set = PoseFrames(data, split["val"], size, augment=None, cache=dc.cache_images)
+    val_set = PoseFrames(data, split["val"], size, augment=None, cache=dc.cache_images, geometry=geometry)
     return train_loader, DataLoader(val_set, batch_size=tc.batch_size, shuffle=False, **common)
 
 
