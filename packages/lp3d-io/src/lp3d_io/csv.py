@@ -30,7 +30,6 @@ import contextlib
 import csv as _pycsv
 import io
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -460,8 +459,9 @@ def _rows_text_orjson(values: Mapping[str, np.ndarray], index: np.ndarray, plain
     or None when orjson is missing or some value is infinite (orjson writes ``null`` for it).
 
     orjson's layout is pyarrow's except for decimal exponent -6 (orjson ``1.5e-6``, pyarrow
-    ``0.0000015``) and 10 to 15 (orjson positional, pyarrow ``1.5e+10``): those tokens, found by
-    pattern, are rewritten by :func:`_arrow_layout` (only when such magnitudes occur)."""
+    ``0.0000015``) and 10 to 15 (orjson positional, pyarrow ``1.5e+10``). Values near those ranges
+    are formatted by :func:`_number_tokens` instead: orjson writes a sentinel number in their place,
+    and the text is split at the sentinels and joined with their tokens."""
     try:
         import orjson
     except ImportError:  # pragma: no cover - orjson is a dependency; the slow path stays correct
@@ -473,20 +473,23 @@ def _rows_text_orjson(values: Mapping[str, np.ndarray], index: np.ndarray, plain
     dtype = np.float32 if all(a.dtype == np.float32 for a in arrays) else np.float64
     # (time, individual, keypoint, coord) -> one row per time, columns individual, keypoint, coord
     matrix = np.stack([a.transpose(0, 2, 1).astype(dtype, copy=False) for a in arrays], axis=-1).reshape(T, -1)
+    sentinel = np.array([_SENTINEL], dtype=dtype)
     with np.errstate(invalid="ignore"):
         magnitude = np.abs(matrix)
-        if np.isinf(magnitude).any():
+        if np.isinf(magnitude).any() or (matrix == sentinel[0]).any():
             return None
         has_nan = bool(np.isnan(magnitude).any())
         has_whole = bool((magnitude == np.floor(magnitude)).any())
-        has_e6 = bool(((magnitude >= 0.9e-6) & (magnitude < 1.1e-5)).any())
-        has_big = bool((magnitude >= 0.9e10).any())
-    body = orjson.dumps(matrix, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
-    if has_e6:
-        body = _E6_TOKEN.sub(rb"\g<1>0.00000\g<2>\g<3>", body)  # d.ddde-6 -> 0.00000dddd
-    if has_big:
-        body = _BIG_TOKEN.sub(lambda m: _arrow_layout(m[0].decode()).encode(), body)
-    body = body[1:-1].replace(b"],[", b"\n") + b"\n"
+        special = ((magnitude >= 0.9e-6) & (magnitude < 1.1e-5)) | (magnitude >= 0.9e10)
+    tokens: list[bytes] = []
+    if special.any():
+        tokens = [t.replace("e-0", "e-").removesuffix(".0").encode() for t in _number_tokens(matrix[special])]
+        matrix[special] = sentinel[0]  # matrix is a new array (np.stack)
+    body = orjson.dumps(matrix, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2]
+    if tokens:
+        pieces = body.split(orjson.dumps(sentinel, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1])
+        body = b"".join(b for pair in zip(pieces, [*tokens, b""], strict=True) for b in pair)
+    body = body.replace(b"],[", b"\n") + b"\n"
     if has_nan:
         body = body.replace(b"null", b"")
     if has_whole:
@@ -495,9 +498,8 @@ def _rows_text_orjson(values: Mapping[str, np.ndarray], index: np.ndarray, plain
     return "".join(f"{label},{line}\n" for label, line in zip(_row_labels(index, plain), lines, strict=False))
 
 
-# orjson tokens (each between "[" or "," and "," or "]") in a layout pyarrow writes differently.
-_E6_TOKEN = re.compile(rb"(?<=[,\[])(-?)(\d)(?:\.(\d+))?e-6(?=[,\]])")
-_BIG_TOKEN = re.compile(rb"(?<=[,\[])-?\d{11,16}(?:\.\d+)?(?=[,\]])")
+# Stands in for the values :func:`_rows_text_orjson` formats itself (exact in float32 and float64).
+_SENTINEL = -1.5 * 2.0**-120
 
 
 def _rows_text_python(values: Mapping[str, np.ndarray], index: np.ndarray, plain: bool) -> str:
