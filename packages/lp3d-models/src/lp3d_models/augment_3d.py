@@ -19,9 +19,9 @@ new ones (least squares over the triangulated keypoints: the label where the vie
 reprojection). A 3D motion is an affine map of the image only for a flat animal seen from afar:
 the parallax of the rest is the fit's residual (for the synthetic quadruped in 128 px views, a
 median 1 px at 10 degrees of yaw, 3 px at 45, 11 px at 180). A draw whose residual exceeds
-``max_residual`` in some view is rejected, and the next draw is made at half the strength (angle,
-log-scale and shift halved), so large moves are taken where the image can follow them; after
-``tries`` draws the sample is left as it is.
+``max_residual`` in some view is rejected, and the next draw is made with half the largest angle
+(shifts and scales are affine enough), so large turns are taken where the image can follow them;
+after ``tries`` draws the sample is left as it is.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def _axis_rotation(axis: np.ndarray, angle: float) -> np.ndarray:
 def random_similarity(
     rng: np.random.Generator, points: np.ndarray, vertical: np.ndarray, config: GeometryConfig, strength: float = 1.0
 ) -> np.ndarray:
-    """Moves ``points`` ``(K, 3)`` (finite) by a random similarity (module docstring), its angle,
-    log-scale and shift times ``strength``; returns ``(K, 3)``."""
+    """Moves ``points`` ``(K, 3)`` (finite) by a random similarity (module docstring), its angle
+    times ``strength``; returns ``(K, 3)``."""
     up = np.asarray(vertical, dtype=np.float64) / np.linalg.norm(vertical)
     helper = np.eye(3)[int(np.argmin(np.abs(up)))]
     e1 = np.cross(up, helper)
@@ -70,8 +70,8 @@ def random_similarity(
     centre = points.mean(axis=0)
     size = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
     angle = strength * np.deg2rad(rng.uniform(-config.rotation, config.rotation))
-    scale = rng.uniform(1.0 - config.scale, 1.0 + config.scale) ** strength
-    shift = strength * rng.uniform(-config.translation, config.translation, 2) * size
+    scale = rng.uniform(1.0 - config.scale, 1.0 + config.scale)
+    shift = rng.uniform(-config.translation, config.translation, 2) * size
     rotation = _axis_rotation(up, angle)
     return centre + scale * (points - centre) @ rotation.T + shift[0] * e1 + shift[1] * e2
 
@@ -131,7 +131,7 @@ def augment_3d(
         config: ``rotation``, ``scale``, ``translation`` and ``min_points``.
         vertical: ``(3,)`` the world's up direction.
         max_residual: ``(V,)`` the largest accepted warp error per view, original pixels.
-        tries: draws before giving up (each at half the strength of the one before).
+        tries: draws before giving up (each with half the largest angle of the one before).
 
     Returns:
         An :class:`Augment3D`, or None: fewer than ``config.min_points`` triangulated keypoints, or
