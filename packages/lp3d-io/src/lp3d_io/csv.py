@@ -540,7 +540,12 @@ def _number_tokens(values: np.ndarray) -> list[str]:
             magnitude = np.abs(flat)
             need = ((magnitude >= 1e-6) & (magnitude < 1e-4)) | ((magnitude >= 1e10) & (magnitude < 1e16))
     for i in np.flatnonzero(need).tolist():
-        tokens[i] = _arrow_layout(tokens[i])
+        token = tokens[i]
+        if token.endswith("e-06"):  # the common case (variances), inline: d.ddde-06 -> 0.00000dddd
+            negative = token[0] == "-"
+            tokens[i] = ("-0.00000" if negative else "0.00000") + token[negative:-4].replace(".", "")
+        else:
+            tokens[i] = _arrow_layout(token)
     return tokens
 
 
