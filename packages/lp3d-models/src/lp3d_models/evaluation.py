@@ -12,10 +12,18 @@ learned nothing about the images.
 - ``summary.csv``: mean, median and 90th percentile per (model, view, keypoint), with ``all``
   rows per view and overall;
 - ``pixel_errors.png``: mean error per keypoint and view for the ensemble and the baseline.
+
+When test frames come from calibrated sessions (:mod:`lp3d_models.calibration`), the 3D error is
+measured too: each model's positions in all views are triangulated (weighted by the confidence:
+each member's own, the median of the members' for the ensemble, equal weights for the baseline)
+and compared with the triangulated labels, in world units, for keypoints labeled in two views or
+more. It goes to ``errors_3d.csv`` (model, frame, keypoint, error) and ``summary_3d.csv`` (mean,
+median and 90th percentile per model and keypoint, with ``all`` rows).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +34,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from lp3d_models.data import PoseFrames, load_data, load_split
+from lp3d_models.geometry import Cameras, cameras_from_batch, triangulate
 from lp3d_models.prediction import resolve_device
 from lp3d_models.runs import load_run
 
-__all__ = ["Evaluation", "evaluate", "pixel_errors", "mean_pose_baseline"]
+__all__ = ["Evaluation", "evaluate", "pixel_errors", "errors_3d", "mean_pose_baseline"]
 
 BASELINE = "mean_pose_baseline"
 ENSEMBLE = "ensemble"
@@ -46,6 +55,10 @@ class Evaluation:
         predictions: ``{model: (view, frame, keypoint, 2)}`` positions on the evaluated frames.
         frames: the evaluated frame indices.
         out_dir: where the files went (None if not written).
+        summary_3d: one row per (model, keypoint), ``all`` rows included, with columns
+            ``model, keypoint, n, mean, median, p90`` (world units); None when no evaluated frame
+            is calibrated.
+        errors_3d: long table ``model, frame, keypoint, error`` (world units), or None.
     """
 
     summary: pd.DataFrame
@@ -53,10 +66,19 @@ class Evaluation:
     predictions: dict[str, np.ndarray]
     frames: np.ndarray
     out_dir: Path | None
+    summary_3d: pd.DataFrame | None = None
+    errors_3d: pd.DataFrame | None = None
 
     def overall(self, model: str = ENSEMBLE) -> float:
         """Mean error over every view and keypoint of ``model``."""
         row = self.summary[(self.summary.model == model) & (self.summary.view == "all")]
+        return float(row["mean"].iloc[0])
+
+    def overall_3d(self, model: str = ENSEMBLE) -> float:
+        """Mean 3D error over every keypoint of ``model`` (NaN without calibrated frames)."""
+        if self.summary_3d is None:
+            return float("nan")
+        row = self.summary_3d[(self.summary_3d.model == model) & (self.summary_3d.keypoint == "all")]
         return float(row["mean"].iloc[0])
 
     def to_markdown(self, models: tuple[str, ...] = (ENSEMBLE, BASELINE)) -> str:
@@ -75,6 +97,27 @@ def pixel_errors(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(predicted, dtype=np.float64) - labels, axis=-1)
 
 
+def errors_3d(
+    predicted: np.ndarray, labels: np.ndarray, cameras: Cameras, confidence: np.ndarray | None = None
+) -> np.ndarray:
+    """3D errors ``(frame, keypoint)`` of triangulated predictions against triangulated labels.
+
+    Args:
+        predicted: ``(view, frame, keypoint, 2)`` positions in the cameras' pixels.
+        labels: the same shape, NaN where unlabeled.
+        cameras: the cameras ``(frame, view, ...)`` of each frame.
+        confidence: ``(view, frame, keypoint)`` triangulation weights of the predictions (None: 1).
+
+    Returns:
+        Euclidean distances in world units; NaN where either side does not triangulate.
+    """
+    to_torch = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a, 0, 1), dtype=np.float64))  # noqa: E731
+    weights = None if confidence is None else to_torch(confidence)
+    points = triangulate(to_torch(predicted), cameras, weights)
+    truth = triangulate(to_torch(labels), cameras)
+    return torch.linalg.vector_norm(points - truth, dim=-1).numpy()
+
+
 def mean_pose_baseline(train_labels: np.ndarray, n_frames: int) -> np.ndarray:
     """Predicts each keypoint's mean training position: ``(view, frame, keypoint, 2)`` from
     training labels ``(view, train frame, keypoint, 2)``."""
@@ -86,21 +129,31 @@ def mean_pose_baseline(train_labels: np.ndarray, n_frames: int) -> np.ndarray:
     return np.repeat(mean[:, None], n_frames, axis=1)
 
 
-def _summary(errors: pd.DataFrame) -> pd.DataFrame:
-    def stats(group: pd.DataFrame) -> dict[str, float]:
-        e = group["error"].dropna().to_numpy()
-        if not e.size:
-            return {"n": 0, "mean": np.nan, "median": np.nan, "p90": np.nan}
-        return {"n": int(e.size), "mean": e.mean(), "median": np.median(e), "p90": np.percentile(e, 90)}
+def _stats(group: pd.DataFrame) -> dict[str, float]:
+    e = group["error"].dropna().to_numpy()
+    if not e.size:
+        return {"n": 0, "mean": np.nan, "median": np.nan, "p90": np.nan}
+    return {"n": int(e.size), "mean": e.mean(), "median": np.median(e), "p90": np.percentile(e, 90)}
 
+
+def _summary(errors: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for model, by_model in errors.groupby("model", sort=False):
         for view, by_view in by_model.groupby("view", sort=False):
             for keypoint, part in by_view.groupby("keypoint", sort=False):
-                rows.append({"model": model, "view": view, "keypoint": keypoint, **stats(part)})
-            rows.append({"model": model, "view": view, "keypoint": "all", **stats(by_view)})
-        rows.append({"model": model, "view": "all", "keypoint": "all", **stats(by_model)})
+                rows.append({"model": model, "view": view, "keypoint": keypoint, **_stats(part)})
+            rows.append({"model": model, "view": view, "keypoint": "all", **_stats(by_view)})
+        rows.append({"model": model, "view": "all", "keypoint": "all", **_stats(by_model)})
     return pd.DataFrame(rows, columns=["model", "view", "keypoint", "n", "mean", "median", "p90"])
+
+
+def _summary_3d(errors: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for model, by_model in errors.groupby("model", sort=False):
+        for keypoint, part in by_model.groupby("keypoint", sort=False):
+            rows.append({"model": model, "keypoint": keypoint, **_stats(part)})
+        rows.append({"model": model, "keypoint": "all", **_stats(by_model)})
+    return pd.DataFrame(rows, columns=["model", "keypoint", "n", "mean", "median", "p90"])
 
 
 def _plot(summary: pd.DataFrame, path: Path) -> None:
@@ -161,19 +214,30 @@ def evaluate(
     if not frames.size:
         raise ValueError(f"{run.run_dir}: the {split} split has no frames (data.{split}_fraction was 0)")
     size = (run.config.model.height, run.config.model.width)
-    loader = DataLoader(PoseFrames(data, frames, size, augment=None, cache=False), batch_size=batch_size)
+    geometry = dataclasses.replace(run.config.geometry, enabled=True)  # the cameras, whatever training used
+    dataset = PoseFrames(data, frames, size, augment=None, cache=False, geometry=geometry)
+    loader = DataLoader(dataset, batch_size=batch_size)
     dev = resolve_device(device)
     predictions: dict[str, list[np.ndarray]] = {name: [] for name in run.members}
+    confidences: dict[str, list[np.ndarray]] = {name: [] for name in run.members}
+    cameras: list[Cameras] = []
+    calibrated: list[np.ndarray] = []
     for name, model in run.members.items():
         model.to(dev)
         for batch in loader:
             out = model(batch["images"].to(dev), image_sizes=batch["image_sizes"].to(dev))
             predictions[name].append(out.keypoints.float().cpu().numpy().transpose(1, 0, 2, 3))
+            confidences[name].append(out.confidence.float().cpu().numpy().transpose(1, 0, 2))
+            if name == next(iter(run.members)) and "calibrated" in batch:  # the frames' cameras, once
+                cameras.append(cameras_from_batch(batch))
+                calibrated.append(batch["calibrated"].numpy())
     positions = {name: np.concatenate(parts_, axis=1) for name, parts_ in predictions.items()}
+    confidence = {name: np.concatenate(parts_, axis=1) for name, parts_ in confidences.items()}
     if len(positions) > 1:
         positions[ENSEMBLE] = np.median(np.stack(list(positions.values())), axis=0)
     else:
         positions[ENSEMBLE] = next(iter(positions.values()))
+    confidence[ENSEMBLE] = np.median(np.stack([confidence[name] for name in run.members]), axis=0)
     positions[BASELINE] = mean_pose_baseline(data.keypoints[:, parts["train"]], len(frames))
     labels = data.keypoints[:, frames]  # (view, frame, keypoint, 2)
     index = pd.MultiIndex.from_product(
@@ -185,6 +249,18 @@ def evaluate(
         tables.append(pd.DataFrame({"model": name, "error": err}, index=index).reset_index())
     errors = pd.concat(tables, ignore_index=True)[["model", "frame", "view", "keypoint", "error"]]
     summary = _summary(errors)
+    table_3d = summary_3d = None
+    if calibrated and np.concatenate(calibrated).any():
+        keep = np.concatenate(calibrated)
+        rig = Cameras(*(torch.cat(parts_)[torch.from_numpy(keep)] for parts_ in zip(*cameras, strict=True)))
+        index_3d = pd.MultiIndex.from_product([frames[keep], data.keypoint_names], names=["frame", "keypoint"])
+        tables = []
+        for name, pos in positions.items():
+            conf = confidence[name][:, keep] if name in confidence else None
+            err = errors_3d(pos[:, keep], labels[:, keep], rig, conf).reshape(-1)
+            tables.append(pd.DataFrame({"model": name, "error": err}, index=index_3d).reset_index())
+        table_3d = pd.concat(tables, ignore_index=True)[["model", "frame", "keypoint", "error"]]
+        summary_3d = _summary_3d(table_3d)
     out_dir = None
     if write:
         out_dir = run.run_dir / "evaluation"
@@ -192,4 +268,9 @@ def evaluate(
         errors.to_csv(out_dir / "errors.csv", index=False)
         summary.to_csv(out_dir / "summary.csv", index=False)
         _plot(summary, out_dir / "pixel_errors.png")
-    return Evaluation(summary, errors, positions, frames, out_dir)
+        for old in ("errors_3d.csv", "summary_3d.csv"):
+            (out_dir / old).unlink(missing_ok=True)
+        if table_3d is not None and summary_3d is not None:
+            table_3d.to_csv(out_dir / "errors_3d.csv", index=False)
+            summary_3d.to_csv(out_dir / "summary_3d.csv", index=False)
+    return Evaluation(summary, errors, positions, frames, out_dir, summary_3d, table_3d)
