@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from lp3d_eks import SmootherResult
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
 
@@ -34,33 +34,13 @@ def collected_data() -> Path:
     return _data_dir("mirror-mouse-example", "CollectedData.csv")
 
 
-@dataclass(frozen=True)
-class FakeResult:
-    """Stand-in for lp3d_eks.SmootherResult (the attributes smoothed_dataset reads)."""
-
-    kind: str
-    mean: np.ndarray
-    covariance: np.ndarray
-    reprojection: np.ndarray
-    reprojection_variance: np.ndarray
-    observation: np.ndarray
-    observation_variance: np.ndarray
-    inflation: np.ndarray
-    s: np.ndarray
-    noise_scale: np.ndarray
-    log_likelihood: np.ndarray
-    iterations: np.ndarray
-    loadings: np.ndarray | None = None
-    offset: np.ndarray | None = None
-
-
-def fake_result(kind: str, *, V: int = 3, T: int = 20, K: int = 4, seed: int = 0) -> FakeResult:
-    """A random but well-formed smoother result of the given kind."""
+def fake_result(kind: str, *, V: int = 3, T: int = 20, K: int = 4, seed: int = 0) -> SmootherResult:
+    """A random but well-formed smoother result of the given kind (the real type, random values)."""
     rng = np.random.default_rng(seed)
     D = {"calibrated": 3, "single_view": 2, "linear": 3}[kind]
     V = 1 if kind == "single_view" else V
     L = rng.normal(size=(T, K, D, D))
-    return FakeResult(
+    return SmootherResult(
         kind=kind,
         mean=rng.normal(size=(T, K, D)),
         covariance=L @ np.swapaxes(L, -1, -2) + 0.1 * np.eye(D),

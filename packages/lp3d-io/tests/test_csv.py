@@ -141,9 +141,9 @@ def test_eks_csv_writers(tmp_path, make_result):
     np.testing.assert_array_equal(
         df[("ensemble-kalman_tracker", "r", "y_ens_var")], res.observation_variance[1, :, 2, 1]
     )
-    # No predictive_variance on the stand-in: the posterior columns fall back to reprojection_variance.
+    # Several views: eks 4.6 writes the predictive variance (posterior + observation noise) as posterior_var.
     np.testing.assert_array_equal(
-        df[("ensemble-kalman_tracker", "p", "x_posterior_var")], res.reprojection_variance[1, :, 0, 0]
+        df[("ensemble-kalman_tracker", "p", "x_posterior_var")], res.predictive_variance[1, :, 0, 0]
     )
     d3 = pd.read_csv(tmp_path / "3d.csv", header=[0, 1, 2], index_col=0)
     assert tuple(d3.columns.get_level_values(2)[:6]) == EKS_3D_COORDS
