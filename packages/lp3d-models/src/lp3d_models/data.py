@@ -427,7 +427,7 @@ class PoseFrames(Dataset):
         points = self.data.keypoints[:, frame].astype(np.float64)
         weights = np.ones(points.shape[:-1]) if self.data.weights is None else self.data.weights[:, frame]
         weights = np.where(np.isfinite(points).all(-1), weights, 0.0).astype(np.float64)
-        resize = [resize_matrix(tuple(sizes[v]), self.size) for v in range(V)]
+        resize = [resize_matrix(tuple(sizes[v].tolist()), self.size) for v in range(V)]
         warps = [np.eye(3)[:2] for _ in range(V)]  # 3D augmentation, model pixels
         if augment_3d_now and rng is not None and rng.random() < g.augment_probability:
             moved = self._augment_3d(points, weights, session, rig, sizes, resize, rng)
