@@ -1,0 +1,135 @@
+"""Calibration-aware training benchmark: 3D augmentation and the triangulation loss.
+
+A synthetic calibrated session (4 views, ``--size`` px, few training labels), the tiny ViT of the
+tests, and a fixed compute budget: every arm trains the same number of optimizer steps at the
+same batch size. Arms: (a) neither feature, (b) 3D augmentation, (c) triangulation loss, (d) both
+(``geometry.*`` in the config), each with ``--seeds`` seeds. Reported on the held-out test frames
+(``lp3d evaluate`` on the last checkpoint): the 2D pixel error (original pixels) and the 3D error
+of the triangulated predictions against the triangulated labels (mm), means over seeds with the
+spread (min-max), and the CPU seconds each training took.
+
+    .venv/bin/python bench/bench_geometry.py                     # about 20 minutes on 2 cores
+    .venv/bin/python bench/bench_geometry.py --steps 300 --seeds 0   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ARMS = {
+    "(a) neither": ["geometry.enabled=false"],
+    "(b) 3D augmentation": ["geometry.enabled=true", "geometry.augment_3d=true", "geometry.triangulation_loss=false"],
+    "(c) triangulation loss": [
+        "geometry.enabled=true",
+        "geometry.augment_3d=false",
+        "geometry.triangulation_loss=true",
+    ],
+    "(d) both": ["geometry.enabled=true", "geometry.augment_3d=true", "geometry.triangulation_loss=true"],
+}
+
+
+def run_arm(root: Path, run_dir: Path, arm: list[str], seed: int, args: argparse.Namespace) -> dict[str, float]:
+    """Trains one member and evaluates it on the test frames."""
+    from lp3d_models.config import load_config
+    from lp3d_models.evaluation import evaluate
+    from lp3d_models.training import train
+
+    overrides = [
+        f"run_dir={run_dir}",
+        f"data.root={root}",
+        f"data.val_fraction={args.val_fraction}",
+        f"data.test_fraction={args.test_fraction}",
+        "model.backbone=vit_tiny_p8",
+        "model.pretrained=false",
+        f"model.height={args.size}",
+        f"model.width={args.size}",
+        "model.head_channels=32",
+        "model.drop_path=0.0",
+        "loss.kind=kl",
+        "masking.final=0.0",
+        "training.lr=2e-3",
+        "training.backbone_lr_scale=1.0",
+        "training.schedule=cosine",
+        "training.warmup_steps=50",
+        f"training.batch_size={args.batch}",
+        f"training.max_steps={args.steps}",
+        f"training.val_every_steps={args.steps}",
+        f"training.seeds=[{seed}]",
+        "training.progress_bar=false",
+        f"geometry.loss_weight={args.loss_weight}",
+        f"geometry.loss_start_step={args.loss_start}",
+        f"geometry.loss_warmup_steps={args.loss_warmup}",
+        *arm,
+    ]
+    cpu = time.process_time()
+    train(load_config(None, overrides))
+    cpu = time.process_time() - cpu
+    result = evaluate(run_dir, checkpoint="last", write=False)
+    return {"pixel": result.overall(), "error_3d": result.overall_3d(), "cpu_s": cpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1000, help="optimizer steps per run (every arm)")
+    parser.add_argument("--batch", type=int, default=8, help="frames per batch (every arm)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds per arm")
+    parser.add_argument("--arms", nargs="+", choices="abcd", default=list("abcd"), help="which arms")
+    parser.add_argument("--size", type=int, default=64, help="model input side (images are 96 px)")
+    parser.add_argument("--labeled", type=int, default=200, help="labeled frames of the session")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="share of labeled frames for validation")
+    parser.add_argument("--test-fraction", type=float, default=0.5, help="share held out for the test")
+    parser.add_argument("--loss-weight", type=float, default=0.1, help="geometry.loss_weight")
+    parser.add_argument("--loss-start", type=int, default=0, help="geometry.loss_start_step")
+    parser.add_argument("--loss-warmup", type=int, default=200, help="geometry.loss_warmup_steps")
+    parser.add_argument("--workdir", type=Path, help="keep the session and runs here (default: a temp folder)")
+    args = parser.parse_args()
+
+    from lp3d_models.config import SyntheticDataConfig
+    from lp3d_models.data import synthetic_project
+
+    # The table, not Lightning's notes nor its torch deprecation; one thread suits a tiny model on
+    # a shared machine.
+    for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        session = SyntheticDataConfig(n_views=4, width=96, height=96, n_frames=600, labeled_frames=args.labeled, seed=7)
+        root = synthetic_project(workdir / "data", session)  # with its calibration.toml, discovered
+        n_train = args.labeled - round(args.labeled * args.val_fraction) - round(args.labeled * args.test_fraction)
+        print(
+            f"torch {torch.__version__}, 1 thread, CPU; synthetic session: 4 views, 96 px, {n_train} training frames, "
+            f"tiny ViT at {args.size} px, {args.steps} steps x batch {args.batch}; triangulation loss weight "
+            f"{args.loss_weight} (start {args.loss_start}, warm-up {args.loss_warmup})\n",
+            flush=True,
+        )
+        rows = []
+        for key in args.arms:
+            label = next(name for name in ARMS if name.startswith(f"({key})"))
+            runs = []
+            for seed in args.seeds:
+                runs.append(run_arm(root, workdir / f"{key}_{seed}", ARMS[label], seed, args))
+                print(f"  {label}, seed {seed}: {runs[-1]}", flush=True)
+            rows.append((label, runs))
+    print("\n| arm | 2D error (px) | 3D error (mm) | CPU s / run | seeds |\n|---|---:|---:|---:|---:|")
+    for label, runs in rows:
+        cells = []
+        for k in ("pixel", "error_3d"):
+            v = np.array([r[k] for r in runs])
+            cells.append(f"{v.mean():.2f} ({v.min():.2f}-{v.max():.2f})" if len(v) > 1 else f"{v.mean():.2f}")
+        cpu = np.mean([r["cpu_s"] for r in runs])
+        print(f"| {label} | {cells[0]} | {cells[1]} | {cpu:.0f} | {len(runs)} |")
+
+
+if __name__ == "__main__":
+    main()
