@@ -145,7 +145,7 @@ def test_confidence_weights():
 def test_labeled_frame_ids_follow_the_lp_layout():
     paths = ["labeled-data/mouse1_top/img00012.png", "labeled-data/mouse2_top/img3.png", "labeled-data/x/readme"]
     assert labeled_frame_ids(paths, "top") == {("mouse1", 12), ("mouse2", 3)}
-    assert labeled_frame_ids(["labeled-data/top/img00004.png"], "top") == {("top", 4)}
+    assert labeled_frame_ids(["labeled-data/s3/top/img00004.png"], "top") == {("s3", 4)}
 
 
 def test_pseudo_labels_are_written_in_the_project_layout(tmp_path):

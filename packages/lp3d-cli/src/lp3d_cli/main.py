@@ -24,7 +24,7 @@ import typer
 
 from lp3d_cli import __version__
 from lp3d_cli.console import SETTINGS
-from lp3d_cli.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, is_user_error, one_line
+from lp3d_cli.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, UserError, is_user_error, one_line
 
 __all__ = ["app", "main"]
 
@@ -452,6 +452,128 @@ def info(
     run_info(store)
 
 
+# --- distill ---------------------------------------------------------------------------------------
+
+
+@command(no_args_is_help=True)
+def distill(
+    run_dir: Annotated[Path, typer.Argument(help="The teacher: a training run (lp3d train).", show_default=False)],
+    stores: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="STORE",
+            help="Smoothed stores of its predictions on unlabeled videos (lp3d predict, then lp3d smooth).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The student's run directory (pseudo_labels/ inside).")],
+    n_frames: Annotated[
+        int | None, typer.Option("--n-frames", "-n", help="Frames to pseudo-label. Default: distill.n_frames.")
+    ] = None,
+    variance_quantile: Annotated[
+        float | None,
+        typer.Option(
+            "--variance-quantile",
+            help="Candidates: frame variance at most this quantile of their session's. "
+            "Default: distill.variance_quantile.",
+        ),
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Student members, e.g. 0,1. Default: distill.seeds.")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Student optimizer steps. Default: distill.max_steps.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the frame selection.")] = None,
+    labels_only: Annotated[
+        bool, typer.Option("--labels-only", help="Write the pseudo-labels without training the student.")
+    ] = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    """Train a student on the labeled frames plus confident, diverse pseudo-labeled frames.
+
+    Candidates are frames where the smoother is confident (low posterior variance, no inflated
+    observation) and not labeled; k-means on their normalized poses picks diverse ones, spread over
+    the sessions. Their smoothed 2D positions (reprojections of the 3D track with a calibration) are
+    written with a weight per keypoint from the posterior variance, with the frames extracted from the
+    videos, to [italic]OUT/pseudo_labels[/italic] (the usual project layout, to inspect); then the student
+    trains there on labels + pseudo-labels.
+
+    [bold]Examples[/bold]
+
+      lp3d distill runs/mouse smoothed/s1/s1.zarr smoothed/s2/s2.zarr --n-frames 200 --out runs/mouse-student
+      lp3d distill runs/mouse smoothed/*/*.zarr --out runs/student --seeds 0,1,2 --max-steps 3000
+    """
+    _configure(quiet, verbose, debug)
+    from lp3d_models.distill import distill as run_distill
+
+    from lp3d_cli.console import info as say
+    from lp3d_cli.parsing import split_names
+
+    names = split_names([seeds] if seeds else None)
+    try:
+        seed_list = None if names is None else [int(n) for n in names]
+    except ValueError:
+        raise UserError(f"--seeds: expected comma-separated integers (e.g. 0,1,2), but got {seeds!r}") from None
+
+    result = run_distill(
+        run_dir,
+        stores,
+        out,
+        n_frames=n_frames,
+        variance_quantile=variance_quantile,
+        seeds=seed_list,
+        max_steps=max_steps,
+        seed=seed,
+        train_student=not labels_only,
+        overwrite=overwrite,
+    )
+    chosen = ", ".join(f"{name}: {len(frames)}" for name, frames in result.frames.items())
+    say(f"pseudo-labeled frames ({chosen}) in {result.pseudo_labels}")
+    for i, error in enumerate(result.best_val_error):
+        say(f"student member {i}: best validation error {error:.2f} px")
+    say(f"student: {result.run_dir}")
+
+
+# --- pipeline --------------------------------------------------------------------------------------
+
+
+@command(no_args_is_help=True)
+def pipeline(
+    config: Annotated[Path, typer.Argument(help="The YAML config (lp3d init), run_dir is the pipeline's folder.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config key: --set distill.n_frames=50 (repeatable)."),
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="Prediction device: auto, cpu, cuda, ...")] = "auto",
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    """Train an ensemble, predict the videos, smooth, distill, predict and smooth again, and report.
+
+    Each stage is skipped when its output is complete and newer than its inputs, so an interrupted
+    run continues where it stopped, and changing an input (labels, videos, calibration, settings)
+    redoes the stages after it. Ends with a table of the pixel error of each stage on the held-out
+    labeled frames (and the 3D error with a calibration) and an HTML report.
+
+    [bold]Examples[/bold]
+
+      lp3d init project/ && lp3d pipeline project/lp3d.yaml
+      lp3d pipeline project/lp3d.yaml --set distill.n_frames=300 --set pipeline.videos=[new-videos/]
+    """
+    _configure(quiet, verbose, debug)
+    from lp3d_cli.console import info as say
+    from lp3d_cli.pipeline import print_scores, run_pipeline
+
+    result = run_pipeline(config, list(set_ or []), device=device)
+    print_scores(result.scores, f"Held-out labeled frames, {result.scores[0].n} labeled positions:")
+    say(f"report: {result.report}")
+
+
 # --- demo ------------------------------------------------------------------------------------------
 
 
@@ -482,7 +604,6 @@ def demo(
     from lp3d_cli.demo import run_demo
 
     run_demo(out, seed=seed, n_frames=frames)
-
 
 
 def _mount_model_commands() -> None:

@@ -345,15 +345,15 @@ def image_path(session: str, view: str, frame: int) -> str:
 
 
 def frame_id(path: str, view: str) -> tuple[str, int] | None:
-    """``(session, frame)`` of a labeled image named ``labeled-data/<session>_<view>/img00012.png`` (a
-    folder without the ``_<view>`` suffix is the session name); None for a name without a number."""
-    parts = Path(str(path)).parts
-    match = _FRAME_NUMBER.search(parts[-1]) if parts else None
-    if match is None or len(parts) < 2:
+    """``(session, frame)`` of a labeled image of view ``view``: the session as
+    :func:`lp3d_models.calibration.parse_session` reads it (``labeled-data/<session>_<view>/img00012.png``),
+    the frame the number ending the file name; None for a name without a number."""
+    from lp3d_models.calibration import parse_session
+
+    match = _FRAME_NUMBER.search(Path(str(path)).name)
+    if match is None:
         return None
-    folder = parts[-2]
-    session = folder[: -len(view) - 1] if folder.endswith(f"_{view}") else folder
-    return session, int(match.group(1))
+    return parse_session(str(path), view)[0], int(match.group(1))
 
 
 def labeled_frame_ids(image_paths: Sequence[str], view: str) -> set[tuple[str, int]]:
@@ -522,6 +522,7 @@ def distill(
     if not stores:
         raise ValueError("stores: expected at least one smoothed store, but got none")
     out = Path(out).resolve()
+    sessions = [read_smoothed(s) for s in stores]
     teacher = load_run(run_dir)
     dc = teacher.config.distill
     for key, value in (
@@ -536,7 +537,6 @@ def distill(
         dc.seeds = list(seeds)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ValueError(f"{out}: already exists and is not empty (pass --overwrite to replace the student)")
-    sessions = [read_smoothed(s) for s in stores]
     for path, s in zip(stores, sessions, strict=True):
         if s.view_names != teacher.view_names or s.keypoint_names != teacher.keypoint_names:
             raise ValueError(

@@ -1,0 +1,155 @@
+"""``lp3d pipeline`` end to end on a tiny synthetic session: every stage, the report, resuming after
+an interrupted stage, and redoing what follows a changed input."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings(r"ignore:`isinstance\(treespec, LeafSpec\)` is deprecated:FutureWarning"),
+]
+
+STAGES = ["train", "predict", "smooth", "distill", "predict_student", "smooth_student"]
+
+# The tiny model of packages/lp3d-models/tests/conftest.py (TINY), a few steps.
+TINY = {
+    "model": {
+        "backbone": "vit_tiny_p8",
+        "pretrained": False,
+        "height": 64,
+        "width": 64,
+        "head_channels": 32,
+        "drop_path": 0.0,
+    },
+    "training": {
+        "seeds": [0, 1],
+        "max_steps": 6,
+        "batch_size": 4,
+        "warmup_steps": 5,
+        "backbone_lr_scale": 1.0,
+        "progress_bar": False,
+        "val_every_steps": 6,
+    },
+    "distill": {"n_frames": 6, "seeds": [0], "max_steps": 4},
+}
+
+
+def write_config(folder: Path, data: dict, **sections: dict) -> Path:
+    values = {"run_dir": "run", "data": {"test_fraction": 0.2, **data}, **TINY}
+    for name, section in sections.items():
+        values[name] = {**values.get(name, {}), **section}
+    path = folder / "lp3d.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A calibrated 2-view session in the Lightning Pose layout: 60 frames, 25 labeled."""
+    from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
+
+    root = tmp_path / "project"
+    session = make_session(SyntheticConfig(n_views=2, image_size=(64, 64), n_frames=60, seed=2, session_name="s1"))
+    write_session(session, root, labeled_frames=25)
+    return root
+
+
+def table_rows(stdout: str) -> dict[str, list[str]]:
+    rows = [line.split("│") for line in stdout.splitlines() if line.count("│") >= 5]
+    return {cells[1].strip(): [c.strip() for c in cells[2:-1]] for cells in rows}
+
+
+def test_pipeline_runs_every_stage_then_resumes_with_nothing_to_do(lp3d, tmp_path):
+    config = write_config(
+        tmp_path, {"synthetic": {"n_views": 3, "width": 64, "height": 64, "n_frames": 60, "labeled_frames": 25}}
+    )
+    run = lp3d("pipeline", config, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    root = tmp_path / "run"
+    rows = table_rows(run.stdout)
+    names = ["single model (seed_0)", "ensemble mean (2 models)", "ensemble + EKS", "distilled student"]
+    assert [*names, "distilled student + EKS"] == list(rows)
+    for cells in rows.values():  # pixel errors, positions, 3D error (calibrated)
+        assert len(cells) == 4 and float(cells[0]) > 0 and int(cells[2]) > 0 and float(cells[3]) > 0
+    report = root / "report" / "report.html"
+    assert f"report: {report}" in run.stderr and report.is_file()
+    assert "ensemble + EKS" in report.read_text() and (root / "report" / "synthetic" / "report.html").is_file()
+    assert sorted(p.stem for p in (root / "stages").glob("*.json")) == sorted(STAGES)
+
+    pseudo = root / "student" / "pseudo_labels"
+    selection = (pseudo / "selection.csv").read_text().splitlines()[1:]
+    frames = [int(line.split(",")[1]) for line in selection]
+    labeled = np.load(root / "teacher" / "synthetic" / "truth.npz")["labeled_frames"]
+    assert len(frames) == 6 and not set(frames) & set(labeled.tolist())
+    for frame in frames:
+        assert (pseudo / "labeled-data" / "synthetic_cam0" / f"img{frame:05d}.png").is_file()
+    assert (pseudo / "weights_cam2.csv").is_file() and (pseudo / "calibration.toml").is_file()
+    assert json.loads((root / "student" / "run.json").read_text())["members"] == ["seed_0"]
+
+    again = lp3d("pipeline", config, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for stage in STAGES:
+        assert f"{stage}: up to date" in again.stderr
+    assert table_rows(again.stdout) == rows
+
+
+def touch(path: Path) -> None:
+    time.sleep(0.01)
+    os.utime(path)  # now: newer than every stamp
+
+
+def test_an_interrupted_stage_is_redone_and_changed_inputs_redo_what_follows(project, tmp_path, monkeypatch):
+    from lp3d_cli import pipeline
+
+    config = write_config(tmp_path, {"root": str(project)}, pipeline={"distill": False})
+    real_smooth = pipeline._smooth
+
+    def killed(predictions, sessions, calibrations, out):
+        (out / "s1").mkdir(parents=True)
+        (out / "s1" / "half-written").write_text("")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_smooth", killed)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_pipeline(config, show_progress=False)
+    stamps = tmp_path / "run" / "stages"
+    assert sorted(p.name for p in stamps.iterdir()) == ["predict.json", "train.json"]
+
+    monkeypatch.setattr(pipeline, "_smooth", real_smooth)
+    result = pipeline.run_pipeline(config, show_progress=False)
+    assert result.ran == ["smooth"]  # train and predict were complete
+    assert not (tmp_path / "run" / "smoothed" / "s1" / "half-written").exists()
+    assert [s.name for s in result.scores] == ["single model (seed_0)", "ensemble mean (2 models)", "ensemble + EKS"]
+
+    touch(project / "videos" / "s1_cam1.mp4")
+    assert pipeline.run_pipeline(config, show_progress=False).ran == ["predict", "smooth"]
+    touch(project / "calibration.toml")
+    assert pipeline.run_pipeline(config, show_progress=False).ran == ["smooth"]
+    touch(project / "CollectedData_cam0.csv")
+    assert pipeline.run_pipeline(config, show_progress=False).ran == ["train", "predict", "smooth"]
+    assert pipeline.run_pipeline(config, ["training.lr=0.002"], show_progress=False).ran[0] == "train"
+    assert pipeline.run_pipeline(config, ["training.lr=0.002"], show_progress=False).ran == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.yaml"], "missing.yaml: config file not found"),
+        (["lp3d.yaml", "--set", "distill.n_frames=0"], "distill.n_frames: expected a positive number"),
+        (["lp3d.yaml", "--set", "pipeline.videos=[nowhere/]"], "nowhere: no such video or folder"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_code_2(lp3d, project, tmp_path, args, message):
+    write_config(tmp_path, {"root": str(project)}, training={"max_steps": 1, "seeds": [0]})
+    run = lp3d("pipeline", *args, cwd=tmp_path)
+    assert run.returncode == 2, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("lp3d pipeline: error:") and message in last
