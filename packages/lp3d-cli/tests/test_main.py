@@ -6,7 +6,7 @@ import pytest
 from lp3d_cli.console import SETTINGS
 from lp3d_cli.main import app, main
 
-COMMANDS = ["smooth", "triangulate", "convert", "report", "info", "demo"]
+COMMANDS = ["smooth", "triangulate", "convert", "report", "info", "demo", "distill", "pipeline"]
 
 
 @pytest.fixture(autouse=True)

@@ -253,6 +253,7 @@ def run_pipeline(
         FileNotFoundError, ValueError: a missing or bad config, data or videos (one-line messages).
     """
     import logging
+    import warnings
 
     from lp3d_models.config import load_config
     from lp3d_models.data import find_views
@@ -263,8 +264,9 @@ def run_pipeline(
 
     if show_progress is None:
         show_progress = SETTINGS.verbosity >= 1 and stderr().is_terminal
-    if SETTINGS.verbosity < 2:  # Lightning's banner lines (accelerators, tips)
+    if SETTINGS.verbosity < 2:  # Lightning's banner lines (accelerators, tips) and its own deprecation notices
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=FutureWarning)
     config = load_config(config_path, overrides)
     for path in config.pipeline.videos:
         if not Path(path).exists():
@@ -481,7 +483,7 @@ def score_table(scores: Sequence[StageScore]) -> tuple[list[str], list[list[str]
     header = ["stage", "mean (px)", "median (px)", "positions"]
     world = any(np.isfinite(s.world_mean) for s in scores)
     if world:
-        header.append("3D mean (world units)")
+        header.append("3D mean (world)")
     rows = []
     for s in scores:
         row = [s.name, _fmt(s.pixel_mean), _fmt(s.pixel_median), str(s.n)]
