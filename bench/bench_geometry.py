@@ -3,7 +3,12 @@
 A synthetic calibrated session (4 views, ``--size`` px, few training labels), the tiny ViT of the
 tests, and a fixed compute budget: every arm trains the same number of optimizer steps at the
 same batch size. Arms: (a) neither feature, (b) 3D augmentation, (c) triangulation loss, (d) both
-(``geometry.*`` in the config), each with ``--seeds`` seeds. Reported on the held-out test frames
+(``geometry.*`` in the config), each with ``--seeds`` seeds, and a control (e): the triangulation
+loss's Charbonnier penalty on each view's own prediction against its label, without triangulating
+(the loss function swapped in this process only), which tells how much of (c) is the geometry
+rather than a coordinate loss beside the heatmaps. ``--drop-labels P`` blanks each (frame, view,
+keypoint) label with probability ``P`` (labelers skipping views), the case where the cameras can
+tell a view what the others saw. Reported on the held-out test frames
 (``lp3d evaluate`` on the last checkpoint): the 2D pixel error (original pixels) and the 3D error
 of the triangulated predictions against the triangulated labels (mm), means over seeds with the
 spread (min-max), and the CPU seconds each training took.
@@ -33,14 +38,55 @@ ARMS = {
         "geometry.triangulation_loss=true",
     ],
     "(d) both": ["geometry.enabled=true", "geometry.augment_3d=true", "geometry.triangulation_loss=true"],
+    "(e) control: 2D Charbonnier, no triangulation": [
+        "geometry.enabled=true",
+        "geometry.augment_3d=false",
+        "geometry.triangulation_loss=true",
+    ],
 }
+
+
+def per_view_loss(predicted, keypoints, cameras, affine, *, confidence=None, weights=None, calibrated=None, width=1.0):
+    """The control (e): ``triangulation_loss``'s penalty and weighting on each view's own
+    prediction, with no cameras involved (same signature, swapped in for it)."""
+    valid = torch.isfinite(keypoints).all(-1)
+    w = torch.ones_like(valid, dtype=torch.float32) if weights is None else weights.float()
+    if calibrated is not None:
+        valid = valid & calibrated.bool()[:, None, None]
+    w = torch.where(valid & (w > 0), w, torch.zeros_like(w))
+    diff = torch.where(valid[..., None], predicted - torch.nan_to_num(keypoints), torch.zeros_like(predicted))
+    penalty = width * (torch.sqrt(1.0 + (diff * diff).sum(-1) / width**2) - 1.0)
+    return (penalty * w).sum() / w.sum().clamp(min=1e-12)
+
+
+def drop_labels(root: Path, share: float, seed: int = 0) -> None:
+    """Blanks each (frame, view, keypoint) label of the project ``root`` with probability ``share``
+    (the same labels on every call, so a reused folder is not thinned twice)."""
+    from lp3d_io import to_pose_csv
+    from lp3d_models.data import read_project
+
+    data = read_project(root)
+    keep = np.random.default_rng(seed).random(data.keypoints.shape[:-1]) >= share
+    for v, view in enumerate(data.view_names):
+        position = np.where(keep[v][..., None], data.keypoints[v], np.nan)
+        to_pose_csv(
+            root / f"CollectedData_{view}.csv",
+            position,
+            keypoint_names=data.keypoint_names,
+            index=list(data.image_paths[v]),
+        )
 
 
 def run_arm(root: Path, run_dir: Path, arm: list[str], seed: int, args: argparse.Namespace) -> dict[str, float]:
     """Trains one member and evaluates it on the test frames."""
+    import lp3d_models.training
     from lp3d_models.config import load_config
     from lp3d_models.evaluation import evaluate
+    from lp3d_models.losses import triangulation_loss
     from lp3d_models.training import train
+
+    control = arm is ARMS["(e) control: 2D Charbonnier, no triangulation"]
+    lp3d_models.training.triangulation_loss = per_view_loss if control else triangulation_loss
 
     overrides = [
         f"run_dir={run_dir}",
@@ -70,7 +116,7 @@ def run_arm(root: Path, run_dir: Path, arm: list[str], seed: int, args: argparse
         *arm,
     ]
     cpu = time.process_time()
-    train(load_config(None, overrides))
+    train(load_config(None, overrides), overwrite=True)  # a reused --workdir starts the run again
     cpu = time.process_time() - cpu
     result = evaluate(run_dir, checkpoint="last", write=False)
     return {"pixel": result.overall(), "error_3d": result.overall_3d(), "cpu_s": cpu}
@@ -81,7 +127,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="optimizer steps per run (every arm)")
     parser.add_argument("--batch", type=int, default=8, help="frames per batch (every arm)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds per arm")
-    parser.add_argument("--arms", nargs="+", choices="abcd", default=list("abcd"), help="which arms")
+    parser.add_argument("--arms", nargs="+", choices="abcde", default=list("abcde"), help="which arms")
     parser.add_argument("--size", type=int, default=64, help="model input side (images are 96 px)")
     parser.add_argument("--labeled", type=int, default=200, help="labeled frames of the session")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of labeled frames for validation")
@@ -89,6 +135,7 @@ def main() -> None:
     parser.add_argument("--loss-weight", type=float, default=0.1, help="geometry.loss_weight")
     parser.add_argument("--loss-start", type=int, default=0, help="geometry.loss_start_step")
     parser.add_argument("--loss-warmup", type=int, default=200, help="geometry.loss_warmup_steps")
+    parser.add_argument("--drop-labels", type=float, default=0.0, help="share of labels blanked (all frames)")
     parser.add_argument("--workdir", type=Path, help="keep the session and runs here (default: a temp folder)")
     args = parser.parse_args()
 
@@ -105,12 +152,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         session = SyntheticDataConfig(n_views=4, width=96, height=96, n_frames=600, labeled_frames=args.labeled, seed=7)
-        root = synthetic_project(workdir / "data", session)  # with its calibration.toml, discovered
+        root = synthetic_project(workdir / f"data_{args.drop_labels:g}", session)  # calibration.toml is discovered
+        if args.drop_labels > 0:
+            drop_labels(root, args.drop_labels)
         n_train = args.labeled - round(args.labeled * args.val_fraction) - round(args.labeled * args.test_fraction)
         print(
             f"torch {torch.__version__}, 1 thread, CPU; synthetic session: 4 views, 96 px, {n_train} training frames, "
-            f"tiny ViT at {args.size} px, {args.steps} steps x batch {args.batch}; triangulation loss weight "
-            f"{args.loss_weight} (start {args.loss_start}, warm-up {args.loss_warmup})\n",
+            f"{args.drop_labels:.0%} of labels blanked; tiny ViT at {args.size} px, {args.steps} steps x batch "
+            f"{args.batch}; triangulation loss weight {args.loss_weight} (start {args.loss_start}, "
+            f"warm-up {args.loss_warmup})\n",
             flush=True,
         )
         rows = []
