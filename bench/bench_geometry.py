@@ -3,10 +3,11 @@
 A synthetic calibrated session (4 views, ``--size`` px, few training labels), the tiny ViT of the
 tests, and a fixed compute budget: every arm trains the same number of optimizer steps at the
 same batch size. Arms: (a) neither feature, (b) 3D augmentation, (c) triangulation loss, (d) both
-(``geometry.*`` in the config), each with ``--seeds`` seeds, and a control (e): the triangulation
-loss's Charbonnier penalty on each view's own prediction against its label, without triangulating
-(the loss function swapped in this process only), which tells how much of (c) is the geometry
-rather than a coordinate loss beside the heatmaps. ``--drop-labels P`` blanks each (frame, view,
+(``geometry.*`` in the config), each with ``--seeds`` seeds and the coordinate loss off; a control
+(e): the coordinate loss (``loss.coordinate_weight``: the triangulation loss's Charbonnier penalty
+on each view's own prediction against its label, no cameras), which tells how much of (c) is the
+geometry rather than a coordinate loss beside the heatmaps; and (f): all three, lp3d's defaults
+with ``geometry.enabled``. ``--drop-labels P`` blanks each (frame, view,
 keypoint) label with probability ``P`` (labelers skipping views), the case where the cameras can
 tell a view what the others saw. Reported on the held-out test frames
 (``lp3d evaluate`` on the last checkpoint): the 2D pixel error (original pixels) and the 3D error
@@ -29,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+_COORDINATE = "loss.coordinate_weight=<--loss-weight>"  # filled in by run_arm
+
 ARMS = {
     "(a) neither": ["geometry.enabled=false"],
     "(b) 3D augmentation": ["geometry.enabled=true", "geometry.augment_3d=true", "geometry.triangulation_loss=false"],
@@ -38,25 +41,14 @@ ARMS = {
         "geometry.triangulation_loss=true",
     ],
     "(d) both": ["geometry.enabled=true", "geometry.augment_3d=true", "geometry.triangulation_loss=true"],
-    "(e) control: 2D Charbonnier, no triangulation": [
+    "(e) control: coordinate loss, no cameras": ["geometry.enabled=false", _COORDINATE],
+    "(f) coordinate loss + both (the defaults with geometry on)": [
         "geometry.enabled=true",
-        "geometry.augment_3d=false",
+        "geometry.augment_3d=true",
         "geometry.triangulation_loss=true",
+        _COORDINATE,
     ],
 }
-
-
-def per_view_loss(predicted, keypoints, cameras, affine, *, confidence=None, weights=None, calibrated=None, width=1.0):
-    """The control (e): ``triangulation_loss``'s penalty and weighting on each view's own
-    prediction, with no cameras involved (same signature, swapped in for it)."""
-    valid = torch.isfinite(keypoints).all(-1)
-    w = torch.ones_like(valid, dtype=torch.float32) if weights is None else weights.float()
-    if calibrated is not None:
-        valid = valid & calibrated.bool()[:, None, None]
-    w = torch.where(valid & (w > 0), w, torch.zeros_like(w))
-    diff = torch.where(valid[..., None], predicted - torch.nan_to_num(keypoints), torch.zeros_like(predicted))
-    penalty = width * (torch.sqrt(1.0 + (diff * diff).sum(-1) / width**2) - 1.0)
-    return (penalty * w).sum() / w.sum().clamp(min=1e-12)
 
 
 def drop_labels(root: Path, share: float, seed: int = 0) -> None:
@@ -79,14 +71,9 @@ def drop_labels(root: Path, share: float, seed: int = 0) -> None:
 
 def run_arm(root: Path, run_dir: Path, arm: list[str], seed: int, args: argparse.Namespace) -> dict[str, float]:
     """Trains one member and evaluates it on the test frames."""
-    import lp3d_models.training
     from lp3d_models.config import load_config
     from lp3d_models.evaluation import evaluate
-    from lp3d_models.losses import triangulation_loss
     from lp3d_models.training import train
-
-    control = arm is ARMS["(e) control: 2D Charbonnier, no triangulation"]
-    lp3d_models.training.triangulation_loss = per_view_loss if control else triangulation_loss
 
     overrides = [
         f"run_dir={run_dir}",
@@ -113,7 +100,9 @@ def run_arm(root: Path, run_dir: Path, arm: list[str], seed: int, args: argparse
         f"geometry.loss_weight={args.loss_weight}",
         f"geometry.loss_start_step={args.loss_start}",
         f"geometry.loss_warmup_steps={args.loss_warmup}",
-        *arm,
+        "loss.coordinate_weight=0",  # (a)-(d): off, as before it was a default; (e), (f): on
+        f"loss.coordinate_warmup_steps={args.loss_warmup}",
+        *[f"loss.coordinate_weight={args.loss_weight}" if o == _COORDINATE else o for o in arm],
     ]
     cpu = time.process_time()
     train(load_config(None, overrides), overwrite=True)  # a reused --workdir starts the run again
@@ -127,7 +116,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="optimizer steps per run (every arm)")
     parser.add_argument("--batch", type=int, default=8, help="frames per batch (every arm)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds per arm")
-    parser.add_argument("--arms", nargs="+", choices="abcde", default=list("abcde"), help="which arms")
+    parser.add_argument("--arms", nargs="+", choices="abcdef", default=list("abcdef"), help="which arms")
     parser.add_argument("--size", type=int, default=64, help="model input side (images are 96 px)")
     parser.add_argument("--labeled", type=int, default=200, help="labeled frames of the session")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of labeled frames for validation")

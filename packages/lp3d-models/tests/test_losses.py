@@ -65,3 +65,19 @@ def test_bad_arguments():
         heatmap_loss(torch.zeros(1, 1, 1, 4, 4), torch.zeros(1, 1, 1, 2), stride=4, sigma=1.0, kind="l1")
     with pytest.raises(ValueError, match="keypoints: expected shape"):
         heatmap_loss(torch.zeros(1, 1, 2, 4, 4), torch.zeros(1, 1, 3, 2), stride=4, sigma=1.0)
+
+
+def test_coordinate_loss_is_a_weighted_charbonnier_mean_and_nan_safe():
+    from lp3d_models.losses import coordinate_loss
+
+    labels = torch.tensor([[[[10.0, 10.0], [20.0, 5.0], [float("nan"), 1.0]]]])  # (1, 1, 3, 2)
+    predicted = torch.tensor([[[[13.0, 14.0], [20.0, 5.0], [7.0, 7.0]]]], requires_grad=True)
+    weights = torch.tensor([[[0.5, 1.0, 1.0]]])
+    loss = coordinate_loss(predicted, labels, weights)
+    # distance 5 -> sqrt(26) - 1 (width 1); the exact label costs 0; the NaN label is ignored
+    assert loss.item() == pytest.approx(0.5 * (26**0.5 - 1.0) / 1.5, abs=TOL)
+    loss.backward()
+    assert torch.isfinite(predicted.grad).all() and predicted.grad[0, 0, 2].abs().sum() == 0
+    assert coordinate_loss(labels.nan_to_num(3.0), labels.nan_to_num(3.0)).item() == pytest.approx(0.0, abs=TOL)
+    empty = torch.full((1, 1, 2, 2), float("nan"))
+    assert coordinate_loss(torch.zeros(1, 1, 2, 2), empty).item() == 0.0

@@ -71,7 +71,7 @@ def test_triangulation_weight_schedule(tiny, tmp_path):
 
 def test_training_step_adds_the_loss_for_calibrated_samples_only(tiny, tmp_path):
     on = ["geometry.enabled=true", "geometry.loss_warmup_steps=0", "geometry.loss_weight=0.5", "masking.final=0"]
-    task = _task(tiny, tmp_path, *on)
+    task = _task(tiny, tmp_path, *on, "loss.coordinate_weight=0")
     logged: dict[str, float] = {}
     task.log = lambda name, value, **kwargs: logged.__setitem__(name, float(torch.as_tensor(value).detach()))
     batch = _batch([True, False])
@@ -88,6 +88,17 @@ def test_training_step_adds_the_loss_for_calibrated_samples_only(tiny, tmp_path)
     total.backward()
     grads = [p.grad for p in task.model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_training_step_adds_the_coordinate_loss_with_its_ramp(tiny, tmp_path):
+    task = _task(tiny, tmp_path, "loss.coordinate_weight=0.4", "loss.coordinate_warmup_steps=4", "masking.final=0")
+    assert [task.coordinate_weight(s) for s in (0, 1, 3, 10)] == pytest.approx([0.1, 0.2, 0.4, 0.4])
+    logged: dict[str, float] = {}
+    task.log = lambda name, value, **kwargs: logged.__setitem__(name, float(torch.as_tensor(value).detach()))
+    plain = {k: v for k, v in _batch([False, False]).items() if k in ("images", "keypoints", "image_sizes")}
+    total = task.training_step(plain, 0)  # global_step 0: weight 0.1
+    assert logged["train/coordinate_loss"] > 0
+    assert total.item() == pytest.approx(logged["train/heatmap_loss"] + 0.1 * logged["train/coordinate_loss"], rel=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -117,6 +117,8 @@ class LossConfig:
 
     kind: Literal["mse", "kl"] = _f("mse", "mse or kl")
     sigma: float = _f(1.25, "Gaussian target width in heatmap pixels")
+    coordinate_weight: float = _f(0.2, "weight of the Charbonnier loss on each view's soft-argmax keypoints (0: off)")
+    coordinate_warmup_steps: int = _f(200, "the coordinate loss ramps linearly from 0 over this many steps")
 
 
 @dataclass
@@ -237,6 +239,7 @@ def _check_values(c: Config) -> None:
     need(m.height > 0 and m.width > 0, "model.height", "positive sizes", (m.height, m.width))
     need(m.heatmap_stride in (1, 2, 4), "model.heatmap_stride", "1, 2 or 4", m.heatmap_stride)
     need(c.loss.sigma > 0, "loss.sigma", "a positive width", c.loss.sigma)
+    need(c.loss.coordinate_weight >= 0, "loss.coordinate_weight", "a non-negative number", c.loss.coordinate_weight)
     need(len(t.seeds) > 0 and len(set(t.seeds)) == len(t.seeds), "training.seeds", "distinct seeds", t.seeds)
     need(t.batch_size > 0, "training.batch_size", "a positive number", t.batch_size)
     need(t.lr > 0, "training.lr", "a positive number", t.lr)

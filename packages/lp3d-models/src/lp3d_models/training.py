@@ -50,7 +50,7 @@ from lp3d_models.data import (
     training_frames,
 )
 from lp3d_models.geometry import Cameras, apply_affine, cameras_from_batch, invert_affine, project, triangulate
-from lp3d_models.losses import heatmap_loss, triangulation_loss
+from lp3d_models.losses import coordinate_loss, heatmap_loss, triangulation_loss
 from lp3d_models.masking import MaskingSchedule, random_patch_mask
 from lp3d_models.model import MultiViewPoseModel, PoseOutput, to_model_pixels, to_original_pixels
 from lp3d_models.runs import model_from_config
@@ -89,7 +89,9 @@ class PoseTask(L.LightningModule):
     """The model with its losses, patch masking, validation metrics and optimizer.
 
     The loss is the heatmap loss, weighted per label (``weights`` of the batch: pseudo-labels
-    count by their confidence), plus, with ``geometry.enabled`` and ``geometry.triangulation_loss``,
+    count by their confidence), plus the coordinate loss (:func:`lp3d_models.losses.coordinate_loss`,
+    same weights; its weight ramps linearly to ``loss.coordinate_weight`` over
+    ``loss.coordinate_warmup_steps``), plus, with ``geometry.enabled`` and ``geometry.triangulation_loss``,
     the triangulation loss (:func:`lp3d_models.losses.triangulation_loss`) on the batch's calibrated
     samples, its weight zero before ``geometry.loss_start_step`` and then ramping linearly to
     ``geometry.loss_weight`` over ``geometry.loss_warmup_steps`` (the heatmaps first learn where
@@ -135,6 +137,11 @@ class PoseTask(L.LightningModule):
         lc = self.config.loss
         return heatmap_loss(heatmaps, keypoints, weights, stride=self.model.head.stride, sigma=lc.sigma, kind=lc.kind)
 
+    def coordinate_weight(self, step: int) -> float:
+        """The coordinate loss's weight at optimizer step ``step`` (a linear ramp to ``loss.coordinate_weight``)."""
+        lc = self.config.loss
+        return lc.coordinate_weight * min(1.0, (step + 1) / max(1, lc.coordinate_warmup_steps))
+
     def triangulation_weight(self, step: int) -> float:
         """The triangulation loss's weight at optimizer step ``step`` (see the class docstring)."""
         g = self.config.geometry
@@ -160,6 +167,11 @@ class PoseTask(L.LightningModule):
         hidden = random_patch_mask(B, V, self.model.grid_size, ratio, device=self.device) if ratio > 0 else None
         out = self.model(images, hidden=hidden)
         loss = heat = self._loss(out.heatmaps, keypoints, batch.get("weights"))
+        coordinate_weight = self.coordinate_weight(self.global_step)
+        if coordinate_weight > 0:
+            coordinate = coordinate_loss(out.keypoints, keypoints, batch.get("weights"))
+            loss = loss + coordinate_weight * coordinate
+            self.log("train/coordinate_loss", coordinate, batch_size=B)
         weight = self.triangulation_weight(self.global_step)
         if self.config.geometry.enabled and self.config.geometry.triangulation_loss and "calibrated" in batch:
             calibrated = batch["calibrated"].bool()
