@@ -210,3 +210,29 @@ def test_masking_ramp_is_logged(trained):
     (metrics,) = (trained / "seed_0" / "logs").glob("version_*/metrics.csv")
     ratio = pd.read_csv(metrics).dropna(subset=["train/mask_ratio"]).set_index("step")["train/mask_ratio"]
     assert ratio.is_monotonic_increasing and ratio.iloc[-1] == pytest.approx(0.3)
+
+
+def test_init_checkpoint_starts_from_those_weights(trained, synthetic_project, tmp_path, tiny):
+    from lp3d_models.distill import student_config
+    from lp3d_models.runs import load_member
+
+    start = trained / "seed_1" / "checkpoints" / "last.ckpt"
+    overrides = tiny(
+        tmp_path / "continued",
+        f"data.root={synthetic_project}",
+        f"model.init_checkpoint={start}",
+        "training.max_steps=1",
+        "training.lr=1e-12",  # one step that cannot move the weights
+        "training.val_every_steps=1",
+    )
+    config = load_config(None, overrides)
+    train(config)
+    before = load_member(start, config, 2, 11).state_dict()
+    after = load_member(tmp_path / "continued" / "seed_0" / "checkpoints" / "last.ckpt", config, 2, 11).state_dict()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    # a distilled student starts from the teacher's first member, unless warm_start is off
+    teacher = load_config(trained / "config.yaml")
+    student = student_config(teacher, trained, tmp_path / "student", tmp_path / "pseudo")
+    assert Path(student.model.init_checkpoint) == trained / "seed_0" / "checkpoints" / "best.ckpt"
+    teacher.distill.warm_start = False
+    assert student_config(teacher, trained, tmp_path / "student", tmp_path / "pseudo").model.init_checkpoint is None

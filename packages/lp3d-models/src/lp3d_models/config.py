@@ -109,6 +109,9 @@ class ModelConfig:
         None, "transformer blocks attending across views (null: every other block, ending with the last)"
     )
     drop_path: float = _f(0.1, "stochastic depth rate")
+    init_checkpoint: str | None = _f(
+        None, "start from the weights of this lp3d checkpoint (.ckpt, same model settings); null: model.pretrained"
+    )
 
 
 @dataclass
@@ -197,6 +200,7 @@ class DistillConfig:
     seeds: list[int] = _f([0], "student members, one per seed")
     max_steps: int | None = _f(None, "student optimizer steps (null: training.max_steps / max_epochs)")
     seed: int = _f(0, "seed of the frame selection")
+    warm_start: bool = _f(True, "students start from the teacher's first member (else from model.pretrained)")
 
 
 @dataclass
@@ -388,6 +392,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         config.data.root = absolute(config.data.root)
     if isinstance(config.model.pretrained, str):
         config.model.pretrained = absolute(config.model.pretrained)
+    if config.model.init_checkpoint is not None:
+        config.model.init_checkpoint = absolute(config.model.init_checkpoint)
     d = config.data
     if d.calibration is not None:
         d.calibration = absolute(d.calibration)

@@ -470,7 +470,10 @@ class DistillResult:
 def student_config(teacher: Any, teacher_dir: str | os.PathLike, out: str | os.PathLike, pseudo_labels: Path) -> Any:
     """The student's config: the teacher's (a :class:`~lp3d_models.config.Config`) with its run
     directory ``out``, ``data.pseudo_labels = [pseudo_labels]``, seeds ``distill.seeds`` and
-    ``distill.max_steps``; a synthetic teacher's session is read from the teacher's run directory."""
+    ``distill.max_steps``; a synthetic teacher's session is read from the teacher's run directory.
+    With ``distill.warm_start`` the students start from the weights of the teacher's first member
+    (``model.init_checkpoint``): at a small budget, a student trained from scratch on noisy
+    pseudo-labels does not catch up with a teacher trained on clean labels alone."""
     import copy
 
     config = copy.deepcopy(teacher)
@@ -482,6 +485,12 @@ def student_config(teacher: Any, teacher_dir: str | os.PathLike, out: str | os.P
     config.training.seeds = list(config.distill.seeds)
     if config.distill.max_steps is not None:
         config.training.max_steps = config.distill.max_steps
+    if config.distill.warm_start:
+        folder = Path(teacher_dir) / f"seed_{teacher.training.seeds[0]}" / "checkpoints"
+        start = next((folder / f for f in ("best.ckpt", "last.ckpt") if (folder / f).is_file()), None)
+        if start is None:
+            raise FileNotFoundError(f"{folder}: expected a checkpoint to start the student from (distill.warm_start)")
+        config.model.init_checkpoint = str(start.resolve())
     return config
 
 

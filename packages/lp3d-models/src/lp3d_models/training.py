@@ -53,7 +53,7 @@ from lp3d_models.geometry import Cameras, apply_affine, cameras_from_batch, inve
 from lp3d_models.losses import coordinate_loss, heatmap_loss, triangulation_loss
 from lp3d_models.masking import MaskingSchedule, random_patch_mask
 from lp3d_models.model import MultiViewPoseModel, PoseOutput, to_model_pixels, to_original_pixels
-from lp3d_models.runs import model_from_config
+from lp3d_models.runs import load_member, model_from_config
 
 __all__ = ["PoseTask", "TrainResult", "train", "lr_factor", "member_name"]
 
@@ -363,7 +363,11 @@ def _fit_member(config: Config, data: LabeledData, split: dict[str, np.ndarray],
     train_loader, val_loader = _loaders(config, data, split)
     steps_per_epoch = max(1, math.ceil(len(train_loader) / _world_size(config)))
     total = tc.max_steps if tc.max_steps is not None else tc.max_epochs * steps_per_epoch
-    model = model_from_config(config, len(data.view_names), len(data.keypoint_names))
+    V, K = len(data.view_names), len(data.keypoint_names)
+    if config.model.init_checkpoint is not None:  # e.g. a distilled student starting from its teacher
+        model = load_member(config.model.init_checkpoint, config, V, K).train()
+    else:
+        model = model_from_config(config, V, K)
     task = PoseTask(model, config, total)
     callbacks: list[L.Callback] = [
         ModelCheckpoint(ckpt_dir, filename="last", every_n_train_steps=tc.val_every_steps, enable_version_counter=False)
