@@ -368,7 +368,7 @@ def _fit_member(config: Config, data: LabeledData, split: dict[str, np.ndarray],
         model = load_member(config.model.init_checkpoint, config, V, K).train()
     else:
         model = model_from_config(config, V, K)
-    task = PoseTask(model, config, total)
+    task = PoseTask(model, config, total, view_names=data.view_names)
     callbacks: list[L.Callback] = [
         ModelCheckpoint(ckpt_dir, filename="last", every_n_train_steps=tc.val_every_steps, enable_version_counter=False)
     ]
