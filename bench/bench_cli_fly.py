@@ -100,9 +100,7 @@ def main() -> None:
         else:
             reference = tmp / "eks"
             ref_wall, ref_cpu, ref_rss = run_reference(args.data, reference)
-        median, p99, size = agreement(
-            tmp / "lp3d_0" / "multicam_3d_results.csv", reference / "multicam_3d_results.csv"
-        )
+        median, p99, size = agreement(tmp / "lp3d_0" / "multicam_3d_results.csv", reference / "multicam_3d_results.csv")
     which = "stored run" if args.stored_reference else "run now"
     print(f"fly: 3 cameras x 3 models, 500 frames, 12 keypoints; calibration, inflation on; lp3d median of {args.runs}")
     print()
