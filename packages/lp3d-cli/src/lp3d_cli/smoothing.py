@@ -257,24 +257,20 @@ def write_outputs(
 ) -> None:
     """Writes the store and the eks-style CSVs of one session into ``directory``.
 
-    The store is written by a second thread while this one formats the CSVs: its many small files
-    wait on the disk, the CSVs on the CPU.
+    One after the other: a second thread for the store's small files was slower (fly: 0.12-0.14 s
+    against 0.04 + 0.04 s), both writers being mostly Python that holds the GIL.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from lp3d_io.csv import to_eks_3d_csv, to_eks_csv
     from lp3d_io.dataset import as_spec
 
     predictions, smoothed = as_spec(predictions), as_spec(smoothed)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        stored = pool.submit(_write_store, directory / f"{session}.zarr", session, predictions, smoothed, rig)
-        views = [str(v) for v in smoothed["view"].values]
-        for key, name in csv_names(smoothed.attrs["smoother"], views).items():
-            if key == "3d":
-                to_eks_3d_csv(directory / name, smoothed)
-            else:
-                to_eks_csv(directory / name, smoothed, key)
-        stored.result()
+    _write_store(directory / f"{session}.zarr", session, predictions, smoothed, rig)
+    views = [str(v) for v in smoothed["view"].values]
+    for key, name in csv_names(smoothed.attrs["smoother"], views).items():
+        if key == "3d":
+            to_eks_3d_csv(directory / name, smoothed)
+        else:
+            to_eks_csv(directory / name, smoothed, key)
 
 
 def _write_store(
