@@ -19,8 +19,6 @@ of the truth into ones covering 94-96%; ``variance_prior_weight=0`` turns it off
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from lp3d_eks import _core
@@ -89,10 +87,8 @@ def ensemble_statistics(
         # the typical variance: median over (at most 20,000 evenly spaced) frames
         spaced = np.linspace(0, T - 1, min(T, 20_000)).astype(np.int64)  # sorted; np.unique loads numpy.ma
         frames = spaced[np.concatenate(([True], spaced[1:] != spaced[:-1]))]
-        with warnings.catch_warnings():  # a view that never saw a keypoint: no typical value
-            warnings.simplefilter("ignore", RuntimeWarning)
-            typical = _nanmedian_frames(np.where(dof[:, frames] > 0, v[:, frames], np.nan))
-        typical = np.where(np.isfinite(typical), typical, min_variance)
+        typical = _nanmedian_frames(np.where(dof[:, frames] > 0, v[:, frames], np.nan))
+        typical = np.where(np.isfinite(typical), typical, min_variance)  # a view that never saw a keypoint
         v = (variance_prior_weight * typical + dof * np.nan_to_num(v)) / (variance_prior_weight + dof)
         v[~np.isfinite(c)] = np.nan
     if M == 1 and conf is not None:
@@ -109,5 +105,5 @@ def _nanmedian_frames(x: np.ndarray) -> np.ndarray:
     n = np.isfinite(x).sum(axis=1, keepdims=True)
     ordered = np.sort(x, axis=1)  # NaN last
     lo = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0), axis=1)
-    hi = np.take_along_axis(ordered, np.maximum(n // 2, 0) - (n == 0), axis=1)
+    hi = np.take_along_axis(ordered, n // 2, axis=1)
     return np.where(n > 0, 0.5 * (lo + hi), np.nan)

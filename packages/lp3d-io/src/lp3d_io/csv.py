@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
+import orjson
 
 from lp3d_io._files import atomic_path
 from lp3d_io.dataset import DEFAULT_INDIVIDUAL, DatasetSpec, as_spec, validate
@@ -287,11 +288,7 @@ def _fill_empty(cells: str, token: str) -> str:
 def _numbers_orjson(cells: str) -> np.ndarray | None:
     """Comma-separated lines of numbers and empty cells (NaN) as a float64 ``(line, column)`` array,
     parsed as JSON by orjson (2x numpy's loadtxt), or None for what JSON does not spell like a CSV
-    number (``nan``, ``inf``, ``.5``, ``+1``), ragged lines, or without orjson."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency; loadtxt stays correct
-        return None
+    number (``nan``, ``inf``, ``.5``, ``+1``) and ragged lines."""
     if not set(cells) <= _NUMBER_CHARS:  # JSON's true, false, strings or brackets are not CSV numbers
         return None
     try:
@@ -456,16 +453,12 @@ def _row_labels(index: np.ndarray, plain: bool) -> list[str]:
 
 def _rows_text_orjson(values: Mapping[str, np.ndarray], index: np.ndarray, plain: bool) -> str | None:
     """The rows formatted by orjson (shortest round-trip digits, compiled; ~20x faster than ``repr``),
-    or None when orjson is missing or some value is infinite (orjson writes ``null`` for it).
+    or None when some value is infinite (orjson writes ``null`` for it).
 
     orjson's layout is pyarrow's except for decimal exponent -6 (orjson ``1.5e-6``, pyarrow
     ``0.0000015``) and 10 to 15 (orjson positional, pyarrow ``1.5e+10``). Values near those ranges
     are formatted by :func:`_number_tokens` instead: orjson writes a sentinel number in their place,
     and the text is split at the sentinels and joined with their tokens."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency; the slow path stays correct
-        return None
     arrays = list(values.values())
     T, K, I = arrays[0].shape  # noqa: E741
     if T == 0 or K * I == 0:

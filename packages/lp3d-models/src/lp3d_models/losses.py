@@ -135,9 +135,9 @@ def coordinate_loss(
             f"but got {tuple(keypoints.shape)}"
         )
     w = _label_weights(keypoints, weights).to(predicted.dtype)
+    # unlabeled: the label is the (detached) prediction itself, so the difference is a finite zero
     labels = torch.where(w[..., None] > 0, keypoints.to(predicted.dtype), predicted.detach())
-    diff = torch.where(w[..., None] > 0, predicted - labels, torch.zeros_like(predicted))
-    return (charbonnier(diff, width) * w).sum() / w.sum().clamp(min=1e-12)
+    return (charbonnier(predicted - labels, width) * w).sum() / w.sum().clamp(min=1e-12)
 
 
 def _label_weights(keypoints: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

@@ -109,8 +109,7 @@ class PoseTask(L.LightningModule):
         model: the pose model.
         config: the run's config.
         total_steps: planned optimizer steps (for the learning-rate decay).
-        view_names: names for the per-view metrics (default: the validation data's views, else
-            ``config.data.views``, else ``view<v>``).
+        view_names: names for the per-view metrics (default: ``config.data.views``, else ``view<v>``).
     """
 
     def __init__(
@@ -129,7 +128,10 @@ class PoseTask(L.LightningModule):
         self.val_error = torchmetrics.MeanMetric()
         self.val_error_3d = torchmetrics.MeanMetric()
         self.val_reprojection = torch.nn.ModuleList(torchmetrics.MeanMetric() for _ in range(model.n_views))
-        self._view_names = list(view_names) if view_names is not None else None
+        names = view_names if view_names is not None else config.data.views
+        if names is None or len(names) != model.n_views:
+            names = [f"view{v}" for v in range(model.n_views)]
+        self.view_names = list(names)
 
     def _loss(
         self, heatmaps: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor | None = None
@@ -148,17 +150,6 @@ class PoseTask(L.LightningModule):
         if not (g.enabled and g.triangulation_loss) or step < g.loss_start_step:
             return 0.0
         return g.loss_weight * min(1.0, (step - g.loss_start_step + 1) / max(1, g.loss_warmup_steps))
-
-    @property
-    def view_names(self) -> list[str]:
-        if self._view_names is None:
-            loader = self.trainer.val_dataloaders if self._trainer is not None else None
-            names = getattr(getattr(getattr(loader, "dataset", None), "data", None), "view_names", None)
-            names = names or self.config.data.views
-            if names is None or len(names) != self.model.n_views:
-                names = [f"view{v}" for v in range(self.model.n_views)]
-            self._view_names = list(names)
-        return self._view_names
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, keypoints = batch["images"], batch["keypoints"]
