@@ -6,6 +6,8 @@ import stat
 import subprocess
 import sys
 
+import lp3d_io._csv_read as cread
+import lp3d_io._csv_write as cwrite
 import lp3d_io.csv as lcsv
 import numpy as np
 import pandas as pd
@@ -195,10 +197,10 @@ def test_failed_write_keeps_existing_file(tmp_path, monkeypatch, engine):
     if engine == "pyarrow":
         import pyarrow.csv
 
-        monkeypatch.setattr(lcsv, "_ARROW_MIN_CELLS", 0)
+        monkeypatch.setattr(cwrite, "ARROW_MIN_CELLS", 0)
         monkeypatch.setattr(pyarrow.csv, "write_csv", broken)
     else:
-        monkeypatch.setattr(lcsv, "_rows_text", broken)
+        monkeypatch.setattr(cwrite, "_rows_text", broken)
     with pytest.raises(OSError, match="No space"):
         to_pose_csv(path, np.zeros((3, 1, 2)), keypoint_names=["a"])
     assert path.read_text() == "precious"
@@ -233,9 +235,9 @@ def test_numpy_and_pyarrow_writers_write_the_same_bytes(dtype, labels):
         "paths needing quotes": np.array([f'labeled-data/v,1/"img{i}".png' for i in range(T)]),
     }[labels]
     plain = index.dtype.kind in "iu" or "quotes" not in labels
-    ours = lcsv._rows_text(values, index, plain).encode()
+    ours = cwrite._rows_text(values, index, plain).encode()
     buffer = io.BytesIO()
-    lcsv._write_rows_arrow(buffer, values, index, plain)
+    cwrite._write_rows_arrow(buffer, values, index, plain)
     assert ours == buffer.getvalue()
 
 
@@ -248,17 +250,17 @@ def test_orjson_fast_path_writes_pyarrows_bytes(dtype, plain):
         arr[~np.isfinite(arr)] = np.nan
         arr[:3, 0, 0] = [1.5e-6, -9.25e-6, 123456789012.5]
     index = np.array([f'labeled-data/v/"img{i}".0' for i in range(T)]) if not plain else np.arange(T)
-    fast = lcsv._rows_text_orjson(values, index, plain)
+    fast = cwrite._rows_text_orjson(values, index, plain)
     assert fast is not None
     buffer = io.BytesIO()
-    lcsv._write_rows_arrow(buffer, values, index, plain)
-    assert fast.encode() == buffer.getvalue() == lcsv._rows_text_python(values, index, plain).encode()
+    cwrite._write_rows_arrow(buffer, values, index, plain)
+    assert fast.encode() == buffer.getvalue() == cwrite._rows_text_python(values, index, plain).encode()
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf])
 def test_orjson_fast_path_leaves_infinities_to_the_python_path(value):
     values = {"x": np.full((2, 1, 1), 1.5), "y": np.full((2, 1, 1), value)}
-    assert lcsv._rows_text_orjson(values, np.arange(2), True) is None
+    assert cwrite._rows_text_orjson(values, np.arange(2), True) is None
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -268,12 +270,12 @@ def test_both_writers_read_back_exactly_by_both_parsers(tmp_path, monkeypatch, d
     names = [f"kp{k}" for k in range(5)]
     texts = {}
     for engine, cells in (("numpy", 10**9), ("pyarrow", 0)):
-        monkeypatch.setattr(lcsv, "_ARROW_MIN_CELLS", cells)
+        monkeypatch.setattr(cwrite, "ARROW_MIN_CELLS", cells)
         to_pose_csv(tmp_path / f"{engine}.csv", position, keypoint_names=names)
         texts[engine] = (tmp_path / f"{engine}.csv").read_bytes()
     assert texts["numpy"] == texts["pyarrow"]
     for size in (1 << 40, 0):  # the numpy parser, then pyarrow's
-        monkeypatch.setattr(lcsv, "_ARROW_MIN_BYTES", size)
+        monkeypatch.setattr(cread, "ARROW_MIN_BYTES", size)
         table = from_pose_csv(tmp_path / "numpy.csv", dtype=dtype)
         np.testing.assert_array_equal(table.position[:, :, 0], position)
         assert table.index.dtype == np.int64 and table.index.tolist() == list(range(400))
@@ -294,10 +296,10 @@ def test_numpy_and_pyarrow_parsers_agree(tmp_path, monkeypatch, text, plain):
     """The plain parser reads what it takes exactly as pyarrow does, and hands the rest to pyarrow."""
     path = tmp_path / "p.csv"
     path.write_bytes(text.encode())
-    monkeypatch.setattr(lcsv, "_ARROW_MIN_BYTES", 0)
+    monkeypatch.setattr(cread, "ARROW_MIN_BYTES", 0)
     b = from_pose_csv(path)
-    monkeypatch.setattr(lcsv, "_ARROW_MIN_BYTES", 1 << 40)
-    assert (lcsv._parse_plain(path, lcsv._read_header(path)) is not None) == plain
+    monkeypatch.setattr(cread, "ARROW_MIN_BYTES", 1 << 40)
+    assert (cread._parse_plain(path, cread._read_header(path)) is not None) == plain
     a = from_pose_csv(path)
     np.testing.assert_array_equal(a.position, b.position)
     assert (a.confidence is None) == (b.confidence is None)

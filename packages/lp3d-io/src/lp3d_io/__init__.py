@@ -1,8 +1,9 @@
 """lp3d-io: multi-view pose data as labeled arrays, zarr stores, and the file formats labs use.
 
-The dataset convention lives in :mod:`lp3d_io.dataset`; readers are ``from_*`` / ``read_*``,
-writers ``to_*`` / ``write_*``. Calibration helpers need lp3d-eks (:mod:`lp3d_io.calibration`),
-HDF5 readers the ``hdf5`` extra (:mod:`lp3d_io.hdf5`), video helpers OpenCV (:mod:`lp3d_io.video`).
+The dataset convention lives in :mod:`lp3d_io.dataset`, the names of store groups and project files
+in :mod:`lp3d_io.layout`, the pose-file readers by format in :mod:`lp3d_io.readers`, atomic outputs
+in :mod:`lp3d_io.files`. Readers are ``from_*`` / ``read_*``, writers ``to_*`` / ``write_*``. Cameras
+are lp3d-eks's (:mod:`lp3d_io.calibration`); HDF5 readers need the ``hdf5`` extra (:mod:`lp3d_io.hdf5`).
 
 The names below are imported on first use (PEP 562), and every module imports xarray, zarr, pandas
 or pyarrow only inside the functions that need them: ``import lp3d_io.csv`` costs numpy alone.
@@ -25,7 +26,6 @@ _EXPORTS = {
         "to_anipose_toml",
     ),
     "csv": (
-        "PoseTable",
         "from_pose_csv",
         "to_eks_3d_csv",
         "to_eks_csv",
@@ -45,10 +45,14 @@ _EXPORTS = {
         "triangulated_spec",
         "validate",
     ),
+    "files": ("atomic_path", "check_target", "staged_directory"),
     "grouping": ("group_prediction_files", "read_labels", "read_predictions", "read_predictions_spec"),
     "netcdf": ("from_netcdf", "to_netcdf"),
+    "pose_table": ("PoseTable",),
+    "readers": ("from_pose_file", "pose_files"),
     "store": (
         "Store",
+        "is_store",
         "append_frames",
         "list_groups",
         "open_store",

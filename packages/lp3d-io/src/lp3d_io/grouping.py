@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lp3d_io.csv import PoseTable, from_pose_csv
 from lp3d_io.dataset import DatasetSpec, labels_dataset, predictions_spec
+from lp3d_io.pose_table import PoseTable
+from lp3d_io.readers import POSE_SUFFIXES, from_pose_file
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -39,11 +40,9 @@ __all__ = [
     "read_predictions",
     "read_predictions_spec",
     "read_labels",
-    "from_pose_file",
 ]
 
 SINGLE_VIEW = "view_0"
-POSE_SUFFIXES = (".csv", ".h5")
 _SEED = re.compile(r"(?<![A-Za-z0-9])(?:rng|seed|member)[=_-]?\d+(?![0-9])", re.IGNORECASE)
 
 
@@ -227,16 +226,6 @@ def group_view_files(paths: Iterable[str | os.PathLike], view_names: Sequence[st
     return {v: grouped[(members[0], v)] for v in view_names}
 
 
-def from_pose_file(path: str | os.PathLike, *, dtype: Any = np.float64) -> PoseTable:
-    """Reads a pose file by its suffix: CSV, or HDF5 (DeepLabCut or SLEAP analysis; ``hdf5`` extra)."""
-    path = Path(path)
-    if path.suffix.lower() == ".h5":
-        from lp3d_io.hdf5 import from_pose_h5
-
-        return from_pose_h5(path, dtype=dtype)
-    return from_pose_csv(path, dtype=dtype)
-
-
 def _files(paths_or_dir: str | os.PathLike | Iterable[str | os.PathLike], suffixes: Sequence[str]) -> list[Path]:
     if isinstance(paths_or_dir, str | os.PathLike):
         root = Path(paths_or_dir)
@@ -386,6 +375,8 @@ def read_labels(
         by_view = {str(v): Path(paths_or_dir[v]) for v in view_names}
     else:
         by_view = group_view_files(_files(paths_or_dir, (".csv",)), view_names)
+    from lp3d_io.csv import from_pose_csv
+
     tables = [from_pose_csv(by_view[v], dtype=np.float32) for v in view_names]
     for table in tables[1:]:
         _check_same(table, tables[0], same_labels=False)

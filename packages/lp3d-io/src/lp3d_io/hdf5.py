@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from lp3d_io.csv import PoseTable, build_pose_table
 from lp3d_io.dataset import DEFAULT_INDIVIDUAL
+from lp3d_io.pose_table import PoseTable, build_pose_table
 
 __all__ = ["from_pose_h5", "from_dlc_h5", "from_sleap_analysis_h5"]
 

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lp3d_io._files import atomic_path, lazy_chunks
 from lp3d_io.dataset import DatasetSpec, validate
+from lp3d_io.files import atomic_path, lazy_chunks
 
 if TYPE_CHECKING:
     import xarray as xr

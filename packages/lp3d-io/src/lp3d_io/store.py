@@ -8,6 +8,8 @@ Layout (a zarr v2 hierarchy on the local file system)::
         labels/<name>/            a labels dataset
         calibration/              the camera rig (:mod:`lp3d_io.calibration`)
 
+(the usual group names, e.g. ``smoothed/eks``, are in :mod:`lp3d_io.layout`).
+
 Every dataset group is a self-contained zarr group with its own consolidated metadata
 (``.zmetadata``), in the netCDF-like zarr layout xarray uses (``_ARRAY_DIMENSIONS``, NaN fill
 values). Chunks and compression follow one policy (:func:`storage`): a variable with ``time`` of at
@@ -43,8 +45,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import uuid
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from itertools import product
@@ -53,9 +53,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from lp3d_io._files import lazy_chunks
 from lp3d_io.calibration import calibration_from_dataset, calibration_spec
 from lp3d_io.dataset import DatasetSpec, Variable, validate
+from lp3d_io.files import atomic_path, lazy_chunks
+from lp3d_io.layout import CALIBRATION_GROUP, GROUP_KINDS
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -67,6 +68,7 @@ __all__ = [
     "Store",
     "Storage",
     "storage",
+    "is_store",
     "open_store",
     "list_groups",
     "write_group",
@@ -79,8 +81,6 @@ __all__ = [
 STORE_FORMAT = 1
 DEFAULT_TIME_CHUNK = 4096
 SMALL_VARIABLE_BYTES = 4 << 20
-CALIBRATION_GROUP = "calibration"
-_GROUP_KINDS = ("predictions", "smoothed", "labels", "triangulated")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
 _ZARR_FORMAT = 2
 _METADATA = ".zmetadata"
@@ -122,6 +122,12 @@ def _write_group_metadata(folder: Path, attrs: Mapping[str, Any]) -> None:
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a zarr store (a ``.zarr`` folder, or a folder with zarr metadata)."""
+    path = Path(path)
+    return path.is_dir() and (path.suffix == ".zarr" or (path / ".zgroup").exists() or (path / "zarr.json").exists())
 
 
 def open_store(path: str | os.PathLike, mode: str = "a", *, session: str | None = None) -> Store:
@@ -180,7 +186,7 @@ def _resolve(store: Store | str | os.PathLike, *, write: bool) -> Store:
 def _check_group(group: str, ds: DatasetSpec | xr.Dataset | None = None) -> None:
     parts = group.split("/")
     ok = group == CALIBRATION_GROUP or (
-        len(parts) == 2 and parts[0] in _GROUP_KINDS and _NAME.fullmatch(parts[1]) is not None
+        len(parts) == 2 and parts[0] in GROUP_KINDS and _NAME.fullmatch(parts[1]) is not None
     )
     if not ok:
         raise ValueError(
@@ -199,7 +205,7 @@ def list_groups(store: Store | str | os.PathLike) -> list[str]:
     """The committed dataset groups of a store, e.g. ``["predictions/ensemble", "calibration"]``."""
     s = _resolve(store, write=False)
     groups = []
-    for kind in _GROUP_KINDS:
+    for kind in GROUP_KINDS:
         folder = s.path / kind
         if folder.is_dir():
             groups += [
@@ -341,9 +347,8 @@ def _commit(group_path: Path) -> None:
         attrs = array / ".zattrs"
         metadata[f"{array.name}/.zattrs"] = _read_json(attrs) if attrs.exists() else {}
         metadata[f"{array.name}/.zarray"] = _read_json(array / ".zarray")
-    tmp = group_path / f"{_METADATA}.{uuid.uuid4().hex}.partial"
-    _dump(tmp, {"metadata": metadata, "zarr_consolidated_format": 1}, indent=None)
-    os.replace(tmp, group_path / _METADATA)
+    with atomic_path(group_path / _METADATA) as tmp:
+        _dump(tmp, {"metadata": metadata, "zarr_consolidated_format": 1}, indent=None)
 
 
 def write_group(
@@ -391,23 +396,12 @@ def _write_new_group(
     if final.parent != s.path and not (final.parent / ".zgroup").exists():
         final.parent.mkdir(exist_ok=True)
         _write_group_metadata(final.parent, {})
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex}"
-    try:
+    with atomic_path(final, create=False) as tmp:
         if isinstance(ds, DatasetSpec):
             _write_spec(tmp, ds, time_chunk, growable)
         else:
             _write_xarray(tmp, ds, time_chunk, growable)
         _commit(tmp)
-        if final.exists():
-            old = final.parent / f".{final.name}.old-{uuid.uuid4().hex}"
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def _open(path: Path, *, lazy: bool = True) -> xr.Dataset:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from lp3d_io._files import atomic_path
+from lp3d_io.files import atomic_path
 
 if TYPE_CHECKING:
     import xarray as xr

@@ -1,202 +1,28 @@
-"""Which cameras took each labeled frame: the session from the image paths, and its calibration file.
+"""The cameras of each labeled frame's session, for training: rigs read once and checked against the
+views and the images, as arrays for the torch geometry, and the world's vertical.
 
-**Session.** Lightning Pose names the image folders after the session and the view; the session of
-a labeled frame comes from its image path in each view ``v``::
-
-    labeled-data/<session>_<v>/img00012.png      -> <session>
-    labeled-data/<session>/<v>/img00012.png      -> <session>
-    anything else (e.g. labeled-data/<v>/img.png) -> ""  (the project's one unnamed session)
-
-Every view of a row must give the same session. The frame's *key* is its path without the view
-(``labeled-data/<session>/img00012.png``), what Lightning Pose's ``calibrations.csv`` lists.
-
-**Calibration.** The anipose TOML of a session is the first of, searching the folders ``roots``
-in order (a pseudo-label folder, then the project)::
-
-    1. data.calibrations[<session>]                    (config: session -> file)
-    2. <root>/calibrations.csv                          (see below)
-    3. <root>/calibrations/<session>.toml
-    4. data.calibration                                 (config: one file for the rest)
-    5. <root>/calibration.toml
-
-A session with none of them is uncalibrated: it trains without geometry. ``calibrations.csv``
-follows Lightning Pose's ``camera_params_file``: a header row, then one row per labeled image with
-its key (the image path without the view folder) and the TOML file (relative to the CSV's folder),
-in a column named ``file``; a key may also be a folder prefix (``labeled-data/session0``), and a
-first column named ``session`` holds session names instead::
-
-    ,file                                               session,file
-    labeled-data/session0/img00005.png,calibrations/a.toml     session0,calibrations/a.toml
-
-Cameras are matched to the views by name (in view order; extra cameras are ignored); a missing
-camera, a missing or unreadable file, or cameras whose image size differs from the images' is a
-one-line error naming the file.
+Which session a frame belongs to and which calibration file a session has are the project
+layout's rules (:mod:`lp3d_io.layout`: :func:`~lp3d_io.layout.frame_sessions`,
+:func:`~lp3d_io.layout.find_calibration_files`). Cameras are matched to the views by name (in view
+order; extra cameras are ignored); a missing camera, a missing or unreadable file, or cameras
+whose image size differs from the images' is a one-line error naming the file.
 """
 
 from __future__ import annotations
 
-import csv
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 from lp3d_eks import CameraRig
 
 __all__ = [
-    "parse_session",
-    "frame_sessions",
-    "find_calibration_files",
-    "read_calibration_index",
     "load_rigs",
     "check_image_sizes",
     "camera_arrays",
     "vertical_axis",
 ]
-
-
-def parse_session(image_path: str, view: str) -> tuple[str, str]:
-    """The session of an image of view ``view`` and the image's key without the view.
-
-    Returns:
-        ``(session, key)``; the session is ``""`` when the path names none (see the module docstring).
-    """
-    parts = PurePosixPath(str(image_path).replace("\\", "/")).parts
-    if len(parts) >= 2:
-        folder = parts[-2]
-        if folder.endswith("_" + view) and len(folder) > len(view) + 1:
-            session = folder[: -len(view) - 1]
-            return session, "/".join((*parts[:-2], session, parts[-1]))
-        if folder == view:
-            key = "/".join((*parts[:-2], parts[-1]))
-            if len(parts) >= 3 and parts[-3] != "labeled-data":
-                return parts[-3], key
-            return "", key
-    return "", "/".join(parts)
-
-
-def frame_sessions(
-    image_paths: np.ndarray, view_names: Sequence[str], source: str = "labels"
-) -> tuple[np.ndarray, np.ndarray]:
-    """The session and key of every labeled frame.
-
-    Args:
-        image_paths: ``(view, frame)`` image paths.
-        view_names: ``(view,)``.
-        source: named in errors (the label file).
-
-    Returns:
-        ``sessions`` and ``keys``, both ``(frame,)`` str.
-
-    Raises:
-        ValueError: the views of a row name different sessions.
-    """
-    n_frames = image_paths.shape[1]
-    sessions, keys = np.empty(n_frames, dtype=object), np.empty(n_frames, dtype=object)
-    for f in range(n_frames):
-        parsed = [parse_session(image_paths[v, f], view) for v, view in enumerate(view_names)]
-        if len({s for s, _ in parsed}) > 1:
-            got = ", ".join(f"{view}: {s!r}" for view, (s, _) in zip(view_names, parsed, strict=True))
-            raise ValueError(
-                f"{source}: row {f} ({image_paths[0, f]}): expected the same session in every view, but got {got}"
-            )
-        sessions[f], keys[f] = parsed[0]
-    return sessions.astype(str), keys.astype(str)
-
-
-def read_calibration_index(path: str | os.PathLike) -> tuple[bool, dict[str, Path]] | None:
-    """Reads a ``calibrations.csv`` (see the module docstring).
-
-    Returns:
-        ``(by_session, {key: TOML path})``: keys are session names when ``by_session``, else image
-        keys or folder prefixes; paths are resolved against the CSV's folder. None: no such file.
-
-    Raises:
-        ValueError: no ``file`` column, or a row without a file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return None
-    with open(path, newline="") as f:
-        rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
-    header = [cell.strip() for cell in rows[0]] if rows else []
-    if len(header) < 2 or "file" not in header[1:]:
-        raise ValueError(f"{path}: expected a header with a key column and a 'file' column, but got {header}")
-    column = header.index("file", 1)
-    out: dict[str, Path] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) <= column or not row[column].strip():
-            raise ValueError(f"{path}: line {line}: expected a calibration file in column 'file', but got {row}")
-        out[row[0].strip().replace("\\", "/").strip("/")] = path.parent / row[column].strip()
-    return header[0].lower() == "session", out
-
-
-def _index_lookup(index: tuple[bool, dict[str, Path]], session: str, key: str) -> Path | None:
-    by_session, table = index
-    if by_session:
-        return table.get(session)
-    if key in table:
-        return table[key]
-    prefixes = [p for p in table if p and key.startswith(p + "/")]
-    return table[max(prefixes, key=len)] if prefixes else None  # the longest folder prefix
-
-
-def find_calibration_files(
-    sessions: np.ndarray,
-    keys: np.ndarray,
-    roots: Sequence[str | os.PathLike],
-    *,
-    calibration: str | os.PathLike | None = None,
-    calibrations: Mapping[str, str | os.PathLike] | None = None,
-) -> dict[str, Path]:
-    """The calibration file of every session that has one (search order in the module docstring).
-
-    Args:
-        sessions: ``(frame,)`` session names.
-        keys: ``(frame,)`` image keys (the paths without the view).
-        roots: folders searched, in order.
-        calibration: ``data.calibration``.
-        calibrations: ``data.calibrations``.
-
-    Returns:
-        ``{session: file}``; files are not opened here.
-
-    Raises:
-        ValueError: ``calibrations.csv`` gives the frames of one session different files.
-    """
-    roots = [Path(r) for r in roots]
-    indexes = [(r / "calibrations.csv", read_calibration_index(r / "calibrations.csv")) for r in roots]
-    indexes = [(path, index) for path, index in indexes if index is not None]
-    mapping = dict(calibrations or {})
-    out: dict[str, Path] = {}
-    for session in dict.fromkeys(sessions.tolist()):
-        if session in mapping:
-            out[session] = Path(mapping[session])
-            continue
-        found = None
-        for index_path, index in indexes:
-            files = {_index_lookup(index, session, k) for k in keys[sessions == session]} - {None}
-            if len(files) > 1:
-                raise ValueError(
-                    f"{index_path}: expected one calibration file per session, but session {session!r} "
-                    f"has {sorted(str(f) for f in files)}"
-                )
-            if files:
-                found = files.pop()
-                break
-        if found is None and session:
-            found = _first_file(r / "calibrations" / f"{session}.toml" for r in roots)
-        if found is None and calibration is not None:
-            found = Path(calibration)
-        if found is None:
-            found = _first_file(r / "calibration.toml" for r in roots)
-        if found is not None:
-            out[session] = found
-    return out
-
-
-def _first_file(paths: Iterable[Path]) -> Path | None:
-    return next((p for p in paths if p.is_file()), None)
 
 
 def load_rigs(files: Mapping[str, str | os.PathLike], view_names: Sequence[str]) -> dict[str, CameraRig]:

@@ -59,14 +59,8 @@ from lp3d_models.augment import (
     warp_image,
 )
 from lp3d_models.augment_3d import Augment3D, augment_3d
-from lp3d_models.calibration import (
-    camera_arrays,
-    check_image_sizes,
-    find_calibration_files,
-    frame_sessions,
-    load_rigs,
-    vertical_axis,
-)
+from lp3d_io.layout import LABELS_FILE, find_calibration_files, find_label_views, frame_sessions, weights_file
+from lp3d_models.calibration import camera_arrays, check_image_sizes, load_rigs, vertical_axis
 from lp3d_models.config import AugmentConfig, DataConfig, GeometryConfig
 
 if TYPE_CHECKING:

@@ -17,27 +17,30 @@ prediction files are read without importing xarray; a store or netCDF file is re
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lp3d_cli.console import warn
-from lp3d_cli.errors import UserError
+from lp3d_io.readers import POSE_SUFFIXES, pose_files
+from lp3d_io.store import is_store
+
+from lp3d_workflows.errors import UserError
 
 if TYPE_CHECKING:
     import xarray as xr
     from lp3d_eks import CameraRig
     from lp3d_io.dataset import DatasetSpec
 
-__all__ = ["Session", "find_sessions", "load_predictions", "is_store", "pose_files", "PREDICTIONS_GROUP"]
+__all__ = ["PredictionSession", "find_prediction_sessions", "load_predictions"]
 
-PREDICTIONS_GROUP = "predictions/ensemble"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Session:
+class PredictionSession:
     """One recording to process.
 
     Attributes:
@@ -58,24 +61,12 @@ class Session:
         return None
 
 
-def is_store(path: Path) -> bool:
-    """Whether ``path`` is a zarr store (a ``.zarr`` folder or a folder with zarr metadata)."""
-    return path.is_dir() and (path.suffix == ".zarr" or (path / ".zgroup").exists() or (path / "zarr.json").exists())
-
-
-def pose_files(folder: Path) -> list[Path]:
-    """The prediction files (``.csv``, ``.h5``) directly in ``folder``, sorted; hidden ones skipped."""
-    from lp3d_io.grouping import POSE_SUFFIXES
-
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in POSE_SUFFIXES and p.name[0] != ".")
-
-
 def _session_name(path: Path) -> str:
     name = path.stem if path.suffix in (".zarr", ".nc") else path.name
     return name or "session"
 
 
-def find_sessions(inputs: Sequence[str | os.PathLike]) -> list[Session]:
+def find_prediction_sessions(inputs: Sequence[str | os.PathLike]) -> list[PredictionSession]:
     """The sessions named by the INPUT arguments (see the module docstring).
 
     Raises:
@@ -83,16 +74,14 @@ def find_sessions(inputs: Sequence[str | os.PathLike]) -> list[Session]:
             two sessions have the same name.
     """
     files: list[Path] = []
-    sessions: list[Session] = []
+    sessions: list[PredictionSession] = []
     for raw in inputs:
         path = Path(raw)
         if not path.exists():
             raise UserError(f"INPUT {path}: no such file or folder")
         if is_store(path) or (path.is_file() and path.suffix == ".nc"):
-            sessions.append(Session(_session_name(path), (path,)))
+            sessions.append(PredictionSession(_session_name(path), (path,)))
         elif path.is_file():
-            from lp3d_io.grouping import POSE_SUFFIXES
-
             if path.suffix.lower() not in POSE_SUFFIXES:
                 raise UserError(
                     f"INPUT {path}: expected prediction files (.csv, .h5), a folder, a store (.zarr) or a .nc file, "
@@ -100,11 +89,11 @@ def find_sessions(inputs: Sequence[str | os.PathLike]) -> list[Session]:
                 )
             files.append(path)
         elif pose := pose_files(path):
-            sessions.append(Session(_session_name(path.resolve()), tuple(pose)))
+            sessions.append(PredictionSession(_session_name(path.resolve()), tuple(pose)))
         else:
             sessions.extend(_batch(path))
     if files:
-        sessions.insert(0, Session(_session_name(files[0].resolve().parent), tuple(files)))
+        sessions.insert(0, PredictionSession(_session_name(files[0].resolve().parent), tuple(files)))
     names = [s.name for s in sessions]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -112,15 +101,15 @@ def find_sessions(inputs: Sequence[str | os.PathLike]) -> list[Session]:
     return sessions
 
 
-def _batch(folder: Path) -> list[Session]:
+def _batch(folder: Path) -> list[PredictionSession]:
     sessions = []
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             continue
         if is_store(entry) or (entry.is_file() and entry.suffix == ".nc"):
-            sessions.append(Session(_session_name(entry), (entry,), batch=True))
+            sessions.append(PredictionSession(_session_name(entry), (entry,), batch=True))
         elif entry.is_dir() and (pose := pose_files(entry)):
-            sessions.append(Session(entry.name, tuple(pose), batch=True))
+            sessions.append(PredictionSession(entry.name, tuple(pose), batch=True))
     if not sessions:
         raise UserError(
             f"INPUT {folder}: expected prediction files (.csv, .h5) or session folders in it, but found neither"
@@ -128,7 +117,7 @@ def _batch(folder: Path) -> list[Session]:
     return sessions
 
 
-def _files_of_views(session: Session, views: Sequence[str], source: str) -> list[Path]:
+def _files_of_views(session: PredictionSession, views: Sequence[str], source: str) -> list[Path]:
     """The session's files that name one of ``views``; the others are skipped with a warning.
 
     Raises:
@@ -146,7 +135,7 @@ def _files_of_views(session: Session, views: Sequence[str], source: str) -> list
             )
     skipped = [p.name for p, view in matched.items() if view is None]
     if skipped:
-        warn(
+        log.warning(
             f"session {session.name}: skipping {len(skipped)} file(s) naming none of the views {list(views)}: "
             + ", ".join(skipped[:4])
             + (", ..." if len(skipped) > 4 else "")
@@ -155,7 +144,7 @@ def _files_of_views(session: Session, views: Sequence[str], source: str) -> list
 
 
 def load_predictions(
-    session: Session, *, view_names: Sequence[str] | None = None, rig: CameraRig | None = None
+    session: PredictionSession, *, view_names: Sequence[str] | None = None, rig: CameraRig | None = None
 ) -> DatasetSpec:
     """Reads a session's ensemble predictions.
 
@@ -208,10 +197,10 @@ def _read_container(path: Path) -> xr.Dataset:
         if ds.attrs.get("lp3d_kind") != "predictions":
             raise UserError(f"{path}: expected a predictions dataset, but got lp3d_kind={ds.attrs.get('lp3d_kind')!r}")
         return ds
+    from lp3d_io.layout import PREDICTIONS, groups_of_kind
     from lp3d_io.store import list_groups, read_group
 
-    groups = [g for g in list_groups(path) if g.startswith("predictions/")]
+    groups = groups_of_kind(list_groups(path), PREDICTIONS)
     if not groups:
         raise UserError(f"{path}: expected a predictions group in the store, but it has {list_groups(path)}")
-    group = PREDICTIONS_GROUP if PREDICTIONS_GROUP in groups else groups[0]
-    return read_group(path, group).load()
+    return read_group(path, groups[0]).load()
