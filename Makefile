@@ -25,7 +25,7 @@ all: test
 venv: $(STAMP)
 
 # Build tools and test tools go in first so lp3d-eks builds without isolation (incremental rebuilds
-# in build/lp3d-eks); the four packages are installed editable, lp3d-eks with its compiled _core.
+# in build/lp3d-eks); the packages are installed editable, lp3d-eks with its compiled _core.
 $(STAMP): $(PYPROJECTS) requirements-dev.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
@@ -33,10 +33,10 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt Makefile
 	# torch first and pinned, so no resolver picks another build (lp3d-models pins the same versions)
 	$(PIP) install -q torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION)
 	$(MAKE) --no-print-directory eks
-	$(PIP) install -q -e "packages/lp3d-io[dask,hdf5]" -e packages/lp3d-models -e packages/lp3d-cli
+	$(PIP) install -q -e "packages/lp3d-io[dask,hdf5]" -e packages/lp3d-models -e packages/lp3d-workflows -e packages/lp3d-cli
 	# bytecode of the editable sources now, as a wheel install has it (where PYTHONDONTWRITEBYTECODE is
 	# set, every lp3d run would compile them again: ~30 ms of a 0.4 s lp3d smooth)
-	$(PY) -m compileall -q packages/lp3d-eks/src packages/lp3d-io/src packages/lp3d-models/src packages/lp3d-cli/src > /dev/null
+	$(PY) -m compileall -q packages/*/src > /dev/null
 	touch $@
 
 # Rebuild the C++ extension (incremental: CMake keeps its build tree in build/lp3d-eks).

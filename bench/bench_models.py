@@ -181,7 +181,7 @@ def _occluded_errors(run_dir: Path) -> dict[str, float]:
 
 
 def bench_accuracy(budget_minutes: float, budget_steps: int | None, workdir: Path) -> list[dict]:
-    from lp3d_models.config import SyntheticDataConfig, load_config
+    from lp3d_models.config import TINY_MODEL, SyntheticDataConfig, as_overrides, load_config
     from lp3d_models.data import synthetic_project
     from lp3d_models.training import train
 
@@ -201,21 +201,14 @@ def bench_accuracy(budget_minutes: float, budget_steps: int | None, workdir: Pat
         f"data.root={root}",
         "data.val_fraction=0.05",
         "data.test_fraction=0.1",
-        "model.backbone=vit_tiny_p8",
-        "model.pretrained=false",
-        "model.height=64",
-        "model.width=64",
-        "model.head_channels=32",
-        "model.drop_path=0.0",
+        *as_overrides(TINY_MODEL),
         "loss.kind=kl",
         "training.lr=2e-3",
-        "training.backbone_lr_scale=1.0",
         "training.schedule=constant",
         "training.warmup_steps=50",
         "training.batch_size=8",
         *budget,
         "training.val_every_steps=100",
-        "training.progress_bar=false",
     ]
     rows = []
     for label, masking in (

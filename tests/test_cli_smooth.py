@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from lp3d_io.csv import from_pose_csv
+from lp3d_io.csv import EKS_COORDS, from_pose_csv
 from lp3d_io.store import list_groups, read_group
 
 
@@ -39,14 +39,7 @@ def test_calibrated_outputs_agree_and_beat_triangulation(lp3d, synthetic, tmp_pa
     )
     view = synthetic.views[1]
     table2d = from_pose_csv(out / f"multicam_{view}_results.csv")
-    assert set(table2d.extra) == {
-        "x_ens_median",
-        "y_ens_median",
-        "x_ens_var",
-        "y_ens_var",
-        "x_posterior_var",
-        "y_posterior_var",
-    }
+    assert set(table2d.extra) == set(EKS_COORDS) - {"x", "y", "likelihood"}
     np.testing.assert_allclose(
         table2d.position[:, :, 0], smoothed["reprojection"].sel(view=view).values[:, :, 0], rtol=1e-6
     )

@@ -9,31 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from lp3d_models.config import tiny_model
 
 pytestmark = pytest.mark.slow
 
-# The tiny model of packages/lp3d-models/tests/conftest.py (TINY), a few steps.
-CONFIG = {
-    "run_dir": "run",
-    "data": {"test_fraction": 0.2},
-    "model": {
-        "backbone": "vit_tiny_p8",
-        "pretrained": False,
-        "height": 64,
-        "width": 64,
-        "head_channels": 32,
-        "drop_path": 0.0,
-    },
-    "training": {
-        "seeds": [0, 1],
-        "max_steps": 4,
-        "batch_size": 4,
-        "warmup_steps": 2,
-        "backbone_lr_scale": 1.0,
-        "progress_bar": False,
-    },
-    "pipeline": {"distill": False},
-}
+# The tiny model, a few steps.
+CONFIG = tiny_model(
+    run_dir="run",
+    data={"test_fraction": 0.2},
+    training={"seeds": [0, 1], "max_steps": 4, "batch_size": 4, "warmup_steps": 2},
+    pipeline={"distill": False},
+)
 
 
 @pytest.fixture(scope="module")

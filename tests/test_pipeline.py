@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from lp3d_models.config import tiny_model
 
 pytestmark = [
     pytest.mark.slow,
@@ -19,27 +20,17 @@ pytestmark = [
 
 STAGES = ["train", "predict", "smooth", "distill", "predict_student", "smooth_student"]
 
-# The tiny model of packages/lp3d-models/tests/conftest.py (TINY), a few steps.
-TINY = {
-    "model": {
-        "backbone": "vit_tiny_p8",
-        "pretrained": False,
-        "height": 64,
-        "width": 64,
-        "head_channels": 32,
-        "drop_path": 0.0,
-    },
-    "training": {
+# The tiny model, a few steps.
+TINY = tiny_model(
+    training={
         "seeds": [0, 1],
         "max_steps": 6,
         "batch_size": 4,
         "warmup_steps": 5,
-        "backbone_lr_scale": 1.0,
-        "progress_bar": False,
         "val_every_steps": 6,
     },
-    "distill": {"n_frames": 6, "seeds": [0], "max_steps": 4},
-}
+    distill={"n_frames": 6, "seeds": [0], "max_steps": 4},
+)
 
 
 def write_config(folder: Path, data: dict, **sections: dict) -> Path:
@@ -107,7 +98,7 @@ def touch(path: Path) -> None:
 
 
 def test_an_interrupted_stage_is_redone_and_changed_inputs_redo_what_follows(project, tmp_path, monkeypatch):
-    from lp3d_cli import pipeline
+    from lp3d_workflows import pipeline
 
     config = write_config(tmp_path, {"root": str(project)}, pipeline={"distill": False})
     real_smooth = pipeline._smooth

@@ -1,11 +1,13 @@
-"""The typer commands behind `lp3d init / train / predict / evaluate`."""
+"""The commands `lp3d init / train / predict / evaluate` (lp3d_cli.model_commands) over lp3d-models."""
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
-from lp3d_models.commands import app
+from lp3d_cli.model_commands import app
+from lp3d_models.config import as_overrides, tiny_model
 from typer.testing import CliRunner
 
 pytestmark = [
@@ -17,7 +19,19 @@ def _run(*args: str):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def test_init_train_predict_evaluate(synthetic_project, tmp_path, tiny):
+@pytest.fixture(scope="module")
+def synthetic_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-view synthetic session (64 x 64, 40 frames, 30 labeled) in the Lightning Pose layout."""
+    from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
+
+    root = tmp_path_factory.mktemp("synthetic")
+    write_session(
+        make_session(SyntheticConfig(n_views=2, image_size=(64, 64), n_frames=40, seed=3)), root, labeled_frames=30
+    )
+    return root
+
+
+def test_init_train_predict_evaluate(synthetic_project, tmp_path):
     project = tmp_path / "project"
     shutil.copytree(synthetic_project, project)
     result = _run("init", project)
@@ -28,9 +42,10 @@ def test_init_train_predict_evaluate(synthetic_project, tmp_path, tiny):
     again = _run("init", project)
     assert isinstance(again.exception, FileExistsError)
 
-    sets = [
-        x for o in tiny(tmp_path / "run", "training.max_steps=4", "training.val_every_steps=2") for x in ("--set", o)
-    ]
+    settings = tiny_model(
+        run_dir=str(tmp_path / "run"), training={"max_steps": 4, "val_every_steps": 2, "batch_size": 4}
+    )
+    sets = [x for o in as_overrides(settings) for x in ("--set", o)]
     result = _run("train", config, *sets, "--seeds", "3", "--pretrained", "false", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "seed_3: best validation error" in result.output

@@ -338,7 +338,7 @@ def test_written_files_get_the_usual_mode(tmp_path, umask):
 
 
 def test_triangulation_csv(tmp_path):
-    from lp3d_io.dataset import triangulated_spec
+    from lp3d_io.dataset import triangulated_arrays
 
     rng = np.random.default_rng(6)
     points = rng.normal(size=(8, 2, 3))
@@ -347,7 +347,7 @@ def test_triangulation_csv(tmp_path):
     errors[1, 3, 1] = np.nan
     n_views = np.full((8, 2), 2)
     n_views[3, 1] = 0
-    spec = triangulated_spec(points, errors, n_views, view_names=["top", "bot"], keypoint_names=["p", "q"])
+    spec = triangulated_arrays(points, errors, n_views, view_names=["top", "bot"], keypoint_names=["p", "q"])
     lcsv.to_triangulation_csv(tmp_path / "t.csv", spec.to_xarray())
     table = from_pose_csv(tmp_path / "t.csv")
     assert table.scorer == "lp3d_triangulate" and table.space == ("x", "y", "z")

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import xarray as xr
 from lp3d_io.dataset import (
-    DatasetSpec,
+    NumpyDataset,
     labels_dataset,
+    predictions_arrays,
     predictions_dataset,
-    predictions_spec,
+    smoothed_arrays,
     smoothed_dataset,
-    smoothed_spec,
-    triangulated_spec,
+    triangulated_arrays,
     validate,
 )
 
@@ -144,7 +144,7 @@ def test_validate_names_the_problem(make_predictions, what, mutate, message, for
     validate(ds)
     bad = mutate(ds)
     with pytest.raises(ValueError, match=message) as err:
-        validate(bad if form == "xarray" else DatasetSpec.from_xarray(bad))  # one set of rules for both forms
+        validate(bad if form == "xarray" else NumpyDataset.from_xarray(bad))  # one set of rules for both forms
     assert "\n" not in str(err.value)
 
 
@@ -158,7 +158,7 @@ def test_validate_skips_values_of_dask_arrays(make_predictions):
 
 
 def test_validate_rejects_non_dataset():
-    with pytest.raises(ValueError, match="expected an xarray.Dataset or a DatasetSpec"):
+    with pytest.raises(ValueError, match="expected an xarray.Dataset or a NumpyDataset"):
         validate(xr.DataArray([1, 2]))  # type: ignore[arg-type]
 
 
@@ -194,10 +194,10 @@ def test_spec_and_xarray_forms_are_the_same_dataset(make_result, kind):
     res = make_result(kind, V=3, T=12, K=2)
     views = ["c0"] if kind == "single_view" else ["c0", "c1", "c2"]
     kwargs = {"view_names": views, "keypoint_names": ["a", "b"], "fps": 25, "session": "s", "time": np.arange(3, 15)}
-    spec = smoothed_spec(res, **kwargs)
+    spec = smoothed_arrays(res, **kwargs)
     ds = spec.to_xarray()
     xr.testing.assert_identical(ds, smoothed_dataset(res, **kwargs))
-    back = DatasetSpec.from_xarray(ds)
+    back = NumpyDataset.from_xarray(ds)
     xr.testing.assert_identical(back.to_xarray(), ds)
     assert back.sizes == dict(ds.sizes) and spec.sizes == dict(ds.sizes)
     for name in ds.variables:  # reads like the xarray dataset: variables, coordinates, dims
@@ -210,12 +210,12 @@ def test_spec_and_xarray_forms_are_the_same_dataset(make_result, kind):
 
 def test_spec_selection_follows_xarray(make_predictions):
     ds = make_predictions(M=2, V=3, T=6, K=4)
-    spec = DatasetSpec.from_xarray(ds)
+    spec = NumpyDataset.from_xarray(ds)
     picked = spec.sel(view=["cam2", "cam0"], keypoint=["kp3"])
     xr.testing.assert_identical(picked.to_xarray(), ds.sel(view=["cam2", "cam0"], keypoint=["kp3"]))
     with pytest.raises(ValueError, match=r"coordinate 'view': expected values from .*, but got \['cam9'\]"):
         spec.sel(view=["cam9"])
-    plain = predictions_spec(ds["position"].values, view_names=["a", "b", "c"], keypoint_names=list("pqrs"))
+    plain = predictions_arrays(ds["position"].values, view_names=["a", "b", "c"], keypoint_names=list("pqrs"))
     assert plain.sizes["member"] == 2 and np.isnan(plain["confidence"].values).all()
 
 
@@ -224,7 +224,9 @@ def test_triangulated_dataset():
     points = rng.normal(size=(7, 2, 3))
     errors = rng.uniform(size=(3, 7, 2))
     n_views = rng.integers(0, 4, size=(7, 2))
-    spec = triangulated_spec(points, errors, n_views, view_names=list("abc"), keypoint_names=["p", "q"], center="mean")
+    spec = triangulated_arrays(
+        points, errors, n_views, view_names=list("abc"), keypoint_names=["p", "q"], center="mean"
+    )
     ds = spec.to_xarray()
     assert ds["position"].dims == ("time", "keypoint", "individual", "space")
     assert list(ds["space"].values) == ["x", "y", "z"] and ds.attrs["center"] == "mean"
@@ -233,4 +235,4 @@ def test_triangulated_dataset():
     with pytest.raises(ValueError, match="reprojection_error"):
         validate(ds.assign(reprojection_error=-ds["reprojection_error"]))
     with pytest.raises(ValueError, match="n_views: expected integers"):
-        triangulated_spec(points, errors, n_views * 1.0, view_names=list("abc"), keypoint_names=["p", "q"])
+        triangulated_arrays(points, errors, n_views * 1.0, view_names=list("abc"), keypoint_names=["p", "q"])

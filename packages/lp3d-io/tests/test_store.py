@@ -287,8 +287,8 @@ def _files(root):
 
 @pytest.mark.parametrize("small", [True, False])
 def test_numpy_writer_writes_what_the_zarr_writer_writes(tmp_path, make_result, monkeypatch, small):
-    from lp3d_io.calibration import calibration_spec
-    from lp3d_io.dataset import DatasetSpec, labels_spec, predictions_spec, smoothed_spec
+    from lp3d_io.calibration import calibration_arrays
+    from lp3d_io.dataset import NumpyDataset, labels_arrays, predictions_arrays, smoothed_arrays
     from lp3d_io.synthetic import make_rig
 
     if not small:
@@ -297,16 +297,16 @@ def test_numpy_writer_writes_what_the_zarr_writer_writes(tmp_path, make_result, 
     position = rng.uniform(0, 500, size=(2, 3, 70, 4, 2, 2)).astype(np.float32)
     position[rng.uniform(size=position.shape) < 0.1] = np.nan
     specs = {
-        "predictions/ens": predictions_spec(
+        "predictions/ens": predictions_arrays(
             position, rng.uniform(size=position.shape[:-1]), view_names=["a", "b", "c"], keypoint_names=list("pqrs"),
             individual_names=["m1", "m2"], fps=50, session="s", source_files=["x.csv"], time=np.arange(10, 80),
         ),
-        "smoothed/eks": smoothed_spec(make_result("linear", V=3, T=70, K=4), view_names=["a", "b", "c"],
+        "smoothed/eks": smoothed_arrays(make_result("linear", V=3, T=70, K=4), view_names=["a", "b", "c"],
                                       keypoint_names=list("pqrs"), session="s"),
-        "labels/train": labels_spec(rng.normal(size=(3, 5, 4, 2)),
+        "labels/train": labels_arrays(rng.normal(size=(3, 5, 4, 2)),
                                     np.array([[f"labeled-data/{v}/img{i}.png" for i in range(5)] for v in "abc"]),
                                     view_names=["a", "b", "c"], keypoint_names=list("pqrs")),
-        "calibration": calibration_spec(make_rig(3)),
+        "calibration": calibration_arrays(make_rig(3)),
     }  # fmt: skip
     for group, spec in specs.items():
         write_group(tmp_path / "numpy.zarr", group, spec, time_chunk=32)  # numpy + json, no zarr
@@ -316,7 +316,7 @@ def test_numpy_writer_writes_what_the_zarr_writer_writes(tmp_path, make_result, 
         xr.testing.assert_identical(numpy_back, spec.to_xarray())
         for name in numpy_back.variables:
             assert numpy_back[name].encoding["chunks"] == zarr_back[name].encoding["chunks"], name
-        assert DatasetSpec.from_xarray(numpy_back).sizes == spec.sizes
+        assert NumpyDataset.from_xarray(numpy_back).sizes == spec.sizes
     # Same files, byte for byte: metadata, attributes, _ARRAY_DIMENSIONS, chunk keys and padded chunks.
     assert _files(tmp_path / "numpy.zarr") == _files(tmp_path / "zarr.zarr")
     chunks = read_group(tmp_path / "numpy.zarr", "predictions/ens")["position"].encoding["chunks"]
@@ -335,10 +335,10 @@ def test_numpy_writer_writes_what_the_zarr_writer_writes(tmp_path, make_result, 
 
 
 def test_appending_to_a_group_written_by_numpy(tmp_path, make_predictions):
-    from lp3d_io.dataset import DatasetSpec
+    from lp3d_io.dataset import NumpyDataset
 
     full = make_predictions(M=2, V=2, T=30, K=3, seed=4)
-    write_group(tmp_path / "s.zarr", "predictions/p", DatasetSpec.from_xarray(full.isel(time=slice(0, 20))))
+    write_group(tmp_path / "s.zarr", "predictions/p", NumpyDataset.from_xarray(full.isel(time=slice(0, 20))))
     piece = full.isel(time=slice(20, 30))
     assert append_frames(tmp_path / "s.zarr", "predictions/p", piece.assign_coords(time=np.arange(10))) == 30
     xr.testing.assert_identical(read_group(tmp_path / "s.zarr", "predictions/p").load(), full)
@@ -349,9 +349,9 @@ def test_writing_a_store_imports_neither_zarr_nor_xarray(tmp_path):
         f"""
         import sys
         import numpy as np
-        from lp3d_io.dataset import predictions_spec
+        from lp3d_io.dataset import predictions_arrays
         from lp3d_io.store import open_store, write_group
-        spec = predictions_spec(np.zeros((1, 2, 5, 3, 2)), view_names=["a", "b"], keypoint_names=["p", "q", "r"])
+        spec = predictions_arrays(np.zeros((1, 2, 5, 3, 2)), view_names=["a", "b"], keypoint_names=["p", "q", "r"])
         write_group(open_store({str(tmp_path / "s.zarr")!r}, session="s"), "predictions/p", spec)
         print(sorted({{"zarr", "xarray", "pandas", "numcodecs", "dask"}} & {{m.split(".")[0] for m in sys.modules}}))
         """

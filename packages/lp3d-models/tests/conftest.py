@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from lp3d_models.config import as_overrides, tiny_model
 
 # The test models are tiny and the CPUs shared: with more than one thread, OpenMP workers spin
 # waiting for each other whenever another process holds a core (10x the CPU time, measured).
@@ -16,19 +17,8 @@ torch.set_num_threads(1)
 MIRROR_MOUSE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "mirror-mouse-example"
 MIRROR_SPLIT_ROW = 168  # rows 0-167: top view, 168-405: bottom view (the mirror)
 
-# A model small enough for a CPU test: 2 blocks, 48 wide, patch 8, 64 x 64 input.
-TINY = [
-    "model.backbone=vit_tiny_p8",
-    "model.pretrained=false",
-    "model.height=64",
-    "model.width=64",
-    "model.head_channels=32",
-    "model.drop_path=0.0",
-    "training.backbone_lr_scale=1.0",
-    "training.warmup_steps=5",
-    "training.progress_bar=false",
-    "training.batch_size=4",
-]
+# The tiny model (lp3d_models.config.TINY_MODEL) with a short warm-up and small batches.
+TINY = as_overrides(tiny_model(training={"warmup_steps": 5, "batch_size": 4}))
 
 
 def tiny_overrides(run_dir: Path, *extra: str) -> list[str]:

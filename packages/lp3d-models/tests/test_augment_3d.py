@@ -47,7 +47,7 @@ def marker_centre(image: np.ndarray, point: np.ndarray, colour: np.ndarray, radi
 def test_markers_land_on_the_new_labels(session, data):
     """The renderer paints each keypoint as a disc of its own colour: after the 3D augmentation the
     discs of the visible keypoints are where the new labels say, not where the old ones were."""
-    from lp3d_io._synthetic_motion import get_skeleton
+    from lp3d_io.synthetic import get_skeleton
 
     truth = np.load(session / "truth.npz")
     visible = truth["visible"][:, truth["labeled_frames"]]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from lp3d_io.layout import find_label_views
 from lp3d_models.config import AugmentConfig, DataConfig, SyntheticDataConfig
-from lp3d_models.data import PoseFrames, find_views, load_data, load_split, make_split, read_project, save_split
+from lp3d_models.data import PoseFrames, load_data, load_split, make_split, read_project, save_split
 
 TOL = 1e-4
 
 
 def test_read_project(synthetic_project):
     data = read_project(synthetic_project)
-    assert data.view_names == ["cam0", "cam1"] == find_views(synthetic_project)
+    assert data.view_names == ["cam0", "cam1"] == find_label_views(synthetic_project)
     assert data.keypoints.shape == (2, 30, 11, 2) and data.image_paths.shape == (2, 30)
     truth = np.load(synthetic_project / "truth.npz")
     labeled = truth["labeled_frames"]

@@ -1,21 +1,19 @@
-"""Pseudo-label selection and writing (lp3d_models.distill), on hand-made smoothed sessions."""
+"""Distillation's parts on hand-made smoothed sessions: frame selection (lp3d_models.frame_selection) and
+writing pseudo-labels (lp3d_models.pseudo_labels)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from lp3d_models.distill import (
+from lp3d_models.frame_selection import (
     SmoothedSession,
     candidate_frames,
-    confidence_weights,
     frame_variance,
-    kmeans,
-    labeled_frame_ids,
     pose_features,
     select_frames,
     session_quotas,
-    write_pseudo_labels,
 )
+from lp3d_models.pseudo_labels import confidence_weights, labeled_frame_ids, write_pseudo_labels
 
 TOL = 1e-9
 
@@ -45,31 +43,6 @@ def blobs(centres: np.ndarray, n: int, spread: float, seed: int) -> tuple[np.nda
     rng = np.random.default_rng(seed)
     label = np.repeat(np.arange(len(centres)), n)
     return centres[label] + spread * rng.normal(size=(len(label), centres.shape[1])), label
-
-
-def test_kmeans_finds_separated_clusters():
-    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
-    x, truth = blobs(centres, 30, 0.5, seed=1)
-    found, labels = kmeans(x, 4, seed=0)
-    order = np.argmin(((found[:, None] - centres[None]) ** 2).sum(-1), axis=1)
-    assert sorted(order) == [0, 1, 2, 3]
-    np.testing.assert_allclose(found, centres[order], atol=0.3)
-    for j in range(4):  # every cluster is one blob
-        assert len(set(truth[labels == j])) == 1
-
-
-def test_kmeans_is_deterministic_by_seed_and_fills_every_cluster():
-    x = np.random.default_rng(2).normal(size=(50, 3))
-    a, la = kmeans(x, 7, seed=4)
-    b, lb = kmeans(x, 7, seed=4)
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(la, lb)
-    assert set(la) == set(range(7))
-    # duplicate points: still k non-empty clusters
-    _, labels = kmeans(np.repeat(x[:3], 5, axis=0), 3, seed=0)
-    assert set(labels) == {0, 1, 2}
-    with pytest.raises(ValueError, match="expected a number of clusters"):
-        kmeans(x[:2], 3)
 
 
 def test_pose_features_ignore_position_and_scale():

@@ -21,9 +21,24 @@ def test_any_size_divisible_by_the_patch(height, width):
     assert torch.isfinite(features).all()
 
 
-def test_patch_14_backbone():
-    encoder = _encoder(2, name="vit_tiny_p16")
-    assert encoder(torch.randn(1, 2, 3, 32, 80)).shape == (1, 2, 48, 2, 5)
+def test_patch_14_backbone_end_to_end():
+    """A real patch-14 model (DINOv2 ViT-S/14, random weights) from images to keypoints and gradients,
+    at a size `lp3d init` proposes for it."""
+    from lp3d_models.backbone import input_multiple
+    from lp3d_models.model import build_model
+    from lp3d_models.project import propose_size
+
+    torch.manual_seed(0)
+    height, width = propose_size([(840, 560)], area=56 * 84, multiple=input_multiple("dinov2_s14"))
+    assert (height, width) == (56, 84)
+    model = build_model(2, 3, backbone="dinov2_s14", pretrained=False, image_size=(height, width))
+    assert model.encoder.patch_size == 14
+    out = model(torch.rand(1, 2, 3, height, width), image_sizes=torch.tensor([[840.0, 560.0], [840.0, 560.0]]))
+    assert out.heatmaps.shape == (1, 2, 3, height // 4, width // 4) and out.keypoints.shape == (1, 2, 3, 2)
+    assert ((out.keypoints >= -0.5) & (out.keypoints <= torch.tensor([839.5, 559.5]))).all()
+    out.keypoints.sum().backward()
+    grad = model.encoder.backbone.patch_embed.proj.weight.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("size", [(60, 64), (64, 4)])

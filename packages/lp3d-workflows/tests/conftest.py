@@ -1,4 +1,4 @@
-"""Small prediction files for the in-process tests of lp3d-cli (seeded, a few frames)."""
+"""Small prediction files for the in-process tests of the workflows (seeded, a few frames)."""
 
 from __future__ import annotations
 

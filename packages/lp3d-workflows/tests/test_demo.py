@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lp3d_cli.demo import compare_with_truth, run_demo
-from lp3d_cli.errors import UserError
+from lp3d_workflows.demo import compare_with_truth, smoothing_demo
+from lp3d_workflows.errors import UserError
 
 
 def test_scores_of_gaussian_errors():
@@ -38,5 +38,5 @@ def test_scores_of_gaussian_errors():
 def test_demo_never_overwrites_a_folder_it_did_not_write(tmp_path):
     (tmp_path / "mine.txt").write_text("keep me")
     with pytest.raises(UserError, match="was not written by lp3d demo"):
-        run_demo(tmp_path)
+        smoothing_demo(tmp_path)
     assert (tmp_path / "mine.txt").read_text() == "keep me"

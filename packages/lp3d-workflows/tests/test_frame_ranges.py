@@ -1,27 +1,10 @@
-"""Option values given as text: name lists, positive numbers, frame ranges."""
+"""Frame ranges given as text (the command line's --s-frames, the app's forms)."""
 
 from __future__ import annotations
 
 import pytest
-from lp3d_cli.errors import UserError
-from lp3d_cli.parsing import parse_frame_ranges, parse_positive_numbers, resolve_frame_ranges, split_names
-
-
-def test_split_names_accepts_repeats_and_commas():
-    assert split_names(["top,bot", " side "]) == ["top", "bot", "side"]
-    assert split_names(None) is None
-    assert split_names([" , "]) is None
-
-
-def test_positive_numbers():
-    assert parse_positive_numbers(["1.5,2", "3e-2"], "--s") == (1.5, 2.0, 0.03)
-    assert parse_positive_numbers(None, "--s") is None
-
-
-@pytest.mark.parametrize("text", ["abc", "0", "-1", "inf", "nan", "1,,x"])
-def test_bad_numbers(text):
-    with pytest.raises(UserError, match=r"^--s: expected positive numbers, but got '"):
-        parse_positive_numbers([text], "--s")
+from lp3d_workflows.errors import UserError
+from lp3d_workflows.frame_ranges import parse_frame_ranges, resolve_frame_ranges
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lp3d_cli.report import ReportData, keypoint_table, write_report
-from lp3d_cli.smoothing import SmoothOptions, smooth_predictions
+from lp3d_workflows.report import ReportData, keypoint_table, write_report
+from lp3d_workflows.smoothing import SmoothSettings, smooth_predictions
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def predictions():
 @pytest.mark.parametrize("calibrated", [True, False])
 def test_report_of_two_individuals(predictions, calibrated, tmp_path):
     rig, ds = predictions
-    results, spec = smooth_predictions(ds, rig if calibrated else None, SmoothOptions())
+    results, spec = smooth_predictions(ds, rig if calibrated else None, SmoothSettings())
     smoothed = spec.to_xarray()
     assert smoothed.attrs["smoother"] == ("calibrated" if calibrated else "linear")
     page = write_report(ReportData(smoothed, ds, (0, 60), 60, tmp_path / "pair.zarr"), tmp_path)

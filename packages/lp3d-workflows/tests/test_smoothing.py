@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lp3d_cli.errors import UserError
-from lp3d_cli.sessions import Session, load_predictions
-from lp3d_cli.smoothing import SmoothOptions, smooth_predictions, smooth_session, write_outputs
 from lp3d_io.store import read_group
+from lp3d_workflows.errors import UserError
+from lp3d_workflows.sessions import PredictionSession, load_predictions
+from lp3d_workflows.smoothing import SmoothSettings, smooth_predictions, smooth_session, write_smoothed_outputs
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def test_same_as_calling_the_smoother(simulated):
     from lp3d_eks import smooth
 
     session, sim = simulated
-    options = SmoothOptions(s=(3.0,), s_frames=((0, 40),), ensemble="mean", variance="confidence-weighted")
+    options = SmoothSettings(s=(3.0,), s_frames=((0, 40),), ensemble="mean", variance="confidence-weighted")
     (result,), smoothed = smooth_predictions(sim.to_dataset(), session.rig, options)
     direct = smooth(
         sim.position, session.rig, confidences=sim.confidence, center="mean", variance="confidence-weighted", s=3.0,
@@ -39,8 +39,8 @@ def test_same_as_calling_the_smoother(simulated):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (SmoothOptions(s=(1.0, 2.0)), "--s: expected one value or 11"),
-        (SmoothOptions(s_frames=((0, 500),)), "--s-frames: expected ranges within the 80 frames"),
+        (SmoothSettings(s=(1.0, 2.0)), "--s: expected one value or 11"),
+        (SmoothSettings(s_frames=((0, 500),)), "--s-frames: expected ranges within the 80 frames"),
     ],
 )
 def test_checks_against_the_data(simulated, options, message):
@@ -52,13 +52,13 @@ def test_checks_against_the_data(simulated, options, message):
 def test_session_from_a_store_and_its_summary(simulated, tmp_path):
     session, sim = simulated
     predictions = sim.to_dataset()
-    _, smoothed = smooth_predictions(predictions, session.rig, SmoothOptions())
-    write_outputs(tmp_path, "sim", predictions, smoothed, session.rig)
+    _, smoothed = smooth_predictions(predictions, session.rig, SmoothSettings())
+    write_smoothed_outputs(tmp_path, "sim", predictions, smoothed, session.rig)
     calibration = tmp_path / "calibration.toml"
     session.rig.to_toml(calibration)
-    store = Session("sim", (tmp_path / "sim.zarr",))
+    store = PredictionSession("sim", (tmp_path / "sim.zarr",))
     assert load_predictions(store).sizes == predictions.sizes
-    result = smooth_session(store, SmoothOptions(calibration=calibration, s=(2.0,)), tmp_path / "again")
+    result = smooth_session(store, SmoothSettings(calibration=calibration, s=(2.0,)), tmp_path / "again")
     assert result.smoother == "calibrated" and result.n_members == 3 and result.s == [[2.0] * 11]
     observed = np.isfinite(sim.position).all(-1).any(0)  # (view, time, keypoint)
     stored = read_group(tmp_path / "again" / "sim.zarr", "smoothed/eks")["inflation"].values[..., 0]

@@ -2,17 +2,35 @@
 
 Results (tables) go to stdout, messages, progress and errors to stderr, so
 ``lp3d smooth ... > summary.txt`` keeps the table alone. ``--quiet`` keeps only errors;
-``--verbose`` adds details (files found, options, stage timings).
+``--verbose`` adds details (files found, options, stage timings). The workflows' log records
+(logger ``lp3d_workflows``) are shown the same way (:func:`show_workflow_logs`), and their progress
+callbacks draw a bar (:func:`progress_callback`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SETTINGS", "Settings", "stdout", "stderr", "info", "detail", "warn", "failure", "print_table", "progress"]
+__all__ = [
+    "SETTINGS",
+    "Settings",
+    "stdout",
+    "stderr",
+    "info",
+    "detail",
+    "warn",
+    "failure",
+    "print_table",
+    "progress",
+    "progress_callback",
+    "show_workflow_logs",
+    "shows_progress_bars",
+    "quiet_training_logs",
+]
 
 
 @dataclass
@@ -84,9 +102,11 @@ class _Progress:
 
     def __init__(self, progress: Any, task: Any) -> None:
         self._progress, self._task = progress, task
+        self.completed = 0.0
 
     def update(self, description: str | None = None, advance: float = 0.0, total: float | None = None) -> None:
         """Changes the description and advances the bar (no-op when silent)."""
+        self.completed += advance
         if self._progress is None:
             return
         kwargs: dict[str, Any] = {"advance": advance}
@@ -115,3 +135,55 @@ def progress(description: str, total: float | None = None) -> Iterator[_Progress
     columns.append(TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         yield _Progress(bar, bar.add_task(description, total=total))
+
+
+@contextlib.contextmanager
+def progress_callback(description: str = "") -> Iterator[Callable[[str, float, float | None], None]]:
+    """A workflow progress callback (:mod:`lp3d_workflows.progress`) drawing one transient bar: a
+    spinner while the total is unknown, then a bar."""
+    with progress(description) as bar:
+
+        def update(what: str, done: float, total: float | None) -> None:
+            if total is None:
+                bar.update(description=what)
+            else:
+                bar.update(description=what, total=total, advance=done - bar.completed)
+
+        yield update
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log records of the workflows as the command's own messages (info, detail, warning)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            warn(message)
+        elif record.levelno >= logging.INFO:
+            info(message)
+        else:
+            detail(message)
+
+
+def show_workflow_logs() -> None:
+    """Shows the log records of lp3d's libraries (``lp3d_workflows``, ``lp3d_models``) on stderr, per
+    the verbosity (once per process)."""
+    for name in ("lp3d_workflows", "lp3d_models"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+            logger.addHandler(_ConsoleHandler())
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+
+
+def shows_progress_bars() -> bool:
+    """Whether progress bars are drawn (stderr is a terminal and not ``--quiet``): the models' own bars
+    (training, prediction) follow this too."""
+    return SETTINGS.verbosity >= 1 and stderr().is_terminal
+
+
+def quiet_training_logs() -> None:
+    """Hides Lightning's banner lines (accelerators, tips) unless ``--verbose``."""
+    if SETTINGS.verbosity < 2:
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        logging.getLogger("lightning.fabric").setLevel(logging.WARNING)

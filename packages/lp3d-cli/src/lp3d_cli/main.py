@@ -16,17 +16,25 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from lp3d_workflows.errors import is_user_error, one_line
+
+# typer vendors click (pinned to <0.29 in pyproject.toml): its usage errors are these types.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer.exceptions import TyperException
 
 from lp3d_cli import __version__
-from lp3d_cli.console import SETTINGS
-from lp3d_cli.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, UserError, is_user_error, one_line
+from lp3d_cli.console import SETTINGS, progress_callback, show_workflow_logs
+from lp3d_cli.console import info as say
+from lp3d_cli.options import BatchOut, Center, Debug, Device, Inputs, Overwrite, Quiet, Variance, Verbose
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "EXIT_USER_ERROR", "EXIT_INTERNAL_ERROR"]
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
 
 
 class LP3DApp(typer.Typer):
@@ -92,14 +100,14 @@ def main(args: Sequence[str] | None = None) -> int:
     try:
         result = command.main(args=args, prog_name="lp3d", standalone_mode=False)
     except Exception as err:  # every failure ends here: one line, or the traceback with --debug
-        if type(err).__name__ == "NoArgsIsHelpError":  # no arguments: the help was shown
-            message = err.format_message() if hasattr(err, "format_message") else ""
+        if isinstance(err, NoArgsIsHelpError):  # no arguments: the help was shown
+            message = err.format_message()
             if message.strip():
                 print(message, file=sys.stderr)
             return EXIT_USER_ERROR
-        if type(err).__module__.startswith("typer"):  # a usage error found while parsing
+        if isinstance(err, TyperException):  # a usage error found while parsing
             path = _command_path(err)
-            message = err.format_message() if hasattr(err, "format_message") else str(err)
+            message = err.format_message() if isinstance(err, UsageError) else str(err)
             print(f"{path}: error: {' '.join(message.split())} (see '{path} --help')", file=sys.stderr)
             return int(getattr(err, "exit_code", EXIT_USER_ERROR))
         if SETTINGS.debug:
@@ -131,11 +139,6 @@ def command(**kwargs: Any) -> Callable[[Callable[..., None]], Callable[..., None
 
 # --- options shared by every command ---------------------------------------------------------------
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (no tables, no progress).")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Print details: files found, options, timings.")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output (never done without it).")]
-
 
 def _configure(quiet: bool = False, verbose: bool = False, debug: bool = False) -> None:
     """Applies the output flags (given before or after the command name)."""
@@ -144,6 +147,7 @@ def _configure(quiet: bool = False, verbose: bool = False, debug: bool = False) 
     elif verbose:
         SETTINGS.verbosity = 2
     SETTINGS.debug = SETTINGS.debug or debug
+    show_workflow_logs()
 
 
 def _show_version(value: bool) -> None:
@@ -151,7 +155,7 @@ def _show_version(value: bool) -> None:
         from importlib.metadata import PackageNotFoundError, version
 
         parts = []
-        for package in ("lp3d-eks", "lp3d-io"):
+        for package in ("lp3d-eks", "lp3d-io", "lp3d-workflows", "lp3d-models", "lp3d-app"):
             try:
                 parts.append(f"{package} {version(package)}")
             except PackageNotFoundError:
@@ -175,27 +179,10 @@ def _root(
 # --- smooth ----------------------------------------------------------------------------------------
 
 
-class Center(str, Enum):
-    median = "median"
-    mean = "mean"
-
-
-class Variance(str, Enum):
-    var = "var"
-    confidence_weighted = "confidence-weighted"
-
-
 @command(no_args_is_help=True)
 def smooth(
-    inputs: Annotated[
-        list[Path],
-        typer.Argument(
-            metavar="INPUT",
-            help="Prediction CSV files, a folder of them, a folder of session folders, or stores (.zarr / .nc).",
-            show_default=False,
-        ),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per session for a batch).")],
+    inputs: Inputs,
+    out: BatchOut,
     calibration: Annotated[
         Path | None,
         typer.Option("--calibration", "-c", help="Anipose calibration.toml: smooth in 3D with these cameras."),
@@ -278,14 +265,18 @@ def smooth(
       lp3d smooth sessions/ -c calibration.toml --out out/ --scheduler tcp://10.0.0.5:8786
     """
     _configure(quiet, verbose, debug)
-    from lp3d_cli.batch import run_smooth
-    from lp3d_cli.parsing import parse_frame_ranges, parse_positive_numbers, split_names
-    from lp3d_cli.smoothing import SmoothOptions
+    from lp3d_workflows.batch import smooth_inputs
+    from lp3d_workflows.frame_ranges import parse_frame_ranges
+    from lp3d_workflows.smoothing import SmoothSettings
+
+    from lp3d_cli.console import failure
+    from lp3d_cli.parsing import parse_positive_numbers, split_names
+    from lp3d_cli.summaries import print_batch, print_session, print_tracebacks
 
     view_names = split_names(views)
     keypoint_names = split_names(keypoints)
     ranges = parse_frame_ranges(s_frames)
-    options = SmoothOptions(
+    settings = SmoothSettings(
         calibration=calibration,
         views=None if view_names is None else tuple(view_names),
         keypoints=None if keypoint_names is None else tuple(keypoint_names),
@@ -295,7 +286,27 @@ def smooth(
         ensemble=ensemble.value,
         variance=variance.value,
     )
-    code = run_smooth(inputs, out, options, overwrite=overwrite, workers=workers, scheduler=scheduler)
+
+    def failed(summary) -> None:
+        if summary.error is not None:
+            failure(f"{summary.session}: failed: {summary.error}")
+
+    with progress_callback("smoothing") as bar:
+        summaries = smooth_inputs(
+            inputs,
+            out,
+            settings,
+            overwrite=overwrite,
+            workers=workers,
+            scheduler=scheduler,
+            on_result=failed,
+            progress=bar,
+        )
+    if len(summaries) == 1 and summaries[0].error is None and scheduler is None:
+        print_session(summaries[0])
+    else:
+        print_batch(summaries)
+    code = print_tracebacks(summaries)
     if code:
         raise typer.Exit(code)
 
@@ -305,16 +316,9 @@ def smooth(
 
 @command(no_args_is_help=True)
 def triangulate(
-    inputs: Annotated[
-        list[Path],
-        typer.Argument(
-            metavar="INPUT",
-            help="Prediction CSV files, a folder of them, a folder of session folders, or stores (.zarr / .nc).",
-            show_default=False,
-        ),
-    ],
+    inputs: Inputs,
     calibration: Annotated[Path, typer.Option("--calibration", "-c", help="Anipose calibration.toml.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per session for a batch).")],
+    out: BatchOut,
     views: Annotated[
         list[str] | None,
         typer.Option("--views", help="Cameras to use; repeat or comma-separate. Default: all of the calibration."),
@@ -340,18 +344,27 @@ def triangulate(
       lp3d triangulate fly/ -c fly/calibration.toml --views Cam-A,Cam-B --out out/fly-dlt-ab
     """
     _configure(quiet, verbose, debug)
-    from lp3d_cli.parsing import split_names
-    from lp3d_cli.triangulation import run_triangulate
+    from lp3d_workflows.triangulation import triangulate_inputs
 
-    code = run_triangulate(
-        inputs,
-        out,
-        calibration,
-        views=split_names(views),
-        keypoints=split_names(keypoints),
-        center=ensemble.value,
-        overwrite=overwrite,
-    )
+    from lp3d_cli.parsing import split_names
+    from lp3d_cli.summaries import print_tracebacks, print_triangulation
+
+    with progress_callback("triangulating") as bar:
+        summaries = triangulate_inputs(
+            inputs,
+            out,
+            calibration,
+            views=split_names(views),
+            keypoints=split_names(keypoints),
+            center=ensemble.value,
+            overwrite=overwrite,
+            on_result=print_triangulation,
+            progress=bar,
+        )
+    if len(summaries) > 1:
+        failed = sum(s.error is not None for s in summaries)
+        say(f"{len(summaries)} sessions: {len(summaries) - failed} triangulated, {failed} failed")
+    code = print_tracebacks(summaries)
     if code:
         raise typer.Exit(code)
 
@@ -402,10 +415,15 @@ def convert(
       lp3d convert session.nc session.zarr
     """
     _configure(quiet, verbose, debug)
-    from lp3d_cli.conversion import run_convert
+    from lp3d_workflows.conversion import convert as run_convert
+
     from lp3d_cli.parsing import split_names
 
-    run_convert(src, dst, group=group, views=split_names(views), calibration=calibration, overwrite=overwrite)
+    with progress_callback(f"converting {src.name}") as bar:
+        result = run_convert(
+            src, dst, group=group, views=split_names(views), calibration=calibration, overwrite=overwrite, progress=bar
+        )
+    say(f"wrote {', '.join(result.groups)} to {result.dst}" + (" (replaced)" if result.replaced else ""))
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -441,9 +459,11 @@ def report(
       lp3d report out/fly/fly.zarr --out report-late --frames 20000:23000 --overwrite
     """
     _configure(quiet, verbose, debug)
-    from lp3d_cli.report import run_report
+    from lp3d_workflows.report import write_smoothing_report
 
-    run_report(store, out, overwrite=overwrite, frames=frames)
+    with progress_callback("plotting") as bar:
+        page = write_smoothing_report(store, out, overwrite=overwrite, frames=frames, progress=bar)
+    say(f"report written to {page}")
 
 
 # --- info ------------------------------------------------------------------------------------------
@@ -464,9 +484,11 @@ def info(
       lp3d info predictions.nc
     """
     _configure(quiet, verbose, debug)
-    from lp3d_cli.info import run_info
+    from lp3d_workflows.store_summary import summarize_store
 
-    run_info(store)
+    from lp3d_cli.summaries import print_store_summary
+
+    print_store_summary(summarize_store(store))
 
 
 # --- distill ---------------------------------------------------------------------------------------
@@ -525,16 +547,13 @@ def distill(
       lp3d distill runs/mouse smoothed/*/*.zarr --out runs/student --seeds 0,1,2 --max-steps 3000
     """
     _configure(quiet, verbose, debug)
+    from lp3d_workflows.errors import require_models
+
+    from lp3d_cli.parsing import parse_seeds
+
+    seed_list = parse_seeds(seeds)
+    require_models()
     from lp3d_models.distill import distill as run_distill
-
-    from lp3d_cli.console import info as say
-    from lp3d_cli.parsing import split_names
-
-    names = split_names([seeds] if seeds else None)
-    try:
-        seed_list = None if names is None else [int(n) for n in names]
-    except ValueError:
-        raise UserError(f"--seeds: expected comma-separated integers (e.g. 0,1,2), but got {seeds!r}") from None
 
     result = run_distill(
         run_dir,
@@ -565,7 +584,7 @@ def pipeline(
         list[str] | None,
         typer.Option("--set", help="Override a config key: --set distill.n_frames=50 (repeatable)."),
     ] = None,
-    device: Annotated[str, typer.Option("--device", help="Prediction device: auto, cpu, cuda, ...")] = "auto",
+    device: Device = "auto",
     quiet: Quiet = False,
     verbose: Verbose = False,
     debug: Debug = False,
@@ -583,10 +602,16 @@ def pipeline(
       lp3d pipeline project/lp3d.yaml --set distill.n_frames=300 --set pipeline.videos=[new-videos/]
     """
     _configure(quiet, verbose, debug)
-    from lp3d_cli.console import info as say
-    from lp3d_cli.pipeline import print_scores, run_pipeline
+    from lp3d_workflows.pipeline import run_pipeline
 
-    result = run_pipeline(config, list(set_ or []), device=device)
+    from lp3d_cli.console import quiet_training_logs, shows_progress_bars
+    from lp3d_cli.summaries import print_scores
+
+    quiet_training_logs()
+    with progress_callback("pipeline") as bar:
+        result = run_pipeline(
+            config, list(set_ or []), device=device, show_progress=shows_progress_bars(), progress=bar
+        )
     print_scores(result.scores, f"Held-out labeled frames, {result.scores[0].n} labeled positions:")
     say(f"report: {result.report}")
 
@@ -612,7 +637,7 @@ def demo(
     verbose: Verbose = False,
     debug: Debug = False,
 ) -> None:
-    """Run every part of lp3d on a synthetic calibrated session (about 4 minutes on 2 CPU cores).
+    """Run every part of lp3d on a synthetic calibrated session (about 70 s on 2 CPU cores).
 
     Simulates a ring of calibrated cameras filming an animal, then runs [bold]lp3d pipeline[/bold]: trains
     an ensemble of tiny models on the labeled frames, predicts every frame, smooths in 3D with the
@@ -630,21 +655,28 @@ def demo(
       lp3d demo --smoothing-only --out /tmp/demo --seed 3 --frames 1200
     """
     _configure(quiet, verbose, debug)
-    from lp3d_cli.demo import run_demo, run_pipeline_demo
+    from lp3d_workflows.demo import pipeline_demo, smoothing_demo
+
+    from lp3d_cli.console import quiet_training_logs, shows_progress_bars
+    from lp3d_cli.summaries import print_pipeline_demo, print_smoothing_demo
 
     if smoothing_only:
-        run_demo(out, seed=seed, n_frames=600 if frames is None else frames)
+        with progress_callback("demo") as bar:
+            print_smoothing_demo(
+                smoothing_demo(out, seed=seed, n_frames=600 if frames is None else frames, progress=bar)
+            )
     else:
-        run_pipeline_demo(out, seed=seed, n_frames=frames)
+        quiet_training_logs()
+        with progress_callback("demo") as bar:
+            result = pipeline_demo(out, seed=seed, n_frames=frames, show_progress=shows_progress_bars(), progress=bar)
+        print_pipeline_demo(result)
 
 
 def _mount_model_commands() -> None:
-    """``lp3d train / predict / evaluate / init`` come from lp3d-models when it is installed (it brings
-    torch, which the post-processing commands do not need). Its command module imports only typer."""
-    try:
-        from lp3d_models import commands as model_commands
-    except ImportError:
-        return
+    """``lp3d train / predict / evaluate / init`` (:mod:`lp3d_cli.model_commands`): always listed; they
+    need the ``models`` extra (lp3d-models and torch), and say so in one line when it is missing."""
+    from lp3d_cli import model_commands
+
     app.registered_commands.extend(model_commands.app.registered_commands)
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lp3d_io.dataset import DatasetSpec, Variable, as_spec, validate
+from lp3d_io.dataset import NumpyDataset, Variable, as_numpy, validate
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -36,7 +36,7 @@ __all__ = [
     "from_anipose_toml",
     "to_anipose_toml",
     "check_views",
-    "calibration_spec",
+    "calibration_arrays",
     "calibration_to_dataset",
     "calibration_from_dataset",
 ]
@@ -106,10 +106,10 @@ def to_anipose_toml(rig: CameraRig, path: str | os.PathLike) -> None:
     rig.to_toml(path)
 
 
-def calibration_spec(rig: CameraRig) -> DatasetSpec:
+def calibration_arrays(rig: CameraRig) -> NumpyDataset:
     """The rig as a calibration dataset (see the module docstring), in numpy form."""
     cams = rig.cameras
-    spec = DatasetSpec(
+    spec = NumpyDataset(
         {
             "matrix": Variable(("view", "row", "column"), np.stack([c.matrix for c in cams])),
             "distortion": Variable(("view", "coefficient"), np.stack([c.dist for c in cams])),
@@ -130,18 +130,18 @@ def calibration_spec(rig: CameraRig) -> DatasetSpec:
 
 
 def calibration_to_dataset(rig: CameraRig) -> xr.Dataset:
-    """The rig as a calibration dataset (an :class:`xarray.Dataset`; see :func:`calibration_spec`)."""
-    return calibration_spec(rig).to_xarray()
+    """The rig as a calibration dataset (an :class:`xarray.Dataset`; see :func:`calibration_arrays`)."""
+    return calibration_arrays(rig).to_xarray()
 
 
-def calibration_from_dataset(ds: DatasetSpec | xr.Dataset) -> CameraRig:
+def calibration_from_dataset(ds: NumpyDataset | xr.Dataset) -> CameraRig:
     """The rig stored in a calibration dataset (inverse of :func:`calibration_to_dataset`)."""
     from lp3d_eks import Camera, CameraRig
 
     validate(ds)
     if ds.attrs["lp3d_kind"] != "calibration":
         raise ValueError(f"dataset: expected a calibration dataset, but got lp3d_kind={ds.attrs['lp3d_kind']!r}")
-    spec = as_spec(ds)
+    spec = as_numpy(ds)
     cameras = tuple(
         Camera(
             name=str(view),

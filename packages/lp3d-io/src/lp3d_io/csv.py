@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lp3d_io._csv_write import SPACE_COORDS, columns_of, pose_values, write_header, write_rows, write_table
-from lp3d_io.dataset import DEFAULT_INDIVIDUAL, DatasetSpec, as_spec, validate
+from lp3d_io.dataset import DEFAULT_INDIVIDUAL, NumpyDataset, as_numpy, validate
 from lp3d_io.files import atomic_path
 from lp3d_io.pose_table import PoseTable
 
@@ -127,25 +127,42 @@ def to_pose_csv(
 # --- datasets to files ----------------------------------------------------------------------------
 
 
-def _check_kind(ds: DatasetSpec | xr.Dataset, kind: str) -> None:
+def _check_kind(ds: NumpyDataset | xr.Dataset, kind: str) -> None:
     validate(ds, check_values=False)
     if ds.attrs["lp3d_kind"] != kind:
         raise ValueError(f"dataset: expected a {kind} dataset, but got lp3d_kind={ds.attrs['lp3d_kind']!r}")
 
 
-def _checked(ds: DatasetSpec | xr.Dataset, kind: str) -> DatasetSpec:
+def _checked(ds: NumpyDataset | xr.Dataset, kind: str) -> NumpyDataset:
     """``ds`` validated, of ``kind``, in numpy form (lazy arrays read)."""
     _check_kind(ds, kind)
-    return as_spec(ds)
+    return as_numpy(ds)
 
 
-def _names_of(spec: DatasetSpec, dim: str) -> list[str]:
+def _xyz(values: np.ndarray, suffix: str = "") -> dict[str, np.ndarray]:
+    """``{x<suffix>: ..., y<suffix>: ..., z<suffix>: ...}`` from the last axis of ``values``."""
+    return {f"{axis}{suffix}": values[..., a] for a, axis in enumerate(SPACE_COORDS)}
+
+
+def _write_frames(path: str | os.PathLike, spec: NumpyDataset, values: dict[str, np.ndarray], scorer: str) -> None:
+    """Writes ``values[column] (time, keypoint, individual)`` of a dataset, one row per frame."""
+    write_table(
+        path,
+        values,
+        keypoint_names=_names_of(spec, "keypoint"),
+        individual_names=_names_of(spec, "individual"),
+        scorer=scorer,
+        index=spec["time"].values,
+    )
+
+
+def _names_of(spec: NumpyDataset, dim: str) -> list[str]:
     return [str(x) for x in spec[dim].values]
 
 
 def to_eks_csv(
     path: str | os.PathLike,
-    smoothed: DatasetSpec | xr.Dataset,
+    smoothed: NumpyDataset | xr.Dataset,
     view: str,
     *,
     scorer: str = EKS_SCORER,
@@ -194,17 +211,10 @@ def to_eks_csv(
             values[f"{axis}_{name}"] = of_view(var)[..., a]
     for a, axis in enumerate(("x", "y")):
         values[f"{axis}_posterior_var"] = of_view(posterior_variance)[..., a]
-    write_table(
-        path,
-        values,
-        keypoint_names=_names_of(spec, "keypoint"),
-        individual_names=_names_of(spec, "individual"),
-        scorer=scorer,
-        index=spec["time"].values,
-    )
+    _write_frames(path, spec, values, scorer)
 
 
-def to_eks_3d_csv(path: str | os.PathLike, smoothed: DatasetSpec | xr.Dataset, *, scorer: str = EKS_SCORER) -> None:
+def to_eks_3d_csv(path: str | os.PathLike, smoothed: NumpyDataset | xr.Dataset, *, scorer: str = EKS_SCORER) -> None:
     """Writes the 3D result of a calibrated smoother in the eks layout.
 
     Columns per keypoint: ``x, y, z, x_posterior_var, y_posterior_var, z_posterior_var`` (see
@@ -214,20 +224,12 @@ def to_eks_3d_csv(path: str | os.PathLike, smoothed: DatasetSpec | xr.Dataset, *
     if spec.attrs["smoother"] != "calibrated":
         raise ValueError(f"smoothed: expected a calibrated (3D) result, but got smoother={spec.attrs['smoother']!r}")
     position, variance = spec["position"].values, spec["position_variance"].values  # (time, keypoint, individual, 3)
-    values = {axis: position[..., a] for a, axis in enumerate(SPACE_COORDS)}
-    values.update({f"{axis}_posterior_var": variance[..., a] for a, axis in enumerate(SPACE_COORDS)})
-    write_table(
-        path,
-        values,
-        keypoint_names=_names_of(spec, "keypoint"),
-        individual_names=_names_of(spec, "individual"),
-        scorer=scorer,
-        index=spec["time"].values,
-    )
+    values = {**_xyz(position), **_xyz(variance, "_posterior_var")}
+    _write_frames(path, spec, values, scorer)
 
 
 def to_triangulation_csv(
-    path: str | os.PathLike, triangulated: DatasetSpec | xr.Dataset, *, scorer: str = TRIANGULATION_SCORER
+    path: str | os.PathLike, triangulated: NumpyDataset | xr.Dataset, *, scorer: str = TRIANGULATION_SCORER
 ) -> None:
     """Writes a triangulated dataset in the layout of the eks 3D CSV.
 
@@ -237,22 +239,15 @@ def to_triangulation_csv(
     """
     spec = _checked(triangulated, "triangulated")
     position = spec["position"].values  # (time, keypoint, individual, 3)
-    values = {axis: position[..., a] for a, axis in enumerate(SPACE_COORDS)}
+    values = _xyz(position)
     values["n_views"] = spec["n_views"].values.astype(np.float64)  # written as integers
     for v, view in enumerate(_names_of(spec, "view")):
         values[f"reprojection_error_{view}"] = spec["reprojection_error"].values[v]
-    write_table(
-        path,
-        values,
-        keypoint_names=_names_of(spec, "keypoint"),
-        individual_names=_names_of(spec, "individual"),
-        scorer=scorer,
-        index=spec["time"].values,
-    )
+    _write_frames(path, spec, values, scorer)
 
 
 def to_prediction_csvs(
-    predictions: DatasetSpec | xr.Dataset,
+    predictions: NumpyDataset | xr.Dataset,
     directory: str | os.PathLike,
     *,
     template: str = "{session}{view}.{member}.csv",
@@ -276,7 +271,7 @@ def to_prediction_csvs(
         ``{(member, view): path}`` of the files written.
     """
     _check_kind(predictions, "predictions")
-    if isinstance(predictions, DatasetSpec):
+    if isinstance(predictions, NumpyDataset):
         predictions = predictions.to_xarray()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -306,7 +301,7 @@ def to_prediction_csvs(
 
 
 def to_label_csvs(
-    labels: DatasetSpec | xr.Dataset,
+    labels: NumpyDataset | xr.Dataset,
     directory: str | os.PathLike,
     *,
     template: str = "CollectedData_{view}.csv",
@@ -320,7 +315,7 @@ def to_label_csvs(
         ``{view: path}`` of the files written.
     """
     _check_kind(labels, "labels")
-    if isinstance(labels, DatasetSpec):
+    if isinstance(labels, NumpyDataset):
         labels = labels.to_xarray()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

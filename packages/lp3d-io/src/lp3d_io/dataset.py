@@ -63,11 +63,11 @@ Attributes: ``lp3d_kind``; ``source_software``; ``fps`` (absent: time in frames 
 ``source_files`` (list of str); ``session`` (absent if unnamed). Attributes that would be ``None``
 are left out so every dataset writes to netCDF and zarr as it is.
 
-**Two forms, one convention.** Each constructor builds a :class:`DatasetSpec` first (``*_spec``:
+**Two forms, one convention.** Each constructor builds a :class:`NumpyDataset` first (``*_arrays``:
 numpy arrays, names and attributes, validated; no xarray involved), and the ``*_dataset`` function
-is that spec's :meth:`DatasetSpec.to_xarray`. Readers, writers and the store take either form;
-:func:`validate` applies the same rules to both. The spec is what the fast paths (``lp3d smooth``
-on CSV files) read, smooth and write without importing xarray.
+is its :meth:`NumpyDataset.to_xarray`. Readers, writers and the store take either form;
+:func:`validate` applies the same rules to both. The numpy form is what the fast paths (``lp3d
+smooth`` on CSV files) read, smooth and write without importing xarray.
 """
 
 from __future__ import annotations
@@ -87,15 +87,15 @@ __all__ = [
     "SPACE_2D",
     "SPACE_3D",
     "Variable",
-    "DatasetSpec",
-    "as_spec",
-    "predictions_spec",
+    "NumpyDataset",
+    "as_numpy",
+    "predictions_arrays",
     "predictions_dataset",
-    "labels_spec",
+    "labels_arrays",
     "labels_dataset",
-    "smoothed_spec",
+    "smoothed_arrays",
     "smoothed_dataset",
-    "triangulated_spec",
+    "triangulated_arrays",
     "validate",
 ]
 
@@ -173,7 +173,7 @@ _NAMED_DIMS = ("member", "view", "keypoint", "individual")
 
 @dataclass(frozen=True, eq=False)
 class Variable:
-    """One array of a :class:`DatasetSpec`: its dims (in order), values and attributes."""
+    """One array of a :class:`NumpyDataset`: its dims (in order), values and attributes."""
 
     dims: tuple[str, ...]
     values: np.ndarray
@@ -189,11 +189,11 @@ class Variable:
 
 
 @dataclass(frozen=True, eq=False)
-class DatasetSpec:
+class NumpyDataset:
     """An lp3d dataset as numpy arrays, without xarray (see the module docstring).
 
-    Reads like the matching :class:`xarray.Dataset`: ``spec["position"].values``,
-    ``spec["view"].values`` (a coordinate), ``spec.sizes``, ``spec.attrs``, ``"x" in spec``.
+    Reads like the matching :class:`xarray.Dataset`: ``ds["position"].values``,
+    ``ds["view"].values`` (a coordinate), ``ds.sizes``, ``ds.attrs``, ``"x" in ds``.
 
     Attributes:
         data_vars: ``{name: Variable}``, dims in the convention's order.
@@ -224,7 +224,7 @@ class DatasetSpec:
             return Variable((name,), self.coords[name])
         raise KeyError(f"{name!r}: expected a variable or coordinate of the dataset, but there is none")
 
-    def sel(self, **names: Sequence[Any]) -> DatasetSpec:
+    def sel(self, **names: Sequence[Any]) -> NumpyDataset:
         """The dataset restricted to the given coordinate values, in their order (``sel(view=["b", "a"])``).
 
         Raises:
@@ -244,7 +244,7 @@ class DatasetSpec:
                 if dim in var.dims:
                     values = np.take(var.values, index, axis=var.dims.index(dim))
                     data_vars[name] = Variable(var.dims, values, var.attrs)
-        return DatasetSpec(data_vars, coords, dict(self.attrs))
+        return NumpyDataset(data_vars, coords, dict(self.attrs))
 
     def to_xarray(self) -> xr.Dataset:
         """The same dataset as an :class:`xarray.Dataset` (arrays are shared, not copied)."""
@@ -257,7 +257,7 @@ class DatasetSpec:
         )
 
     @classmethod
-    def from_xarray(cls, ds: xr.Dataset) -> DatasetSpec:
+    def from_xarray(cls, ds: xr.Dataset) -> NumpyDataset:
         """The numpy form of an xarray dataset (lazy arrays are read); dimension coordinates only."""
         return cls(
             {
@@ -275,13 +275,13 @@ def _is_xarray_dataset(obj: Any) -> bool:
     return xr is not None and isinstance(obj, xr.Dataset)
 
 
-def as_spec(ds: DatasetSpec | xr.Dataset) -> DatasetSpec:
-    """``ds`` as a :class:`DatasetSpec` (an xarray dataset is converted, its lazy arrays read)."""
-    if isinstance(ds, DatasetSpec):
+def as_numpy(ds: NumpyDataset | xr.Dataset) -> NumpyDataset:
+    """``ds`` as a :class:`NumpyDataset` (an xarray dataset is converted, its lazy arrays read)."""
+    if isinstance(ds, NumpyDataset):
         return ds
     if _is_xarray_dataset(ds):
-        return DatasetSpec.from_xarray(ds)
-    raise ValueError(f"dataset: expected an xarray.Dataset or a DatasetSpec, but got {type(ds).__name__}")
+        return NumpyDataset.from_xarray(ds)
+    raise ValueError(f"dataset: expected an xarray.Dataset or a NumpyDataset, but got {type(ds).__name__}")
 
 
 # --- constructors ---------------------------------------------------------------------------------
@@ -350,9 +350,11 @@ def _check_shape(arr: np.ndarray, expected: dict[str, int | None], what: str) ->
         raise ValueError(f"{what}: expected shape ({want}), but got {arr.shape}")
 
 
-def _spec(data: Mapping[str, tuple[tuple[str, ...], np.ndarray]], coords: dict[str, Any], attrs: dict) -> DatasetSpec:
+def _numpy_dataset(
+    data: Mapping[str, tuple[tuple[str, ...], np.ndarray]], coords: dict[str, Any], attrs: dict
+) -> NumpyDataset:
     """Builds and validates a spec."""
-    spec = DatasetSpec(
+    spec = NumpyDataset(
         {name: Variable(dims, values) for name, (dims, values) in data.items()},
         {dim: np.asarray(values) for dim, values in coords.items()},
         attrs,
@@ -361,7 +363,7 @@ def _spec(data: Mapping[str, tuple[tuple[str, ...], np.ndarray]], coords: dict[s
     return spec
 
 
-def predictions_spec(
+def predictions_arrays(
     position: Any,
     confidence: Any = None,
     *,
@@ -374,7 +376,7 @@ def predictions_spec(
     source_files: Sequence[str] | None = None,
     session: str | None = None,
     time: Any = None,
-) -> DatasetSpec:
+) -> NumpyDataset:
     """Ensemble predictions as a dataset (see the module docstring), in numpy form.
 
     Args:
@@ -392,7 +394,7 @@ def predictions_spec(
         time: ``(time,)`` integer frame indices; default ``0..T-1``.
 
     Returns:
-        The validated :class:`DatasetSpec`.
+        The validated :class:`NumpyDataset`.
     """
     pos = _with_individual(_float_array(position, "position"), 5, "position")
     M, V, T, K, I = pos.shape[:5]  # noqa: E741
@@ -408,7 +410,7 @@ def predictions_spec(
         if conf.ndim == 4:
             conf = conf[..., None]
         _check_shape(conf, dict(zip(_PREDICTION_VARS["confidence"], pos.shape[:-1], strict=True)), "confidence")
-    return _spec(
+    return _numpy_dataset(
         {"position": (_PREDICTION_VARS["position"], pos), "confidence": (_PREDICTION_VARS["confidence"], conf)},
         {
             "member": _coord(members),
@@ -423,12 +425,12 @@ def predictions_spec(
 
 
 def predictions_dataset(position: Any, confidence: Any = None, **kwargs: Any) -> xr.Dataset:
-    """Ensemble predictions as an :class:`xarray.Dataset`: :func:`predictions_spec` (same arguments), then
-    :meth:`DatasetSpec.to_xarray`."""
-    return predictions_spec(position, confidence, **kwargs).to_xarray()
+    """Ensemble predictions as an :class:`xarray.Dataset`: :func:`predictions_arrays` (same arguments), then
+    :meth:`NumpyDataset.to_xarray`."""
+    return predictions_arrays(position, confidence, **kwargs).to_xarray()
 
 
-def labels_spec(
+def labels_arrays(
     position: Any,
     image_paths: Any,
     *,
@@ -438,7 +440,7 @@ def labels_spec(
     source_files: Sequence[str] | None = None,
     session: str | None = None,
     source_software: str = "unknown",
-) -> DatasetSpec:
+) -> NumpyDataset:
     """Labeled frames as a dataset (see the module docstring), in numpy form.
 
     Args:
@@ -449,14 +451,14 @@ def labels_spec(
         source_files, session, source_software: attributes.
 
     Returns:
-        The validated :class:`DatasetSpec`.
+        The validated :class:`NumpyDataset`.
     """
     pos = _with_individual(_float_array(position, "position"), 4, "position")
     V, N, K, I = pos.shape[:4]  # noqa: E741
     paths = np.asarray(image_paths)
     if paths.shape != (V, N):
         raise ValueError(f"image_paths: expected shape (view={V}, frame={N}), but got {paths.shape}")
-    return _spec(
+    return _numpy_dataset(
         {"position": (_LABEL_VARS["position"], pos), "image_path": (_LABEL_VARS["image_path"], paths.astype(str))},
         {
             "view": _coord(_names(view_names, V, "view", "view_names")),
@@ -470,9 +472,9 @@ def labels_spec(
 
 
 def labels_dataset(position: Any, image_paths: Any, **kwargs: Any) -> xr.Dataset:
-    """Labeled frames as an :class:`xarray.Dataset`: :func:`labels_spec` (same arguments), then
-    :meth:`DatasetSpec.to_xarray`."""
-    return labels_spec(position, image_paths, **kwargs).to_xarray()
+    """Labeled frames as an :class:`xarray.Dataset`: :func:`labels_arrays` (same arguments), then
+    :meth:`NumpyDataset.to_xarray`."""
+    return labels_arrays(position, image_paths, **kwargs).to_xarray()
 
 
 def _stack_individuals(results: Sequence[Any], field: str, axis: int) -> np.ndarray:
@@ -480,7 +482,7 @@ def _stack_individuals(results: Sequence[Any], field: str, axis: int) -> np.ndar
     return np.stack([np.asarray(getattr(r, field), dtype=np.float64) for r in results], axis=axis)
 
 
-def smoothed_spec(
+def smoothed_arrays(
     result: Any,
     *,
     view_names: Sequence[str],
@@ -492,7 +494,7 @@ def smoothed_spec(
     session: str | None = None,
     ensemble_confidence: Any = None,
     time: Any = None,
-) -> DatasetSpec:
+) -> NumpyDataset:
     """Converts lp3d-eks smoother results to a smoothed dataset (see the module docstring), in numpy form.
 
     Args:
@@ -507,7 +509,7 @@ def smoothed_spec(
         time: ``(time,)`` integer frame indices; default ``0..T-1``.
 
     Returns:
-        The validated :class:`DatasetSpec`.
+        The validated :class:`NumpyDataset`.
     """
     results = list(result) if isinstance(result, list | tuple) else [result]
     if not results:
@@ -582,7 +584,7 @@ def smoothed_spec(
             conf = conf[..., None]
         _check_shape(conf, dict(zip(_PER_VIEW, reproj.shape[:4], strict=True)), "ensemble_confidence")
         data["ensemble_confidence"] = (_PER_VIEW, conf)
-    return _spec(
+    return _numpy_dataset(
         data,
         {
             "view": _coord(_names(view_names, V, "view", "view_names")),
@@ -604,12 +606,12 @@ def smoothed_spec(
 
 
 def smoothed_dataset(result: Any, **kwargs: Any) -> xr.Dataset:
-    """Smoother results as an :class:`xarray.Dataset`: :func:`smoothed_spec` (same arguments), then
-    :meth:`DatasetSpec.to_xarray`."""
-    return smoothed_spec(result, **kwargs).to_xarray()
+    """Smoother results as an :class:`xarray.Dataset`: :func:`smoothed_arrays` (same arguments), then
+    :meth:`NumpyDataset.to_xarray`."""
+    return smoothed_arrays(result, **kwargs).to_xarray()
 
 
-def triangulated_spec(
+def triangulated_arrays(
     position: Any,
     reprojection_error: Any,
     n_views: Any,
@@ -623,7 +625,7 @@ def triangulated_spec(
     session: str | None = None,
     time: Any = None,
     **attrs: Any,
-) -> DatasetSpec:
+) -> NumpyDataset:
     """Per-frame triangulation results as a dataset (see the module docstring), in numpy form.
 
     Args:
@@ -636,7 +638,7 @@ def triangulated_spec(
         time: ``(time,)`` integer frame indices; default ``0..T-1``.
 
     Returns:
-        The validated :class:`DatasetSpec`.
+        The validated :class:`NumpyDataset`.
     """
     pos = _with_individual(_float_array(position, "position"), 3, "position")
     T, K, I = pos.shape[:3]  # noqa: E741
@@ -651,7 +653,7 @@ def triangulated_spec(
     if views.ndim == 2:
         views = views[..., None]
     _check_shape(views, {"time": T, "keypoint": K, "individual": I}, "n_views")
-    return _spec(
+    return _numpy_dataset(
         {
             "position": (_TRIANGULATED_VARS["position"], pos),
             "n_views": (_TRIANGULATED_VARS["n_views"], views.astype(np.int64)),
@@ -688,8 +690,8 @@ class _Layout(NamedTuple):
     values: Callable[[str], np.ndarray | None]  # a data variable's values, None if lazy (never computed)
 
 
-def _layout(ds: DatasetSpec | xr.Dataset) -> _Layout:
-    if isinstance(ds, DatasetSpec):
+def _layout(ds: NumpyDataset | xr.Dataset) -> _Layout:
+    if isinstance(ds, NumpyDataset):
         return _Layout(
             ds.attrs,
             {name: (var.dims, var.values.dtype) for name, var in ds.data_vars.items()},
@@ -705,7 +707,7 @@ def _layout(ds: DatasetSpec | xr.Dataset) -> _Layout:
             {str(dim): ds[dim].values for dim in ds.dims if dim in ds.coords},
             lambda name: None if ds[name].chunks is not None else ds[name].values,
         )
-    raise ValueError(f"dataset: expected an xarray.Dataset or a DatasetSpec, but got {type(ds).__name__}")
+    raise ValueError(f"dataset: expected an xarray.Dataset or a NumpyDataset, but got {type(ds).__name__}")
 
 
 def _expected_vars(attrs: Mapping[str, Any], kind: str) -> tuple[dict[str, tuple], dict[str, tuple]]:
@@ -726,7 +728,7 @@ def _expected_vars(attrs: Mapping[str, Any], kind: str) -> tuple[dict[str, tuple
     return required, _SMOOTHED_OPTIONAL
 
 
-def validate(ds: DatasetSpec | xr.Dataset, *, check_values: bool = True) -> None:
+def validate(ds: NumpyDataset | xr.Dataset, *, check_values: bool = True) -> None:
     """Checks that ``ds`` (either form) follows the lp3d convention for its ``lp3d_kind``.
 
     Checks the kind attribute, the variables and their dims (in order), coordinates (present,

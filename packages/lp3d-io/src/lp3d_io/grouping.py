@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lp3d_io.dataset import DatasetSpec, labels_dataset, predictions_spec
+from lp3d_io.dataset import NumpyDataset, labels_dataset, predictions_arrays
 from lp3d_io.pose_table import PoseTable
 from lp3d_io.readers import POSE_SUFFIXES, from_pose_file
 
@@ -38,7 +38,7 @@ __all__ = [
     "group_prediction_files",
     "group_view_files",
     "read_predictions",
-    "read_predictions_spec",
+    "read_predictions_arrays",
     "read_labels",
 ]
 
@@ -254,7 +254,7 @@ def _guess_software(scorer: str) -> str:
     return "DeepLabCut" if scorer.startswith("DLC") else "Lightning Pose"
 
 
-def read_predictions_spec(
+def read_predictions_arrays(
     paths_or_dir: str | os.PathLike | Iterable[str | os.PathLike],
     view_names: Sequence[str] | None = None,
     *,
@@ -264,7 +264,7 @@ def read_predictions_spec(
     session: str | None = None,
     source_software: str | None = None,
     dtype: Any = np.float32,
-) -> DatasetSpec:
+) -> NumpyDataset:
     """Reads ensemble predictions (one file per member and view) into a predictions dataset, in numpy form.
 
     Args:
@@ -279,7 +279,7 @@ def read_predictions_spec(
         dtype: float dtype of the arrays (float32: network outputs carry no more precision).
 
     Returns:
-        A predictions :class:`~lp3d_io.dataset.DatasetSpec` ``(member, view, time, keypoint, individual, space)``.
+        A predictions :class:`~lp3d_io.dataset.NumpyDataset` ``(member, view, time, keypoint, individual, space)``.
 
     Raises:
         ValueError: files cannot be grouped, or a file's keypoints, individuals, frame count or
@@ -305,7 +305,7 @@ def read_predictions_spec(
         confidence[m, v] = np.nan if table.confidence is None else table.confidence
     assert first is not None and position is not None
     index = first.index if first.index.dtype.kind in "iu" else None
-    return predictions_spec(
+    return predictions_arrays(
         position,
         confidence,
         view_names=views,
@@ -323,13 +323,13 @@ def read_predictions_spec(
 def read_predictions(
     paths_or_dir: str | os.PathLike | Iterable[str | os.PathLike], view_names: Sequence[str] | None = None, **kwargs
 ) -> xr.Dataset:
-    """Reads ensemble predictions into an :class:`xarray.Dataset`: :func:`read_predictions_spec` (same
-    arguments), then :meth:`~lp3d_io.dataset.DatasetSpec.to_xarray`.
+    """Reads ensemble predictions into an :class:`xarray.Dataset`: :func:`read_predictions_arrays` (same
+    arguments), then :meth:`~lp3d_io.dataset.NumpyDataset.to_xarray`.
 
     Returns:
         A predictions dataset ``(member, view, time, keypoint, individual, space)``.
     """
-    return read_predictions_spec(paths_or_dir, view_names, **kwargs).to_xarray()
+    return read_predictions_arrays(paths_or_dir, view_names, **kwargs).to_xarray()
 
 
 def _check_same(table: PoseTable, first: PoseTable, *, same_labels: bool = True) -> None:

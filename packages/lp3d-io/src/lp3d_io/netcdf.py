@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lp3d_io.dataset import DatasetSpec, validate
+from lp3d_io.dataset import NumpyDataset, validate
 from lp3d_io.files import atomic_path, lazy_chunks
 
 if TYPE_CHECKING:
@@ -23,13 +23,13 @@ __all__ = ["to_netcdf", "from_netcdf"]
 _ENGINE = "h5netcdf"
 
 
-def to_netcdf(ds: DatasetSpec | xr.Dataset, path: str | os.PathLike) -> None:
+def to_netcdf(ds: NumpyDataset | xr.Dataset, path: str | os.PathLike) -> None:
     """Writes a validated lp3d dataset (either form) to a netCDF-4 file, atomically (temp file, then rename).
 
     Numeric variables are gzip-compressed with byte shuffling.
     """
     validate(ds)
-    if isinstance(ds, DatasetSpec):
+    if isinstance(ds, NumpyDataset):
         ds = ds.to_xarray()
     encoding = {
         name: {"compression": "gzip", "compression_opts": 4, "shuffle": True}

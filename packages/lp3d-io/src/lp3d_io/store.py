@@ -19,7 +19,7 @@ than the whole rest of ``lp3d smooth`` and saves 6 to 14% on pose data); a large
 grown by :func:`append_frames`, in chunks of ``time_chunk`` frames by one keypoint, compressed with
 Blosc zstd and bit shuffling (one keypoint of a long video reads only its chunks).
 
-Two writers make that same layout: a dataset in numpy form (:class:`~lp3d_io.dataset.DatasetSpec`)
+Two writers make that same layout: a dataset in numpy form (:class:`~lp3d_io.dataset.NumpyDataset`)
 is written with numpy and json alone (numcodecs only for compressed arrays; no zarr or xarray
 import: the fast path of ``lp3d smooth``); an :class:`xarray.Dataset` (in memory or dask-backed)
 through xarray and zarr, which also appends. Both write the same files byte for byte (tested).
@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from lp3d_io.calibration import calibration_from_dataset, calibration_spec
-from lp3d_io.dataset import DatasetSpec, Variable, validate
+from lp3d_io.calibration import calibration_arrays, calibration_from_dataset
+from lp3d_io.dataset import NumpyDataset, Variable, validate
 from lp3d_io.files import atomic_path, lazy_chunks
 from lp3d_io.layout import CALIBRATION_GROUP, GROUP_KINDS
 
@@ -183,7 +183,7 @@ def _resolve(store: Store | str | os.PathLike, *, write: bool) -> Store:
     return s
 
 
-def _check_group(group: str, ds: DatasetSpec | xr.Dataset | None = None) -> None:
+def _check_group(group: str, ds: NumpyDataset | xr.Dataset | None = None) -> None:
     parts = group.split("/")
     ok = group == CALIBRATION_GROUP or (
         len(parts) == 2 and parts[0] in GROUP_KINDS and _NAME.fullmatch(parts[1]) is not None
@@ -319,7 +319,7 @@ def _write_array(folder: Path, var: Variable, how: Storage) -> None:
         (folder / ".".join(map(str, key))).write_bytes(block.tobytes() if codec is None else codec.encode(block))
 
 
-def _write_spec(folder: Path, spec: DatasetSpec, time_chunk: int, growable: bool) -> None:
+def _write_numpy(folder: Path, spec: NumpyDataset, time_chunk: int, growable: bool) -> None:
     """Writes a complete new group from the numpy form: xarray's zarr layout, with numpy and json alone."""
     folder.mkdir()
     _write_group_metadata(folder, spec.attrs)
@@ -354,7 +354,7 @@ def _commit(group_path: Path) -> None:
 def write_group(
     store: Store | str | os.PathLike,
     group: str,
-    ds: DatasetSpec | xr.Dataset,
+    ds: NumpyDataset | xr.Dataset,
     overwrite: bool = False,
     *,
     time_chunk: int = DEFAULT_TIME_CHUNK,
@@ -379,7 +379,7 @@ def write_group(
 def _write_new_group(
     store: Store | str | os.PathLike,
     group: str,
-    ds: DatasetSpec | xr.Dataset,
+    ds: NumpyDataset | xr.Dataset,
     overwrite: bool,
     time_chunk: int,
     *,
@@ -397,8 +397,8 @@ def _write_new_group(
         final.parent.mkdir(exist_ok=True)
         _write_group_metadata(final.parent, {})
     with atomic_path(final, create=False) as tmp:
-        if isinstance(ds, DatasetSpec):
-            _write_spec(tmp, ds, time_chunk, growable)
+        if isinstance(ds, NumpyDataset):
+            _write_numpy(tmp, ds, time_chunk, growable)
         else:
             _write_xarray(tmp, ds, time_chunk, growable)
         _commit(tmp)
@@ -512,7 +512,7 @@ def append_frames(
 
 def write_calibration(store: Store | str | os.PathLike, rig: CameraRig, overwrite: bool = False) -> None:
     """Stores a camera rig in the store's ``calibration`` group."""
-    write_group(store, CALIBRATION_GROUP, calibration_spec(rig), overwrite)
+    write_group(store, CALIBRATION_GROUP, calibration_arrays(rig), overwrite)
 
 
 def read_calibration(store: Store | str | os.PathLike) -> CameraRig:

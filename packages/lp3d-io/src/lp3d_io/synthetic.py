@@ -42,6 +42,7 @@ __all__ = [
     "SyntheticConfig",
     "Skeleton",
     "SKELETONS",
+    "get_skeleton",
     "Motion",
     "SyntheticSession",
     "EnsemblePredictions",

@@ -3,9 +3,11 @@
 Parts (one module each): :mod:`~lp3d_models.backbone` (timm ViTs by name),
 :mod:`~lp3d_models.fusion` (tokens of all views attend jointly), :mod:`~lp3d_models.heads`
 (heatmaps, soft-argmax, confidence), :mod:`~lp3d_models.losses`, :mod:`~lp3d_models.masking`
-(patch masking), :mod:`~lp3d_models.model` (the top model). Work: :func:`train`,
-:func:`predict_videos`, :func:`evaluate`, :func:`init_project`; :mod:`lp3d_models.commands` is
-the typer app behind ``lp3d train / predict / evaluate / init``.
+(patch masking), :mod:`~lp3d_models.model` (the top model). Work, as plain functions that the
+command line (``lp3d train / predict / evaluate / init / distill``) and the app call:
+:func:`train`, :func:`predict_videos`, :func:`evaluate`, :func:`init_project`, :func:`distill`
+(:mod:`~lp3d_models.frame_selection`, :mod:`~lp3d_models.pseudo_labels`). Run folders:
+:mod:`~lp3d_models.runs`.
 
 The model parts import torch and timm only; :func:`train` imports Lightning when called.
 """
@@ -23,6 +25,7 @@ __all__ = [
     "PoseOutput",
     "build_backbone",
     "build_model",
+    "distill",
     "evaluate",
     "init_project",
     "load_config",
@@ -40,6 +43,7 @@ _WHERE = {
     "MultiViewPoseModel": "lp3d_models.model",
     "PoseOutput": "lp3d_models.model",
     "build_model": "lp3d_models.model",
+    "distill": "lp3d_models.distill",
     "evaluate": "lp3d_models.evaluation",
     "init_project": "lp3d_models.project",
     "load_run": "lp3d_models.runs",
@@ -50,6 +54,7 @@ _WHERE = {
 if TYPE_CHECKING:
     from lp3d_models.backbone import BACKBONES, build_backbone
     from lp3d_models.config import Config, load_config
+    from lp3d_models.distill import distill
     from lp3d_models.evaluation import evaluate
     from lp3d_models.model import MultiViewPoseModel, PoseOutput, build_model
     from lp3d_models.prediction import predict_videos

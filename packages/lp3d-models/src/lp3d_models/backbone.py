@@ -16,10 +16,11 @@ Weights (``pretrained``):
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import timm
 import torch
@@ -27,6 +28,8 @@ from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_
 
 __all__ = [
     "BACKBONES",
+    "BackboneEntry",
+    "input_multiple",
     "build_backbone",
     "build_vit_s16",
     "build_vit_b16",
@@ -113,14 +116,34 @@ def build_vit_tiny_p16(pretrained: Pretrained = False, drop_path: float = 0.0) -
     return _tiny_vit(16, pretrained, drop_path)
 
 
-BACKBONES: dict[str, Callable[..., VisionTransformer]] = {
-    "vit_s16": build_vit_s16,
-    "vit_b16": build_vit_b16,
-    "dinov2_s14": build_dinov2_s14,
-    "dinov2_b14": build_dinov2_b14,
-    "vit_tiny_p8": build_vit_tiny_p8,
-    "vit_tiny_p16": build_vit_tiny_p16,
+class BackboneEntry(NamedTuple):
+    """A registered backbone: its builder ``build(pretrained, drop_path)`` and its patch size (model
+    inputs must be a multiple of the patch, and of the heatmap stride: :func:`input_multiple`)."""
+
+    build: Callable[..., VisionTransformer]
+    patch: int
+
+
+BACKBONES: dict[str, BackboneEntry] = {
+    "vit_s16": BackboneEntry(build_vit_s16, 16),
+    "vit_b16": BackboneEntry(build_vit_b16, 16),
+    "dinov2_s14": BackboneEntry(build_dinov2_s14, 14),
+    "dinov2_b14": BackboneEntry(build_dinov2_b14, 14),
+    "vit_tiny_p8": BackboneEntry(build_vit_tiny_p8, 8),
+    "vit_tiny_p16": BackboneEntry(build_vit_tiny_p16, 16),
 }
+
+
+def _entry(name: str) -> BackboneEntry:
+    if name not in BACKBONES:
+        raise ValueError(f"backbone: expected one of {', '.join(BACKBONES)}, but got {name!r}")
+    return BACKBONES[name]
+
+
+def input_multiple(name: str, heatmap_stride: int = 4) -> int:
+    """What a model input side must be a multiple of for backbone ``name``: its patch and the heatmap
+    stride (16 for the patch-16 ViTs, 28 for DINOv2's patch 14)."""
+    return math.lcm(_entry(name).patch, heatmap_stride)
 
 
 def build_backbone(name: str, pretrained: Pretrained = False, drop_path: float = 0.0) -> VisionTransformer:
@@ -135,9 +158,7 @@ def build_backbone(name: str, pretrained: Pretrained = False, drop_path: float =
         ValueError: unknown ``name`` (the message lists the keys).
         FileNotFoundError, ValueError: a weights file that is missing or does not fit.
     """
-    if name not in BACKBONES:
-        raise ValueError(f"backbone: expected one of {', '.join(BACKBONES)}, but got {name!r}")
-    return BACKBONES[name](pretrained=pretrained, drop_path=drop_path)
+    return _entry(name).build(pretrained=pretrained, drop_path=drop_path)
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:

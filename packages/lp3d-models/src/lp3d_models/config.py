@@ -46,6 +46,9 @@ __all__ = [
     "apply_overrides",
     "save_config",
     "config_template",
+    "TINY_MODEL",
+    "tiny_model",
+    "as_overrides",
 ]
 
 
@@ -476,3 +479,47 @@ def _defaults_for_template() -> Config:
     for f in dataclasses.fields(Config):
         setattr(config, f.name, f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
     return config
+
+
+TINY_MODEL: dict[str, dict[str, Any]] = {
+    "model": {
+        "backbone": "vit_tiny_p8",
+        "pretrained": False,
+        "height": 64,
+        "width": 64,
+        "head_channels": 32,
+        "drop_path": 0.0,
+    },
+    "training": {"backbone_lr_scale": 1.0, "progress_bar": False},
+}
+"""A model that trains in seconds on a CPU from random weights (2 blocks 48 wide, patch 8, 64 x 64
+input): the demo's, the tests' and the benchmarks' one definition. Not for real data."""
+
+
+def tiny_model(**sections: Mapping[str, Any]) -> dict[str, Any]:
+    """:data:`TINY_MODEL` merged with more settings per section, e.g.
+    ``tiny_model(training={"max_steps": 6, "seeds": [0, 1]}, run_dir="run")`` (a new nested dict;
+    a section given as a plain value, like ``run_dir``, replaces it)."""
+    import copy
+
+    out = copy.deepcopy(TINY_MODEL)
+    for name, values in sections.items():
+        if isinstance(values, Mapping):
+            out[name] = {**out.get(name, {}), **copy.deepcopy(dict(values))}
+        else:
+            out[name] = values
+    return out
+
+
+def as_overrides(values: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Nested settings as ``section.key=value`` overrides (:func:`apply_overrides`' input)."""
+    import json
+
+    out = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out += as_overrides(value, f"{name}.")
+        else:
+            out.append(f"{name}={json.dumps(value)}")
+    return out

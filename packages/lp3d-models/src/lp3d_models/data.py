@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 import torch
+from lp3d_io.layout import LABELS_FILE, find_calibration_files, find_label_views, frame_sessions, labels_file
 from torch.utils.data import ConcatDataset, Dataset
 
 from lp3d_models.augment import (
@@ -59,21 +59,19 @@ from lp3d_models.augment import (
     warp_image,
 )
 from lp3d_models.augment_3d import Augment3D, augment_3d
-from lp3d_io.layout import LABELS_FILE, find_calibration_files, find_label_views, frame_sessions, weights_file
 from lp3d_models.calibration import camera_arrays, check_image_sizes, load_rigs, vertical_axis
 from lp3d_models.config import AugmentConfig, DataConfig, GeometryConfig
+from lp3d_models.runs import SYNTHETIC_DIR
 
 if TYPE_CHECKING:
     from lp3d_eks import CameraRig
 
 __all__ = [
     "LabeledData",
-    "find_views",
     "read_project",
     "synthetic_project",
     "load_data",
     "calibrate",
-    "read_pseudo_labels",
     "make_split",
     "save_split",
     "load_split",
@@ -121,29 +119,12 @@ class LabeledData:
         return self.rigs.get(str(self.sessions[frame]))
 
 
-def find_views(root: str | os.PathLike, labels: str = "CollectedData_{view}.csv") -> list[str]:
-    """The view names of the label files in ``root`` matching ``labels`` (sorted).
-
-    Raises:
-        FileNotFoundError: no folder ``root`` or no label file in it.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: project folder not found")
-    before, _, after = labels.partition("{view}")
-    pattern = re.compile(re.escape(before) + r"(.+)" + re.escape(after) + "$")
-    views = sorted(m.group(1) for p in root.iterdir() if (m := pattern.match(p.name)))
-    if not views:
-        raise FileNotFoundError(f"{root}: expected label files named {labels.format(view='<view>')}, but found none")
-    return views
-
-
-def read_project(root: str | os.PathLike, views: list[str] | None = None, labels: str = "CollectedData_{view}.csv"):
+def read_project(root: str | os.PathLike, views: list[str] | None = None, labels: str = LABELS_FILE):
     """Reads the labeled frames of a project folder.
 
     Args:
         root: the folder.
-        views: view names (default :func:`find_views`).
+        views: view names (default :func:`lp3d_io.layout.find_label_views`).
         labels: label file name with ``{view}``.
 
     Returns:
@@ -156,8 +137,8 @@ def read_project(root: str | os.PathLike, views: list[str] | None = None, labels
     from lp3d_io import read_labels
 
     root = Path(root)
-    views = list(views) if views else find_views(root, labels)
-    paths = {v: root / labels.format(view=v) for v in views}
+    views = list(views) if views else find_label_views(root, labels)
+    paths = {v: root / labels_file(v, labels) for v in views}
     for view, path in paths.items():
         if not path.is_file():
             raise FileNotFoundError(f"{path}: label file of view {view!r} not found")
@@ -207,15 +188,17 @@ def load_data(config: DataConfig, run_dir: str | os.PathLike) -> LabeledData:
     Raises:
         FileNotFoundError: a label, weight or calibration file is missing.
         ValueError: files that disagree, cameras that do not match the views (see
-            :func:`calibrate` and :func:`read_pseudo_labels`).
+            :func:`calibrate` and :func:`lp3d_models.pseudo_labels.read_pseudo_labels`).
     """
     if config.synthetic is not None:
-        root = synthetic_project(Path(run_dir) / "synthetic", config.synthetic)
+        root = synthetic_project(Path(run_dir) / SYNTHETIC_DIR, config.synthetic)
         data = read_project(root, config.views)
     else:
         assert config.root is not None
         data = read_project(config.root, config.views, config.labels)
     data = calibrate(data, config)
+    from lp3d_models.pseudo_labels import read_pseudo_labels
+
     pseudo = tuple(read_pseudo_labels(folder, data, config) for folder in config.pseudo_labels)
     return dataclasses.replace(data, pseudo=pseudo)
 
@@ -241,55 +224,6 @@ def calibrate(data: LabeledData, config: DataConfig, roots: list[Path] | None = 
     rigs = load_rigs(files, data.view_names)
     check_image_sizes(rigs, files, sessions, data.image_paths, data.root)
     return dataclasses.replace(data, sessions=sessions, rigs=rigs)
-
-
-def read_pseudo_labels(folder: str | os.PathLike, data: LabeledData, config: DataConfig) -> LabeledData:
-    """Reads a folder of pseudo-labels (written by ``lp3d distill``).
-
-    The folder is a project in the Lightning Pose layout: ``CollectedData_<view>.csv`` (image paths
-    relative to the folder; NaN where no pseudo-label) and ``weights_<view>.csv`` with the same
-    header and rows, holding each label's weight in ``[0, 1]`` in both its ``x`` and ``y`` columns.
-    Calibration files are found as for the project (:mod:`lp3d_models.calibration`), searching the
-    folder first and then ``data.root``.
-
-    Args:
-        folder: the folder.
-        data: the hand-labeled frames (views and keypoints must match).
-        config: ``calibration`` and ``calibrations``.
-
-    Raises:
-        FileNotFoundError: a label or weight file is missing.
-        ValueError: other keypoints than the hand labels, weights that do not match the labels or
-            lie outside ``[0, 1]``, or a calibration problem.
-    """
-    from lp3d_io import from_pose_csv
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: pseudo-label folder not found")
-    pseudo = read_project(folder, data.view_names)
-    if pseudo.keypoint_names != data.keypoint_names:
-        raise ValueError(
-            f"{folder / 'CollectedData_<view>.csv'}: expected the keypoints of the labels "
-            f"{data.keypoint_names}, but got {pseudo.keypoint_names}"
-        )
-    weights = np.zeros(pseudo.keypoints.shape[:-1], dtype=np.float32)
-    for v, view in enumerate(data.view_names):
-        path = folder / f"weights_{view}.csv"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: weight file of view {view!r} not found")
-        table = from_pose_csv(path, dtype=np.float32)
-        if table.keypoint_names != pseudo.keypoint_names or table.index.astype(str).tolist() != list(
-            pseudo.image_paths[v]
-        ):
-            raise ValueError(f"{path}: expected the keypoints and rows of CollectedData_{view}.csv, but they differ")
-        w = table.position[:, :, 0, 0]
-        labeled = np.isfinite(pseudo.keypoints[v]).all(-1)
-        if not ((w[labeled] >= 0) & (w[labeled] <= 1)).all():
-            raise ValueError(f"{path}: expected a weight in [0, 1] for every pseudo-label, but got others")
-        weights[v] = np.where(labeled, w, 0.0)
-    pseudo = dataclasses.replace(pseudo, weights=weights)
-    return calibrate(pseudo, config, roots=[folder, data.root])
 
 
 def make_split(n_frames: int, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:

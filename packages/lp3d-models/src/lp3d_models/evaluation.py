@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +37,19 @@ from torch.utils.data import DataLoader
 from lp3d_models.data import PoseFrames, load_data, load_split
 from lp3d_models.geometry import Cameras, cameras_from_batch, triangulate
 from lp3d_models.prediction import resolve_device
-from lp3d_models.runs import load_run
+from lp3d_models.runs import EVALUATION_DIR, SPLIT_FILE, load_run
 
-__all__ = ["Evaluation", "evaluate", "pixel_errors", "errors_3d", "mean_pose_baseline"]
+__all__ = [
+    "Evaluation",
+    "evaluate",
+    "pixel_errors",
+    "errors_3d",
+    "mean_pose_baseline",
+    "Score",
+    "score_positions",
+    "HeldOutFrames",
+    "held_out_frames",
+]
 
 BASELINE = "mean_pose_baseline"
 ENSEMBLE = "ensemble"
@@ -207,7 +218,7 @@ def evaluate(
     """
     run = load_run(run_dir, checkpoint=checkpoint)
     data = load_data(run.config.data, run.run_dir)
-    parts = load_split(run.run_dir / "split.json", data)
+    parts = load_split(run.run_dir / SPLIT_FILE, data)
     if split not in parts:
         raise ValueError(f"split: expected one of {sorted(parts)}, but got {split!r}")
     frames = parts[split]
@@ -263,7 +274,7 @@ def evaluate(
         summary_3d = _summary_3d(table_3d)
     out_dir = None
     if write:
-        out_dir = run.run_dir / "evaluation"
+        out_dir = run.run_dir / EVALUATION_DIR
         out_dir.mkdir(exist_ok=True)
         errors.to_csv(out_dir / "errors.csv", index=False)
         summary.to_csv(out_dir / "summary.csv", index=False)
@@ -274,3 +285,85 @@ def evaluate(
             table_3d.to_csv(out_dir / "errors_3d.csv", index=False)
             summary_3d.to_csv(out_dir / "summary_3d.csv", index=False)
     return Evaluation(summary, errors, positions, frames, out_dir, summary_3d, table_3d)
+
+
+# --- scores of positions from anywhere (a pipeline's stages) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Score:
+    """Errors of one set of positions (a model, an ensemble, a smoother) on labeled frames.
+
+    Attributes:
+        name: what was scored.
+        pixel_mean, pixel_median: 2D error in pixels over (frame, view, keypoint) with a label.
+        n: labeled positions scored.
+        world_mean: 3D error against the triangulated labels (world units; NaN without calibration).
+    """
+
+    name: str
+    pixel_mean: float
+    pixel_median: float
+    n: int
+    world_mean: float = float("nan")
+
+
+def score_positions(
+    name: str,
+    estimate: np.ndarray,
+    truth: np.ndarray,
+    points3d: np.ndarray | None = None,
+    truth3d: np.ndarray | None = None,
+) -> Score:
+    """Scores ``estimate`` against ``truth`` (any matching shapes ``(..., 2)``), and with both 3D
+    arrays ``(..., 3)`` the 3D error; entries missing on either side are skipped."""
+    err = np.linalg.norm(estimate - truth, axis=-1)
+    err = err[np.isfinite(err)]
+    world = float("nan")
+    if points3d is not None and truth3d is not None:
+        e3 = np.linalg.norm(points3d - truth3d, axis=-1)
+        e3 = e3[np.isfinite(e3)]
+        world = float(e3.mean()) if e3.size else float("nan")
+    if not err.size:
+        return Score(name, float("nan"), float("nan"), 0, world)
+    return Score(name, float(err.mean()), float(np.median(err)), int(err.size), world)
+
+
+@dataclass(frozen=True, eq=False)
+class HeldOutFrames:
+    """A run's held-out (test) labeled frames that are frames of given sessions' videos.
+
+    Attributes:
+        labels: ``(view, frame, keypoint, 2)`` the labels of every test frame (pixels).
+        rows: ``{session: (rows of labels, frame indices in the session's videos)}``.
+    """
+
+    labels: np.ndarray
+    rows: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def held_out_frames(run_dir: str | os.PathLike, sessions: Sequence[str]) -> HeldOutFrames:
+    """The test frames of a run (``split.json``) that lie in the videos of ``sessions``, found by their
+    image paths (:func:`lp3d_io.layout.frame_id`).
+
+    Raises:
+        ValueError: the run holds out no frame (``data.test_fraction`` is 0).
+    """
+    from lp3d_io.layout import frame_id
+
+    run_dir = Path(run_dir)
+    config = load_run(run_dir).config
+    data = load_data(config.data, run_dir)
+    test = load_split(run_dir / SPLIT_FILE, data)["test"]
+    if not test.size:
+        raise ValueError(f"{run_dir}: no held-out frames to score (data.test_fraction is 0)")
+    ids = [frame_id(str(data.image_paths[0, i]), data.view_names[0]) for i in test]
+    rows: dict[str, tuple[list[int], list[int]]] = {}
+    for row, ident in enumerate(ids):
+        if ident is not None and ident[0] in sessions:
+            rows.setdefault(ident[0], ([], []))[0].append(row)
+            rows[ident[0]][1].append(ident[1])
+    return HeldOutFrames(
+        data.keypoints[:, test].astype(np.float64),
+        {s: (np.asarray(r), np.asarray(f)) for s, (r, f) in rows.items()},
+    )

@@ -14,7 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lp3d_models.config import config_template, load_config
+from lp3d_models.backbone import input_multiple
+from lp3d_models.config import ModelConfig, config_template, load_config
 from lp3d_models.data import read_image, read_project
 
 __all__ = ["InitResult", "init_project", "propose_size"]
@@ -55,6 +56,7 @@ def init_project(
     *,
     config_name: str = "lp3d.yaml",
     synthetic: bool = False,
+    backbone: str | None = None,
     overwrite: bool = False,
 ) -> InitResult:
     """Writes ``<directory>/<config_name>``, a commented starting config.
@@ -63,6 +65,8 @@ def init_project(
         directory: the project folder (with ``CollectedData_<view>.csv`` files unless ``synthetic``).
         config_name: file name of the config.
         synthetic: configure training on a synthetic session (no labels needed; for trying lp3d).
+        backbone: the backbone (default the config's); the proposed model size is a multiple of
+            what it accepts (:func:`lp3d_models.backbone.input_multiple`: 16, or 28 for DINOv2).
         overwrite: replace an existing config.
 
     Raises:
@@ -73,7 +77,12 @@ def init_project(
     path = root / config_name
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: a config is already there (pass --overwrite to replace it)")
-    values: dict[str, object] = {"run_dir": f"runs/{root.resolve().name or 'lp3d'}", "data.root": "."}
+    backbone = backbone or ModelConfig.backbone
+    values: dict[str, object] = {
+        "run_dir": f"runs/{root.resolve().name or 'lp3d'}",
+        "data.root": ".",
+        "model.backbone": backbone,
+    }
     views: list[str] = []
     sizes: dict[str, tuple[int, int]] = {}
     n_frames = n_keypoints = 0
@@ -81,14 +90,14 @@ def init_project(
         if not root.is_dir():
             root.mkdir(parents=True)
         values.update({"data.root": None, "data.synthetic": {"n_views": 4, "width": 128, "height": 128}})
-        size = (128, 128)
+        size = (128, 128) if 128 % input_multiple(backbone) == 0 else (112, 112)
     else:
         data = read_project(root)
         views, n_frames, n_keypoints = data.view_names, data.n_frames, len(data.keypoint_names)
         for v, view in enumerate(views):
             image = read_image(root / data.image_paths[v, 0])
             sizes[view] = (image.shape[1], image.shape[0])
-        size = propose_size(list(sizes.values()))
+        size = propose_size(list(sizes.values()), multiple=input_multiple(backbone, ModelConfig.heatmap_stride))
         values["data.views"] = views
     values.update({"model.height": size[0], "model.width": size[1]})
     text = config_template(values)

@@ -1,6 +1,18 @@
-"""Reading a training run back: its config, names, split and trained members (no Lightning needed).
+"""Training runs: the layout of a run directory, and reading a run back (no Lightning needed).
 
-See :mod:`lp3d_models.training` for the layout of a run directory.
+A run directory holds::
+
+    config.yaml                 the resolved config (absolute paths, every default written out)
+    run.json                    view and keypoint names, model size, members
+    split.json                  train/val/test frames (shared by every member)
+    synthetic/                  the synthetic session, when the config asks for one
+    seed_<s>/                   one ensemble member per seed
+        checkpoints/best.ckpt   lowest validation pixel error
+        checkpoints/last.ckpt   the latest state (what --resume continues from)
+        logs/version_<n>/metrics.csv   one CSV per (re)start
+    evaluation/                 lp3d evaluate's tables and plots
+
+Every package names these through the constants and functions here.
 """
 
 from __future__ import annotations
@@ -16,7 +28,48 @@ from lp3d_models.backbone import Pretrained
 from lp3d_models.config import Config, load_config
 from lp3d_models.model import MultiViewPoseModel, build_model
 
-__all__ = ["TrainedRun", "load_run", "load_member", "model_from_config"]
+__all__ = [
+    "CONFIG_FILE",
+    "RUN_FILE",
+    "SPLIT_FILE",
+    "SYNTHETIC_DIR",
+    "EVALUATION_DIR",
+    "member_name",
+    "checkpoint_path",
+    "read_run_info",
+    "TrainedRun",
+    "load_run",
+    "load_member",
+    "model_from_config",
+]
+
+CONFIG_FILE = "config.yaml"
+RUN_FILE = "run.json"
+SPLIT_FILE = "split.json"
+SYNTHETIC_DIR = "synthetic"
+EVALUATION_DIR = "evaluation"
+
+
+def member_name(seed: int) -> str:
+    """The folder (and ensemble member name) of seed ``seed``: ``seed_<seed>``."""
+    return f"seed_{seed}"
+
+
+def checkpoint_path(run_dir: str | os.PathLike, member: str, kind: str = "best") -> Path:
+    """``<run_dir>/<member>/checkpoints/<kind>.ckpt`` (``kind`` is ``best`` or ``last``)."""
+    return Path(run_dir) / member / "checkpoints" / f"{kind}.ckpt"
+
+
+def read_run_info(run_dir: str | os.PathLike) -> dict:
+    """The run's ``run.json``: ``views``, ``keypoints``, ``model_size``, ``members``.
+
+    Raises:
+        FileNotFoundError: not a run directory.
+    """
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: not a training run directory (no {RUN_FILE}); run `lp3d train` first")
+    return json.loads(path.read_text())
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,23 +146,19 @@ def load_run(run_dir: str | os.PathLike, members: list[str] | None = None, check
         ValueError: an unknown member name or checkpoint kind.
     """
     run_dir = Path(run_dir)
-    meta_path = run_dir / "run.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{run_dir}: not a training run directory (no run.json); run `lp3d train` first")
+    meta = read_run_info(run_dir)
     if checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint: expected 'best' or 'last', but got {checkpoint!r}")
-    meta = json.loads(meta_path.read_text())
-    config = load_config(run_dir / "config.yaml")
+    config = load_config(run_dir / CONFIG_FILE)
     names = meta["members"] if members is None else list(members)
     unknown = [n for n in names if n not in meta["members"]]
     if unknown:
         raise ValueError(f"members: expected names among {meta['members']}, but got {unknown}")
     files: dict[str, Path] = {}
     for name in names:
-        folder = run_dir / name / "checkpoints"
         for kind in (checkpoint, "last"):
-            if (folder / f"{kind}.ckpt").is_file():
-                files[name] = folder / f"{kind}.ckpt"
+            if checkpoint_path(run_dir, name, kind).is_file():
+                files[name] = checkpoint_path(run_dir, name, kind)
                 break
     if not files:
         raise FileNotFoundError(f"{run_dir}: no trained member (no checkpoints under {', '.join(names)})")

@@ -1,15 +1,6 @@
 """Training with Lightning: the task (loss, masking, metrics, optimizer) and :func:`train`.
 
-A run directory holds::
-
-    config.yaml                 the resolved config (absolute paths, every default written out)
-    run.json                    view and keypoint names, model size, members
-    split.json                  train/val/test frames (shared by every member)
-    synthetic/                  the synthetic session, when the config asks for one
-    seed_<s>/                   one ensemble member per seed
-        checkpoints/best.ckpt   lowest validation pixel error
-        checkpoints/last.ckpt   the latest state (what --resume continues from)
-        logs/version_<n>/metrics.csv   one CSV per (re)start
+The layout of a run directory is :mod:`lp3d_models.runs`'s.
 
 Optimization: AdamW with two parameter groups (the backbone at ``lr * backbone_lr_scale``, the
 rest, i.e. view embeddings and head, at ``lr``; no weight decay on biases, norms and embeddings),
@@ -37,6 +28,7 @@ import torch
 import torchmetrics
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lp3d_io.files import write_text_atomic
 from torch.utils.data import DataLoader
 
 from lp3d_models.config import Config, config_to_dict, load_config, save_config
@@ -53,9 +45,18 @@ from lp3d_models.geometry import Cameras, apply_affine, cameras_from_batch, inve
 from lp3d_models.losses import coordinate_loss, heatmap_loss, triangulation_loss
 from lp3d_models.masking import MaskingSchedule, random_patch_mask
 from lp3d_models.model import MultiViewPoseModel, PoseOutput, to_model_pixels, to_original_pixels
-from lp3d_models.runs import load_member, model_from_config
+from lp3d_models.runs import (
+    CONFIG_FILE,
+    EVALUATION_DIR,
+    RUN_FILE,
+    SPLIT_FILE,
+    checkpoint_path,
+    load_member,
+    member_name,
+    model_from_config,
+)
 
-__all__ = ["PoseTask", "TrainResult", "train", "lr_factor", "member_name"]
+__all__ = ["PoseTask", "TrainResult", "train", "lr_factor"]
 
 # Settings whose change makes a run's split or checkpoints incompatible with its earlier members.
 _FIXED_KEYS = {
@@ -63,11 +64,6 @@ _FIXED_KEYS = {
     "model": ("backbone", "height", "width", "heatmap_stride", "head_channels", "joint_blocks"),
     "loss": ("sigma",),
 }
-
-
-def member_name(seed: int) -> str:
-    """The folder (and ensemble member name) of seed ``seed``: ``seed_<seed>``."""
-    return f"seed_{seed}"
 
 
 def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: float, delay: int = 0) -> float:
@@ -292,7 +288,7 @@ def _precision(config: Config) -> str:
 def _prepare_run(config: Config, seeds: list[int], resume: bool, overwrite: bool) -> tuple[LabeledData, dict]:
     """Creates (or checks) the run directory; returns the data and the split."""
     run_dir = Path(config.run_dir)
-    saved = run_dir / "config.yaml"
+    saved = run_dir / CONFIG_FILE
     if saved.is_file() and not overwrite:
         before = config_to_dict(load_config(saved))
         now = config_to_dict(config)
@@ -302,7 +298,7 @@ def _prepare_run(config: Config, seeds: list[int], resume: bool, overwrite: bool
                 f"{saved}: this run was trained with other {', '.join(changed)} "
                 f"(choose another run_dir, or pass --overwrite to start it again)"
             )
-        existing = [s for s in seeds if (run_dir / member_name(s) / "checkpoints" / "last.ckpt").is_file()]
+        existing = [s for s in seeds if checkpoint_path(run_dir, member_name(s), "last").is_file()]
         if existing and not resume:
             raise ValueError(
                 f"{run_dir}: member(s) {', '.join(member_name(s) for s in existing)} already trained "
@@ -310,7 +306,7 @@ def _prepare_run(config: Config, seeds: list[int], resume: bool, overwrite: bool
             )
         config.training.seeds = sorted(set(before["training"]["seeds"]) | set(seeds))
     data = load_data(config.data, run_dir)
-    split_path = run_dir / "split.json"
+    split_path = run_dir / SPLIT_FILE
     if split_path.is_file() and not overwrite:
         split = load_split(split_path, data)
     else:
@@ -326,7 +322,7 @@ def _prepare_run(config: Config, seeds: list[int], resume: bool, overwrite: bool
             "model_size": [config.model.height, config.model.width],
             "members": [member_name(s) for s in config.training.seeds],
         }
-        (run_dir / "run.json").write_text(json.dumps(meta, indent=1))
+        write_text_atomic(run_dir / RUN_FILE, json.dumps(meta, indent=1))
     return data, split
 
 
@@ -433,7 +429,7 @@ def train(
     config.training.seeds = seeds
     data, split = _prepare_run(config, seeds, resume, overwrite)
     if overwrite and _is_rank_zero():  # members of the old split and its evaluation go too
-        for old in [*Path(config.run_dir).glob("seed_*"), Path(config.run_dir) / "evaluation"]:
+        for old in [*Path(config.run_dir).glob(member_name("*")), Path(config.run_dir) / EVALUATION_DIR]:
             shutil.rmtree(old, ignore_errors=True)
     errors = [_fit_member(config, data, split, seed, resume) for seed in seeds]
     run_dir = Path(config.run_dir)

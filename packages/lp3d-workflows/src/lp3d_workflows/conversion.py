@@ -20,27 +20,34 @@ takes one dataset (the calibration is not written to it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lp3d_cli.console import info, progress
-from lp3d_cli.errors import UserError
-from lp3d_cli.outputs import check_target, is_occupied, staged_directory, staged_path
-from lp3d_cli.sessions import PREDICTIONS_GROUP, Session, is_store, load_predictions, pose_files
-from lp3d_cli.smoothing import SMOOTHED_GROUP, csv_names, load_rig
+from lp3d_io.files import atomic_path, check_target, is_occupied, staged_directory
+from lp3d_io.layout import CALIBRATION_GROUP, ENSEMBLE_GROUP, group_name
+from lp3d_io.readers import pose_files
+from lp3d_io.store import is_store
+
+from lp3d_workflows.errors import UserError
+from lp3d_workflows.progress import ProgressCallback, report
+from lp3d_workflows.sessions import PredictionSession, load_predictions
+from lp3d_workflows.smoothing import load_rig, smoothed_csv_names
 
 if TYPE_CHECKING:
     import xarray as xr
-    from lp3d_io.dataset import DatasetSpec
+    from lp3d_io.dataset import NumpyDataset
 
-__all__ = ["read_source", "write_destination", "run_convert"]
+__all__ = ["ConversionResult", "read_source", "write_destination", "convert"]
 
-_GROUP_OF_KIND = {
-    "predictions": PREDICTIONS_GROUP,
-    "smoothed": SMOOTHED_GROUP,
-    "labels": "labels/labels",
-    "calibration": "calibration",
-}
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """What :func:`convert` wrote: the groups (dataset names) and whether DST replaced an earlier one."""
+
+    groups: list[str]
+    dst: Path
+    replaced: bool
 
 
 def _format(path: Path) -> str:
@@ -53,7 +60,7 @@ def _format(path: Path) -> str:
 
 def read_source(
     src: Path, *, group: str | None, views: Sequence[str] | None, calibration: Path | None
-) -> dict[str, DatasetSpec | xr.Dataset]:
+) -> dict[str, NumpyDataset | xr.Dataset]:
     """The datasets of SRC by group name (loaded into memory)."""
     if not src.exists():
         raise UserError(f"SRC {src}: no such file or folder")
@@ -65,16 +72,16 @@ def read_source(
         if not files:
             raise UserError(f"SRC {src}: expected prediction files (.csv, .h5) in the folder, but found none")
         rig = load_rig(calibration, views) if calibration is not None else None
-        groups = {PREDICTIONS_GROUP: load_predictions(Session(src.name, files), view_names=views, rig=rig)}
+        groups = {ENSEMBLE_GROUP: load_predictions(PredictionSession(src.name, files), view_names=views, rig=rig)}
         if rig is not None:
-            from lp3d_io.calibration import calibration_spec
+            from lp3d_io.calibration import calibration_arrays
 
-            groups["calibration"] = calibration_spec(rig)
+            groups[CALIBRATION_GROUP] = calibration_arrays(rig)
     elif kind == "netcdf":
         from lp3d_io.netcdf import from_netcdf
 
         ds = from_netcdf(src)
-        groups = {_GROUP_OF_KIND[ds.attrs["lp3d_kind"]]: ds}
+        groups = {group_name(ds.attrs["lp3d_kind"]): ds}
     else:
         from lp3d_io.store import list_groups, read_group
 
@@ -88,7 +95,7 @@ def read_source(
     return groups
 
 
-def _write_csvs(name: str, ds: DatasetSpec | xr.Dataset, folder: Path) -> None:
+def _write_csvs(name: str, ds: NumpyDataset | xr.Dataset, folder: Path) -> None:
     from lp3d_io.csv import to_eks_3d_csv, to_eks_csv, to_label_csvs, to_prediction_csvs
 
     kind = ds.attrs["lp3d_kind"]
@@ -98,7 +105,7 @@ def _write_csvs(name: str, ds: DatasetSpec | xr.Dataset, folder: Path) -> None:
     elif kind == "labels":
         to_label_csvs(ds, folder)
     elif kind == "smoothed":
-        for key, file_name in csv_names(ds.attrs["smoother"], [str(v) for v in ds["view"].values]).items():
+        for key, file_name in smoothed_csv_names(ds.attrs["smoother"], [str(v) for v in ds["view"].values]).items():
             if key == "3d":
                 to_eks_3d_csv(folder / file_name, ds)
             else:
@@ -107,13 +114,13 @@ def _write_csvs(name: str, ds: DatasetSpec | xr.Dataset, folder: Path) -> None:
         raise UserError(f"group {name!r}: a {kind} dataset has no CSV form (pick another with --group)")
 
 
-def write_destination(groups: dict[str, DatasetSpec | xr.Dataset], dst: Path) -> None:
+def write_destination(groups: dict[str, NumpyDataset | xr.Dataset], dst: Path) -> None:
     """Writes the datasets to DST (checked beforehand), atomically."""
     kind = _format(dst)
     if kind == "netcdf":
         from lp3d_io.netcdf import to_netcdf
 
-        data = {k: v for k, v in groups.items() if k != "calibration"}
+        data = {k: v for k, v in groups.items() if k != CALIBRATION_GROUP}
         if len(data) != 1:
             raise UserError(
                 f"DST {dst}: a netCDF file holds one dataset, but SRC has {sorted(data)}; expected --group NAME"
@@ -124,27 +131,36 @@ def write_destination(groups: dict[str, DatasetSpec | xr.Dataset], dst: Path) ->
         from lp3d_io.store import open_store, write_group
 
         sessions = {str(ds.attrs["session"]) for ds in groups.values() if "session" in ds.attrs}
-        with staged_path(dst) as tmp:
+        with atomic_path(dst, create=False) as tmp:
             store = open_store(tmp, session=sessions.pop() if len(sessions) == 1 else None)
             for name, ds in groups.items():
                 write_group(store, name, ds)
         return
     with staged_directory(dst) as tmp:
-        data = {k: v for k, v in groups.items() if k != "calibration"} or groups
+        data = {k: v for k, v in groups.items() if k != CALIBRATION_GROUP} or groups
         for name, ds in data.items():
             _write_csvs(name, ds, tmp if len(data) == 1 else tmp / name.split("/")[0])
 
 
-def run_convert(
+def convert(
     src: Path,
     dst: Path,
     *,
-    group: str | None,
-    views: Sequence[str] | None,
-    calibration: Path | None,
-    overwrite: bool,
-) -> None:
-    """``lp3d convert``: checks, reads SRC, writes DST."""
+    group: str | None = None,
+    views: Sequence[str] | None = None,
+    calibration: Path | None = None,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ConversionResult:
+    """Converts SRC to DST (``lp3d convert``): checks both, reads SRC, writes DST atomically.
+
+    Args:
+        src, dst: a CSV folder, a store (``.zarr``) or a netCDF file (``.nc``), by their paths.
+        group: the one group of SRC to convert (default all).
+        views, calibration: for CSV input, the view names (camera names with a calibration).
+        overwrite: replace an existing DST.
+        progress: called as it reads and writes.
+    """
     if _format(src) == "csv" and _format(dst) == "csv":
         raise UserError(f"SRC {src} and DST {dst} are both CSV folders; expected DST ending in .zarr or .nc")
     if dst.resolve() == src.resolve():
@@ -159,8 +175,8 @@ def run_convert(
     else:
         check_target(dst, overwrite, "DST")
     replaced = is_occupied(dst)
-    with progress(f"converting {src.name}") as bar:
-        groups = read_source(src, group=group, views=views, calibration=calibration)
-        bar.update(f"writing {dst.name}")
-        write_destination(groups, dst)
-    info(f"wrote {', '.join(sorted(groups))} to {dst}" + (" (replaced)" if replaced else ""))
+    report(progress, f"reading {src.name}")
+    groups = read_source(src, group=group, views=views, calibration=calibration)
+    report(progress, f"writing {dst.name}")
+    write_destination(groups, dst)
+    return ConversionResult(sorted(groups), dst, replaced)

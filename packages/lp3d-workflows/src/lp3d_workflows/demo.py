@@ -1,12 +1,12 @@
 """``lp3d demo``: every part of lp3d on a synthetic session; ``--smoothing-only``: the 3D smoother alone.
 
-The full demo (:func:`run_pipeline_demo`) writes a config (:data:`PIPELINE_DEMO`: a calibrated
+The full demo (:func:`pipeline_demo`) writes a config (:func:`pipeline_demo_config`: a calibrated
 3-camera synthetic session, tiny models, a few hundred steps) and runs ``lp3d pipeline`` on it:
 an ensemble trains on the labeled frames, predicts every frame of the videos, the smoother
 smooths them in 3D, the confident and diverse frames become pseudo-labels for a student, which
 predicts and is smoothed again; the table compares the stages on held-out labeled frames.
 
-The smoothing demo (:func:`run_demo`) needs no training:
+The smoothing demo (:func:`smoothing_demo`) needs no training:
 
 A ring of calibrated cameras films a simulated animal (:mod:`lp3d_io.synthetic`); an ensemble of
 simulated networks reports its keypoints with correlated noise, planted single-view outliers and
@@ -23,23 +23,35 @@ inflated, and the inflated observations that were not outliers (false alarms).
 
 from __future__ import annotations
 
-import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from lp3d_io.files import is_occupied, staged_directory
 
-from lp3d_cli.console import info, print_table, progress
-from lp3d_cli.errors import UserError
-from lp3d_cli.outputs import is_occupied, staged_directory
+from lp3d_workflows.errors import UserError, require_models
+from lp3d_workflows.progress import ProgressCallback, report
 
 if TYPE_CHECKING:
     from lp3d_eks import SmootherResult
 
-__all__ = ["DemoMetrics", "PIPELINE_DEMO", "compare_with_truth", "run_demo", "run_pipeline_demo"]
+    from lp3d_workflows.pipeline import PipelineResult
+
+__all__ = [
+    "DemoMetrics",
+    "SmoothingDemoResult",
+    "PipelineDemoResult",
+    "compare_with_truth",
+    "smoothing_demo",
+    "pipeline_demo_config",
+    "pipeline_demo",
+]
+
+log = logging.getLogger(__name__)
 
 MARKER = ".lp3d-demo"
 CHI2_3DOF_95 = 7.814727903251178  # 95% quantile of the chi-square distribution with 3 degrees of freedom
@@ -121,60 +133,62 @@ def _check_demo_target(out: Path) -> None:
         raise UserError(f"--out {out}: exists and was not written by lp3d demo; expected a new or a demo folder")
 
 
-def _fmt(value: float, kind: str) -> str:
-    if not np.isfinite(value):
-        return "—"
-    return f"{100 * value:.1f}%" if kind == "%" else f"{value:.2f}"
+@dataclass(frozen=True)
+class SmoothingDemoResult:
+    """What :func:`smoothing_demo` did and found.
+
+    Attributes:
+        out: the demo folder.
+        before: per-frame triangulation of the ensemble medians against the truth.
+        after: the smoother against the truth.
+        n_entries: (frame, keypoint) positions both have (the errors are over these).
+        n_observations: observed 2D positions (view, frame, keypoint).
+        n_cameras, n_frames, n_keypoints, n_members: sizes of the simulated session.
+        n_outliers, n_missing: planted outliers and missing detections.
+        report: the report page.
+        seconds: wall time.
+    """
+
+    out: Path
+    before: DemoMetrics
+    after: DemoMetrics
+    n_entries: int
+    n_observations: int
+    n_cameras: int
+    n_frames: int
+    n_keypoints: int
+    n_members: int
+    n_outliers: int
+    n_missing: int
+    report: Path
+    seconds: float
 
 
-def _print_table(before: DemoMetrics, after: DemoMetrics, n_entries: int, n_observations: int) -> None:
-    from rich.table import Table
-
-    table = Table(title_justify="left")
-    table.add_column("vs the simulated truth")
-    table.add_column("ensemble median + triangulation", justify="right")
-    table.add_column("lp3d smoother", justify="right")
-    rows = (
-        ("3D RMSE (mm)", "rmse", ""),
-        ("3D error, 99th percentile (mm)", "p99", ""),
-        ("truth inside the 95% posterior intervals (x, y, z)", "interval95", "%"),
-        ("truth inside the 95% posterior ellipsoid (3D)", "coverage95", "%"),
-        ("frames x keypoints without a 3D position", "missing", "%"),
-        ("planted outliers flagged (inflated)", "outliers_flagged", "%"),
-        ("false alarms (other observations inflated)", "false_alarms", "%"),
-    )
-    for label, name, kind in rows:
-        table.add_row(label, _fmt(getattr(before, name), kind), _fmt(getattr(after, name), kind))
-    print_table(
-        f"Before / after on {n_entries} frame x keypoint positions and {n_observations} 2D observations "
-        "(errors over the positions both methods have):"
-    )
-    print_table(table)
-
-
-def run_demo(out: Path, *, seed: int = 0, n_frames: int = 600) -> None:
-    """Runs the demo into ``out`` (replacing an earlier demo there) and prints the comparison."""
+def smoothing_demo(
+    out: Path, *, seed: int = 0, n_frames: int = 600, progress: ProgressCallback | None = None
+) -> SmoothingDemoResult:
+    """Runs the smoothing demo into ``out`` (replacing an earlier demo there); see the module docstring."""
     from lp3d_eks import ensemble_statistics, triangulate_observations
     from lp3d_io.csv import to_prediction_csvs
     from lp3d_io.synthetic import SyntheticConfig, make_ensemble_predictions, make_session
 
-    from lp3d_cli.report import ReportData, write_report
-    from lp3d_cli.smoothing import SmoothOptions, smooth_predictions, write_outputs
+    from lp3d_workflows.report import ReportData, write_report
+    from lp3d_workflows.smoothing import SmoothSettings, smooth_predictions, write_smoothed_outputs
 
     if n_frames < 10:
         raise UserError(f"--frames: expected at least 10 frames, but got {n_frames}")
     _check_demo_target(out)
     start = time.perf_counter()
-    with progress("simulating a session") as bar:
-        session = make_session(SyntheticConfig(n_frames=n_frames, seed=seed, session_name="synthetic"))
-        simulated = make_ensemble_predictions(session, seed=seed)
-        predictions = simulated.to_dataset()
-        rig = session.rig
-        bar.update("smoothing in 3D")
-        results, smoothed = smooth_predictions(predictions, rig, SmoothOptions())
-        result: SmootherResult = results[0]
-        stats = ensemble_statistics(simulated.position, simulated.confidence)
-        baseline, _, _ = triangulate_observations(stats, rig)
+    report(progress, "simulating a session")
+    session = make_session(SyntheticConfig(n_frames=n_frames, seed=seed, session_name="synthetic"))
+    simulated = make_ensemble_predictions(session, seed=seed)
+    predictions = simulated.to_dataset()
+    rig = session.rig
+    report(progress, "smoothing in 3D")
+    results, smoothed = smooth_predictions(predictions, rig, SmoothSettings())
+    result: SmootherResult = results[0]
+    stats = ensemble_statistics(simulated.position, simulated.confidence)
+    baseline, _, _ = triangulate_observations(stats, rig)
     truth = session.motion.points3d
     common = np.isfinite(baseline).all(axis=-1) & np.isfinite(result.mean).all(axis=-1)
     observed = ~simulated.missing_mask
@@ -188,84 +202,101 @@ def run_demo(out: Path, *, seed: int = 0, n_frames: int = 600) -> None:
         outliers=simulated.outlier_mask,
         observed=observed,
     )
+    report(progress, "writing outputs and the report")
     with staged_directory(out) as tmp:
-        with progress("writing outputs and the report"):
-            name = str(predictions.attrs.get("session", "synthetic"))
-            write_outputs(tmp, name, predictions, smoothed, rig)
-            rig.to_toml(tmp / "calibration.toml")
-            to_prediction_csvs(predictions, tmp / "predictions")
-            np.savez_compressed(
-                tmp / "truth.npz",
-                points3d=truth,
-                points2d=simulated.truth,
-                outlier_mask=simulated.outlier_mask,
-                missing_mask=simulated.missing_mask,
-            )
-            (tmp / "report").mkdir()
-            data = ReportData(smoothed.to_xarray(), predictions, (0, n_frames), n_frames, tmp / f"{name}.zarr")
-            write_report(data, tmp / "report", title="lp3d demo: synthetic session")
-            (tmp / MARKER).write_text("written by lp3d demo; lp3d demo replaces this folder\n")
+        name = str(predictions.attrs.get("session", "synthetic"))
+        write_smoothed_outputs(tmp, name, predictions, smoothed, rig)
+        rig.to_toml(tmp / "calibration.toml")
+        to_prediction_csvs(predictions, tmp / "predictions")
+        np.savez_compressed(
+            tmp / "truth.npz",
+            points3d=truth,
+            points2d=simulated.truth,
+            outlier_mask=simulated.outlier_mask,
+            missing_mask=simulated.missing_mask,
+        )
+        (tmp / "report").mkdir()
+        data = ReportData(smoothed.to_xarray(), predictions, (0, n_frames), n_frames, tmp / f"{name}.zarr")
+        write_report(data, tmp / "report", title="lp3d demo: synthetic session")
+        (tmp / MARKER).write_text("written by lp3d demo; lp3d demo replaces this folder\n")
     V, T, K = simulated.outlier_mask.shape
-    info(
-        f"synthetic session: {V} cameras, {T} frames, {K} keypoints, {simulated.position.shape[0]} ensemble members, "
-        f"{int(simulated.outlier_mask.sum())} planted outliers, {int(simulated.missing_mask.sum())} missing detections"
+    return SmoothingDemoResult(
+        out=out,
+        before=before,
+        after=after,
+        n_entries=int(common.sum()),
+        n_observations=int(observed.sum()),
+        n_cameras=V,
+        n_frames=T,
+        n_keypoints=K,
+        n_members=simulated.position.shape[0],
+        n_outliers=int(simulated.outlier_mask.sum()),
+        n_missing=int(simulated.missing_mask.sum()),
+        report=out / "report" / "report.html",
+        seconds=time.perf_counter() - start,
     )
-    _print_table(before, after, int(common.sum()), int(observed.sum()))
-    info(f"report: {out / 'report' / 'report.html'}")
-    info(
-        f"outputs in {out}/ ({time.perf_counter() - start:.1f} s). Try: lp3d smooth {out / 'predictions'} "
-        f"--calibration {out / 'calibration.toml'} --out {out / 'again'}"
-    )
 
 
-# The full demo's config: tuned so that it finishes in about 2.5 minutes on 2 CPU cores. KL heatmap
-# loss (random initialization; MSE needs pretrained weights), the default coordinate loss, and
-# calibration-aware training (3D augmentation and the triangulation loss): bench/RESULTS.md.
-PIPELINE_DEMO = {
-    "run_dir": "pipeline",
-    "data": {
-        "synthetic": {"n_views": 3, "width": 96, "height": 96, "n_frames": 400, "labeled_frames": 120},
-        "val_fraction": 0.1,
-        "test_fraction": 0.25,
-    },
-    "model": {
-        "backbone": "vit_tiny_p8",
-        "pretrained": False,
-        "height": 64,
-        "width": 64,
-        "head_channels": 32,
-        "drop_path": 0.0,
-    },
-    "loss": {"kind": "kl"},
-    "training": {
-        "seeds": [0, 1],
-        "max_steps": 400,
-        "batch_size": 8,
-        "lr": 2e-3,
-        "backbone_lr_scale": 1.0,
-        "warmup_steps": 20,
-        "val_every_steps": 100,
-        "progress_bar": False,
-    },
-    "geometry": {"enabled": True},
-    "distill": {"n_frames": 120, "variance_quantile": 0.5, "seeds": [0], "max_steps": 400},
-}
+def pipeline_demo_config(*, seed: int = 0, n_frames: int | None = None) -> dict[str, Any]:
+    """The full demo's config: a calibrated 3-camera synthetic session and the tiny model
+    (:data:`lp3d_models.config.TINY_MODEL`), tuned to finish in about 70 s on 2 CPU cores after set-up.
+    KL heatmap loss (random initialization; MSE needs pretrained weights), the default coordinate
+    loss, and calibration-aware training (3D augmentation and the triangulation loss): bench/RESULTS.md.
 
+    Raises:
+        UserError: too few frames for the labeled ones.
+    """
+    from lp3d_models.config import tiny_model
 
-def run_pipeline_demo(out: Path, *, seed: int = 0, n_frames: int | None = None) -> None:
-    """Runs the full demo in ``out`` (an earlier full demo there with the same settings is resumed)."""
-    import yaml
-
-    from lp3d_cli.pipeline import print_scores, run_pipeline
-
-    _check_demo_target(out)
-    values = json.loads(json.dumps(PIPELINE_DEMO))
-    synthetic = values["data"]["synthetic"]
-    synthetic["seed"] = seed
+    synthetic = {"n_views": 3, "width": 96, "height": 96, "n_frames": 400, "labeled_frames": 120, "seed": seed}
     if n_frames is not None:
         if n_frames < 4 * synthetic["labeled_frames"]:
             raise UserError(f"--frames: expected at least {4 * synthetic['labeled_frames']} frames, but got {n_frames}")
         synthetic["n_frames"] = n_frames
+    return tiny_model(
+        run_dir="pipeline",
+        data={"synthetic": synthetic, "val_fraction": 0.1, "test_fraction": 0.25},
+        loss={"kind": "kl"},
+        training={
+            "seeds": [0, 1],
+            "max_steps": 400,
+            "batch_size": 8,
+            "lr": 2e-3,
+            "warmup_steps": 20,
+            "val_every_steps": 100,
+        },
+        geometry={"enabled": True},
+        distill={"n_frames": 120, "variance_quantile": 0.5, "seeds": [0], "max_steps": 400},
+    )
+
+
+@dataclass(frozen=True)
+class PipelineDemoResult:
+    """What :func:`pipeline_demo` did: its config, the pipeline's result, and the wall time."""
+
+    out: Path
+    config: Path
+    pipeline: PipelineResult
+    seconds: float
+
+
+def pipeline_demo(
+    out: Path,
+    *,
+    seed: int = 0,
+    n_frames: int | None = None,
+    show_progress: bool = False,
+    progress: ProgressCallback | None = None,
+) -> PipelineDemoResult:
+    """Runs the full demo in ``out`` (an earlier full demo there with the same settings is resumed)."""
+    import yaml
+
+    from lp3d_workflows.pipeline import run_pipeline
+
+    require_models()
+    _check_demo_target(out)
+    values = pipeline_demo_config(seed=seed, n_frames=n_frames)
+    synthetic = values["data"]["synthetic"]
     config = out / "lp3d.yaml"
     if (out / MARKER).exists() and not config.is_file():  # a smoothing-only demo: replaced
         shutil.rmtree(out)
@@ -273,25 +304,13 @@ def run_pipeline_demo(out: Path, *, seed: int = 0, n_frames: int | None = None) 
     (out / MARKER).write_text("written by lp3d demo; lp3d demo replaces this folder\n")
     config.write_text(yaml.safe_dump(values, sort_keys=False))
     t = values["training"]
-    info(
+    log.info(
         f"lp3d demo: a synthetic session filmed by {synthetic['n_views']} calibrated cameras ({synthetic['n_frames']} "
         f"frames, {synthetic['labeled_frames']} labeled). Stages: train {len(t['seeds'])} tiny models "
         f"({t['max_steps']} steps each) -> predict every frame -> smooth in 3D (EKS) -> pseudo-label "
         f"{values['distill']['n_frames']} confident, diverse frames -> train a student (from a teacher's weights) "
-        "-> predict -> smooth. "
-        f"Config: {config}"
+        f"-> predict -> smooth. Config: {config}"
     )
     start = time.perf_counter()
-    result = run_pipeline(config)
-    print_scores(
-        result.scores,
-        f"Held-out labeled frames ({result.scores[0].n} positions, never trained on); 3D error in mm against "
-        "the triangulated labels:",
-    )
-    info(
-        "The student continues from a teacher member: its gain includes those extra steps (on this session "
-        "with exact labels, as many steps on the labels alone do as well; see bench/RESULTS.md)."
-    )
-    info(f"report: {result.report}")
-    seconds = time.perf_counter() - start
-    info(f"outputs in {out}/ ({seconds:.0f} s). Try: lp3d pipeline {config} --set distill.n_frames=120")
+    result = run_pipeline(config, show_progress=show_progress, progress=progress)
+    return PipelineDemoResult(out, config, result, time.perf_counter() - start)

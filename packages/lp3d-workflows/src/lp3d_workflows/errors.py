@@ -9,7 +9,7 @@ else is a bug (an internal error). :class:`MissingExtraError` says which optiona
 
 from __future__ import annotations
 
-__all__ = ["UserError", "MissingExtraError", "is_user_error", "one_line", "require_models"]
+__all__ = ["UserError", "MissingExtraError", "is_user_error", "one_line", "failure_fields", "require_models"]
 
 
 class UserError(ValueError):
@@ -47,3 +47,11 @@ def one_line(err: BaseException) -> str:
     else:
         text = str(err) or type(err).__name__
     return " ".join(text.split())
+
+
+def failure_fields(err: BaseException) -> dict[str, object]:
+    """How a failed item of a batch records its error (call inside ``except``): ``error`` (one
+    line), ``user_error`` and ``traceback``, the fields every batch summary has."""
+    import traceback
+
+    return {"error": one_line(err), "user_error": is_user_error(err), "traceback": traceback.format_exc()}

@@ -13,7 +13,6 @@ Long sessions are plotted over a window of frames (``--frames``; the first
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
@@ -22,17 +21,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from lp3d_io.files import check_target, staged_directory
+from lp3d_io.layout import PREDICTIONS, SMOOTHED, groups_of_kind
 
-from lp3d_cli.console import info, progress
-from lp3d_cli.errors import UserError
-from lp3d_cli.outputs import check_target, staged_directory
-from lp3d_cli.parsing import parse_frame_ranges, resolve_frame_ranges
-from lp3d_cli.smoothing import SMOOTHER_NAMES
+from lp3d_workflows.errors import UserError
+from lp3d_workflows.frame_ranges import parse_frame_ranges, resolve_frame_ranges
+from lp3d_workflows.html_page import embedded_image, html_page, html_table
+from lp3d_workflows.progress import ProgressCallback, report
+from lp3d_workflows.smoothing import SMOOTHER_LABELS
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["DEFAULT_MAX_FRAMES", "load_store", "write_report", "run_report"]
+__all__ = [
+    "DEFAULT_MAX_FRAMES",
+    "ReportData",
+    "load_report_data",
+    "keypoint_table",
+    "write_report",
+    "write_smoothing_report",
+]
 
 DEFAULT_MAX_FRAMES = 3000
 Z95 = 1.959964  # two-sided 95% of a normal
@@ -61,7 +69,7 @@ class ReportData:
     source: Path
 
 
-def load_store(store: Path, frames: str | None = None) -> ReportData:
+def load_report_data(store: Path, frames: str | None = None) -> ReportData:
     """Reads the smoothed results (and predictions) of a store written by ``lp3d smooth``.
 
     Raises:
@@ -72,7 +80,7 @@ def load_store(store: Path, frames: str | None = None) -> ReportData:
     if not store.exists():
         raise UserError(f"STORE {store}: no such store")
     groups = list_groups(store)
-    smoothed_groups = [g for g in groups if g.startswith("smoothed/")]
+    smoothed_groups = groups_of_kind(groups, SMOOTHED)
     if not smoothed_groups:
         raise UserError(f"STORE {store}: expected smoothed results (run lp3d smooth first), but it has {groups}")
     smoothed = read_group(store, smoothed_groups[0])
@@ -84,7 +92,7 @@ def load_store(store: Path, frames: str | None = None) -> ReportData:
     start, stop = window[0] if window else (0, min(n_frames, DEFAULT_MAX_FRAMES))
     smoothed = smoothed.isel(time=slice(start, stop)).load()
     predictions = None
-    prediction_groups = [g for g in groups if g.startswith("predictions/")]
+    prediction_groups = groups_of_kind(groups, PREDICTIONS)
     if prediction_groups:
         ds = read_group(store, prediction_groups[0])
         same = all(
@@ -289,35 +297,13 @@ def plot_errors(data: ReportData, path: Path) -> None:
 
 # --- the page ---------------------------------------------------------------------------------------
 
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px;
-       color: #222; padding: 0 1em; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; font-size: 0.85em; }
-th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #eee; text-align: right; }
-th { background: #f5f5f5; } td:first-child, th:first-child { text-align: left; }
-img { max-width: 100%; } .note { color: #666; font-size: 0.9em; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; } dt { font-weight: bold; }
-"""
-
-
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
 
 def _summary(data: ReportData) -> dict[str, str]:
     sm = data.smoothed
     out = {
         "session": str(sm.attrs.get("session", data.source.stem)),
         "store": str(data.source),
-        "smoother": SMOOTHER_NAMES.get(sm.attrs["smoother"], sm.attrs["smoother"]),
+        "smoother": SMOOTHER_LABELS.get(sm.attrs["smoother"], sm.attrs["smoother"]),
         "frames": f"{data.n_frames} (plotted and counted here: {data.frames[0]}..{data.frames[1] - 1})",
         "views": ", ".join(str(v) for v in sm["view"].values),
         "keypoints": str(sm.sizes["keypoint"]),
@@ -332,55 +318,70 @@ def _summary(data: ReportData) -> dict[str, str]:
     return out
 
 
-def write_report(data: ReportData, directory: Path, title: str | None = None) -> Path:
+def write_report(
+    data: ReportData, directory: Path, title: str | None = None, *, progress: ProgressCallback | None = None
+) -> Path:
     """Writes the PNGs and ``report.html`` into ``directory``; returns the page's path."""
     sm = data.smoothed
     keypoints = [str(k) for k in sm["keypoint"].values]
     individuals = [str(i) for i in sm["individual"].values]
     jobs = [(i, k) for i in individuals for k in keypoints]
     figures: list[tuple[str, Path]] = []
-    with progress("plotting", total=len(jobs) + 1) as bar:
-        errors_png = directory / "reprojection_errors.png"
-        plot_errors(data, errors_png)
-        bar.update(advance=1)
-        for individual, keypoint in jobs:
-            prefix = f"{_safe(individual)}_" if len(individuals) > 1 else ""
-            path = directory / f"keypoint_{prefix}{_safe(keypoint)}.png"
-            plot_keypoint(data, keypoint, individual, path)
-            figures.append((f"{individual} / {keypoint}" if prefix else keypoint, path))
-            bar.update(advance=1)
+    report(progress, "plotting", 0, len(jobs) + 1)
+    errors_png = directory / "reprojection_errors.png"
+    plot_errors(data, errors_png)
+    for j, (individual, keypoint) in enumerate(jobs):
+        report(progress, "plotting", j + 1, len(jobs) + 1)
+        prefix = f"{_safe(individual)}_" if len(individuals) > 1 else ""
+        path = directory / f"keypoint_{prefix}{_safe(keypoint)}.png"
+        plot_keypoint(data, keypoint, individual, path)
+        figures.append((f"{individual} / {keypoint}" if prefix else keypoint, path))
     summary = _summary(data)
     header, rows = keypoint_table(data)
     title = title or f"lp3d report: {summary['session']}"
     parts = [
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
         "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in summary.items()) + "</dl>",
         "<h2>Numbers per keypoint</h2>",
         "<p class='note'>s: smoothing parameter (process noise per frame); inflated: share of a view's "
         "observations whose variance was inflated (outliers); error: distance between the ensemble center and "
         "the smoothed track; posterior sd: of the smoothed position.</p>",
-        _html_table(header, rows),
+        html_table(header, rows),
         "<h2>Ensemble center to smoothed track, per view</h2>",
-        _img(errors_png, "reprojection error histograms"),
+        embedded_image(errors_png, "reprojection error histograms"),
         "<h2>Keypoints</h2>",
         "<p class='note'>Grey: ensemble members; blue: the smoothed track with its 95% posterior band; red x: "
         "observations whose variance was inflated.</p>",
     ]
     for name, path in figures:
-        parts.append(f"<h3>{html.escape(name)}</h3>{_img(path, name)}")
-    parts.append("</body></html>")
+        parts.append(f"<h3>{html.escape(name)}</h3>{embedded_image(path, name)}")
     page = directory / "report.html"
-    page.write_text("\n".join(parts), encoding="utf-8")
+    page.write_text(html_page(title, parts), encoding="utf-8")
     return page
 
 
-def run_report(store: Path, out: Path, *, overwrite: bool, frames: str | None) -> Path:
-    """``lp3d report``: reads the store, writes the report folder atomically; returns the page."""
+def write_smoothing_report(
+    store: Path,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    frames: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """The report of a smoothed store (``lp3d report``): written into the folder ``out`` atomically.
+
+    Args:
+        store: a store written by ``lp3d smooth``.
+        out: the report folder (PNGs and ``report.html``).
+        overwrite: replace an existing ``out``.
+        frames: the window plotted and counted, ``START:STOP`` (default the first
+            :data:`DEFAULT_MAX_FRAMES`).
+        progress: called as figures are drawn.
+
+    Returns:
+        The page, ``out/report.html``.
+    """
     check_target(out, overwrite)
-    data = load_store(store, frames)
+    data = load_report_data(store, frames)
     with staged_directory(out) as tmp:
-        page = write_report(data, tmp)
-    final = out / page.name
-    info(f"report written to {final}")
-    return final
+        page = write_report(data, tmp, progress=progress)
+    return out / page.name

@@ -9,9 +9,9 @@ folders, an lp3d store (``.zarr``) or a netCDF file (``.nc``) of predictions:
   sessions is a *batch*: each of those is a session;
 - a store or netCDF file is one session (named after its stem).
 
-Files are grouped into ensemble members and views by :func:`lp3d_io.grouping.read_predictions_spec`:
+Files are grouped into ensemble members and views by :func:`lp3d_io.grouping.read_predictions_arrays`:
 camera names (from the calibration or ``--views``) as substrings of the file names, model seeds
-like ``rng=3`` as members. Predictions come back in numpy form (:class:`lp3d_io.dataset.DatasetSpec`):
+like ``rng=3`` as members. Predictions come back in numpy form (:class:`lp3d_io.dataset.NumpyDataset`):
 prediction files are read without importing xarray; a store or netCDF file is read with it.
 """
 
@@ -32,7 +32,7 @@ from lp3d_workflows.errors import UserError
 if TYPE_CHECKING:
     import xarray as xr
     from lp3d_eks import CameraRig
-    from lp3d_io.dataset import DatasetSpec
+    from lp3d_io.dataset import NumpyDataset
 
 __all__ = ["PredictionSession", "find_prediction_sessions", "load_predictions"]
 
@@ -145,7 +145,7 @@ def _files_of_views(session: PredictionSession, views: Sequence[str], source: st
 
 def load_predictions(
     session: PredictionSession, *, view_names: Sequence[str] | None = None, rig: CameraRig | None = None
-) -> DatasetSpec:
+) -> NumpyDataset:
     """Reads a session's ensemble predictions.
 
     Args:
@@ -163,7 +163,7 @@ def load_predictions(
     views = list(view_names) if view_names else (rig.names if rig is not None else None)
     container = session.container
     if container is None:
-        from lp3d_io.grouping import candidate_views, read_predictions_spec
+        from lp3d_io.grouping import candidate_views, read_predictions_arrays
 
         if views is None and (candidates := candidate_views(session.paths)):
             raise UserError(
@@ -176,10 +176,10 @@ def load_predictions(
             if views is None
             else _files_of_views(session, views, "--views" if view_names else "--calibration")
         )
-        return read_predictions_spec(list(paths), views, session=session.name)
-    from lp3d_io.dataset import DatasetSpec
+        return read_predictions_arrays(list(paths), views, session=session.name)
+    from lp3d_io.dataset import NumpyDataset
 
-    ds = DatasetSpec.from_xarray(_read_container(container))
+    ds = NumpyDataset.from_xarray(_read_container(container))
     if views is not None:
         have = [str(v) for v in ds["view"].values]
         missing = [v for v in views if v not in have]

@@ -9,56 +9,58 @@ smoother. Each individual is smoothed on its own. A session's output folder hold
     multicam_<view>_results.csv          per view, eks columns (singlecam_<view>_... for one view)
     multicam_3d_results.csv              with a calibration: x, y, z and their posterior variances
 
-and appears whole or not at all (:mod:`lp3d_cli.outputs`). Datasets travel in lp3d-io's numpy form
-(:class:`lp3d_io.dataset.DatasetSpec`), so a session of prediction files is read, smoothed and written
+and appears whole or not at all (:mod:`lp3d_io.files`). Datasets travel in lp3d-io's numpy form
+(:class:`lp3d_io.dataset.NumpyDataset`), so a session of prediction files is read, smoothed and written
 without importing xarray, zarr or pyarrow.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from lp3d_io.files import staged_directory
+from lp3d_io.layout import ENSEMBLE_GROUP, SMOOTHED_GROUP
 
-from lp3d_cli import __version__
-from lp3d_cli.console import detail
-from lp3d_cli.errors import UserError, is_user_error, one_line
-from lp3d_cli.outputs import staged_directory
-from lp3d_cli.parsing import FrameRange, resolve_frame_ranges
-from lp3d_cli.sessions import PREDICTIONS_GROUP, Session, load_predictions
+from lp3d_workflows import __version__
+from lp3d_workflows.errors import UserError, failure_fields
+from lp3d_workflows.frame_ranges import FrameRange, resolve_frame_ranges
+from lp3d_workflows.sessions import PredictionSession, load_predictions
 
 if TYPE_CHECKING:
     import xarray as xr
     from lp3d_eks import CameraRig, SmootherResult
-    from lp3d_io.dataset import DatasetSpec
+    from lp3d_io.dataset import NumpyDataset
 
 __all__ = [
-    "SmoothOptions",
-    "SessionResult",
-    "SMOOTHED_GROUP",
-    "SMOOTHER_NAMES",
-    "csv_names",
+    "SmoothSettings",
+    "SmoothingSummary",
+    "SMOOTHER_LABELS",
+    "smoothed_csv_names",
     "load_rig",
     "select_keypoints",
     "smooth_predictions",
-    "write_outputs",
+    "write_smoothed_outputs",
     "smooth_session",
     "smooth_session_safely",
 ]
 
-SMOOTHED_GROUP = "smoothed/eks"
-SMOOTHER_NAMES = {"calibrated": "calibrated 3D", "linear": "multi-view linear", "single_view": "single view"}
+log = logging.getLogger(__name__)
+
+SMOOTHER_LABELS = {"calibrated": "calibrated 3D", "linear": "multi-view linear", "single_view": "single view"}
+"""What to call each smoother kind (:attr:`lp3d_eks.SmootherResult.kind`) in tables and pages."""
 
 
 @dataclass(frozen=True)
-class SmoothOptions:
-    """What ``lp3d smooth`` was asked to do (the same for every session of a run).
+class SmoothSettings:
+    """What to smooth and how, the same for every session of a run (``lp3d smooth``'s options, the
+    app's smoothing form); the smoother's own numeric options are :class:`lp3d_eks.SmoothOptions`.
 
     Attributes:
         calibration: anipose calibration file (nonlinear 3D smoother), or None.
@@ -83,14 +85,14 @@ class SmoothOptions:
     n_threads: int = 0
 
     def to_json(self) -> str:
-        """The options as JSON (stored with the results)."""
+        """The settings as JSON (stored with the results)."""
         values = asdict(self)
         values["calibration"] = None if self.calibration is None else str(self.calibration)
         return json.dumps(values)
 
 
 @dataclass(frozen=True)
-class SessionResult:
+class SmoothingSummary:
     """What happened to one session (small and picklable: it comes back from dask workers).
 
     Attributes:
@@ -140,7 +142,7 @@ def load_rig(path: Path, views: Sequence[str] | None = None) -> CameraRig:
     return rig
 
 
-def select_keypoints(ds: DatasetSpec, keypoints: Sequence[str] | None) -> DatasetSpec:
+def select_keypoints(ds: NumpyDataset, keypoints: Sequence[str] | None) -> NumpyDataset:
     """The dataset restricted to ``keypoints`` (all if None), in that order."""
     if not keypoints:
         return ds
@@ -178,23 +180,23 @@ def _check_s(s: Sequence[float] | None, keypoints: Sequence[str]) -> np.ndarray 
 
 
 def smooth_predictions(
-    predictions: DatasetSpec | xr.Dataset, rig: CameraRig | None, options: SmoothOptions
-) -> tuple[list[SmootherResult], DatasetSpec]:
+    predictions: NumpyDataset | xr.Dataset, rig: CameraRig | None, settings: SmoothSettings
+) -> tuple[list[SmootherResult], NumpyDataset]:
     """Smooths every individual of a predictions dataset.
 
     Args:
         predictions: ``(member, view, time, keypoint, individual, space)`` predictions (either form).
         rig: calibration with one camera per view, in view order; None for no calibration.
-        options: smoothing options (``s``, ``s_frames``, ...).
+        settings: what to smooth and how (``s``, ``s_frames``, ...).
 
     Returns:
         One :class:`lp3d_eks.SmootherResult` per individual, and the smoothed dataset (numpy form;
         ``.to_xarray()`` gives the xarray one).
     """
     from lp3d_eks import smooth
-    from lp3d_io.dataset import as_spec, smoothed_spec
+    from lp3d_io.dataset import as_numpy, smoothed_arrays
 
-    predictions = as_spec(predictions)
+    predictions = as_numpy(predictions)
     keypoints = [str(k) for k in predictions["keypoint"].values]
     views = [str(v) for v in predictions["view"].values]
     individuals = [str(i) for i in predictions["individual"].values]
@@ -208,22 +210,22 @@ def smooth_predictions(
     position = predictions["position"].values  # (member, view, time, keypoint, individual, space)
     confidence = predictions["confidence"].values  # (member, view, time, keypoint, individual)
     has_confidence = bool(np.isfinite(confidence).any())
-    if options.variance == "confidence-weighted" and not has_confidence:
+    if settings.variance == "confidence-weighted" and not has_confidence:
         raise UserError("--variance confidence-weighted: expected likelihood columns in the inputs, but they have none")
     kwargs: dict[str, Any] = {
-        "center": options.ensemble,
-        "variance": options.variance,
-        "s": _check_s(options.s, keypoints),
-        "s_frames": resolve_frame_ranges(options.s_frames, n_frames),
-        "n_threads": options.n_threads,
+        "center": settings.ensemble,
+        "variance": settings.variance,
+        "s": _check_s(settings.s, keypoints),
+        "s_frames": resolve_frame_ranges(settings.s_frames, n_frames),
+        "n_threads": settings.n_threads,
     }
-    if options.inflate is not None:
-        kwargs["inflate"] = options.inflate
+    if settings.inflate is not None:
+        kwargs["inflate"] = settings.inflate
     results = []
     for i in range(len(individuals)):
         conf = confidence[..., i] if has_confidence else None
         results.append(smooth(position[..., i, :].astype(np.float64), rig, confidences=conf, **kwargs))
-    smoothed = smoothed_spec(
+    smoothed = smoothed_arrays(
         results,
         view_names=views,
         keypoint_names=keypoints,
@@ -234,12 +236,12 @@ def smooth_predictions(
         session=predictions.attrs.get("session"),
         ensemble_confidence=_ensemble_confidence(confidence) if has_confidence else None,
     )
-    smoothed.attrs["lp3d_cli_version"] = __version__
-    smoothed.attrs["lp3d_options"] = options.to_json()
+    smoothed.attrs["lp3d_version"] = __version__
+    smoothed.attrs["lp3d_options"] = settings.to_json()
     return results, smoothed
 
 
-def csv_names(smoother: str, views: Sequence[str]) -> dict[str, str]:
+def smoothed_csv_names(smoother: str, views: Sequence[str]) -> dict[str, str]:
     """Output CSV file names by view (and ``"3d"``), as the reference eks names them."""
     prefix = "singlecam" if smoother == "single_view" else "multicam"
     names = {view: f"{prefix}_{view}_results.csv" for view in views}
@@ -248,11 +250,11 @@ def csv_names(smoother: str, views: Sequence[str]) -> dict[str, str]:
     return names
 
 
-def write_outputs(
+def write_smoothed_outputs(
     directory: Path,
     session: str,
-    predictions: DatasetSpec | xr.Dataset,
-    smoothed: DatasetSpec | xr.Dataset,
+    predictions: NumpyDataset | xr.Dataset,
+    smoothed: NumpyDataset | xr.Dataset,
     rig: CameraRig | None,
 ) -> None:
     """Writes the store and the eks-style CSVs of one session into ``directory``.
@@ -261,12 +263,12 @@ def write_outputs(
     against 0.04 + 0.04 s), both writers being mostly Python that holds the GIL.
     """
     from lp3d_io.csv import to_eks_3d_csv, to_eks_csv
-    from lp3d_io.dataset import as_spec
+    from lp3d_io.dataset import as_numpy
 
-    predictions, smoothed = as_spec(predictions), as_spec(smoothed)
+    predictions, smoothed = as_numpy(predictions), as_numpy(smoothed)
     _write_store(directory / f"{session}.zarr", session, predictions, smoothed, rig)
     views = [str(v) for v in smoothed["view"].values]
-    for key, name in csv_names(smoothed.attrs["smoother"], views).items():
+    for key, name in smoothed_csv_names(smoothed.attrs["smoother"], views).items():
         if key == "3d":
             to_eks_3d_csv(directory / name, smoothed)
         else:
@@ -274,12 +276,12 @@ def write_outputs(
 
 
 def _write_store(
-    path: Path, session: str, predictions: DatasetSpec, smoothed: DatasetSpec, rig: CameraRig | None
+    path: Path, session: str, predictions: NumpyDataset, smoothed: NumpyDataset, rig: CameraRig | None
 ) -> None:
     from lp3d_io.store import open_store, write_calibration, write_group
 
     store = open_store(path, session=session)
-    write_group(store, PREDICTIONS_GROUP, predictions)
+    write_group(store, ENSEMBLE_GROUP, predictions)
     write_group(store, SMOOTHED_GROUP, smoothed)
     if rig is not None:
         write_calibration(store, rig)
@@ -292,29 +294,29 @@ def _inflated_share(result: SmootherResult) -> np.ndarray:
     return (result.inflated & observed).sum(axis=(0, 1)) / n
 
 
-def smooth_session(session: Session, options: SmoothOptions, out: Path) -> SessionResult:
+def smooth_session(session: PredictionSession, settings: SmoothSettings, out: Path) -> SmoothingSummary:
     """Smooths one session and writes its outputs to ``out`` (replacing it if it exists).
 
     The caller has checked that ``out`` may be written. Raises on any error; nothing is left in
     ``out`` then.
     """
     start = time.perf_counter()
-    rig = load_rig(options.calibration, options.views) if options.calibration is not None else None
-    predictions = load_predictions(session, view_names=options.views, rig=rig)
-    predictions = select_keypoints(predictions, options.keypoints)
-    detail(
+    rig = load_rig(settings.calibration, settings.views) if settings.calibration is not None else None
+    predictions = load_predictions(session, view_names=settings.views, rig=rig)
+    predictions = select_keypoints(predictions, settings.keypoints)
+    log.debug(
         f"{session.name}: views {[str(v) for v in predictions['view'].values]}, members "
         f"{[str(m) for m in predictions['member'].values]}, {predictions.sizes['time']} frames "
         f"(read in {time.perf_counter() - start:.2f} s)"
     )
     lap = time.perf_counter()
-    results, smoothed = smooth_predictions(predictions, rig, options)
-    detail(f"{session.name}: {SMOOTHER_NAMES[results[0].kind]} smoother ran in {time.perf_counter() - lap:.2f} s")
+    results, smoothed = smooth_predictions(predictions, rig, settings)
+    log.debug(f"{session.name}: {SMOOTHER_LABELS[results[0].kind]} smoother ran in {time.perf_counter() - lap:.2f} s")
     lap = time.perf_counter()
     with staged_directory(out) as tmp:
-        write_outputs(tmp, session.name, predictions, smoothed, rig)
-    detail(f"{session.name}: outputs written in {time.perf_counter() - lap:.2f} s")
-    return SessionResult(
+        write_smoothed_outputs(tmp, session.name, predictions, smoothed, rig)
+    log.debug(f"{session.name}: outputs written in {time.perf_counter() - lap:.2f} s")
+    return SmoothingSummary(
         session=session.name,
         out=out,
         smoother=results[0].kind,
@@ -329,17 +331,15 @@ def smooth_session(session: Session, options: SmoothOptions, out: Path) -> Sessi
     )
 
 
-def smooth_session_safely(session: Session, options: SmoothOptions, out: Path) -> SessionResult:
+def smooth_session_safely(session: PredictionSession, settings: SmoothSettings, out: Path) -> SmoothingSummary:
     """:func:`smooth_session` that reports a failure in its result instead of raising (batches)."""
     start = time.perf_counter()
     try:
-        return smooth_session(session, options, out)
+        return smooth_session(session, settings, out)
     except Exception as err:  # one bad session must not stop the others
-        return SessionResult(
+        return SmoothingSummary(
             session=session.name,
             out=out,
             seconds=time.perf_counter() - start,
-            error=one_line(err),
-            user_error=is_user_error(err),
-            traceback=traceback.format_exc(),
+            **failure_fields(err),
         )

@@ -1,20 +1,66 @@
-"""``lp3d info``: what a store (or a netCDF file) holds, without reading its arrays."""
+"""What a store (or a netCDF file) holds, without reading its arrays (``lp3d info``, the app's project page)."""
 
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lp3d_cli.console import print_table
-from lp3d_cli.errors import UserError
+from lp3d_workflows.errors import UserError
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["run_info", "describe"]
+__all__ = ["DatasetSummary", "StoreSummary", "summarize_dataset", "summarize_store"]
 
-_ATTRS = ("session", "smoother", "source_software", "fps", "lp3d_cli_version")
+_ATTRS = ("session", "smoother", "source_software", "fps", "lp3d_version")
+_NAMED_DIMS = ("view", "member", "keypoint", "individual")
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """One dataset (a store's group, or a netCDF file).
+
+    Attributes:
+        name: the group name (or the file name).
+        kind: its ``lp3d_kind`` (``predictions``, ``smoothed``, ...).
+        sizes: ``{dimension: length}``.
+        variables: ``(name, dimensions, dtype)`` of each data variable.
+        names: ``{dimension: names}`` of the named dimensions (views, members, keypoints, individuals).
+        attrs: the attributes worth showing (session, smoother, fps, ...), as text.
+        source_files: the files it was read from, if recorded.
+        options: the settings it was made with, if recorded (``lp3d_options``).
+    """
+
+    name: str
+    kind: str
+    sizes: dict[str, int]
+    variables: list[tuple[str, tuple[str, ...], str]]
+    names: dict[str, list[str]] = field(default_factory=dict)
+    attrs: dict[str, str] = field(default_factory=dict)
+    source_files: list[str] = field(default_factory=list)
+    options: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """A store or netCDF file.
+
+    Attributes:
+        path: where it is.
+        n_bytes: its size on disk.
+        session: the store's session name (None for netCDF or an unnamed store).
+        format_version: the store format (None for netCDF).
+        datasets: one summary per group.
+    """
+
+    path: Path
+    n_bytes: int
+    session: str | None
+    format_version: int | None
+    datasets: list[DatasetSummary]
 
 
 def _size(path: Path) -> int:
@@ -23,64 +69,40 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
+def summarize_dataset(name: str, ds: xr.Dataset) -> DatasetSummary:
+    """What one dataset holds (reads metadata only)."""
+    files = ds.attrs.get("source_files") or []
+    files = [files] if isinstance(files, str) else [str(f) for f in files]
+    options = json.loads(ds.attrs["lp3d_options"]) if "lp3d_options" in ds.attrs else {}
+    return DatasetSummary(
+        name=name,
+        kind=str(ds.attrs.get("lp3d_kind", "?")),
+        sizes={str(d): int(n) for d, n in ds.sizes.items()},
+        variables=[(str(n), tuple(str(d) for d in v.dims), str(v.dtype)) for n, v in ds.data_vars.items()],
+        names={d: [str(v) for v in ds[d].values] for d in _NAMED_DIMS if d in ds.coords},
+        attrs={a: str(ds.attrs[a]) for a in _ATTRS if a in ds.attrs},
+        source_files=files,
+        options={k: v for k, v in options.items() if v is not None},
+    )
 
 
-def describe(name: str, ds: xr.Dataset) -> list:
-    """What one dataset holds: a headline, a table of variables, and its names and attributes."""
-    from rich.table import Table
+def summarize_store(path: str | os.PathLike) -> StoreSummary:
+    """What a store (``.zarr`` folder) or netCDF file (``.nc``) holds.
 
-    kind = ds.attrs.get("lp3d_kind", "?")
-    sizes = ", ".join(f"{d}={n}" for d, n in ds.sizes.items())
-    variables = Table(box=None, padding=(0, 2, 0, 2), show_header=True, header_style="bold")
-    variables.add_column("variable")
-    variables.add_column("dims")
-    variables.add_column("dtype")
-    for var_name, var in ds.data_vars.items():
-        variables.add_row(str(var_name), ", ".join(str(d) for d in var.dims), str(var.dtype))
-    facts = Table.grid(padding=(0, 2, 0, 2))
-    facts.add_column(style="dim")
-    facts.add_column()
-    for coord in ("view", "member", "keypoint", "individual"):
-        if coord in ds.coords:
-            values = [str(v) for v in ds[coord].values]
-            facts.add_row(coord, ", ".join(values[:12]) + (f", ... ({len(values)})" if len(values) > 12 else ""))
-    for attr in _ATTRS:
-        if attr in ds.attrs:
-            facts.add_row(attr, str(ds.attrs[attr]))
-    if "source_files" in ds.attrs:
-        files = ds.attrs["source_files"]
-        files = [files] if isinstance(files, str) else list(files)
-        facts.add_row("source_files", f"{len(files)} file(s), e.g. {Path(files[0]).name}")
-    if "lp3d_options" in ds.attrs:
-        options = {k: v for k, v in json.loads(ds.attrs["lp3d_options"]).items() if v is not None}
-        facts.add_row("options", ", ".join(f"{k}={v}" for k, v in options.items()))
-    return [f"{name}  ({kind}: {sizes})", variables, facts]
-
-
-def run_info(path: Path) -> None:
-    """Prints what ``path`` (a store or a ``.nc`` file) holds."""
+    Raises:
+        UserError: no such path, or a file that is not netCDF.
+    """
+    path = Path(path)
     if not path.exists():
         raise UserError(f"STORE {path}: no such store or file")
-    print_table(f"{path}  ({_human(_size(path))})")
     if path.is_file():
         if path.suffix != ".nc":
             raise UserError(f"STORE {path}: expected a store (.zarr folder) or a netCDF file (.nc), but got a file")
         from lp3d_io.netcdf import from_netcdf
 
-        for part in describe(path.name, from_netcdf(path, lazy=True)):
-            print_table(part)
-        return
+        return StoreSummary(path, _size(path), None, None, [summarize_dataset(path.name, from_netcdf(path, lazy=True))])
     from lp3d_io.store import list_groups, open_store, read_group
 
     store = open_store(path, "r")
-    groups = list_groups(store)
-    print_table(f"session {store.session or '(unnamed)'}, store format {store.format_version}, {len(groups)} group(s)")
-    for group in groups:
-        for part in describe(group, read_group(store, group)):
-            print_table(part)
+    datasets = [summarize_dataset(group, read_group(store, group)) for group in list_groups(store)]
+    return StoreSummary(path, _size(path), store.session, store.format_version, datasets)

@@ -9,35 +9,70 @@ ensemble center (median by default) of every view that has one
                            has no observation)
 
 in the 3-row header layout of the eks CSVs, one row per frame: a ``triangulated`` dataset of
-lp3d-io (:func:`lp3d_io.dataset.triangulated_spec`) written by :func:`lp3d_io.csv.to_triangulation_csv`.
+lp3d-io (:func:`lp3d_io.dataset.triangulated_arrays`) written by :func:`lp3d_io.csv.to_triangulation_csv`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from lp3d_io.files import staged_directory
 
-from lp3d_cli.console import failure, info, print_table, progress
-from lp3d_cli.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, UserError, is_user_error, one_line
-from lp3d_cli.outputs import staged_directory
-from lp3d_cli.sessions import Session, find_sessions, load_predictions
-from lp3d_cli.smoothing import load_rig, select_keypoints
+from lp3d_workflows.errors import UserError, failure_fields
+from lp3d_workflows.progress import ProgressCallback, report
+from lp3d_workflows.sessions import PredictionSession, find_prediction_sessions, load_predictions
+from lp3d_workflows.smoothing import load_rig, select_keypoints
 
 if TYPE_CHECKING:
     from lp3d_eks import CameraRig
-    from lp3d_io.dataset import DatasetSpec
+    from lp3d_io.dataset import NumpyDataset
 
-__all__ = ["triangulate_dataset", "run_triangulate"]
+__all__ = [
+    "TRIANGULATION_CSV",
+    "TriangulationSummary",
+    "triangulate_dataset",
+    "triangulate_session",
+    "triangulate_inputs",
+]
 
-CSV_NAME = "triangulated_3d.csv"
+TRIANGULATION_CSV = "triangulated_3d.csv"
 
 
-def triangulate_dataset(predictions: DatasetSpec, rig: CameraRig, *, center: str = "median") -> DatasetSpec:
+@dataclass(frozen=True)
+class TriangulationSummary:
+    """What happened to one session.
+
+    Attributes:
+        session: session name.
+        out: its output folder (``TRIANGULATION_CSV`` inside).
+        n_frames, n_keypoints: sizes.
+        triangulated: share of (frame, keypoint, individual) entries with a 3D position.
+        median_reprojection_error: over every view's observations, pixels (NaN if none).
+        seconds: wall time.
+        error: one-line error if the session failed (batches), else None.
+        user_error: whether ``error`` is bad input rather than a bug.
+        traceback: the failure's traceback.
+    """
+
+    session: str
+    out: Path
+    n_frames: int = 0
+    n_keypoints: int = 0
+    triangulated: float = 0.0
+    median_reprojection_error: float = float("nan")
+    seconds: float = 0.0
+    error: str | None = None
+    user_error: bool = True
+    traceback: str | None = None
+
+
+def triangulate_dataset(predictions: NumpyDataset, rig: CameraRig, *, center: str = "median") -> NumpyDataset:
     """Triangulates every individual of a predictions dataset (numpy form).
 
     Returns:
@@ -46,7 +81,7 @@ def triangulate_dataset(predictions: DatasetSpec, rig: CameraRig, *, center: str
         ``(time, keypoint, individual)``.
     """
     from lp3d_eks import ensemble_statistics, triangulate_observations
-    from lp3d_io.dataset import triangulated_spec
+    from lp3d_io.dataset import triangulated_arrays
 
     views = [str(v) for v in predictions["view"].values]
     if rig.names != views:
@@ -58,7 +93,7 @@ def triangulate_dataset(predictions: DatasetSpec, rig: CameraRig, *, center: str
     for i in range(predictions.sizes["individual"]):
         stats = ensemble_statistics(position[..., i, :].astype(np.float64), center=center)
         parts.append(triangulate_observations(stats, rig))
-    return triangulated_spec(
+    return triangulated_arrays(
         np.stack([p[0] for p in parts], axis=2),
         np.stack([p[1] for p in parts], axis=3),
         np.stack([p[2] for p in parts], axis=2),
@@ -73,58 +108,73 @@ def triangulate_dataset(predictions: DatasetSpec, rig: CameraRig, *, center: str
     )
 
 
-def _triangulate_session(session: Session, rig: CameraRig, views, keypoints, center: str, out: Path) -> float:
-    start = time.perf_counter()
+def triangulate_session(
+    session: PredictionSession,
+    rig: CameraRig,
+    out: Path,
+    *,
+    views: Sequence[str] | None = None,
+    keypoints: Sequence[str] | None = None,
+    center: str = "median",
+) -> TriangulationSummary:
+    """Triangulates one session into ``out/triangulated_3d.csv`` (``out`` appears whole or not at all)."""
     from lp3d_io.csv import to_triangulation_csv
 
+    start = time.perf_counter()
     predictions = select_keypoints(load_predictions(session, view_names=views, rig=rig), keypoints)
     triangulated = triangulate_dataset(predictions, rig, center=center)
     with staged_directory(out) as tmp:
-        to_triangulation_csv(tmp / CSV_NAME, triangulated)
+        to_triangulation_csv(tmp / TRIANGULATION_CSV, triangulated)
     points, errors, n_views = (triangulated[name].values for name in ("position", "reprojection_error", "n_views"))
     seen = np.isfinite(errors)
-    info(
-        f"{session.name}: {points.shape[0]} frames, {points.shape[1]} keypoints; "
-        f"{100 * np.mean(n_views > 0):.1f}% triangulated; median reprojection error "
-        f"{float(np.median(errors[seen])) if seen.any() else float('nan'):.2f} px -> {out / CSV_NAME}"
+    return TriangulationSummary(
+        session=session.name,
+        out=out,
+        n_frames=points.shape[0],
+        n_keypoints=points.shape[1],
+        triangulated=float(np.mean(n_views > 0)),
+        median_reprojection_error=float(np.median(errors[seen])) if seen.any() else float("nan"),
+        seconds=time.perf_counter() - start,
     )
-    return time.perf_counter() - start
 
 
-def run_triangulate(
-    inputs: Sequence[os.PathLike],
-    out: Path,
+def triangulate_inputs(
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
     calibration: Path,
     *,
-    views: Sequence[str] | None,
-    keypoints: Sequence[str] | None,
-    center: str,
-    overwrite: bool,
-) -> int:
-    """``lp3d triangulate``: every session in turn; in a batch one failure does not stop the others.
-
-    Returns:
-        The exit code (0; for a batch with failures 2 if all were bad input, else 1).
+    views: Sequence[str] | None = None,
+    keypoints: Sequence[str] | None = None,
+    center: str = "median",
+    overwrite: bool = False,
+    on_result: Callable[[TriangulationSummary], None] | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[TriangulationSummary]:
+    """Triangulates every session of ``inputs`` (``lp3d triangulate``): a single session raises on
+    error; in a batch every session runs, and a failed one has its ``error`` set.
     """
-    from lp3d_cli.batch import plan_outputs
+    from lp3d_workflows.batch import plan_outputs
 
     rig = load_rig(calibration, views)
-    sessions = find_sessions(inputs)
-    outs = plan_outputs(sessions, out, overwrite)
-    if len(sessions) == 1:
-        with progress(f"triangulating {sessions[0].name}"):
-            _triangulate_session(sessions[0], rig, views, keypoints, center, outs[0])
-        return 0
-    failed: list[tuple[str, BaseException]] = []
-    with progress("sessions", total=len(sessions)) as bar:
-        for session, target in zip(sessions, outs, strict=True):
-            try:
-                _triangulate_session(session, rig, views, keypoints, center, target)
-            except Exception as err:  # one bad session must not stop the others
-                failed.append((session.name, err))
-                failure(f"{session.name}: failed: {one_line(err)}")
-            bar.update(advance=1)
-    print_table(f"{len(sessions)} sessions: {len(sessions) - len(failed)} triangulated, {len(failed)} failed")
-    if not failed:
-        return 0
-    return EXIT_USER_ERROR if all(is_user_error(e) for _, e in failed) else EXIT_INTERNAL_ERROR
+    sessions = find_prediction_sessions(inputs)
+    outs = plan_outputs(sessions, Path(out), overwrite)
+    summaries = []
+    for i, (session, target) in enumerate(zip(sessions, outs, strict=True)):
+        report(progress, f"triangulating {session.name}", i, len(sessions) if len(sessions) > 1 else None)
+        start = time.perf_counter()
+        try:
+            summary = triangulate_session(session, rig, target, views=views, keypoints=keypoints, center=center)
+        except Exception as err:
+            if len(sessions) == 1:
+                raise
+            summary = TriangulationSummary(  # one bad session must not stop the others
+                session=session.name,
+                out=target,
+                seconds=time.perf_counter() - start,
+                **failure_fields(err),
+            )
+        summaries.append(summary)
+        if on_result is not None:
+            on_result(summary)
+    report(progress, "triangulated", len(sessions), len(sessions))
+    return summaries

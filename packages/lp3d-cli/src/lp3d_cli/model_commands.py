@@ -1,0 +1,129 @@
+"""``lp3d train / predict / evaluate / init``: the commands of lp3d-models' functions.
+
+Mounted into ``lp3d`` by :mod:`lp3d_cli.main`. Each parses its arguments, calls one function of
+lp3d-models (the ``models`` extra: ``pip install 'lp3d-cli[models]'``; without it a command says
+so in one line) and prints; errors are ``ValueError`` / ``OSError`` with one-line messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from lp3d_workflows.errors import require_models
+
+from lp3d_cli.options import Device, NoProgress, Overwrite
+from lp3d_cli.parsing import parse_seeds
+
+app = typer.Typer(no_args_is_help=True, help="Train and run multi-view pose models.")
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="The YAML config (write one with `lp3d init DIR`).")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config key: --set training.lr=1e-4 (repeatable).")
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Ensemble members to train, e.g. 0,1,2 (default training.seeds).")
+    ] = None,
+    pretrained: Annotated[
+        str | None, typer.Option("--pretrained", help="Backbone weights file (or true/false), as model.pretrained.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue members from their last checkpoint.")] = False,
+    overwrite: Overwrite = False,
+    no_progress: NoProgress = False,
+) -> None:
+    """Train a multi-view pose model (one per seed: an ensemble) on a project's labeled frames."""
+    require_models()
+    from lp3d_models.config import load_config
+    from lp3d_models.training import train as run_training
+
+    overrides = list(set_ or [])
+    if pretrained is not None:  # a file is relative to the working folder, unlike paths in the config
+        is_flag = pretrained.lower() in ("true", "false")
+        overrides.append(f"model.pretrained={pretrained.lower() if is_flag else Path(pretrained).resolve()}")
+    if no_progress:
+        overrides.append("training.progress_bar=false")
+    result = run_training(load_config(config, overrides), parse_seeds(seeds), resume=resume, overwrite=overwrite)
+    for member, error in zip(result.members, result.best_val_error, strict=True):
+        typer.echo(f"{member.name}: best validation error {error:.2f} px")
+    typer.echo(f"run: {result.run_dir}")
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A training run directory.")],
+    videos: Annotated[list[Path], typer.Argument(help="One video per view; file names contain the view names.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The zarr store to write (created if missing).")],
+    group: Annotated[str | None, typer.Option(help="Predictions group (default predictions/<run name>).")] = None,
+    csv_dir: Annotated[Path | None, typer.Option(help="CSV folder (default <store>_csv beside the store).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Frames per batch.")] = 16,
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    shortest: Annotated[bool, typer.Option(help="Stop at the shortest video instead of failing.")] = False,
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    no_progress: NoProgress = False,
+) -> None:
+    """Predict every frame of synchronized videos (one per view) into a zarr store and per-view CSVs."""
+    require_models()
+    from lp3d_models.prediction import predict_videos
+
+    result = predict_videos(
+        run_dir,
+        videos,
+        out,
+        group=group,
+        csv_dir=csv_dir,
+        batch_size=batch_size,
+        checkpoint=checkpoint,
+        device=device,
+        shortest=shortest,
+        overwrite=overwrite,
+        progress=not no_progress,
+    )
+    typer.echo(f"{result.n_frames} frames -> {result.store}/{result.group}")
+    if result.csv_files:
+        typer.echo(f"CSVs: {next(iter(result.csv_files.values())).parent}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A training run directory.")],
+    split: Annotated[str, typer.Option(help="test, val or train frames.")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    device: Device = "auto",
+) -> None:
+    """Pixel error per keypoint and view on held-out labeled frames (table, CSVs and a plot)."""
+    require_models()
+    from lp3d_models.evaluation import evaluate as run_evaluation
+
+    result = run_evaluation(run_dir, split=split, checkpoint=checkpoint, device=device)
+    typer.echo(result.to_markdown())
+    typer.echo(
+        f"ensemble: {result.overall():.2f} px, mean-pose baseline: {result.overall('mean_pose_baseline'):.2f} px"
+    )
+    typer.echo(f"tables and plot: {result.out_dir}")
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="The project folder (with CollectedData_<view>.csv files).")],
+    synthetic: Annotated[bool, typer.Option(help="Configure a synthetic session instead of labels.")] = False,
+    backbone: Annotated[
+        str | None,
+        typer.Option(help="Backbone (vit_s16, vit_b16, dinov2_s14, ...); the model size follows its patch."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="Config file name.")] = "lp3d.yaml",
+    overwrite: Overwrite = False,
+) -> None:
+    """Write a starting training config for a project folder."""
+    require_models()
+    from lp3d_models.project import init_project
+
+    result = init_project(directory, config_name=name, synthetic=synthetic, backbone=backbone, overwrite=overwrite)
+    if result.views:
+        typer.echo(f"views {', '.join(result.views)}: {result.n_frames} labeled frames, {result.n_keypoints} keypoints")
+    typer.echo(f"model input {result.model_size[0]} x {result.model_size[1]} (height x width)")
+    typer.echo(f"wrote {result.config}; next: lp3d train {result.config}")

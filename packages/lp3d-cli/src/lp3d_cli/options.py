@@ -1,0 +1,52 @@
+"""Command-line options that several commands share (one definition each, with its help text)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = [
+    "Quiet",
+    "Verbose",
+    "Debug",
+    "Overwrite",
+    "Inputs",
+    "BatchOut",
+    "Device",
+    "NoProgress",
+    "Center",
+    "Variance",
+]
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (no tables, no progress).")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Print details: files found, options, timings.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output (never done without it).")]
+Inputs = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="INPUT",
+        help="Prediction CSV files, a folder of them, a folder of session folders, or stores (.zarr / .nc).",
+        show_default=False,
+    ),
+]
+BatchOut = Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per session for a batch).")]
+Device = Annotated[str, typer.Option("--device", help="Where models run: auto (a GPU if any), cpu, cuda, cuda:1, ...")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")]
+
+
+class Center(str, Enum):
+    """The ensemble centre of the members."""
+
+    median = "median"
+    mean = "mean"
+
+
+class Variance(str, Enum):
+    """The ensemble variance: plain, or weighted by the members' likelihoods."""
+
+    var = "var"
+    confidence_weighted = "confidence-weighted"

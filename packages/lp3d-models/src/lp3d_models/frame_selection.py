@@ -1,0 +1,239 @@
+"""Which frames of smoothed videos to pseudo-label: confident, then diverse, spread over the sessions.
+
+1. **Candidates** (:func:`candidate_frames`). The *frame variance* (:func:`frame_variance`) is the
+   posterior variance of the smoothed positions averaged over keypoints and coordinates: of the 3D
+   position when calibrated (world units squared), else of the 2D positions of every view (pixels
+   squared). A frame is a candidate when its frame variance is at most the ``variance_quantile``
+   quantile of its session's frames, no observation of it was inflated (the smoother found every
+   view consistent with the others), every keypoint has a position, and it is not labeled already.
+2. **A diverse subset** (:func:`select_frames`). Poses are centred on the mean of their keypoints
+   and divided by their RMS distance to it (:func:`pose_features`; 3D when calibrated, else each
+   view's 2D pose normalised on its own, then stacked), clustered with scikit-learn's k-means
+   (k-means++ initialisation, seeded), and the candidate nearest each centre is taken. The frames
+   are shared between sessions in proportion to their candidates, every session with candidates
+   getting at least one when ``n_frames`` allows (:func:`session_quotas`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lp3d_io.layout import SMOOTHED, groups_of_kind
+
+__all__ = [
+    "SmoothedSession",
+    "read_smoothed",
+    "frame_variance",
+    "candidate_frames",
+    "pose_features",
+    "session_quotas",
+    "select_frames",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class SmoothedSession:
+    """The smoothed tracks of one session (one animal), as distillation needs them.
+
+    Attributes:
+        name: session name (names the image folders ``<session>_<view>``).
+        view_names: ``(view,)``.
+        keypoint_names: ``(keypoint,)``.
+        frames: ``(time,)`` frame index in the videos of each row.
+        reprojection: ``(view, time, keypoint, 2)`` smoothed 2D positions, pixels.
+        reprojection_variance: ``(view, time, keypoint, 2)`` their posterior variances.
+        inflated: ``(view, time, keypoint)`` observations whose variance the smoother inflated.
+        position: ``(time, keypoint, 3)`` smoothed 3D positions when calibrated, else None.
+        position_variance: ``(time, keypoint, 3)`` their posterior variances, else None.
+        videos: ``{view: video file}`` the predictions were made from (may be empty).
+        rig: the cameras (a :class:`lp3d_eks.CameraRig`) when calibrated, else None.
+    """
+
+    name: str
+    view_names: list[str]
+    keypoint_names: list[str]
+    frames: np.ndarray
+    reprojection: np.ndarray
+    reprojection_variance: np.ndarray
+    inflated: np.ndarray
+    position: np.ndarray | None = None
+    position_variance: np.ndarray | None = None
+    videos: dict[str, Path] | None = None
+    rig: Any = None
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.reprojection.shape[1])
+
+
+def read_smoothed(store: str | os.PathLike) -> SmoothedSession:
+    """Reads the smoothed results of a store written by ``lp3d smooth`` (or ``lp3d pipeline``).
+
+    Raises:
+        FileNotFoundError: no store there.
+        ValueError: not a store, no smoothed results, or several animals.
+    """
+    from lp3d_io import list_groups, open_store, read_calibration, read_group
+
+    path = Path(store)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no store there")
+    handle = open_store(path, "r")
+    groups = list_groups(handle)
+    smoothed = groups_of_kind(groups, SMOOTHED)
+    if not smoothed:
+        raise ValueError(f"{path}: expected smoothed results (run lp3d smooth on the predictions), but it has {groups}")
+    ds = read_group(handle, smoothed[0]).load()
+    if ds.sizes["individual"] != 1:
+        raise ValueError(f"{path}: expected the tracks of one animal, but got {ds.sizes['individual']} individuals")
+    ds = ds.isel(individual=0)
+    views = [str(v) for v in ds["view"].values]
+    calibrated = ds.attrs.get("smoother") == "calibrated"
+    sources = [Path(p) for p in (ds.attrs.get("source_files") or [])]
+    videos = {v: p for v, p in zip(views, sources, strict=False)} if len(sources) == len(views) else {}
+    return SmoothedSession(
+        name=str(handle.session or ds.attrs.get("session") or path.stem),
+        view_names=views,
+        keypoint_names=[str(k) for k in ds["keypoint"].values],
+        frames=np.asarray(ds["time"].values, dtype=np.int64),
+        reprojection=ds["reprojection"].transpose("view", "time", "keypoint", "image_space").values,
+        reprojection_variance=ds["reprojection_variance"].transpose("view", "time", "keypoint", "image_space").values,
+        inflated=ds["inflation"].transpose("view", "time", "keypoint").values > 1.0,
+        position=ds["position"].transpose("time", "keypoint", "space").values if calibrated else None,
+        position_variance=ds["position_variance"].transpose("time", "keypoint", "space").values if calibrated else None,
+        videos=videos,
+        rig=read_calibration(handle) if calibrated and "calibration" in groups else None,
+    )
+
+
+def frame_variance(session: SmoothedSession) -> np.ndarray:
+    """``(time,)`` posterior variance averaged over keypoints and coordinates (3D when calibrated,
+    else over every view's 2D positions); NaN where a keypoint has none."""
+    if session.position_variance is not None:
+        return np.mean(session.position_variance, axis=(1, 2))
+    return np.mean(session.reprojection_variance, axis=(0, 2, 3))
+
+
+def candidate_frames(session: SmoothedSession, variance_quantile: float, exclude: Collection[int] = ()) -> np.ndarray:
+    """``(time,)`` mask of the confident frames (see the module docstring, step 1).
+
+    Args:
+        session: the smoothed session.
+        variance_quantile: a frame's variance must be at most this quantile of the session's.
+        exclude: frame indices (in the videos) that may not be chosen (labeled already).
+    """
+    if not 0 < variance_quantile <= 1:
+        raise ValueError(f"variance_quantile: expected a share in (0, 1], but got {variance_quantile}")
+    score = frame_variance(session)
+    finite = np.isfinite(score) & np.isfinite(pose_features(_poses(session))).all(axis=1)
+    if not finite.any():
+        return finite
+    threshold = np.quantile(score[finite], variance_quantile)
+    ok = finite & (score <= threshold) & ~session.inflated.any(axis=(0, 2))
+    if exclude:
+        ok &= ~np.isin(session.frames, np.fromiter(exclude, dtype=np.int64))
+    return ok
+
+
+def _poses(session: SmoothedSession) -> np.ndarray:
+    return session.position if session.position is not None else session.reprojection
+
+
+def pose_features(poses: np.ndarray) -> np.ndarray:
+    """Poses normalised for position and scale, flattened: ``(time, features)``.
+
+    Args:
+        poses: ``(time, keypoint, D)`` (3D), or ``(view, time, keypoint, 2)``: each view is
+            normalised on its own, then the views are stacked.
+
+    Each pose is centred on the mean of its keypoints and divided by its RMS distance to it; NaN
+    where a keypoint is missing.
+    """
+    poses = np.asarray(poses, dtype=np.float64)
+    if poses.ndim == 4:
+        return np.concatenate([pose_features(view) for view in poses], axis=1)
+    centred = poses - poses.mean(axis=1, keepdims=True)
+    scale = np.sqrt(np.mean(np.sum(centred**2, axis=-1), axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = centred / np.where(scale > 0, scale, np.nan)[:, None, None]
+    return out.reshape(len(poses), -1)
+
+
+def session_quotas(counts: Sequence[int], n_frames: int) -> np.ndarray:
+    """How many frames each session gives: in proportion to its candidates ``counts``, at least one
+    per session with candidates when ``n_frames`` allows, never more than it has."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if n_frames >= counts.sum():
+        return counts.copy()
+    quota = np.zeros_like(counts)
+    order = np.argsort(-counts, kind="stable")
+    first = order[: min(n_frames, int((counts > 0).sum()))]
+    quota[first] = 1
+    target = n_frames * counts / counts.sum()
+    for _ in range(n_frames - int(quota.sum())):
+        deficit = np.where(quota < counts, target - quota, -np.inf)
+        quota[int(deficit.argmax())] += 1
+    return quota
+
+
+def select_frames(
+    sessions: Sequence[SmoothedSession],
+    n_frames: int,
+    *,
+    variance_quantile: float = 0.5,
+    seed: int = 0,
+    labeled: Collection[tuple[str, int]] = (),
+) -> dict[str, np.ndarray]:
+    """Chooses the frames to pseudo-label (see the module docstring, steps 1 and 2).
+
+    Args:
+        sessions: the smoothed sessions.
+        n_frames: how many frames in all (fewer if there are fewer candidates).
+        variance_quantile: candidates have a frame variance at most this quantile of their session's.
+        seed: seed of the k-means initialisation.
+        labeled: ``(session, frame)`` pairs that are labeled already (never chosen).
+
+    Returns:
+        ``{session name: sorted frame indices (in the videos)}`` for every session.
+    """
+    if n_frames < 1:
+        raise ValueError(f"n_frames: expected a positive number, but got {n_frames}")
+    names = [s.name for s in sessions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"sessions: expected distinct session names, but got {names}")
+    masks = []
+    for s in sessions:
+        exclude = {frame for session, frame in labeled if session == s.name}
+        masks.append(candidate_frames(s, variance_quantile, exclude))
+    quotas = session_quotas([int(m.sum()) for m in masks], n_frames)
+    chosen: dict[str, np.ndarray] = {}
+    for i, (s, mask, quota) in enumerate(zip(sessions, masks, quotas, strict=True)):
+        rows = np.flatnonzero(mask)
+        if quota == 0:
+            chosen[s.name] = np.zeros(0, dtype=np.int64)
+            continue
+        features = pose_features(_poses(s))[rows]
+        centres, labels = _kmeans(features, int(quota), seed=seed + i)
+        picks = []
+        for j, centre in enumerate(centres):
+            members = np.flatnonzero(labels == j)
+            if members.size:
+                d = ((features[members] - centre) ** 2).sum(axis=1)
+                picks.append(rows[members[int(d.argmin())]])
+        chosen[s.name] = np.sort(s.frames[np.asarray(picks, dtype=np.int64)])
+    return chosen
+
+
+def _kmeans(points: np.ndarray, k: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's k-means (k-means++ initialisation, seeded, best of 4 starts): centres ``(k, features)``
+    and the cluster of each point ``(n,)``; at most as many clusters as distinct points."""
+    from sklearn.cluster import KMeans
+
+    k = min(k, len(np.unique(points, axis=0)))
+    model = KMeans(n_clusters=k, init="k-means++", n_init=4, random_state=seed).fit(points)
+    return model.cluster_centers_, model.labels_
