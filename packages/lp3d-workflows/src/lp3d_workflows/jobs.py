@@ -1,0 +1,429 @@
+"""Long operations as jobs in their own processes, with progress, a log, cancel and recovery.
+
+A front end (the app) starts a job with :meth:`JobManager.start`; the job runs in a new process
+(``python -m lp3d_workflows.jobs <job folder>``) in its own process group, so cancelling it
+(:meth:`JobManager.cancel`) kills everything it started. Each job has a folder
+``<root>/.lp3d-app/jobs/<id>/`` with ``job.json`` (its record: kind, parameters, output, state,
+progress, the one-line error of a failure; rewritten atomically) and ``log.txt`` (the
+``lp3d_workflows`` log and anything the process prints).
+
+States: ``running`` -> ``done`` | ``failed`` | ``cancelled`` | ``interrupted`` (the server stopped or
+died while it ran: :meth:`JobManager.recover` marks those at the next start). Outputs are written
+by operations that write atomically (:mod:`lp3d_io.files`), so a failed, cancelled or killed job
+leaves no half-written output. Two running jobs never write the same output (refused at start).
+The job process dies with the process that started it (Linux: ``PR_SET_PDEATHSIG``), and
+:meth:`JobManager.shutdown` stops every job it runs.
+
+Kinds are functions ``run(params, progress) -> dict`` in :data:`JOB_KINDS`, with a ``check``
+that validates the parameters before any process starts (bad input is refused at once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lp3d_io.files import write_text_atomic
+
+from lp3d_workflows.errors import UserError, one_line
+from lp3d_workflows.progress import ProgressCallback
+
+__all__ = ["JOBS_DIR", "TERMINAL_STATES", "JobRecord", "JobKind", "JOB_KINDS", "JobManager", "run_job"]
+
+log = logging.getLogger(__name__)
+
+JOBS_DIR = ".lp3d-app/jobs"
+TERMINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+_RECORD = "job.json"
+_LOG = "log.txt"
+
+
+@dataclass
+class JobRecord:
+    """What a job is and how it stands (``job.json``).
+
+    Attributes:
+        id: its id (its folder's name).
+        kind: a key of :data:`JOB_KINDS`.
+        label: what the user sees.
+        params: the kind's parameters (JSON).
+        output: the folder it writes (absolute).
+        state: ``running``, ``done``, ``failed``, ``cancelled`` or ``interrupted``.
+        created, finished: Unix times (``finished`` None while it runs).
+        pid: the job process (its process group has the same id).
+        progress: ``{"description", "done", "total"}`` of the last progress report.
+        error: the one-line error of a failed job.
+        result: what the operation returned (JSON), when done.
+    """
+
+    id: str
+    kind: str
+    label: str
+    params: dict[str, Any]
+    output: str
+    state: str = "running"
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+    pid: int | None = None
+    progress: dict[str, Any] = field(default_factory=lambda: {"description": "starting", "done": 0.0, "total": None})
+    error: str | None = None
+    result: dict[str, Any] | None = None
+
+    def save(self, folder: Path) -> None:
+        write_text_atomic(folder / _RECORD, json.dumps(asdict(self)))
+
+    @classmethod
+    def load(cls, folder: Path) -> JobRecord:
+        return cls(**json.loads((folder / _RECORD).read_text()))
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job: ``check(params)`` raises a user error before anything starts (and returns the
+    output folder), ``run(params, progress)`` does the work in the job process and returns a result."""
+
+    check: Callable[[dict[str, Any]], Path]
+    run: Callable[[dict[str, Any], ProgressCallback], dict[str, Any]]
+
+
+# --- kinds ------------------------------------------------------------------------------------------
+
+
+def _smooth_settings(params: dict[str, Any]):
+    from lp3d_workflows.frame_ranges import parse_frame_ranges
+    from lp3d_workflows.smoothing import SmoothSettings
+
+    s = params.get("s")
+    ranges = parse_frame_ranges(params.get("s_frames") or None, "s_frames")
+    if params.get("ensemble", "median") not in ("median", "mean"):
+        raise UserError(f"ensemble: expected 'median' or 'mean', but got {params.get('ensemble')!r}")
+    if params.get("variance", "var") not in ("var", "confidence-weighted"):
+        raise UserError(f"variance: expected 'var' or 'confidence-weighted', but got {params.get('variance')!r}")
+    if s is not None and (not isinstance(s, int | float) or not s > 0):
+        raise UserError(f"s: expected a positive number (or automatic), but got {s!r}")
+    return SmoothSettings(
+        calibration=Path(params["calibration"]) if params.get("calibration") else None,
+        views=tuple(params["views"]) if params.get("views") else None,
+        s=None if s is None else (float(s),),
+        s_frames=None if ranges is None else tuple(ranges),
+        inflate=params.get("inflate"),
+        ensemble=params.get("ensemble", "median"),
+        variance=params.get("variance", "var"),
+        n_threads=int(params.get("n_threads", 0)),
+    )
+
+
+def _check_smooth(params: dict[str, Any]) -> Path:
+    from lp3d_workflows.batch import plan_outputs
+    from lp3d_workflows.sessions import find_prediction_sessions
+
+    _smooth_settings(params)
+    sessions = find_prediction_sessions([Path(p) for p in params["inputs"]])
+    if len(sessions) != 1:
+        raise UserError(f"inputs: expected one session, but got {len(sessions)}")
+    return plan_outputs(sessions, Path(params["out"]), bool(params.get("overwrite")))[0]
+
+
+def _run_smooth(params: dict[str, Any], progress: ProgressCallback) -> dict[str, Any]:
+    from lp3d_workflows.batch import smooth_inputs
+
+    [summary] = smooth_inputs(
+        [Path(p) for p in params["inputs"]],
+        Path(params["out"]),
+        _smooth_settings(params),
+        overwrite=bool(params.get("overwrite")),
+        progress=progress,
+    )
+    return {
+        "session": summary.session,
+        "smoother": summary.smoother,
+        "n_frames": summary.n_frames,
+        "keypoints": list(summary.keypoints),
+        "s": summary.s,
+        "inflated": summary.inflated,
+        "seconds": summary.seconds,
+    }
+
+
+def _check_sleep(params: dict[str, Any]) -> Path:  # for tests of the job machinery
+    return Path(params["out"])
+
+
+def _run_sleep(params: dict[str, Any], progress: ProgressCallback) -> dict[str, Any]:
+    """Waits ``seconds`` reporting progress, then writes ``out`` (or fails with ``fail``)."""
+    from lp3d_io.files import staged_directory
+
+    steps = int(params.get("steps", 10))
+    with staged_directory(Path(params["out"])) as tmp:
+        for i in range(steps):
+            progress("waiting", i, steps)
+            logging.getLogger("lp3d_workflows").info(f"step {i + 1} of {steps}")
+            (tmp / f"part{i}.txt").write_text(str(i))
+            time.sleep(float(params.get("seconds", 1.0)) / steps)
+            if params.get("fail") and i == steps // 2:
+                raise UserError(str(params["fail"]))
+    progress("done", steps, steps)
+    return {"steps": steps}
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    "smooth": JobKind(_check_smooth, _run_smooth),
+    "sleep": JobKind(_check_sleep, _run_sleep),
+}
+
+
+# --- the manager (in the server's process) ----------------------------------------------------------
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):  # a zombie is not alive
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    return True
+
+
+def _kill_group(pid: int, timeout: float = 5.0) -> None:
+    """SIGTERM to the process group, then SIGKILL if it is still there after ``timeout`` seconds."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+
+class JobManager:
+    """The jobs of a project folder (see the module docstring).
+
+    Args:
+        root: the project folder; jobs live in ``root/.lp3d-app/jobs``.
+        kinds: the job kinds (default :data:`JOB_KINDS`).
+    """
+
+    def __init__(self, root: Path, kinds: dict[str, JobKind] | None = None) -> None:
+        self.folder = Path(root) / JOBS_DIR
+        self.kinds = JOB_KINDS if kinds is None else kinds
+        self._children: dict[str, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+
+    def recover(self) -> list[str]:
+        """Marks jobs left ``running`` by an earlier server as ``interrupted`` (stopping any survivor)."""
+        marked = []
+        for record in self.list():
+            if record.state == "running" and record.id not in self._children:
+                if record.pid and _alive(record.pid) and self._is_ours(record):
+                    _kill_group(record.pid)
+                record = JobRecord.load(self.folder / record.id)  # the job may have written its end
+                if record.state == "running":
+                    record.state, record.finished = "interrupted", time.time()
+                    record.error = "the server stopped while this job ran"
+                    record.save(self.folder / record.id)
+                    marked.append(record.id)
+        return marked
+
+    def _is_ours(self, record: JobRecord) -> bool:
+        try:
+            cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return str(self.folder / record.id).encode() in cmdline
+
+    def list(self) -> list[JobRecord]:
+        """Every job, newest first."""
+        self._reap()
+        if not self.folder.is_dir():
+            return []
+        records = []
+        for folder in self.folder.iterdir():
+            if (folder / _RECORD).is_file():
+                with contextlib.suppress(ValueError, TypeError, OSError):
+                    records.append(JobRecord.load(folder))
+        return sorted(records, key=lambda r: r.created, reverse=True)
+
+    def get(self, job_id: str) -> JobRecord:
+        """Raises KeyError for an unknown id."""
+        self._reap()
+        folder = self.folder / job_id
+        if "/" in job_id or job_id.startswith(".") or not (folder / _RECORD).is_file():
+            raise KeyError(f"job {job_id!r}: no such job")
+        return JobRecord.load(folder)
+
+    def log(self, job_id: str, offset: int = 0, limit: int = 1 << 20) -> tuple[str, int]:
+        """The job's log from byte ``offset`` (at most ``limit`` bytes), and the offset after it."""
+        self.get(job_id)
+        path = self.folder / job_id / _LOG
+        if not path.is_file():
+            return "", offset
+        with open(path, "rb") as f:
+            f.seek(max(offset, 0))
+            data = f.read(limit)
+        return data.decode("utf-8", errors="replace"), max(offset, 0) + len(data)
+
+    def start(self, kind: str, params: dict[str, Any], label: str) -> JobRecord:
+        """Checks the parameters and starts the job in a new process group.
+
+        Raises:
+            UserError: an unknown kind, bad parameters, or another running job writes the same output.
+        """
+        if kind not in self.kinds:
+            raise UserError(f"kind: expected one of {sorted(self.kinds)}, but got {kind!r}")
+        output = self.kinds[kind].check(params).absolute()
+        with self._lock:
+            for other in self.list():
+                if other.state == "running" and Path(other.output) == output:
+                    raise UserError(f"output {output.name}: job {other.id} ({other.label}) is writing it; wait for it or cancel it")
+            job_id = time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
+            folder = self.folder / job_id
+            folder.mkdir(parents=True)
+            record = JobRecord(job_id, kind, label, params, str(output))
+            record.save(folder)
+            with open(folder / _LOG, "ab") as out:
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "lp3d_workflows.jobs", str(folder)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env={**os.environ, "LP3D_JOB_PARENT": str(os.getpid())},
+                )
+            self._children[job_id] = child
+            record.pid = child.pid
+            current = JobRecord.load(folder)  # the child may have written already: keep its progress
+            current.pid = child.pid
+            current.save(folder)
+        log.info(f"job {job_id} started: {label}")
+        return current
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Kills the job's process group; the job ends ``cancelled``. A finished job is left as it is."""
+        record = self.get(job_id)
+        if record.state != "running":
+            return record
+        if record.pid:
+            _kill_group(record.pid)
+        child = self._children.pop(job_id, None)
+        if child is not None:
+            child.wait()
+        record = JobRecord.load(self.folder / job_id)
+        if record.state in ("running", "interrupted"):
+            record.state, record.finished, record.error = "cancelled", time.time(), "cancelled"
+            record.save(self.folder / job_id)
+        log.info(f"job {job_id} cancelled")
+        return record
+
+    def shutdown(self) -> None:
+        """Stops every job this manager started (they end ``interrupted``)."""
+        for job_id, child in list(self._children.items()):
+            if child.poll() is None:
+                _kill_group(child.pid)
+                child.wait()
+            self._children.pop(job_id, None)
+            with contextlib.suppress(OSError, ValueError):
+                record = JobRecord.load(self.folder / job_id)
+                if record.state == "running":
+                    record.state, record.finished = "interrupted", time.time()
+                    record.error = "the server stopped while this job ran"
+                    record.save(self.folder / job_id)
+
+    def _reap(self) -> None:
+        """Collects finished children; one that died without writing its end is ``failed``."""
+        for job_id, child in list(self._children.items()):
+            code = child.poll()
+            if code is None:
+                continue
+            self._children.pop(job_id, None)
+            with contextlib.suppress(OSError, ValueError):
+                record = JobRecord.load(self.folder / job_id)
+                if record.state == "running":
+                    record.state, record.finished = "failed", time.time()
+                    record.error = f"the job process ended with exit code {code}"
+                    record.save(self.folder / job_id)
+
+
+# --- the job process ---------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Asks Linux to send SIGTERM when the process that started this one ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    parent = os.environ.get("LP3D_JOB_PARENT")
+    if parent and not _alive(int(parent)):  # it died before the prctl
+        raise SystemExit(1)
+
+
+def run_job(folder: Path) -> int:
+    """Runs the job of ``folder`` in this process (the job process's main); returns the exit code."""
+    record = JobRecord.load(folder)
+    record.pid = os.getpid()
+    record.save(folder)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("lp3d_workflows")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+    last = [0.0]
+
+    def progress(description: str, done: float, total: float | None) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.2 and (total is None or done < total):
+            return
+        last[0] = now
+        record.progress = {"description": description, "done": float(done), "total": total}
+        record.save(folder)
+        print(f"{description}: {done:g}" + (f" of {total:g}" if total is not None else ""), flush=True)
+
+    try:
+        _die_with_parent()
+        record.result = JOB_KINDS[record.kind].run(record.params, progress)
+        record.state = "done"
+    except KeyboardInterrupt:
+        record.state, record.error = "interrupted", "stopped"
+    except Exception as err:  # the job's end: one line for the page, the traceback in the log
+        import traceback
+
+        traceback.print_exc()
+        record.state, record.error = "failed", one_line(err)
+    record.finished = time.time()
+    record.save(folder)
+    print(f"job {record.state}" + (f": {record.error}" if record.error else ""), flush=True)
+    return 0 if record.state == "done" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_job(Path(sys.argv[1])))
