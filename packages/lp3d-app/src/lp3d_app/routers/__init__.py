@@ -1,0 +1,1 @@
+"""One router per resource: project, sessions, frames, sources, diagnostics, jobs, and the page's assets."""

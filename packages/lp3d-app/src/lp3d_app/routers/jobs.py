@@ -1,0 +1,132 @@
+"""Jobs: smoothing runs in its own process; progress as server-sent events; log; cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from lp3d_workflows.jobs import TERMINAL_STATES, JobRecord
+from lp3d_workflows.project import Project
+
+from lp3d_app.schemas import JobLogOut, JobOut, SmoothRequest
+from lp3d_app.state import AppState, get_project, get_state
+
+router = APIRouter(tags=["jobs"])
+
+APP_OUTPUTS = "lp3d-app/smoothed"
+"""Where smoothing jobs write, inside the project: ``lp3d-app/smoothed/<name>/``."""
+
+
+def job_out(record: JobRecord, project: Project) -> JobOut:
+    return JobOut(
+        id=record.id,
+        kind=record.kind,
+        label=record.label,
+        state=record.state,  # type: ignore[arg-type]
+        output=project.relative(Path(record.output)),
+        created=record.created,
+        finished=record.finished,
+        progress_description=str(record.progress.get("description", "")),
+        progress_done=float(record.progress.get("done", 0.0)),
+        progress_total=record.progress.get("total"),
+        error=record.error,
+        result=record.result,
+    )
+
+
+def _job(job_id: str, state: AppState) -> JobRecord:
+    try:
+        return state.jobs.get(job_id)
+    except KeyError as err:
+        raise HTTPException(404, str(err.args[0])) from None
+
+
+@router.get("/jobs", response_model=list[JobOut])
+def list_jobs(state: AppState = Depends(get_state), project: Project = Depends(get_project)) -> list[JobOut]:
+    """Every job of the project, newest first."""
+    return [job_out(r, project) for r in state.jobs.list()]
+
+
+@router.post("/jobs/smooth", response_model=JobOut, status_code=201)
+def start_smoothing(
+    request: SmoothRequest, state: AppState = Depends(get_state), project: Project = Depends(get_project)
+) -> JobOut:
+    """Starts smoothing one session's predictions (a source's store, or a folder of prediction files)."""
+    try:
+        source = project.source(request.input)
+        if source.predictions is None:
+            raise HTTPException(400, f"input: expected a source with ensemble predictions, but {source.label} has none")
+        inputs, label = [str(source.store)], source.label
+    except KeyError:
+        try:
+            folder = project.prediction_folder(request.input)
+        except KeyError:
+            raise HTTPException(404, f"input {request.input!r}: not a source or prediction folder of this project") from None
+        inputs, label = [str(folder.path)], folder.label
+    calibration = None
+    if request.calibration:
+        try:
+            calibration = str(project.calibration(request.calibration).path)
+        except KeyError as err:
+            raise HTTPException(404, str(err.args[0])) from None
+    params = {
+        "inputs": inputs,
+        "out": str(project.root / APP_OUTPUTS / request.name),
+        "calibration": calibration,
+        "ensemble": request.ensemble,
+        "variance": request.variance,
+        "s": request.s,
+        "s_frames": request.s_frames,
+        "inflate": request.inflate,
+        "overwrite": request.overwrite,
+        "n_threads": 1,
+    }
+    record = state.jobs.start("smooth", params, f"smooth {label} -> {request.name}")
+    return job_out(record, project)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def get_job(job_id: str, state: AppState = Depends(get_state), project: Project = Depends(get_project)) -> JobOut:
+    return job_out(_job(job_id, state), project)
+
+
+@router.delete("/jobs/{job_id}", response_model=JobOut)
+def cancel_job(job_id: str, state: AppState = Depends(get_state), project: Project = Depends(get_project)) -> JobOut:
+    """Cancels a running job (kills its whole process group); a finished job is returned as it is."""
+    _job(job_id, state)
+    return job_out(state.jobs.cancel(job_id), project)
+
+
+@router.get("/jobs/{job_id}/log", response_model=JobLogOut)
+def get_job_log(job_id: str, offset: int = Query(0, ge=0), state: AppState = Depends(get_state)) -> JobLogOut:
+    _job(job_id, state)
+    text, end = state.jobs.log(job_id, offset)
+    return JobLogOut(text=text, offset=end)
+
+
+@router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+async def job_events(
+    job_id: str, request: Request, state: AppState = Depends(get_state), project: Project = Depends(get_project)
+) -> StreamingResponse:
+    """Server-sent events: the job (as ``GET /jobs/{id}``) each time it changes, until it ends.
+    A client that goes away only stops its stream, never the job."""
+    _job(job_id, state)
+
+    async def events():
+        last = None
+        while True:
+            record = await asyncio.to_thread(state.jobs.get, job_id)
+            text = job_out(record, project).model_dump_json()
+            if text != last:
+                last = text
+                yield f"data: {text}\n\n"
+            if record.state in TERMINAL_STATES or await request.is_disconnected():
+                return
+            await asyncio.sleep(0.25)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+__all__ = ["router", "APP_OUTPUTS"]

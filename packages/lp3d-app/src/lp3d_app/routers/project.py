@@ -1,0 +1,84 @@
+"""The project: what the folder holds (``GET /api/project``), described again on request."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from lp3d_workflows.project import Project, SourceInfo
+
+from lp3d_app.schemas import (
+    CalibrationOut,
+    PredictionFolderOut,
+    ProblemOut,
+    ProjectOut,
+    RunOut,
+    SessionSummary,
+    SourceOut,
+)
+from lp3d_app.state import AppState, get_project, get_state
+
+router = APIRouter(tags=["project"])
+
+
+def source_out(source: SourceInfo) -> SourceOut:
+    return SourceOut(
+        id=source.id,
+        label=source.label,
+        session=source.session,
+        has_members=source.predictions is not None,
+        has_smoothed=source.smoothed is not None,
+        calibrated=source.calibrated,
+        smoother=source.smoother,
+        views=source.views,
+        keypoints=source.keypoints,
+        members=source.members,
+        n_frames=source.n_frames,
+        fps=source.fps,
+    )
+
+
+def project_out(project: Project) -> ProjectOut:
+    def rel(path):
+        return None if path is None else project.relative(path)
+
+    return ProjectOut(
+        name=project.name,
+        config=rel(project.config),
+        data_root=rel(project.data_root),
+        run_dir=rel(project.run_dir),
+        views=project.views,
+        keypoints=project.keypoints,
+        skeleton=project.skeleton,
+        n_labeled=project.n_labeled,
+        sessions=[
+            SessionSummary(
+                id=s.id,
+                name=s.name,
+                views=list(s.videos),
+                n_frames=s.n_frames or max((project.source(i).n_frames for i in s.sources), default=0),
+                calibration=s.calibration,
+                sources=s.sources,
+                n_labeled=s.n_labeled,
+            )
+            for s in project.sessions
+        ],
+        calibrations=[CalibrationOut(id=c.id, label=project.relative(c.path), views=c.views) for c in project.calibrations],
+        runs=[
+            RunOut(id=r.id, name=r.name, views=r.views, keypoints=r.keypoints, members=r.members, trained=r.trained)
+            for r in project.runs
+        ],
+        sources=[source_out(s) for s in project.sources],
+        prediction_folders=[PredictionFolderOut(id=f.id, label=f.label, n_files=f.n_files) for f in project.prediction_folders],
+        problems=[ProblemOut(where=p.where, message=p.message) for p in project.problems],
+    )
+
+
+@router.get("/project", response_model=ProjectOut)
+def get_project_info(project: Project = Depends(get_project)) -> ProjectOut:
+    """The project folder: views, keypoints, skeleton, sessions, calibrations, runs, results, problems."""
+    return project_out(project)
+
+
+@router.post("/project/refresh", response_model=ProjectOut)
+def refresh_project(state: AppState = Depends(get_state)) -> ProjectOut:
+    """Looks at the folder again (new videos, stores or runs)."""
+    return project_out(state.refresh())
