@@ -58,6 +58,45 @@ def table_rows(stdout: str) -> dict[str, list[str]]:
     return {cells[1].strip(): [c.strip() for c in cells[2:-1]] for cells in rows}
 
 
+def independent_scores(root: Path) -> dict[str, tuple[float, float, int]]:
+    """The stage table's numbers computed here from the files: the labels of the teacher's test frames
+    (split.json, CollectedData_<view>.csv), the stores, and the cameras: ``{stage: (mean px, mean 3D, n)}``."""
+    import re
+
+    from lp3d_io.csv import from_pose_csv
+    from lp3d_io.store import read_calibration, read_group
+
+    data = root / "teacher" / "synthetic"
+    test_images = json.loads((root / "teacher" / "split.json").read_text())["test"]["images"]
+    views = json.loads((root / "teacher" / "run.json").read_text())["views"]
+    tables = [from_pose_csv(data / f"CollectedData_{view}.csv") for view in views]
+    rows = [list(tables[0].index).index(image) for image in test_images]
+    labels = np.stack([t.position[rows, :, 0, :] for t in tables])  # (view, n, keypoint, 2)
+    frames = [int(re.search(r"(\d+)\.png$", image).group(1)) for image in test_images]
+    store = root / "smoothed" / "synthetic" / "synthetic.zarr"
+    rig = read_calibration(store)
+    truth3d = rig.triangulate(labels)  # (n, keypoint, 3)
+
+    def score(estimate: np.ndarray, points: np.ndarray) -> tuple[float, float, int]:
+        error = np.linalg.norm(estimate - labels, axis=-1)
+        error3d = np.linalg.norm(points - truth3d, axis=-1)
+        return float(np.nanmean(error)), float(np.nanmean(error3d)), int(np.isfinite(error).sum())
+
+    out = {}
+    model = read_group(root / "predictions" / "synthetic.zarr", "predictions/model").isel(individual=0)
+    single = model["position"].sel(member="seed_0", time=frames).transpose("view", "time", "keypoint", "space").values
+    out["single model (seed_0)"] = score(single, rig.triangulate(single))
+    for name, folder in (("ensemble + EKS", "smoothed"), ("distilled student + EKS", "student_smoothed")):
+        sm = (
+            read_group(root / folder / "synthetic" / "synthetic.zarr", "smoothed/eks")
+            .isel(individual=0)
+            .sel(time=frames)
+        )
+        reprojection = sm["reprojection"].transpose("view", "time", "keypoint", "image_space").values
+        out[name] = score(reprojection, sm["position"].transpose("time", "keypoint", "space").values)
+    return out
+
+
 def test_pipeline_runs_every_stage_then_resumes_with_nothing_to_do(lp3d, tmp_path):
     config = write_config(
         tmp_path, {"synthetic": {"n_views": 3, "width": 64, "height": 64, "n_frames": 60, "labeled_frames": 25}}
@@ -69,7 +108,12 @@ def test_pipeline_runs_every_stage_then_resumes_with_nothing_to_do(lp3d, tmp_pat
     names = ["single model (seed_0)", "ensemble mean (2 models)", "ensemble + EKS", "distilled student"]
     assert [*names, "distilled student + EKS"] == list(rows)
     for cells in rows.values():  # pixel errors, positions, 3D error (calibrated)
-        assert len(cells) == 4 and float(cells[0]) > 0 and int(cells[2]) > 0 and float(cells[3]) > 0
+        assert len(cells) == 4
+    expected = independent_scores(tmp_path / "run")
+    for name in ("single model (seed_0)", "ensemble + EKS", "distilled student + EKS"):
+        mean, _, n, world = rows[name]
+        assert int(n) == expected[name][2]
+        assert abs(float(mean) - expected[name][0]) <= 0.006 and abs(float(world) - expected[name][1]) <= 0.006
     report = root / "report" / "report.html"
     assert f"report: {report}" in run.stderr and report.is_file()
     assert "ensemble + EKS" in report.read_text() and (root / "report" / "synthetic" / "report.html").is_file()

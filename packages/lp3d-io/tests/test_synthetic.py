@@ -63,6 +63,25 @@ def test_motion_keeps_bone_lengths_and_stays_in_the_arena():
     assert 40.0 < length.mean() < 70.0
 
 
+def test_rearing_bouts_lift_the_body_about_the_hips():
+    walking = simulate_motion(SyntheticConfig(n_frames=900, seed=4))
+    rearing = simulate_motion(SyntheticConfig(n_frames=900, seed=4, rearing=0.3))
+    names = rearing.keypoint_names
+    pts = rearing.points3d
+    for i, j in rearing.edges:  # still rigid bones
+        assert np.ptp(np.linalg.norm(pts[:, i] - pts[:, j], axis=-1)) < TOL
+    assert pts[..., 2].min() > -3.0  # nothing sinks into the floor
+    nose = pts[:, names.index("nose"), 2]
+    up = nose > walking.points3d[:, names.index("nose"), 2].max() + 10.0  # higher than the animal ever walks
+    assert 0.1 < up.mean() < 0.4  # about the share asked for, counting the rise and fall
+    tail_base, hind = names.index("tail_base"), names.index("hind_left_paw")
+    hips = pts[:, tail_base, :2]
+    speed = np.linalg.norm(np.diff(hips, axis=0), axis=-1) * rearing.fps
+    assert np.median(speed[up[1:]]) < 0.2 * np.median(speed[~up[1:]])  # it stands while rearing
+    assert pts[up][:, hind, 2].max() < 10.0  # hind paws stay down
+    assert np.abs(pts[up][:, tail_base, 2] - 20.0).max() < 6.0  # the hips stay at their height
+
+
 def test_truth_projects_into_the_images_and_sometimes_hides(session):
     inside = _inside(session.points2d, SMALL.image_size)
     assert inside.mean(axis=(1, 2)).min() > 0.95
@@ -220,6 +239,7 @@ def test_write_session_lays_out_a_lightning_pose_directory(tmp_path):
         ({"skeleton": "octopus"}, "skeleton: expected one of"),
         ({"session_name": "a/b"}, "session_name"),
         ({"n_frames": 0}, "n_frames"),
+        ({"rearing": 1.0}, "rearing: expected a share of the time in"),
     ],
 )
 def test_bad_config_is_a_clear_error(kwargs, message):

@@ -11,6 +11,12 @@ so every bone keeps its length exactly. The body walks on the floor ``z = 0`` wi
 turn rate that are sums of slow random sinusoids, steered back towards the centre near the edge of
 its path; the legs swing in a trot whose phase advances with the distance walked, the head bobs
 and looks around, and the tail sways.
+
+**Rearing** (``rearing > 0``: the share of the time spent in rearing bouts): the animal stops and
+stops turning, pitches its body nose-up by up to ``_REAR_PITCH`` about its hips (the tail base
+stays where it was), the hind legs and the tail keep their angle to the floor, the front legs fold
+forward and the head looks up. Bouts rise and fall smoothly (``rear(t)`` in ``[0, 1]``); they come
+from their own random stream, so a session without rearing is the same as before rearing existed.
 """
 
 from __future__ import annotations
@@ -158,8 +164,38 @@ def _walk(
     return pos, heading, v
 
 
+_REAR_PITCH = 1.0  # rad (57 degrees) of body pitch at the height of a rearing bout
+
+
+def rearing_bouts(rng: np.random.Generator, n_frames: int, fps: float, share: float) -> np.ndarray:
+    """``rear(t)`` in ``[0, 1]`` ``(time,)``: smooth bouts of 1-3 s covering about ``share`` of the time."""
+    rear = np.zeros(n_frames)
+    if share <= 0 or n_frames < 2:
+        return rear
+    t = 0.0
+    duration_s = n_frames / fps
+    while t < duration_s:
+        length = rng.uniform(1.0, 3.0)
+        t += rng.exponential(length * (1.0 - share) / share)  # the pause before the bout
+        start, stop = int(t * fps), int((t + length) * fps)
+        if start >= n_frames:
+            break
+        ramp = max(1, int(0.3 * fps))  # rise and fall over 0.3 s
+        k = np.arange(start, min(stop, n_frames))
+        up = np.clip((k - start + 1) / ramp, 0.0, 1.0)
+        down = np.clip((stop - k) / ramp, 0.0, 1.0)
+        rear[k] = np.maximum(rear[k], 0.5 - 0.5 * np.cos(np.pi * np.minimum(up, down)))
+        t += length
+    return rear
+
+
 def _quadruped_angles(
-    rng: np.random.Generator, skeleton: Skeleton, t: np.ndarray, phase: np.ndarray, gait: np.ndarray
+    rng: np.random.Generator,
+    skeleton: Skeleton,
+    t: np.ndarray,
+    phase: np.ndarray,
+    gait: np.ndarray,
+    rear: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Local joint angles ``(time, K, 2)`` (yaw, pitch), body pitch, roll and bob ``(time,)``."""
     angles = np.zeros((t.size, len(skeleton.keypoint_names), 2))
@@ -182,11 +218,26 @@ def _quadruped_angles(
     pitch = 0.05 * _smooth_noise(rng, t, 2.0)
     roll = 0.04 * gait * np.sin(phase)
     bob = 0.8 * gait * np.cos(2.0 * phase)
+    if rear.any():  # nose up about the hips: hind legs stay vertical, front legs fold, the head looks up
+        body = -_REAR_PITCH * rear
+        pitch = pitch + body
+        for name in ("hind_left_paw", "hind_right_paw", "tail_tip"):  # they keep their walking angles
+            angles[:, i(name), 1] -= body
+        for name in ("front_left_paw", "front_right_paw"):
+            angles[:, i(name), 1] -= 0.5 * body + 0.6 * rear
+        for name in ("nose", "ear_left", "ear_right"):
+            angles[:, i(name), 1] += 0.35 * body
     return angles, pitch, roll, bob
 
 
 _ANIMATIONS: dict[str, Callable] = {"quadruped": _quadruped_angles}
 SKELETONS: dict[str, Callable[[], Skeleton]] = {"quadruped": _quadruped}
+
+
+def _hip_offset(skeleton: Skeleton, root: int) -> np.ndarray:
+    """The root's offset to its hindmost child (the tail base of the quadruped), ``(3,)`` mm."""
+    children = [k for k, p in enumerate(skeleton.parents) if p == root]
+    return skeleton.offsets[min(children, key=lambda k: skeleton.offsets[k, 0])]
 
 
 def get_skeleton(name: str) -> Skeleton:
@@ -203,6 +254,8 @@ def simulate_skeleton_motion(
     path_radius: float,
     speed: float,
     rng: np.random.Generator,
+    rearing: float = 0.0,
+    rearing_rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """World keypoint positions ``(time, K, 3)`` in mm of ``skeleton`` walking around the arena.
 
@@ -213,13 +266,21 @@ def simulate_skeleton_motion(
         path_radius: the body's centre stays within this distance (mm) of the arena centre.
         speed: top walking speed in mm/s.
         rng: the random stream (everything is deterministic given its state).
+        rearing: share of the time spent in rearing bouts (see the module docstring).
+        rearing_rng: the random stream of the bouts (required when ``rearing > 0``).
     """
     t = np.arange(n_frames) / fps
     pos, heading, v = _walk(rng, n_frames, fps, path_radius, speed)
+    rear = rearing_bouts(rearing_rng, n_frames, fps, rearing) if rearing > 0 else np.zeros(n_frames)
+    if rear.any():  # the animal stands still while it rears: it walks and turns only (1 - rear) of each step
+        still = 1.0 - rear[1:]
+        pos = pos[0] + np.concatenate([np.zeros((1, 2)), np.cumsum(np.diff(pos, axis=0) * still[:, None], axis=0)])
+        heading = heading[0] + np.concatenate([[0.0], np.cumsum(np.diff(heading) * still)])
+        v = v * (1.0 - rear)
     stride = 45.0  # mm walked per gait cycle
     phase = 2.0 * np.pi * np.cumsum(v) / fps / stride + rng.uniform(0.0, 2.0 * np.pi)
     gait = np.clip(v / (0.4 * max(speed, 1e-9)), 0.0, 1.0)
-    angles, pitch, roll, bob = _ANIMATIONS[skeleton.name](rng, skeleton, t, phase, gait)
+    angles, pitch, roll, bob = _ANIMATIONS[skeleton.name](rng, skeleton, t, phase, gait, rear)
 
     K = len(skeleton.keypoint_names)
     rot = np.empty((n_frames, K, 3, 3))
@@ -230,6 +291,10 @@ def simulate_skeleton_motion(
             rot[:, k] = _rot_z(heading) @ _rot_y(pitch) @ _rot_x(roll) @ local[:, k]
             out[:, k, :2] = pos + skeleton.offsets[k, :2]
             out[:, k, 2] = skeleton.offsets[k, 2] + bob
+            if rear.any():  # pivot about the hips: the root's first child towards the tail stays put
+                hips = _hip_offset(skeleton, k)
+                level = _rot_z(heading) @ _rot_x(roll)
+                out[:, k] += np.einsum("tij,j->ti", level, hips) - np.einsum("tij,j->ti", rot[:, k], hips)
         else:
             rot[:, k] = rot[:, parent] @ local[:, k]
             out[:, k] = out[:, parent] + np.einsum("tij,j->ti", rot[:, k], skeleton.offsets[k])

@@ -73,6 +73,8 @@ class SyntheticConfig:
         arena_radius: radius of the arena floor in mm; the body's centre stays within half of it.
         speed: top walking speed in mm/s.
         distortion: size of the radial lens distortion ``|k1|``.
+        rearing: share of the time spent in rearing bouts (nose up about the hips, front legs
+            folded); 0 (the default) never rears.
     """
 
     n_views: int = 4
@@ -85,6 +87,7 @@ class SyntheticConfig:
     arena_radius: float = 150.0
     speed: float = 120.0
     distortion: float = 0.15
+    rearing: float = 0.0
 
     def __post_init__(self) -> None:
         size = tuple(self.image_size)
@@ -97,6 +100,8 @@ class SyntheticConfig:
             raise ValueError(f"n_frames: expected at least 1, but got {self.n_frames}")
         if not self.fps > 0 or not self.arena_radius > 0 or self.speed < 0:
             raise ValueError("fps and arena_radius must be positive and speed non-negative")
+        if not 0.0 <= self.rearing < 1.0:
+            raise ValueError(f"rearing: expected a share of the time in [0, 1), but got {self.rearing}")
         if self.skeleton not in SKELETONS:
             raise ValueError(f"skeleton: expected one of {sorted(SKELETONS)}, but got {self.skeleton!r}")
         if not _NAME.match(self.session_name):
@@ -205,6 +210,8 @@ def simulate_motion(config: SyntheticConfig) -> Motion:
         path_radius=0.5 * config.arena_radius,
         speed=config.speed,
         rng=np.random.default_rng([config.seed, 2]),
+        rearing=config.rearing,
+        rearing_rng=np.random.default_rng([config.seed, 5]),
     )
     return Motion(points3d=points, skeleton=skeleton, fps=config.fps)
 
