@@ -396,16 +396,29 @@ def convert(
         Path | None,
         typer.Option("--calibration", "-c", help="For CSV input: camera names (views), stored with the predictions."),
     ] = None,
+    format_: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="Export to a folder DST of another tool's files: deeplabcut (.h5), sleap (.slp), "
+            "sleap-analysis (.analysis.h5) or movement (netCDF .nc). Default: DST's format from its path.",
+        ),
+    ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
     debug: Debug = False,
 ) -> None:
-    """Convert between prediction CSV folders, stores (.zarr) and netCDF (.nc).
+    """Convert between prediction CSV folders, stores (.zarr) and netCDF (.nc), or export to other tools.
 
     The format follows from the path: [italic].zarr[/italic] is a store, [italic].nc[/italic] a netCDF file
     (one dataset: pick it with --group), anything else a folder of CSV files (predictions: one file per
-    member and view; smoothed results: the eks CSVs).
+    member and view; smoothed results: the eks CSVs). SRC may also be a folder of DeepLabCut / SLEAP
+    prediction files (.h5, .slp). With [bold]--format[/bold], DST is a folder of DeepLabCut HDF5, SLEAP
+    .slp or analysis HDF5, or movement netCDF files, one per member and view (predictions) or per view
+    and 3D (smoothed results).
 
     [bold]Examples[/bold]
 
@@ -413,17 +426,119 @@ def convert(
       lp3d convert out/fly/fly.zarr fly-smoothed.nc --group smoothed/eks
       lp3d convert fly-smoothed.nc csv-again/
       lp3d convert session.nc session.zarr
+      lp3d convert out/fly/fly.zarr fly-dlc/ --group smoothed/eks --format deeplabcut
+      lp3d convert out/fly/fly.zarr fly-movement/ --format movement
     """
     _configure(quiet, verbose, debug)
     from lp3d_workflows.conversion import convert as run_convert
 
+    from lp3d_cli.console import warn
     from lp3d_cli.parsing import split_names
 
     with progress_callback(f"converting {src.name}") as bar:
         result = run_convert(
-            src, dst, group=group, views=split_names(views), calibration=calibration, overwrite=overwrite, progress=bar
+            src,
+            dst,
+            group=group,
+            views=split_names(views),
+            calibration=calibration,
+            overwrite=overwrite,
+            format=format_,
+            progress=bar,
         )
-    say(f"wrote {', '.join(result.groups)} to {result.dst}" + (" (replaced)" if result.replaced else ""))
+    for note in result.notes:
+        warn(note)
+    files = f" ({len(result.files)} {format_} files)" if format_ else ""
+    say(f"wrote {', '.join(result.groups)} to {result.dst}{files}" + (" (replaced)" if result.replaced else ""))
+
+
+# --- import ----------------------------------------------------------------------------------------
+
+
+@command(name="import", no_args_is_help=True)
+def import_(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A Lightning Pose, DeepLabCut or anipose project folder, a SLEAP .slp file, a folder of them, "
+            "or sleap-anipose sessions (<session>/<view>/*.slp).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The lp3d project folder to write (outside SOURCE).")],
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", metavar="KIND", help="lightning-pose, deeplabcut, sleap or anipose. Default: detected."),
+    ] = None,
+    views: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--views",
+            help="DeepLabCut projects of several cameras: the camera names in the video names "
+            "(repeat or comma-separate). Default: one view.",
+        ),
+    ] = None,
+    predicted: Annotated[
+        bool, typer.Option("--predicted", help="SLEAP: import predicted instances too, not only user labels.")
+    ] = False,
+    link_videos: Annotated[
+        bool, typer.Option("--link-videos", help="Link the videos into the project instead of copying them.")
+    ] = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    debug: Debug = False,
+) -> None:
+    """Bring a project of another tool over: labels, frames, videos and calibrations as an lp3d project.
+
+    Reads Lightning Pose (config, CollectedData*.csv, labeled-data, videos, calibrations), DeepLabCut
+    (config.yaml, labeled-data/<video>/CollectedData_<scorer>.h5, videos; multi-animal projects keep
+    their individuals), SLEAP (.slp user labels, read with sleap-io; sleap-anipose sessions with their
+    calibration.toml) and anipose projects (config.toml, the calibration, the DeepLabCut project's
+    labels). Writes CollectedData_<view>.csv, labeled-data/<session>_<view>/, videos/<session>_<view>,
+    the calibration(s) and import.json, and prints what it found and what it skipped, and why. The
+    source is never modified. Next: [bold]lp3d init OUT[/bold].
+
+    [bold]Examples[/bold]
+
+      lp3d import ~/lp-projects/mouse --out mouse-lp3d
+      lp3d import ~/dlc/reach-Ann-2024-01-01 --out reach --views camA,camB
+      lp3d import labels.v001.slp --out fly-lp3d
+      lp3d import ~/sleap-anipose/session_0 --out session0
+      lp3d import ~/anipose/hand --out hand
+    """
+    _configure(quiet, verbose, debug)
+    from lp3d_workflows.project_import import import_project
+
+    from lp3d_cli.console import detail
+    from lp3d_cli.parsing import split_names
+
+    with progress_callback(f"importing {source.name}") as bar:
+        result = import_project(
+            source,
+            out,
+            kind=from_,
+            views=split_names(views),
+            predicted=predicted,
+            link_videos=link_videos,
+            overwrite=overwrite,
+            progress=bar,
+        )
+    if SETTINGS.verbosity >= 1:
+        typer.echo(f"{result.kind} project {result.source}:")
+        for line in result.found:
+            typer.echo(f"  found: {line}")
+        shown = result.skipped if SETTINGS.verbosity >= 2 else result.skipped[:20]
+        for what, why in shown:
+            typer.echo(f"  skipped: {what}: {why}")
+        if len(shown) < len(result.skipped):
+            typer.echo(
+                f"  ... and {len(result.skipped) - len(shown)} more skipped (all in {result.out / 'import.json'})"
+            )
+        typer.echo(f"wrote {result.out}" + (" (replaced)" if result.replaced else ""))
+        for step in result.next_steps:
+            typer.echo(f"next: {step}")
+    detail(f"sessions: {', '.join(result.sessions)}")
 
 
 # --- report ----------------------------------------------------------------------------------------

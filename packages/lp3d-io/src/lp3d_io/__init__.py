@@ -3,7 +3,10 @@
 The dataset convention lives in :mod:`lp3d_io.dataset`, the names of store groups and project files
 in :mod:`lp3d_io.layout`, the pose-file readers by format in :mod:`lp3d_io.readers`, atomic outputs
 in :mod:`lp3d_io.files`. Readers are ``from_*`` / ``read_*``, writers ``to_*`` / ``write_*``. Cameras
-are lp3d-eks's (:mod:`lp3d_io.calibration`); HDF5 readers need the ``hdf5`` extra (:mod:`lp3d_io.hdf5`).
+are lp3d-eks's (:mod:`lp3d_io.calibration`); HDF5 readers need the ``hdf5`` extra (:mod:`lp3d_io.hdf5`),
+SLEAP ``.slp`` files the ``sleap`` extra (:mod:`lp3d_io.sleap`). Projects of Lightning Pose, DeepLabCut,
+SLEAP and anipose are read by :mod:`lp3d_io.lightning_pose`, :mod:`lp3d_io.deeplabcut`, :mod:`lp3d_io.sleap`
+and :mod:`lp3d_io.anipose` and written as lp3d projects by :mod:`lp3d_io.projects`.
 
 The names below are imported on first use (PEP 562), and every module imports xarray, zarr, pandas
 or pyarrow only inside the functions that need them: ``import lp3d_io.csv`` costs numpy alone.
@@ -46,6 +49,13 @@ _EXPORTS = {
         "validate",
     ),
     "files": ("atomic_path", "check_target", "staged_directory"),
+    "hdf5": ("from_pose_h5", "to_dlc_h5", "to_sleap_analysis_h5"),
+    "movement": ("to_movement_netcdf",),
+    "projects": ("ImportedProject", "write_project"),
+    "lightning_pose": ("read_lightning_pose_project",),
+    "deeplabcut": ("read_deeplabcut_project",),
+    "sleap": ("from_sleap_slp", "to_sleap_slp", "read_sleap_project"),
+    "anipose": ("read_anipose_project",),
     "grouping": ("group_prediction_files", "read_labels", "read_predictions", "read_predictions_arrays"),
     "netcdf": ("from_netcdf", "to_netcdf"),
     "pose_table": ("PoseTable",),

@@ -237,3 +237,16 @@ def pose_values(position: Any, confidence: Any, n_individuals: int | None) -> di
             raise ValueError(f"confidence: expected shape {pos.shape[:-1]} (as position), but got {conf.shape}")
         values["likelihood"] = conf
     return values
+
+
+def named_pose_values(
+    position: Any, confidence: Any, keypoint_names: Sequence[str], individual_names: Sequence[str] | None
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """:func:`pose_values`, checked against the keypoint names, and the individual names
+    (default ``individual_0, ...``): what every pose-file writer (CSV, HDF5, .slp, netCDF) starts from."""
+    values = pose_values(position, confidence, None if individual_names is None else len(individual_names))
+    _, K, I = next(iter(values.values())).shape  # noqa: E741
+    if len(keypoint_names) != K:
+        raise ValueError(f"keypoint_names: expected {K} names (from position), but got {len(keypoint_names)}")
+    names = [f"individual_{i}" for i in range(I)] if individual_names is None else [str(n) for n in individual_names]
+    return values, names

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lp3d_io._csv_write import SPACE_COORDS, columns_of, pose_values, write_header, write_rows, write_table
-from lp3d_io.dataset import DEFAULT_INDIVIDUAL, NumpyDataset, as_numpy, validate
+from lp3d_io._csv_write import SPACE_COORDS, columns_of, named_pose_values, write_header, write_rows, write_table
+from lp3d_io.dataset import NumpyDataset, as_numpy, validate
 from lp3d_io.files import atomic_path
 from lp3d_io.pose_table import PoseTable
 
@@ -47,6 +47,7 @@ __all__ = [
     "EKS_3D_COORDS",
     "from_pose_csv",
     "to_pose_csv",
+    "posterior_variance_name",
     "to_eks_csv",
     "to_eks_3d_csv",
     "to_triangulation_csv",
@@ -112,16 +113,8 @@ def to_pose_csv(
         scorer: the header's scorer.
         index: ``(time,)`` row labels (frame numbers or image paths); default ``0..T-1``.
     """
-    values = pose_values(position, confidence, None if individual_names is None else len(individual_names))
-    T, K, I = next(iter(values.values())).shape  # noqa: E741
-    if len(keypoint_names) != K:
-        raise ValueError(f"keypoint_names: expected {K} names (from position), but got {len(keypoint_names)}")
-    individuals = [DEFAULT_INDIVIDUAL] if individual_names is None and I == 1 else individual_names
-    if individuals is None:
-        individuals = [f"individual_{i}" for i in range(I)]
-    write_table(
-        path, values, keypoint_names=keypoint_names, individual_names=list(individuals), scorer=scorer, index=index
-    )
+    values, individuals = named_pose_values(position, confidence, keypoint_names, individual_names)
+    write_table(path, values, keypoint_names=keypoint_names, individual_names=individuals, scorer=scorer, index=index)
 
 
 # --- datasets to files ----------------------------------------------------------------------------
@@ -160,6 +153,14 @@ def _names_of(spec: NumpyDataset, dim: str) -> list[str]:
     return [str(x) for x in spec[dim].values]
 
 
+def posterior_variance_name(smoothed: NumpyDataset | xr.Dataset) -> str:
+    """The per-view variance a smoothed dataset reports as its posterior variance, as eks 4.6 does:
+    ``reprojection_variance`` for a single-view smoother (latent variance only), and
+    ``predictive_variance`` (observation noise included) for multi-view smoothers when present."""
+    multi = smoothed.attrs["smoother"] != "single_view" and "predictive_variance" in smoothed.data_vars
+    return "predictive_variance" if multi else "reprojection_variance"
+
+
 def to_eks_csv(
     path: str | os.PathLike,
     smoothed: NumpyDataset | xr.Dataset,
@@ -180,18 +181,15 @@ def to_eks_csv(
         smoothed: a smoothed dataset (either form).
         view: which view to write.
         scorer: the header's scorer (eks writes ``ensemble-kalman_tracker``).
-        posterior_variance: the variable written as ``*_posterior_var``. Default as eks 4.6:
-            ``reprojection_variance`` for a single-view smoother (latent variance only), and
-            ``predictive_variance`` (observation noise included) for multi-view smoothers when
-            present.
+        posterior_variance: the variable written as ``*_posterior_var``; default
+            :func:`posterior_variance_name`.
     """
     spec = _checked(smoothed, "smoothed")
     views = _names_of(spec, "view")
     if view not in views:
         raise ValueError(f"view: expected one of {views}, but got {view!r}")
     if posterior_variance is None:
-        multi = spec.attrs["smoother"] != "single_view" and "predictive_variance" in spec
-        posterior_variance = "predictive_variance" if multi else "reprojection_variance"
+        posterior_variance = posterior_variance_name(spec)
     if posterior_variance not in spec.data_vars:
         raise ValueError(f"posterior_variance: expected a variable of the dataset, but got {posterior_variance!r}")
     v = views.index(view)

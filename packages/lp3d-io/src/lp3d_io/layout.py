@@ -23,6 +23,13 @@ it is given (the pipeline uses ``predictions/model``).
     labeled-data/<session>/<v>/img00012.png      -> <session>
     anything else (e.g. labeled-data/<v>/img.png) -> ""  (the project's one unnamed session)
 
+A project whose views are cut from one camera's frames (a mirror rig: ``data.crops`` of lp3d-models)
+has one image per frame for all its views, and one video per session::
+
+    labeled-data/<session>/img00012.png          -> <session>   (view None)
+    labeled-data/img00012.png                    -> ""
+    videos/<session>.mp4                         the session's whole frames
+
 Every view of a row must give the same session. The frame's *key* is its path without the view
 (``labeled-data/<session>/img00012.png``), what Lightning Pose's ``calibrations.csv`` lists.
 
@@ -74,6 +81,7 @@ __all__ = [
     "LABELED_DATA",
     "VIDEOS",
     "VIDEO_SUFFIXES",
+    "CALIBRATION_INDEX",
     "labels_file",
     "weights_file",
     "find_label_views",
@@ -146,6 +154,7 @@ WEIGHTS_FILE = "weights_{view}.csv"
 LABELED_DATA = "labeled-data"
 VIDEOS = "videos"
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+CALIBRATION_INDEX = "calibrations.csv"
 _FRAME_NUMBER = re.compile(r"(\d+)\.[A-Za-z0-9]+$")
 
 
@@ -181,13 +190,21 @@ def frame_image_path(session: str, view: str, frame: int) -> str:
     return f"{LABELED_DATA}/{session}_{view}/img{int(frame):05d}.png"
 
 
-def parse_session(image_path: str, view: str) -> tuple[str, str]:
+def parse_session(image_path: str, view: str | None) -> tuple[str, str]:
     """The session of an image of view ``view`` and the image's key without the view.
+
+    Args:
+        image_path: the image, relative to the project.
+        view: its view, or None for an image of every view (cropped views; see the module docstring).
 
     Returns:
         ``(session, key)``; the session is ``""`` when the path names none (see the module docstring).
     """
     parts = PurePosixPath(str(image_path).replace("\\", "/")).parts
+    if view is None:
+        if len(parts) >= 2 and parts[-2] != LABELED_DATA:
+            return parts[-2], "/".join(parts)
+        return "", "/".join(parts)
     if len(parts) >= 2:
         folder = parts[-2]
         if folder.endswith("_" + view) and len(folder) > len(view) + 1:
@@ -202,13 +219,13 @@ def parse_session(image_path: str, view: str) -> tuple[str, str]:
 
 
 def frame_sessions(
-    image_paths: np.ndarray, view_names: Sequence[str], source: str = "labels"
+    image_paths: np.ndarray, view_names: Sequence[str | None], source: str = "labels"
 ) -> tuple[np.ndarray, np.ndarray]:
     """The session and key of every labeled frame.
 
     Args:
         image_paths: ``(view, frame)`` image paths.
-        view_names: ``(view,)``.
+        view_names: ``(view,)``; None for views cut from one image (:func:`parse_session`).
         source: named in errors (the label file).
 
     Returns:
@@ -230,21 +247,26 @@ def frame_sessions(
     return sessions.astype(str), keys.astype(str)
 
 
-def frame_id(image_path: str, view: str) -> tuple[str, int] | None:
-    """``(session, frame)`` of a labeled image of view ``view``: the session as :func:`parse_session`
-    reads it, the frame the number ending the file name; None for a name without a number."""
+def frame_id(image_path: str, view: str | None) -> tuple[str, int] | None:
+    """``(session, frame)`` of a labeled image of view ``view`` (None: an image of every view): the
+    session as :func:`parse_session` reads it, the frame the number ending the file name; None for a
+    name without a number."""
     match = _FRAME_NUMBER.search(PurePosixPath(str(image_path).replace("\\", "/")).name)
     if match is None:
         return None
     return parse_session(str(image_path), view)[0], int(match.group(1))
 
 
-def find_video_sessions(videos: Iterable[str | os.PathLike], views: Sequence[str]) -> dict[str, dict[str, Path]]:
+def find_video_sessions(
+    videos: Iterable[str | os.PathLike], views: Sequence[str], *, cropped: bool = False
+) -> dict[str, dict[str, Path]]:
     """Groups video files into sessions: ``<session>_<view>.<ext>`` -> ``{session: {view: path}}``.
 
     Args:
         videos: video files, or folders of them.
         views: the view names.
+        cropped: the views are cut from one video per session (``<session>.<ext>``, see the module
+            docstring): every view of a session is its one video.
 
     Raises:
         FileNotFoundError: a path that does not exist.
@@ -259,7 +281,10 @@ def find_video_sessions(videos: Iterable[str | os.PathLike], views: Sequence[str
         else:
             raise FileNotFoundError(f"{path}: no such video or folder")
     if not files:
-        raise ValueError(f"videos: expected videos named <session>_<view>{VIDEO_SUFFIXES[0]}, but found none")
+        name = "<session>" if cropped else "<session>_<view>"
+        raise ValueError(f"videos: expected videos named {name}{VIDEO_SUFFIXES[0]}, but found none")
+    if cropped:
+        return {path.stem: {v: path for v in views} for path in sorted(files, key=lambda p: p.stem)}
     sessions: dict[str, dict[str, Path]] = {}
     for path in files:
         matches = [v for v in views if path.stem.endswith(f"_{v}")]
@@ -301,14 +326,18 @@ def read_calibration_index(path: str | os.PathLike) -> tuple[bool, dict[str, Pat
     return header[0].lower() == "session", out
 
 
-def _index_lookup(index: tuple[bool, dict[str, Path]], session: str, key: str) -> Path | None:
+def _index_lookup(index: tuple[bool, dict[str, Path]], session: str, key: str) -> set[Path]:
+    """The files ``calibrations.csv`` gives a key: its own row, else the longest folder prefix, else
+    (a session folder ``labeled-data/<session>``, for its videos) the rows of the images inside it."""
     by_session, table = index
     if by_session:
-        return table.get(session)
+        return {table[session]} if session in table else set()
     if key in table:
-        return table[key]
+        return {table[key]}
     prefixes = [p for p in table if p and key.startswith(p + "/")]
-    return table[max(prefixes, key=len)] if prefixes else None  # the longest folder prefix
+    if prefixes:
+        return {table[max(prefixes, key=len)]}  # the longest folder prefix
+    return {file for p, file in table.items() if p.startswith(key + "/")}
 
 
 def _first_file(paths: Iterable[Path]) -> Path | None:
@@ -322,16 +351,20 @@ def find_calibration_files(
     *,
     calibration: str | os.PathLike | None = None,
     calibrations: Mapping[str, str | os.PathLike] | None = None,
+    index_name: str = CALIBRATION_INDEX,
 ) -> dict[str, Path]:
     """The calibration file of every session that has one (search order in the module docstring).
 
     Args:
         sessions: ``(frame,)`` session names.
         keys: ``(frame,)`` image keys (the paths without the view); for sessions known only by
-            name (videos), ``labeled-data/<session>`` matches ``calibrations.csv``'s folder prefixes.
+            name (videos), ``labeled-data/<session>`` matches ``calibrations.csv``'s folder prefixes
+            and the rows of the session's images (Lightning Pose's one row per labeled image).
         roots: folders searched, in order.
         calibration: one file for the sessions that have no other.
         calibrations: ``{session: file}`` given explicitly.
+        index_name: the file name of the index in each root (a Lightning Pose config's
+            ``camera_params_file`` may name it otherwise).
 
     Returns:
         ``{session: file}``; files are not opened here.
@@ -340,7 +373,7 @@ def find_calibration_files(
         ValueError: ``calibrations.csv`` gives the frames of one session different files.
     """
     roots = [Path(r) for r in roots]
-    indexes = [(r / "calibrations.csv", read_calibration_index(r / "calibrations.csv")) for r in roots]
+    indexes = [(r / index_name, read_calibration_index(r / index_name)) for r in roots]
     indexes = [(path, index) for path, index in indexes if index is not None]
     mapping = dict(calibrations or {})
     out: dict[str, Path] = {}
@@ -350,8 +383,9 @@ def find_calibration_files(
             continue
         found = None
         for index_path, index in indexes:
-            files = {_index_lookup(index, session, k) for k in np.asarray(keys)[np.asarray(sessions) == session]}
-            files.discard(None)
+            files = set().union(
+                *(_index_lookup(index, session, k) for k in np.asarray(keys)[np.asarray(sessions) == session])
+            )
             if len(files) > 1:
                 raise ValueError(
                     f"{index_path}: expected one calibration file per session, but session {session!r} "

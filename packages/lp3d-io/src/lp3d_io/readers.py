@@ -24,6 +24,7 @@ POSE_READERS: dict[str, tuple[str, str, str]] = {
     # suffix: (module, reader, what it reads)
     ".csv": ("lp3d_io.csv", "from_pose_csv", "Lightning Pose / DeepLabCut CSV"),
     ".h5": ("lp3d_io.hdf5", "from_pose_h5", "DeepLabCut or SLEAP analysis HDF5 (the hdf5 extra)"),
+    ".slp": ("lp3d_io.sleap", "from_sleap_slp", "SLEAP .slp predictions (the sleap extra)"),
 }
 POSE_SUFFIXES = tuple(POSE_READERS)
 

@@ -11,6 +11,9 @@ anything else a folder of CSV files. What is converted are lp3d datasets (see
   ``labels/labels`` or ``calibration`` according to its kind;
 - a store holds several groups; ``--group`` picks one.
 
+With ``--format`` (:mod:`lp3d_workflows.export`), DST is a folder of DeepLabCut HDF5, SLEAP
+``.slp`` / analysis HDF5 or movement netCDF files instead.
+
 Written as CSV, predictions give one file per member and view, smoothed results the eks CSVs
 (per view, and 3D for a calibrated smoother), labels one file per view; with several groups
 each goes to its own sub-folder (``predictions/``, ``smoothed/``, ``labels/``). A netCDF file
@@ -20,13 +23,13 @@ takes one dataset (the calibration is not written to it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lp3d_io.files import atomic_path, check_target, is_occupied, staged_directory
 from lp3d_io.layout import CALIBRATION_GROUP, ENSEMBLE_GROUP, group_name
-from lp3d_io.readers import pose_files
+from lp3d_io.readers import POSE_SUFFIXES, pose_files
 from lp3d_io.store import is_store
 
 from lp3d_workflows.errors import UserError
@@ -43,11 +46,14 @@ __all__ = ["ConversionResult", "read_source", "write_destination", "convert"]
 
 @dataclass(frozen=True)
 class ConversionResult:
-    """What :func:`convert` wrote: the groups (dataset names) and whether DST replaced an earlier one."""
+    """What :func:`convert` wrote: the groups (dataset names), whether DST replaced an earlier one,
+    and with ``format``, the files written and notes on what the format cannot hold."""
 
     groups: list[str]
     dst: Path
     replaced: bool
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _format(path: Path) -> str:
@@ -70,7 +76,9 @@ def read_source(
             raise UserError(f"SRC {src}: expected a folder of CSV files, a store (.zarr) or a .nc file")
         files = tuple(pose_files(src))
         if not files:
-            raise UserError(f"SRC {src}: expected prediction files (.csv, .h5) in the folder, but found none")
+            raise UserError(
+                f"SRC {src}: expected prediction files ({', '.join(POSE_SUFFIXES)}) in the folder, but found none"
+            )
         rig = load_rig(calibration, views) if calibration is not None else None
         groups = {ENSEMBLE_GROUP: load_predictions(PredictionSession(src.name, files), view_names=views, rig=rig)}
         if rig is not None:
@@ -150,6 +158,7 @@ def convert(
     views: Sequence[str] | None = None,
     calibration: Path | None = None,
     overwrite: bool = False,
+    format: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> ConversionResult:
     """Converts SRC to DST (``lp3d convert``): checks both, reads SRC, writes DST atomically.
@@ -159,8 +168,15 @@ def convert(
         group: the one group of SRC to convert (default all).
         views, calibration: for CSV input, the view names (camera names with a calibration).
         overwrite: replace an existing DST.
+        format: export the poses to a folder DST of files of another tool
+            (:data:`lp3d_workflows.export.EXPORT_FORMATS`: ``deeplabcut``, ``sleap``,
+            ``sleap-analysis``, ``movement``); None: DST's format follows from its path.
         progress: called as it reads and writes.
     """
+    if format is not None:
+        return _export(
+            src, dst, format, group=group, views=views, calibration=calibration, overwrite=overwrite, progress=progress
+        )
     if _format(src) == "csv" and _format(dst) == "csv":
         raise UserError(f"SRC {src} and DST {dst} are both CSV folders; expected DST ending in .zarr or .nc")
     if dst.resolve() == src.resolve():
@@ -180,3 +196,31 @@ def convert(
     report(progress, f"writing {dst.name}")
     write_destination(groups, dst)
     return ConversionResult(sorted(groups), dst, replaced)
+
+
+def _export(
+    src: Path,
+    dst: Path,
+    fmt: str,
+    *,
+    group: str | None,
+    views: Sequence[str] | None,
+    calibration: Path | None,
+    overwrite: bool,
+    progress: ProgressCallback | None,
+) -> ConversionResult:
+    """``convert`` with ``format``: SRC's pose tables as files of another tool in the folder DST."""
+    from lp3d_workflows.export import EXPORT_FORMATS, export_datasets
+
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, but got {fmt!r}")
+    if _format(dst) != "csv":
+        raise UserError(f"DST {dst}: expected a folder for --format {fmt}, but got a {dst.suffix} path")
+    if dst.resolve() == src.resolve():
+        raise UserError(f"DST {dst}: expected a different path than SRC")
+    check_target(dst, overwrite, "DST")
+    replaced = is_occupied(dst)
+    report(progress, f"reading {src.name}")
+    groups = read_source(src, group=group, views=views, calibration=calibration)
+    files, notes = export_datasets(groups, dst, fmt, progress=progress)
+    return ConversionResult(sorted(groups), dst, replaced, files, notes)

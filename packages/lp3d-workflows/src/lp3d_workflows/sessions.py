@@ -1,7 +1,8 @@
 """From INPUT arguments to sessions, and from a session to a predictions dataset.
 
-An INPUT is a prediction file (``.csv``, ``.h5``), a folder of them, a folder of session
-folders, an lp3d store (``.zarr``) or a netCDF file (``.nc``) of predictions:
+An INPUT is a prediction file (``.csv``, ``.h5``, ``.slp``: see :data:`lp3d_io.readers.POSE_READERS`), a
+folder of them, a folder of session folders, an lp3d store (``.zarr``) or a netCDF file (``.nc``) of
+predictions:
 
 - files given directly form one session (named after their folder);
 - a folder with prediction files in it is one session (named after the folder);
@@ -84,7 +85,8 @@ def find_prediction_sessions(inputs: Sequence[str | os.PathLike]) -> list[Predic
         elif path.is_file():
             if path.suffix.lower() not in POSE_SUFFIXES:
                 raise UserError(
-                    f"INPUT {path}: expected prediction files (.csv, .h5), a folder, a store (.zarr) or a .nc file, "
+                    f"INPUT {path}: expected prediction files ({', '.join(POSE_SUFFIXES)}), a folder, "
+                    f"a store (.zarr) or a .nc file, "
                     f"but got a {path.suffix or 'suffix-less'} file"
                 )
             files.append(path)
@@ -112,7 +114,8 @@ def _batch(folder: Path) -> list[PredictionSession]:
             sessions.append(PredictionSession(entry.name, tuple(pose), batch=True))
     if not sessions:
         raise UserError(
-            f"INPUT {folder}: expected prediction files (.csv, .h5) or session folders in it, but found neither"
+            f"INPUT {folder}: expected prediction files ({', '.join(POSE_SUFFIXES)}) or session folders in it, "
+            "but found neither"
         )
     return sessions
 

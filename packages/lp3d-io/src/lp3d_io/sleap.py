@@ -1,0 +1,486 @@
+"""SLEAP ``.slp`` files, read and written through ``sleap-io`` (the ``sleap`` extra), and SLEAP projects.
+
+**Predictions** (:func:`from_sleap_slp`, a reader of :data:`lp3d_io.readers.POSE_READERS`): one
+video per file; each frame's user instances, then the predicted instances no user instance
+replaces (same track, or the prediction a user instance was made from), as SLEAP itself prefers
+them. Tracks are the individuals (instances without a track are left out of a tracked file); an
+untracked file holds one animal per frame (:data:`~lp3d_io.dataset.DEFAULT_INDIVIDUAL`).
+``confidence`` is each predicted point's score (NaN for user-labeled points); the rows are the
+video's frames ``0 .. n - 1`` (the video's length when the file records it, else up to the last
+labeled frame), NaN where nothing was found. :func:`to_sleap_slp` writes predictions back as
+predicted instances, one track per individual and a labeled frame per row.
+
+**Projects** (:func:`read_sleap_project`): user-labeled instances are the labels (predicted ones
+too with ``predicted=True``, where no user instance replaces them); a labeled frame's image comes
+from the file's video (or the frames embedded in a ``.pkg.slp``). Two layouts:
+
+- one or more ``.slp`` files (a file, or a folder of them): one view
+  (:data:`lp3d_io.grouping.SINGLE_VIEW`), a session per video (named after the video file);
+- sleap-anipose sessions, ``<session>/<view>/*.slp`` with ``<session>/calibration.toml`` (a
+  session folder, or a folder of them): one view per sub-folder, the frames of a session joined
+  across views by frame number (:func:`lp3d_io.projects.assemble_rows`), its calibration copied.
+
+Untracked multi-animal labels keep every instance, in file order, as individuals ``instance_0``,
+``instance_1``, ... (their identity is arbitrary).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lp3d_io._csv_write import named_pose_values
+from lp3d_io.dataset import DEFAULT_INDIVIDUAL
+from lp3d_io.files import atomic_path
+from lp3d_io.grouping import SINGLE_VIEW
+from lp3d_io.pose_table import PoseTable, build_pose_table
+from lp3d_io.projects import (
+    ImageSource,
+    ImportedProject,
+    Skipped,
+    assemble_rows,
+    check_calibrations,
+    complete_sessions,
+)
+
+__all__ = [
+    "from_sleap_slp",
+    "to_sleap_slp",
+    "read_sleap_project",
+    "is_sleap_project",
+    "SLP_SUFFIX",
+]
+
+KIND = "sleap"
+SLP_SUFFIX = ".slp"
+UNTRACKED = "instance_{}"
+
+
+def _sleap_io():
+    try:
+        import sleap_io
+    except ImportError:
+        raise ImportError("reading and writing SLEAP .slp files needs sleap-io: pip install 'lp3d-io[sleap]'") from None
+    return sleap_io
+
+
+def _load(path: Path, *, open_videos: bool) -> Any:
+    sio = _sleap_io()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found")
+    try:
+        return sio.load_slp(str(path), open_videos=open_videos)
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise ValueError(f"{path}: expected a SLEAP .slp file, but sleap-io cannot read it ({err})") from None
+
+
+def _chosen(frame: Any, *, user: bool, predicted: bool) -> list[Any]:
+    """The instances of a labeled frame: user ones, then predicted ones no user instance replaces."""
+    users = list(frame.user_instances) if user else []
+    if not predicted:
+        return users
+    replaced = {id(u.from_predicted) for u in users if getattr(u, "from_predicted", None) is not None}
+    tracks = {id(u.track) for u in users if u.track is not None}
+    preds = [
+        p for p in frame.predicted_instances if id(p) not in replaced and (p.track is None or id(p.track) not in tracks)
+    ]
+    if users and not tracks and preds and all(p.track is None for p in preds):
+        preds = []  # untracked: a user instance is the frame's labels (SLEAP's single-animal rule)
+    return users + preds
+
+
+@dataclass
+class _Slots:
+    """Instances of frames assigned to individuals."""
+
+    individuals: list[str]
+    frames: dict[int, list[tuple[int, Any]]] = field(default_factory=dict)  # frame -> [(individual, instance)]
+    dropped: int = 0  # instances without a track in a tracked file
+
+
+def _slot(frames: Sequence[Any], track_names: list[str], *, user: bool, predicted: bool) -> _Slots:
+    chosen = {lf.frame_idx: _chosen(lf, user=user, predicted=predicted) for lf in frames}
+    used = {inst.track.name for insts in chosen.values() for inst in insts if inst.track is not None}
+    if used:
+        slots = _Slots([t for t in track_names if t in used])
+        index = {name: i for i, name in enumerate(slots.individuals)}
+        for frame, insts in chosen.items():
+            kept = [(index[i.track.name], i) for i in insts if i.track is not None]
+            slots.dropped += len(insts) - len(kept)
+            slots.frames[frame] = kept
+        return slots
+    most = max((len(insts) for insts in chosen.values()), default=0)
+    names = [DEFAULT_INDIVIDUAL] if most <= 1 else [UNTRACKED.format(i) for i in range(most)]
+    return _Slots(names, {frame: list(enumerate(insts)) for frame, insts in chosen.items()})
+
+
+def _points(instance: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(node, 2)`` positions (NaN where not visible) and ``(node,)`` scores (NaN for user points)."""
+    xy = np.asarray(instance.numpy(), dtype=np.float64)
+    if isinstance(instance, _sleap_io().PredictedInstance):
+        scores = np.asarray(instance.numpy(scores=True), dtype=np.float64)[:, 2]
+    else:
+        scores = np.full(len(xy), np.nan)
+    return xy, scores
+
+
+def _one_skeleton(labels: Any, path: Path) -> Any:
+    if len(labels.skeletons) != 1:
+        raise ValueError(f"{path}: expected one skeleton, but the file has {len(labels.skeletons)}")
+    return labels.skeletons[0]
+
+
+def _video_name(video: Any) -> str:
+    """The file name of a video, or of the video its embedded frames came from."""
+    original = getattr(video, "original_video", None) or video
+    filename = original.filename
+    return str(filename[0] if isinstance(filename, list) else filename)
+
+
+def from_sleap_slp(path: str | os.PathLike, *, dtype: Any = np.float64) -> PoseTable:
+    """Reads the predictions of one video from a SLEAP ``.slp`` file (see the module docstring).
+
+    Raises:
+        ImportError: sleap-io is not installed (the ``sleap`` extra).
+        ValueError: not a ``.slp`` file, several videos or skeletons, or several untracked
+            animals in a frame (their identities would be arbitrary), naming the file.
+    """
+    path = Path(path)
+    labels = _load(path, open_videos=False)
+    if len(labels.videos) != 1:
+        names = ", ".join(Path(_video_name(v)).name for v in labels.videos) or "none"
+        raise ValueError(
+            f"{path}: expected the predictions of one video, but the file has {len(labels.videos)} ({names}); "
+            f"export one .slp per video"
+        )
+    video = labels.videos[0]
+    skeleton = _one_skeleton(labels, path)
+    nodes = [str(n) for n in skeleton.node_names]
+    frames = [lf for lf in labels.labeled_frames if lf.video is video]
+    slots = _slot(frames, [t.name for t in labels.tracks], user=True, predicted=True)
+    if len(slots.individuals) > 1 and slots.individuals[0] == UNTRACKED.format(0):
+        worst = max(slots.frames, key=lambda f: len(slots.frames[f]))
+        raise ValueError(
+            f"{path}: expected tracked instances (tracks) when a frame holds several animals, but frame {worst} "
+            f"has {len(slots.frames[worst])} untracked instances; track them in SLEAP first"
+        )
+    n_frames = max(len(video), max((lf.frame_idx for lf in frames), default=-1) + 1)
+    K, I = len(nodes), len(slots.individuals)  # noqa: E741
+    position = np.full((n_frames, K, I, 2), np.nan)
+    confidence = np.full((n_frames, K, I), np.nan)
+    for frame, assigned in slots.frames.items():
+        for i, instance in assigned:
+            position[frame, :, i], confidence[frame, :, i] = _points(instance)
+    columns = [(ind, kp, c) for ind in slots.individuals for kp in nodes for c in ("x", "y", "likelihood")]
+
+    def column(j: int) -> np.ndarray:
+        i, rest = divmod(j, 3 * K)
+        k, c = divmod(rest, 3)
+        return position[:, k, i, c] if c < 2 else confidence[:, k, i]
+
+    return build_pose_table(
+        columns, column, n_rows=n_frames, index=np.arange(n_frames), scorer="SLEAP", path=path, dtype=dtype
+    )
+
+
+def to_sleap_slp(
+    path: str | os.PathLike,
+    position: Any,
+    confidence: Any = None,
+    *,
+    keypoint_names: Sequence[str],
+    individual_names: Sequence[str] | None = None,
+    index: Any = None,
+    video: str | os.PathLike | None = None,
+) -> None:
+    """Writes predictions as a SLEAP ``.slp`` file of predicted instances, atomically.
+
+    Args:
+        path: the output file (``.slp``).
+        position: ``(time, keypoint[, individual], 2)`` pixels; NaN: not found.
+        confidence: ``(time, keypoint[, individual])`` point scores (default NaN).
+        keypoint_names: the skeleton's nodes.
+        individual_names: one track per individual (default ``individual_0, ...``).
+        index: ``(time,)`` frame numbers in the video (default ``0 .. T-1``).
+        video: the video the predictions are of (SLEAP asks for it when it is elsewhere); default
+            the file's name with ``.mp4``.
+
+    Every row is a labeled frame (an empty one where every point is NaN), so the number of frames
+    reads back; an instance's score is the mean of its points' scores.
+    """
+    sio = _sleap_io()
+    path = Path(path)
+    values, names = named_pose_values(position, confidence, keypoint_names, individual_names)
+    if "z" in values:
+        raise ValueError("position: expected 2D poses (x, y) for a SLEAP file, but got 3D")
+    T, K, I = values["x"].shape  # noqa: E741
+    pos = np.stack([values["x"], values["y"]], axis=-1).astype(np.float64)
+    conf = values["likelihood"].astype(np.float64) if "likelihood" in values else np.full((T, K, I), np.nan)
+    frames = np.arange(T) if index is None else np.asarray(index, dtype=np.int64)
+    if frames.shape != (T,):
+        raise ValueError(f"index: expected {T} frame numbers (from position), but got shape {frames.shape}")
+    skeleton = sio.Skeleton([str(k) for k in keypoint_names])
+    tracks = [sio.Track(name) for name in names]
+    media = sio.Video(filename=str(video) if video is not None else path.with_suffix(".mp4").name, open_backend=False)
+    labeled = []
+    for t, frame in enumerate(frames.tolist()):
+        instances = []
+        for i in range(I):
+            if np.isnan(pos[t, :, i]).all():
+                continue
+            scores = conf[t, :, i]
+            score = float(np.nanmean(scores)) if np.isfinite(scores).any() else 0.0
+            instances.append(
+                sio.PredictedInstance.from_numpy(
+                    pos[t, :, i], skeleton=skeleton, point_scores=scores, score=score, track=tracks[i]
+                )
+            )
+        labeled.append(sio.LabeledFrame(video=media, frame_idx=int(frame), instances=instances))
+    labels = sio.Labels(
+        labeled_frames=labeled, videos=[media], skeletons=[skeleton], tracks=tracks, provenance={"software": "lp3d"}
+    )
+    with atomic_path(path, create=False) as tmp:
+        sio.save_slp(labels, str(tmp), verbose=False)
+
+
+# --- projects ----------------------------------------------------------------------------------------
+
+
+def _view_folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name[0] != "." and any(p.glob(f"*{SLP_SUFFIX}")))
+
+
+def _is_session(folder: Path) -> bool:
+    views = _view_folders(folder)
+    return bool(views) and ((folder / "calibration.toml").is_file() or len(views) >= 2)
+
+
+def _sessions(source: Path) -> list[Path]:
+    """sleap-anipose session folders: ``source`` itself, or its sub-folders that are sessions."""
+    if not source.is_dir():
+        return []
+    if _is_session(source):
+        return [source]
+    return [p for p in sorted(source.iterdir()) if p.is_dir() and p.name[0] != "." and _is_session(p)]
+
+
+def is_sleap_project(path: Path) -> bool:
+    """Whether ``path`` is a ``.slp`` file, a folder of them, or sleap-anipose sessions."""
+    if path.is_file():
+        return path.name.endswith(SLP_SUFFIX)
+    return path.is_dir() and (any(path.glob(f"*{SLP_SUFFIX}")) or bool(_sessions(path)))
+
+
+@dataclass
+class _Read:
+    """Labeled frames of ``.slp`` files, by view, as :func:`lp3d_io.projects.assemble_rows` takes them."""
+
+    keypoints: list[str] | None = None
+    individuals: list[str] = field(default_factory=list)
+    labeled: dict[str, dict[tuple[str, int], tuple[np.ndarray, ImageSource]]] = field(default_factory=dict)
+    videos: dict[str, dict[str, Path]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    instances: int = 0
+
+
+def _video_file(video: Any, slp: Path) -> Path | None:
+    """The video file behind ``video`` (the source of embedded frames), found as named or beside the ``.slp``."""
+    name = Path(_video_name(video))
+    for candidate in (name, slp.parent / name.name):
+        if candidate.is_file() and candidate.suffix.lower() != SLP_SUFFIX:
+            return candidate
+    return None
+
+
+def _readable(video: Any, slp: Path) -> bool:
+    """Whether frames can be read from ``video``; relinks a moved video found beside the ``.slp``."""
+    if video.exists():
+        if video.backend is None:
+            video.open()
+        return True
+    found = _video_file(video, slp)
+    if found is not None:
+        video.replace_filename(found)
+        return video.backend is not None
+    return False
+
+
+def _read_file(
+    read: _Read, slp: Path, *, view: str, session: str | None, predicted: bool, taken: dict[str, set[str]]
+) -> None:
+    """Adds the labeled frames of one ``.slp`` file to ``read`` (``session`` None: one per video)."""
+    labels = _load(slp, open_videos=True)
+    read.files.append(slp)
+    skeleton = _one_skeleton(labels, slp)
+    nodes = [str(n) for n in skeleton.node_names]
+    if read.keypoints is None:
+        read.keypoints = nodes
+    elif nodes != read.keypoints:
+        raise ValueError(
+            f"{slp}: expected the skeleton nodes {read.keypoints} (as in {read.files[0]}), but got {nodes}"
+        )
+    by_key = read.labeled.setdefault(view, {})
+    for video in labels.videos:
+        frames = [lf for lf in labels.labeled_frames if lf.video is video]
+        slots = _slot(frames, [t.name for t in labels.tracks], user=True, predicted=predicted)
+        frames = [lf for lf in frames if slots.frames.get(lf.frame_idx)]
+        if not frames:
+            continue
+        name = Path(_video_name(video)).stem
+        this = session if session is not None else name
+        if session is None:  # one session per video: keep names unique
+            n = 1
+            while this in taken.setdefault(view, set()):
+                n += 1
+                this = f"{name}-{n}"
+            taken[view].add(this)
+        elif this in taken.setdefault(view, set()):
+            read.skipped.append(
+                Skipped(
+                    f"{slp}: video {name}",
+                    f"view {view} of session {session} already has labeled frames of another video",
+                )
+            )
+            continue
+        else:
+            taken[view].add(this)
+        if slots.dropped:
+            read.skipped.append(Skipped(f"{slp}: video {name}", f"{slots.dropped} instance(s) without a track"))
+        for ind in slots.individuals:
+            if ind not in read.individuals:
+                read.individuals.append(ind)
+        readable = _readable(video, slp)
+        if not readable:
+            read.skipped.append(
+                Skipped(
+                    f"{slp}: video {_video_name(video)}",
+                    f"not found (nor beside the .slp): its {len(frames)} labeled frames are skipped",
+                )
+            )
+            continue
+        source = _video_file(video, slp)
+        if source is not None:
+            read.videos.setdefault(this, {})[view] = source
+        for lf in frames:
+            arr = np.full((len(nodes), len(slots.individuals), 2), np.nan)
+            for i, instance in slots.frames[lf.frame_idx]:
+                arr[:, i] = _points(instance)[0]
+                read.instances += 1
+            image = _frame_reader(video, lf.frame_idx)
+            by_key[(this, int(lf.frame_idx))] = (
+                _Labels(arr, [read.individuals.index(n) for n in slots.individuals]),
+                image,
+            )
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """A frame's instances in the file's individual order, and where each goes in the project's."""
+
+    position: np.ndarray  # (keypoint, individual of the file, 2)
+    where: list[int]
+
+
+def _frame_reader(video: Any, frame: int) -> Any:
+    def read() -> np.ndarray:
+        return np.asarray(video[frame])
+
+    return read
+
+
+def _finish(read: _Read, view_names: list[str]) -> dict[str, dict[tuple[str, int], tuple[np.ndarray, ImageSource]]]:
+    """The labels in the project's individual order."""
+    out = {}
+    for view, by_key in read.labeled.items():
+        out[view] = {}
+        for key, (labels, image) in by_key.items():
+            arr = np.full((len(read.keypoints or []), len(read.individuals), 2), np.nan)
+            arr[:, labels.where] = labels.position
+            out[view][key] = (arr, image)
+    return out
+
+
+def read_sleap_project(source: str | os.PathLike, *, predicted: bool = False) -> ImportedProject:
+    """Reads SLEAP labels as a project (see the module docstring).
+
+    Args:
+        source: a ``.slp`` file, a folder of them, a sleap-anipose session folder, or a folder of sessions.
+        predicted: also import predicted instances (where no user instance replaces them).
+
+    Returns:
+        The project; videos that cannot be found (their frames), instances without a track in a
+        tracked file and rows missing a view with no video to fill it are skipped (listed).
+
+    Raises:
+        ImportError: sleap-io is not installed.
+        FileNotFoundError: nothing to import at ``source``.
+        ValueError: a file sleap-io cannot read, several skeletons, or files whose skeletons differ.
+    """
+    source = Path(source)
+    read = _Read()
+    taken: dict[str, set[str]] = {}
+    sessions = _sessions(source)
+    calibrations: dict[str, Path] = {}
+    if sessions:
+        views = sorted({p.name for s in sessions for p in _view_folders(s)})
+        for folder in sessions:
+            for view_folder in _view_folders(folder):
+                for slp in sorted(view_folder.glob(f"*{SLP_SUFFIX}")):
+                    _read_file(read, slp, view=view_folder.name, session=folder.name, predicted=predicted, taken=taken)
+            if (folder / "calibration.toml").is_file():
+                calibrations[folder.name] = folder / "calibration.toml"
+        layout = f"sleap-anipose sessions ({len(sessions)}: {', '.join(s.name for s in sessions)})"
+    else:
+        files = [source] if source.is_file() else sorted(source.glob(f"*{SLP_SUFFIX}")) if source.is_dir() else []
+        if not files:
+            raise FileNotFoundError(f"{source}: expected a .slp file, a folder of them, or sleap-anipose sessions")
+        views = [SINGLE_VIEW]
+        for slp in files:
+            _read_file(read, slp, view=SINGLE_VIEW, session=None, predicted=predicted, taken=taken)
+        layout = f"{len(files)} .slp file(s)"
+    if read.keypoints is None:
+        raise ValueError(f"{source}: expected labeled frames in the .slp files, but found none")
+    individuals = read.individuals or [DEFAULT_INDIVIDUAL]
+    read.individuals = individuals
+    labeled = _finish(read, views)
+    sessions_found, frames, position, images, skipped_rows = assemble_rows(
+        views, len(read.keypoints), len(individuals), labeled, read.videos
+    )
+    videos, incomplete = complete_sessions(read.videos, views)
+    skipped_rows += incomplete
+    usable, skipped_calibrations = check_calibrations(calibrations, views)
+    kinds = "user and predicted instances" if predicted else "user-labeled instances"
+    found = [
+        layout,
+        f"{len(views)} view(s) ({', '.join(views)}), {len(read.keypoints)} keypoints, "
+        f"{len(individuals)} individual(s) ({', '.join(individuals)})",
+        f"{read.instances} {kinds} in {sum(len(v) for v in labeled.values())} labeled images; "
+        f"{len(frames)} labeled frames",
+        f"{sum(len(v) for v in videos.values())} videos of {len(videos)} session(s)",
+    ]
+    if sessions:
+        found.append(f"calibration for {len(usable)} of {len(sessions)} session(s)")
+    if not predicted:
+        found.append("predicted instances not imported (pass predicted=True / --predicted to include them)")
+    return ImportedProject(
+        kind=KIND,
+        source=source,
+        view_names=views,
+        keypoint_names=read.keypoints,
+        individual_names=individuals,
+        sessions=sessions_found,
+        frames=frames,
+        position=position,
+        images=images,
+        videos=videos,
+        calibrations=usable,
+        scorer="SLEAP",
+        found=found,
+        skipped=read.skipped + skipped_rows + skipped_calibrations,
+    )

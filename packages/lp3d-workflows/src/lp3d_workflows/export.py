@@ -1,0 +1,224 @@
+"""``lp3d convert --format``: predictions and smoothed results as the files labs analyse with.
+
+| format | file | writer |
+|---|---|---|
+| ``deeplabcut`` | DeepLabCut HDF5 table (``.h5``) | :func:`lp3d_io.hdf5.to_dlc_h5` |
+| ``sleap`` | SLEAP labels of predicted instances (``.slp``) | :func:`lp3d_io.sleap.to_sleap_slp` |
+| ``sleap-analysis`` | SLEAP analysis HDF5 (``.analysis.h5``) | :func:`lp3d_io.hdf5.to_sleap_analysis_h5` |
+| ``movement`` | movement poses dataset in netCDF (``.nc``) | :func:`lp3d_io.movement.to_movement_netcdf` |
+
+One file per pose table of each dataset, named as ``lp3d smooth`` names its CSVs:
+
+- predictions: ``<session>_<view>.<member><ext>`` per ensemble member and view (confidence: the
+  network's);
+- smoothed results: ``multicam_<view>_results<ext>`` (``singlecam_...`` for one view) per view, the
+  smoothed track in the view (``reprojection``; confidence: the ensemble's mean, when the store has
+  it; movement's ``position_variance``: the posterior variance of the eks CSVs), and for the
+  calibrated smoother ``multicam_3d_results<ext>`` with the 3D track (DeepLabCut and movement;
+  SLEAP files hold 2D poses only);
+- triangulations: ``triangulated_3d<ext>`` (DeepLabCut and movement).
+
+Rows are the dataset's frame numbers (``time``); movement's time is in seconds when the dataset
+has an ``fps``. Labels have no export here (they are CSV files already: convert to a CSV folder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lp3d_workflows.errors import UserError
+from lp3d_workflows.progress import ProgressCallback, report
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from lp3d_io.dataset import NumpyDataset
+
+__all__ = ["EXPORT_FORMATS", "PoseFile", "pose_files_of", "export_datasets"]
+
+EXPORT_FORMATS = {
+    "deeplabcut": ".h5",
+    "sleap": ".slp",
+    "sleap-analysis": ".analysis.h5",
+    "movement": ".nc",
+}
+_TWO_D_ONLY = ("sleap", "sleap-analysis")
+
+
+@dataclass(frozen=True, eq=False)
+class PoseFile:
+    """One pose table of a dataset, to be written as one file.
+
+    Attributes:
+        stem: the file name without the format's suffix.
+        position: ``(time, keypoint, individual, 2 or 3)``.
+        confidence: ``(time, keypoint, individual)`` or None.
+        variance: ``position``'s shape, or None.
+        keypoints, individuals: names.
+        index: ``(time,)`` frame numbers.
+        fps: frames per second, or None.
+        scorer: who made the poses.
+    """
+
+    stem: str
+    position: np.ndarray
+    confidence: np.ndarray | None
+    variance: np.ndarray | None
+    keypoints: list[str]
+    individuals: list[str]
+    index: np.ndarray
+    fps: float | None
+    scorer: str
+
+
+def _names(ds: Any, dim: str) -> list[str]:
+    return [str(x) for x in ds[dim].values]
+
+
+def _values(ds: Any, name: str, dims: tuple[str, ...]) -> np.ndarray:
+    """``ds[name]`` with its dims in ``dims`` order (either form)."""
+    var = ds[name]
+    have = tuple(var.dims)
+    return np.asarray(var.values).transpose([have.index(d) for d in dims])
+
+
+def pose_files_of(name: str, ds: NumpyDataset | xr.Dataset) -> Iterator[PoseFile]:
+    """The pose tables of one dataset (see the module docstring).
+
+    Raises:
+        UserError: a labels or calibration dataset.
+    """
+    from lp3d_io.csv import posterior_variance_name
+
+    from lp3d_workflows.smoothing import smoothed_csv_names
+
+    kind = ds.attrs["lp3d_kind"]
+    keypoints, individuals = _names(ds, "keypoint"), _names(ds, "individual")
+    fps = float(ds.attrs["fps"]) if "fps" in ds.attrs else None
+    session = f"{ds.attrs['session']}_" if ds.attrs.get("session") else ""
+    index = np.asarray(ds["time"].values) if kind != "labels" else None
+    common = {"keypoints": keypoints, "individuals": individuals, "index": index, "fps": fps}
+    if kind == "predictions":
+        position = _values(ds, "position", ("member", "view", "time", "keypoint", "individual", "space"))
+        confidence = _values(ds, "confidence", ("member", "view", "time", "keypoint", "individual"))
+        for m, member in enumerate(_names(ds, "member")):
+            for v, view in enumerate(_names(ds, "view")):
+                yield PoseFile(
+                    f"{session}{view}.{member}", position[m, v], confidence[m, v], None, scorer="lp3d", **common
+                )
+    elif kind == "smoothed":
+        views = _names(ds, "view")
+        reprojection = _values(ds, "reprojection", ("view", "time", "keypoint", "individual", "image_space"))
+        variance = _values(ds, posterior_variance_name(ds), ("view", "time", "keypoint", "individual", "image_space"))
+        confidence = (
+            _values(ds, "ensemble_confidence", ("view", "time", "keypoint", "individual"))
+            if "ensemble_confidence" in ds.data_vars
+            else None
+        )
+        names = smoothed_csv_names(ds.attrs["smoother"], views)
+        for v, view in enumerate(views):
+            yield PoseFile(
+                Path(names[view]).stem,
+                reprojection[v],
+                None if confidence is None else confidence[v],
+                variance[v],
+                scorer="lp3d_eks",
+                **common,
+            )
+        if "3d" in names:
+            dims = ("time", "keypoint", "individual", "space")
+            yield PoseFile(
+                Path(names["3d"]).stem,
+                _values(ds, "position", dims),
+                None,
+                _values(ds, "position_variance", dims),
+                scorer="lp3d_eks",
+                **common,
+            )
+    elif kind == "triangulated":
+        dims = ("time", "keypoint", "individual", "space")
+        yield PoseFile(
+            "triangulated_3d", _values(ds, "position", dims), None, None, scorer="lp3d_triangulate", **common
+        )
+    else:
+        raise UserError(
+            f"group {name!r}: a {kind} dataset has no export (labels are CSV files: convert to a CSV folder instead)"
+        )
+
+
+def _write(fmt: str, path: Path, pose: PoseFile) -> None:
+    names = {"keypoint_names": pose.keypoints, "individual_names": pose.individuals, "index": pose.index}
+    if fmt == "deeplabcut":
+        from lp3d_io.hdf5 import to_dlc_h5
+
+        to_dlc_h5(path, pose.position, pose.confidence, scorer=pose.scorer, **names)
+    elif fmt == "sleap-analysis":
+        from lp3d_io.hdf5 import to_sleap_analysis_h5
+
+        to_sleap_analysis_h5(path, pose.position, pose.confidence, **names)
+    elif fmt == "sleap":
+        from lp3d_io.sleap import to_sleap_slp
+
+        to_sleap_slp(path, pose.position, pose.confidence, **names)
+    else:
+        from lp3d_io.movement import to_movement_netcdf
+
+        to_movement_netcdf(
+            path,
+            pose.position,
+            pose.confidence,
+            fps=pose.fps,
+            source_software=pose.scorer,
+            variance=pose.variance,
+            **names,
+        )
+
+
+def export_datasets(
+    groups: dict[str, NumpyDataset | xr.Dataset], dst: Path, fmt: str, *, progress: ProgressCallback | None = None
+) -> tuple[list[Path], list[str]]:
+    """Writes the datasets' pose tables in format ``fmt`` into the folder ``dst``, whole or not at all.
+
+    Args:
+        groups: datasets by group name (the calibration is left out); several go to sub-folders
+            named after their kind (``predictions/``, ``smoothed/``, ...).
+        dst: the folder (replaced if it exists: the caller checks beforehand).
+        fmt: one of :data:`EXPORT_FORMATS`.
+        progress: called per file.
+
+    Returns:
+        The files written (at their final paths) and notes on what a format cannot hold.
+
+    Raises:
+        UserError: an unknown format, a dataset without an export, or nothing to write.
+        ImportError: the format's optional package is missing (the message names the extra).
+    """
+    from lp3d_io.files import staged_directory
+
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"--format: expected one of {', '.join(EXPORT_FORMATS)}, but got {fmt!r}")
+    suffix = EXPORT_FORMATS[fmt]
+    data = {k: v for k, v in groups.items() if v.attrs["lp3d_kind"] != "calibration"}
+    planned: list[tuple[Path, PoseFile]] = []
+    notes: list[str] = []
+    for name, ds in data.items():
+        folder = Path(".") if len(data) == 1 else Path(name.split("/")[0])
+        for pose in pose_files_of(name, ds):
+            if pose.position.shape[-1] == 3 and fmt in _TWO_D_ONLY:
+                notes.append(f"{name}: {pose.stem} (3D) not written: SLEAP files hold 2D poses")
+                continue
+            planned.append((folder / f"{pose.stem}{suffix}", pose))
+    if not planned:
+        raise UserError(f"--format {fmt}: nothing to write ({'; '.join(notes) or 'SRC holds no pose data'})")
+    written = []
+    with staged_directory(dst) as tmp:
+        for i, (relative, pose) in enumerate(planned):
+            report(progress, f"writing {relative.name}", i, len(planned))
+            (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+            _write(fmt, tmp / relative, pose)
+            written.append(dst / relative)
+    return written, notes
