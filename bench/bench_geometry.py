@@ -71,7 +71,7 @@ def drop_labels(root: Path, share: float, seed: int = 0) -> None:
 
 def run_arm(root: Path, run_dir: Path, arm: list[str], seed: int, args: argparse.Namespace) -> dict[str, float]:
     """Trains one member and evaluates it on the test frames."""
-    from lp3d_models.config import load_config
+    from lp3d_models.config import TINY_MODEL, as_overrides, load_config
     from lp3d_models.evaluation import evaluate
     from lp3d_models.training import train
 
@@ -80,23 +80,18 @@ def run_arm(root: Path, run_dir: Path, arm: list[str], seed: int, args: argparse
         f"data.root={root}",
         f"data.val_fraction={args.val_fraction}",
         f"data.test_fraction={args.test_fraction}",
-        "model.backbone=vit_tiny_p8",
-        "model.pretrained=false",
+        *as_overrides(TINY_MODEL),
         f"model.height={args.size}",
         f"model.width={args.size}",
-        "model.head_channels=32",
-        "model.drop_path=0.0",
         "loss.kind=kl",
         "masking.final=0.0",
         "training.lr=2e-3",
-        "training.backbone_lr_scale=1.0",
         "training.schedule=cosine",
         "training.warmup_steps=50",
         f"training.batch_size={args.batch}",
         f"training.max_steps={args.steps}",
         f"training.val_every_steps={args.steps}",
         f"training.seeds=[{seed}]",
-        "training.progress_bar=false",
         f"geometry.loss_weight={args.loss_weight}",
         f"geometry.loss_start_step={args.loss_start}",
         f"geometry.loss_warmup_steps={args.loss_warmup}",
