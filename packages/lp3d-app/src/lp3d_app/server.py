@@ -59,12 +59,14 @@ def _validation_message(err: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def create_app(root: str | os.PathLike, security: Security, *, assets_dir: Path | None = None) -> FastAPI:
+def create_app(
+    root: str | os.PathLike, security: Security, *, assets_dir: Path | None = None, frontend: bool = True
+) -> FastAPI:
     """The app for project folder ``root``.
 
     Raises:
         UserError: ``root`` is not a folder.
-        FrontendMissing: the front end is not built.
+        FrontendMissing: the front end is not built (``frontend=False``: serve the API alone).
     """
     base = security.base_url
     state = AppState(Path(root))
@@ -89,7 +91,7 @@ def create_app(root: str | os.PathLike, security: Security, *, assets_dir: Path 
     )
     app.state.security = security
     app.state.lp3d = state
-    app.state.assets = assets.load_assets(assets_dir or assets.STATIC)
+    app.state.assets = assets.load_assets(assets_dir or assets.STATIC) if frontend else {}
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, err: HTTPException) -> JSONResponse:

@@ -1,0 +1,140 @@
+/** Smoothing: choose a session's predictions, a calibration and the options; run it as a job with
+ * progress; open the result in the viewer. */
+import { api, type Job, type Project } from "../api/client";
+import { h, showError, type Page } from "../lib/dom";
+
+export function SmoothingPage(): Page {
+  const element = h("section", { class: "smoothing", "data-testid": "smoothing-page" }, h("p", { text: "Loading…" }));
+  const sources: EventSource[] = [];
+  api
+    .project()
+    .then((p) => render(p))
+    .catch((err) => showError(element, err));
+
+  function render(project: Project) {
+    const inputs = [
+      ...project.sources.filter((s) => s.has_members).map((s) => ({ id: s.id, label: `${s.label} · session ${s.session}`, session: s.session })),
+      ...project.prediction_folders.map((f) => ({ id: f.id, label: `${f.label} (${f.n_files} prediction files)`, session: "" })),
+    ];
+    const input = h("select", { name: "input", "data-testid": "smooth-input" }, ...inputs.map((i) => h("option", { value: i.id, text: i.label })));
+    const calibration = h(
+      "select",
+      { name: "calibration", "data-testid": "smooth-calibration" },
+      h("option", { value: "", text: "none (multi-view linear / single view)" }),
+      ...project.calibrations.map((c, i) => h("option", { value: c.id, text: `${c.label} (${c.views.join(", ")})`, selected: i === 0 })),
+    );
+    const name = h("input", { name: "name", value: `eks-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, "")}`, "data-testid": "smooth-name" });
+    const ensemble = h("select", { name: "ensemble" }, h("option", { value: "median", text: "median" }), h("option", { value: "mean", text: "mean" }));
+    const variance = h("select", { name: "variance" }, h("option", { value: "var", text: "variance" }), h("option", { value: "confidence-weighted", text: "confidence-weighted" }));
+    const s = h("input", { name: "s", placeholder: "automatic", size: 8, "data-testid": "smooth-s" });
+    const sFrames = h("input", { name: "s_frames", placeholder: "all frames, e.g. 0:2000", size: 16 });
+    const inflate = h("select", { name: "inflate" }, h("option", { value: "", text: "default (on for several views)" }), h("option", { value: "true", text: "on" }), h("option", { value: "false", text: "off" }));
+    const overwrite = h("input", { type: "checkbox", name: "overwrite" });
+    const start = h("button", { type: "submit", "data-testid": "smooth-start", text: "Smooth" });
+    const message = h("div", { class: "status", "data-testid": "smooth-message" });
+    const form = h(
+      "form",
+      { class: "form" },
+      h("label", {}, "Predictions ", input),
+      h("label", {}, "Calibration ", calibration),
+      h("label", {}, "Output name ", name, h("span", { class: "hint", text: " → lp3d-app/smoothed/<name>/" })),
+      h("label", {}, "Ensemble centre ", ensemble),
+      h("label", {}, "Ensemble variance ", variance),
+      h("label", {}, "Smoothing parameter s ", s),
+      h("label", {}, "Frames to choose s ", sFrames),
+      h("label", {}, "Variance inflation ", inflate),
+      h("label", {}, overwrite, " replace an existing output"),
+      start,
+      message,
+    );
+    const jobs = h("div", { class: "jobs", "data-testid": "jobs" });
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      message.replaceChildren();
+      const sValue = s.value.trim();
+      try {
+        const job = await api.smooth({
+          input: input.value,
+          calibration: calibration.value || null,
+          name: name.value.trim(),
+          ensemble: ensemble.value as "median" | "mean",
+          variance: variance.value as "var" | "confidence-weighted",
+          s: sValue ? Number(sValue) : null,
+          s_frames: sFrames.value.trim() || null,
+          inflate: inflate.value === "" ? null : inflate.value === "true",
+          overwrite: overwrite.checked,
+        });
+        follow(job);
+        refreshJobs();
+      } catch (err) {
+        showError(message, err);
+      }
+    };
+
+    function jobRow(job: Job) {
+      const total = job.progress_total;
+      const bar = h("progress", { max: total ?? 1, value: total ? job.progress_done : job.state === "running" ? undefined : 1 });
+      const row = h(
+        "div",
+        { class: `job ${job.state}`, "data-testid": `job-${job.id}`, "data-state": job.state },
+        h("b", { text: job.label }),
+        h("span", { class: "state", text: ` ${job.state} ` }),
+        bar,
+        h("span", { class: "hint", text: ` ${job.progress_description}` }),
+      );
+      if (job.error) row.append(h("p", { class: "error", text: job.error }));
+      if (job.state === "running") {
+        const cancel = h("button", { text: "Cancel" });
+        cancel.onclick = () => api.cancel(job.id).then(refreshJobs);
+        row.append(cancel);
+      }
+      if (job.state === "done" && job.result) {
+        const session = String(job.result.session ?? "");
+        const open = h("a", { class: "button", href: "#", "data-testid": "open-result", text: "Open in viewer" });
+        open.onclick = async (e) => {
+          e.preventDefault();
+          const p = await api.refresh();
+          const found = p.sessions.find((x) => x.name === session);
+          if (found) location.hash = `#/viewer/${encodeURIComponent(found.id)}`;
+        };
+        row.append(open);
+      }
+      const logButton = h("button", { text: "Log" });
+      const logView = h("pre", { class: "log" });
+      logButton.onclick = async () => {
+        logView.textContent = (await api.log(job.id)).text;
+      };
+      row.append(logButton, logView);
+      return row;
+    }
+
+    function follow(job: Job) {
+      const events = api.events(job.id);
+      sources.push(events);
+      events.onmessage = (e) => {
+        const updated = JSON.parse(e.data) as Job;
+        const old = jobs.querySelector(`[data-testid="job-${updated.id}"]`);
+        const row = jobRow(updated);
+        if (old) old.replaceWith(row);
+        else jobs.prepend(row);
+        if (updated.state !== "running") events.close();
+      };
+    }
+
+    async function refreshJobs() {
+      const list = await api.jobs();
+      jobs.replaceChildren(...list.map(jobRow));
+      list.filter((j) => j.state === "running").forEach(follow);
+    }
+
+    element.replaceChildren(h("h1", { text: "Smoothing" }), inputs.length ? form : h("p", { text: "No predictions in this project to smooth." }), h("h2", { text: "Jobs" }), jobs);
+    refreshJobs();
+  }
+
+  return {
+    element,
+    destroy() {
+      sources.forEach((s) => s.close());
+    },
+  };
+}
