@@ -109,8 +109,9 @@ def from_dlc_h5(path: str | os.PathLike, *, dtype: Any = np.float64) -> PoseTabl
         df = pd.read_hdf(path)
     except ImportError:
         raise ImportError("reading DeepLabCut HDF5 files needs PyTables: pip install 'lp3d-io[hdf5]'") from None
-    except (ValueError, KeyError, TypeError, OSError) as err:
-        raise ValueError(f"{path}: expected a DeepLabCut pandas table, but got {err}") from None
+    except (ValueError, KeyError, TypeError, OSError, RuntimeError) as err:  # PyTables' HDF5ExtError is a RuntimeError
+        problem = " ".join(str(err).split()[-12:]) if len(str(err)) > 200 else str(err)
+        raise ValueError(f"{path}: expected a DeepLabCut pandas table, but got {problem}") from None
     levels = list(df.columns.names)
     if levels not in (["scorer", "bodyparts", "coords"], ["scorer", "individuals", "bodyparts", "coords"]):
         raise ValueError(

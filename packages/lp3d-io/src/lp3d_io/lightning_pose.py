@@ -64,11 +64,16 @@ def _load_yaml(path: Path) -> Any:
 
 
 def find_lightning_pose_config(folder: Path) -> Path | None:
-    """The Lightning Pose config of a data folder: ``config.yaml``, else the one YAML file with a
-    ``data`` section (None if there is none)."""
-    candidates = sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
-    candidates.sort(key=lambda p: p.name != "config.yaml")
-    for path in candidates:
+    """The Lightning Pose config of a data folder: ``config.yaml`` (which must parse), else the one
+    YAML file with a ``data`` section (None if there is none).
+
+    Raises:
+        ValueError: ``config.yaml`` cannot be parsed.
+    """
+    if (folder / "config.yaml").is_file():
+        _load_yaml(folder / "config.yaml")
+        return folder / "config.yaml"
+    for path in sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml")):
         try:
             config = _load_yaml(path)
         except ValueError:
@@ -83,8 +88,16 @@ def is_lightning_pose_project(folder: Path) -> bool:
     or ``CollectedData*.csv`` label files beside ``labeled-data``)."""
     if not folder.is_dir():
         return False
-    if find_lightning_pose_config(folder) is not None:
-        return True
+    try:
+        config = find_lightning_pose_config(folder)
+        if (
+            config is not None
+            and isinstance(_load_yaml(config), dict)
+            and isinstance(_load_yaml(config).get("data"), dict)
+        ):
+            return True
+    except ValueError:
+        pass
     return (folder / LABELED_DATA).is_dir() and any(folder.glob("CollectedData*.csv"))
 
 
