@@ -438,3 +438,16 @@ def test_skipped_with_reasons(tmp_path):
     assert list(project.calibrations) == ["s1"]
     (bad,) = [s for s in project.skipped if s.what.startswith("calibration")]
     assert bad.what.endswith("b.toml") and "expected cameras ['top', 'side'], but got ['left', 'right']" in bad.why
+
+
+def test_importers_and_writers_import_numpy_alone():
+    import subprocess
+
+    heavy = {"xarray", "zarr", "pandas", "pyarrow", "dask", "cv2", "h5py", "h5netcdf", "sleap_io", "yaml", "tables"}
+    code = (
+        "import sys, lp3d_io.projects, lp3d_io.lightning_pose, lp3d_io.deeplabcut, lp3d_io.sleap, lp3d_io.anipose, "
+        "lp3d_io.movement, lp3d_io.hdf5, lp3d_io.readers\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert heavy.isdisjoint(out.split()), sorted(heavy & set(out.split()))
