@@ -81,13 +81,65 @@ def test_missing_or_unreadable_file(tmp_path):
 
 
 def test_download_failure_says_what_to_do(monkeypatch):
+    import timm
+
     def offline(*args, **kwargs):
         if kwargs.get("pretrained"):
-            raise OSError("no network")
+            raise OSError("no network\n(details on a second line)")
         raise AssertionError("unexpected call")
 
-    monkeypatch.setattr(bb.timm, "create_model", offline)
-    with pytest.raises(RuntimeError, match="pass a local weights file"):
+    monkeypatch.setattr(timm, "create_model", offline)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub is not asked first: timm's cache is
+    with pytest.raises(OSError, match="pass a local weights file") as err:
         bb.build_backbone("vit_s16", pretrained=True)
+    assert "\n" not in str(err.value) and "--pretrained false" in str(err.value)
     with pytest.raises(ValueError, match="has no published weights"):
         bb.build_backbone("vit_tiny_p8", pretrained=True)
+
+
+def test_unreachable_hub_fails_at_once_in_one_line(monkeypatch):
+    import socket
+
+    def unreachable(*args, **kwargs):
+        raise OSError(-2, "Name or service not known")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    with pytest.raises(bb.PretrainedWeightsUnavailable, match=r"hub is not reachable .*\(--pretrained PATH"):
+        bb.build_backbone("vit_t16", pretrained=True)
+
+
+def test_cpu_backbones_are_registered_and_build():
+    vit = bb.build_backbone("vit_t16")
+    assert vit.embed_dim == 192 and len(vit.blocks) == 12 and vit.patch_embed.patch_size == (16, 16)
+    cnn = bb.build_backbone("resnet18_s16")
+    assert cnn.embed_dim == 192 and len(cnn.blocks) == 4 and cnn.patch_embed.patch_size == (16, 16)
+    assert bb.input_multiple("resnet18_s16") == 16
+    tokens = cnn.patch_embed(torch.zeros(2, 3, 64, 96))
+    assert tokens.shape == (2, 4, 6, 192)  # one token per cell of the stride-16 feature map
+
+
+@pytest.mark.parametrize("layout", ["timm", "torchvision"])
+def test_cnn_loads_a_classifier_checkpoint_into_its_trunk(tmp_path, layout):
+    import timm
+
+    torch.manual_seed(2)
+    if layout == "timm":
+        state = timm.create_model("resnet18").state_dict()
+    else:
+        import torchvision
+
+        state = torchvision.models.resnet18().state_dict()
+    path = tmp_path / "resnet18.pth"
+    torch.save(state, path)
+    model = bb.build_backbone("resnet18_s16", pretrained=path)
+    torch.testing.assert_close(model.patch_embed.trunk.layer3[1].conv2.weight, state["layer3.1.conv2.weight"])
+    torch.testing.assert_close(model.patch_embed.trunk.conv1.weight, state["conv1.weight"])
+    whole = tmp_path / "backbone.pth"  # a whole backbone saved from lp3d loads as it is
+    torch.save(model.state_dict(), whole)
+    again = bb.build_backbone("resnet18_s16", pretrained=whole)
+    torch.testing.assert_close(again.blocks[3].mlp.fc2.weight, model.blocks[3].mlp.fc2.weight)
+    state.pop("layer2.0.conv1.weight")
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="missing keys layer2.0.conv1.weight"):
+        bb.build_backbone("resnet18_s16", pretrained=path)

@@ -203,8 +203,9 @@ def test_batch_contract_with_mixed_sessions(two_sessions, tmp_path, enabled):
             assert (tuple(item[key].shape), item[key].dtype) == (shape, dtype), key
         labeled = torch.isfinite(item["keypoints"]).all(-1)
         assert torch.equal(item["weights"], labeled.float())
-        # No augmentation: the affine is the resize, and it maps the labels.
-        resize = np.array([[40 / 48, 0.0, 0.5 * 40 / 48 - 0.5], [0.0, 32 / 48, 0.5 * 32 / 48 - 0.5]])
+        # No augmentation: the affine is the letterbox (48 x 48 -> 32 x 32, 4 px from the left), and it maps the labels.
+        s = 32 / 48
+        resize = np.array([[s, 0.0, 0.5 * s - 0.5 + 4], [0.0, s, 0.5 * s - 0.5]])
         np.testing.assert_allclose(item["affine"].numpy(), np.stack([resize] * 2), atol=TOL)
         mapped = data.keypoints[:, i] @ resize[:, :2].T + resize[:, 2]
         np.testing.assert_allclose(item["keypoints"].numpy(), mapped, atol=1e-4)

@@ -53,9 +53,11 @@ def test_samples_at_the_model_size(synthetic_project):
     item = frames[1]
     assert item["images"].shape == (2, 3, 32, 48) and item["images"].dtype.is_floating_point
     assert item["image_sizes"].tolist() == [[64, 64], [64, 64]]
-    scale = np.array([48 / 64, 32 / 64])
-    expected = (data.keypoints[:, 1] + 0.5) * scale - 0.5
+    # Letterboxed: the square views are halved to 32 x 32 and centred, 8 pixels from the left.
+    expected = (data.keypoints[:, 1] + 0.5) * 0.5 - 0.5 + np.array([8.0, 0.0])
     np.testing.assert_allclose(item["keypoints"].numpy(), expected, atol=TOL, equal_nan=True)
+    image = item["images"].numpy()
+    assert (image[..., :8] == 0).all() and (image[..., 40:] == 0).all() and image[..., 8:40].max() > 0
 
 
 def test_augmented_samples_keep_labels_inside_or_nan(synthetic_project):

@@ -64,13 +64,14 @@ def test_pseudo_labels_are_read_with_their_weights(synthetic_project, pseudo_fol
 
 
 def test_pseudo_labels_join_the_training_frames_only(synthetic_project, pseudo_folder, tmp_path, tiny):
-    from lp3d_models.training import _loaders
+    from lp3d_models.training import _data
 
     config = load_config(None, tiny(tmp_path / "run", f"data.root={synthetic_project}"))
     config.data.pseudo_labels = [str(pseudo_folder)]
     data = load_data(config.data, config.run_dir)
     split = make_split(data.n_frames, 0.1, 0.1, seed=0)
-    train_loader, val_loader = _loaders(config, data, split)
+    module = _data(config, data, split, seed=0)
+    train_loader, val_loader = module.train_dataloader(), module.val_dataloader()
     assert isinstance(train_loader.dataset, ConcatDataset)
     assert len(train_loader.dataset) == len(split["train"]) + N_PSEUDO
     assert len(val_loader.dataset) == len(split["val"]) and val_loader.dataset.data is data

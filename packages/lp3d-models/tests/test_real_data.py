@@ -57,4 +57,5 @@ def test_predict_the_example_video(mouse_run, mirror_mouse_videos, tmp_path):
         assert np.isfinite(position).all()
         assert (position[..., 0] >= -0.5).all() and (position[..., 0] <= width - 0.5).all()
         assert (position[..., 1] >= -0.5).all() and (position[..., 1] <= height - 0.5).all()
-    assert sorted(p.name for p in result.csv_files.values()) == ["bot.seed_0.csv", "top.seed_0.csv"]
+    # Named after the session the videos name (mouse_<view>.mp4).
+    assert sorted(p.name for p in result.csv_files.values()) == ["mouse_bot.seed_0.csv", "mouse_top.seed_0.csv"]

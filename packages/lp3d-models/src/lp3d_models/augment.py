@@ -5,6 +5,12 @@ centres at integers), the convention :func:`cv2.warpAffine` uses, so an image wa
 its keypoints mapped by ``A`` stay aligned:
 
 - :func:`resize_matrix`: ``x' = (x + 0.5) W' / W - 0.5`` (and the same for ``y``);
+- :func:`letterbox_matrix`: a view of any aspect into the model size without stretching it: scaled
+  by ``s = min(W / W0, H / H0)`` to ``w x h = round(s W0) x round(s H0)`` pixels (a resize as
+  above, per axis ``w / W0`` and ``h / H0``, which differ by less than half a pixel over the
+  side), then shifted by ``((W - w) // 2, (H - h) // 2)`` onto a black canvas
+  (:func:`letterbox_image` draws exactly that; :func:`lp3d_models.model.letterbox_affine` is the
+  same map in torch);
 - :func:`random_affine`: rotation, zoom and shift about the image centre (never a flip: a
   horizontal flip swaps left and right body parts differently in each view).
 
@@ -14,6 +20,8 @@ out of the image becomes NaN (unlabeled).
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -21,6 +29,9 @@ from lp3d_models.config import AugmentConfig
 
 __all__ = [
     "resize_matrix",
+    "letterbox",
+    "letterbox_matrix",
+    "letterbox_image",
     "random_affine",
     "transform_points",
     "resize_image",
@@ -34,6 +45,36 @@ def resize_matrix(src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.nd
     """The ``2 x 3`` matrix of a resize from ``src_size`` to ``dst_size`` (both ``(width, height)``)."""
     sx, sy = dst_size[0] / src_size[0], dst_size[1] / src_size[1]
     return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+
+
+def letterbox(src_size: tuple[int, int], dst_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Where an image of ``src_size`` goes in ``dst_size`` (both ``(width, height)``) with its aspect
+    kept: its scaled size and offset ``(w, h, x0, y0)`` (see the module docstring)."""
+    (w0, h0), (w, h) = src_size, dst_size
+    scale = min(w / w0, h / h0)
+    sw = max(1, min(w, math.floor(scale * w0 + 0.5)))
+    sh = max(1, min(h, math.floor(scale * h0 + 0.5)))
+    return sw, sh, (w - sw) // 2, (h - sh) // 2
+
+
+def letterbox_matrix(src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
+    """The ``2 x 3`` matrix of :func:`letterbox_image` (original to model pixels)."""
+    sw, sh, x0, y0 = letterbox(src_size, dst_size)
+    matrix = resize_matrix(src_size, (sw, sh))
+    matrix[:, 2] += (x0, y0)
+    return matrix
+
+
+def letterbox_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``(H0, W0, C)`` scaled into ``size`` ``(width, height)`` with its aspect kept, centred on black
+    (:func:`resize_image`, then padding; :func:`letterbox_matrix` maps its pixels)."""
+    sw, sh, x0, y0 = letterbox((image.shape[1], image.shape[0]), size)
+    resized = resize_image(image, (sw, sh))
+    if (sw, sh) == tuple(size):
+        return resized
+    out = np.zeros((size[1], size[0], *image.shape[2:]), dtype=image.dtype)
+    out[y0 : y0 + sh, x0 : x0 + sw] = resized
+    return out
 
 
 def random_affine(rng: np.random.Generator, size: tuple[int, int], config: AugmentConfig) -> np.ndarray:

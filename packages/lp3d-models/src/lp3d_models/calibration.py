@@ -70,8 +70,13 @@ def check_image_sizes(
     sessions: np.ndarray,
     image_paths: np.ndarray,
     root: str | os.PathLike,
+    view_sizes: Sequence[Sequence[int]] | None = None,
 ) -> None:
     """Checks one image per session and view against its camera's size (cameras without a size pass).
+
+    Args:
+        view_sizes: ``(width, height)`` of each view when known without reading an image (views
+            cropped from whole frames: the boxes').
 
     Raises:
         ValueError: a camera of another image size than the view's images.
@@ -84,6 +89,14 @@ def check_image_sizes(
             continue
         for v, camera in enumerate(rig.cameras):
             if camera.size == (0, 0):
+                continue
+            if view_sizes is not None:
+                width, height = view_sizes[v]
+                if (width, height) != tuple(camera.size):
+                    raise ValueError(
+                        f"{files[session]}: expected camera {camera.name!r} to be {width}x{height} pixels "
+                        f"like its view's crop box, but got {camera.size[0]}x{camera.size[1]}"
+                    )
                 continue
             path = Path(root) / image_paths[v, frames[0]]
             if not path.is_file():

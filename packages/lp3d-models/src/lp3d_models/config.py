@@ -32,6 +32,9 @@ __all__ = [
     "Config",
     "DataConfig",
     "SyntheticDataConfig",
+    "CropConfig",
+    "HeldOutConfig",
+    "SplitConfig",
     "ModelConfig",
     "LossConfig",
     "MaskingConfig",
@@ -49,6 +52,7 @@ __all__ = [
     "TINY_MODEL",
     "tiny_model",
     "as_overrides",
+    "config_reference",
 ]
 
 
@@ -73,16 +77,56 @@ class SyntheticDataConfig:
 
 
 @dataclass
+class CropConfig:
+    """One view of a mirror rig: a box of the camera's frames (see :attr:`DataConfig.crops`)."""
+
+    box: list[int] | None = _f(None, "[x, y, width, height] of the view in the whole frame, pixels")
+    keypoints: str = _f("{keypoint}_{view}", "its label columns in a shared label file ({keypoint}: the keypoint name)")
+
+
+@dataclass
+class HeldOutConfig:
+    """Frames held out for one part of the split; with none named, the part is drawn at random."""
+
+    sessions: list[str] = _f([], "whole sessions (a session: labeled-data/<session>_<view>/, one video)")
+    frames: dict[str, list[list[int]]] = _f(
+        {}, "frame ranges per session, {session: [[start, stop], ...]} (half-open; the number in the image name)"
+    )
+    images: list[str] = _f([], "labeled images, as in the label files (any view's path)")
+
+
+@dataclass
+class SplitConfig:
+    """Chosen held-out frames (neighbouring frames are near-duplicates: hold out whole stretches)."""
+
+    test: HeldOutConfig = field(default_factory=HeldOutConfig)
+    val: HeldOutConfig = field(default_factory=HeldOutConfig)
+
+
+@dataclass
 class DataConfig:
     """Where the labeled frames are and how they are split."""
 
     root: str | None = _f(None, "project folder in the Lightning Pose multi-view layout (CollectedData_<view>.csv)")
-    views: list[str] | None = _f(None, "view names; default: from the label file names")
-    labels: str = _f("CollectedData_{view}.csv", "label file name of each view ({view} is replaced)")
+    views: list[str] | None = _f(None, "view names; default: from the label file names (or the crops)")
+    labels: str = _f(
+        "CollectedData_{view}.csv",
+        "label file name of each view ({view} is replaced; with crops, one file may hold all)",
+    )
+    crops: dict[str, CropConfig] | None = _f(
+        None,
+        "views cut from one camera's frames (a mirror rig): {view: {box: [x, y, width, height], keypoints: "
+        "'{keypoint}_<view>'}}; labels, images and videos/<session>.mp4 hold whole frames",
+    )
     synthetic: SyntheticDataConfig | None = _f(None, "train on a synthetic session instead of root")
-    val_fraction: float = _f(0.1, "share of labeled frames for validation (at least one frame)")
-    test_fraction: float = _f(0.1, "share of labeled frames held out for `lp3d evaluate` (0: none)")
+    val_fraction: float = _f(
+        0.1, "share of labeled frames for validation, drawn at random unless split.val names frames"
+    )
+    test_fraction: float = _f(
+        0.1, "share of labeled frames held out for `lp3d evaluate`, at random unless split.test names frames (0: none)"
+    )
     split_seed: int = _f(0, "seed of the train/val/test split (shared by ensemble members)")
+    split: SplitConfig = field(default_factory=SplitConfig)
     calibration: str | None = _f(
         None, "anipose calibration TOML for every session without its own (null: discovered, see calibrations)"
     )
@@ -102,10 +146,13 @@ class DataConfig:
 class ModelConfig:
     """The network (see lp3d_models.model)."""
 
-    backbone: str = _f("vit_s16", "vit_s16, vit_b16, dinov2_s14, dinov2_b14, or vit_tiny_p8/p16 for tests")
+    backbone: str = _f(
+        "vit_s16",
+        "vit_s16, vit_b16, dinov2_s14, dinov2_b14, vit_t16, resnet18_s16 (CPU-sized), or vit_tiny_p8/p16 (tests)",
+    )
     pretrained: bool | str = _f(True, "true: timm weights (needs a network); false: random; or a weights file")
-    height: int = _f(256, "model input height (divisible by the patch; every view is resized to it)")
-    width: int = _f(256, "model input width (divisible by the patch)")
+    height: int = _f(256, "model input height (a multiple of the patch and heatmap stride: 16, or 28 for dinov2)")
+    width: int = _f(256, "model input width (each view is scaled to fit and padded: its aspect is kept)")
     heatmap_stride: int = _f(4, "heatmap resolution: 1/4, 1/2 or 1/1 of the input")
     head_channels: int = _f(128, "width of the heatmap head's first upsampling stage")
     joint_blocks: list[int] | None = _f(
@@ -174,7 +221,7 @@ class TrainingConfig:
     """Optimization and hardware."""
 
     seeds: list[int] = _f([0], "one ensemble member per seed (initialization and data order)")
-    batch_size: int = _f(8, "labeled frames per batch (each with all views)")
+    batch_size: int = _f(8, "labeled frames per optimizer step, over all devices (each with all views)")
     max_epochs: int = _f(300, "passes over the training frames")
     max_steps: int | None = _f(None, "optimizer steps; overrides max_epochs when set")
     max_minutes: float | None = _f(None, "wall-clock limit per member in minutes")
@@ -188,7 +235,7 @@ class TrainingConfig:
     gradient_clip: float | None = _f(1.0, "gradient norm clipping (null: none)")
     val_every_steps: int = _f(100, "validate (and keep the best checkpoint) every this many steps")
     accelerator: str = _f("auto", "auto, cpu or gpu")
-    devices: int | str = _f("auto", "number of devices (several GPUs train with DDP), or auto")
+    devices: int | str = _f("auto", "number of devices (several train with DDP, also on the CPU), or auto")
     precision: str = _f("auto", "auto (bf16/16 mixed on GPU, 32 on CPU) or a Lightning precision")
     progress_bar: bool = _f(True, "show a progress bar")
     log_every_steps: int = _f(10, "write metrics.csv rows every this many steps")
@@ -242,9 +289,33 @@ def _check_values(c: Config) -> None:
     need(d.root is not None or d.synthetic is not None, "data.root", "a project folder (or data.synthetic)", d.root)
     need(0 <= d.val_fraction < 1 and 0 <= d.test_fraction < 1, "data.val_fraction", "shares in [0, 1)", d.val_fraction)
     need(d.val_fraction + d.test_fraction < 1, "data.test_fraction", "val + test < 1", d.test_fraction)
-    need("{view}" in d.labels, "data.labels", "a name containing {view}", d.labels)
+    need("{view}" in d.labels or d.crops is not None, "data.labels", "a name containing {view}", d.labels)
+    if d.crops is not None:
+        need(len(d.crops) > 0, "data.crops", "at least one view", d.crops)
+        need(d.views is None or list(d.views) == list(d.crops), "data.views", f"null or {list(d.crops)}", d.views)
+        for view, crop in d.crops.items():
+            box = crop.box
+            ok = box is not None and len(box) == 4 and box[0] >= 0 and box[1] >= 0 and box[2] > 0 and box[3] > 0
+            need(ok, f"data.crops.{view}.box", "[x, y, width, height] with x, y >= 0 and a positive size", box)
+            need(
+                "{keypoint}" in crop.keypoints,
+                f"data.crops.{view}.keypoints",
+                "a pattern with {keypoint}",
+                crop.keypoints,
+            )
+    for part in ("test", "val"):
+        held = getattr(d.split, part)
+        for session, ranges in held.frames.items():
+            good = all(len(r) == 2 and 0 <= r[0] < r[1] for r in ranges)
+            need(good, f"data.split.{part}.frames.{session}", "[[start, stop], ...] with 0 <= start < stop", ranges)
     need(m.height > 0 and m.width > 0, "model.height", "positive sizes", (m.height, m.width))
     need(m.heatmap_stride in (1, 2, 4), "model.heatmap_stride", "1, 2 or 4", m.heatmap_stride)
+    from lp3d_models.backbone import BACKBONES, input_multiple
+
+    need(m.backbone in BACKBONES, "model.backbone", f"one of {', '.join(BACKBONES)}", m.backbone)
+    multiple = input_multiple(m.backbone, m.heatmap_stride)
+    for key, side in (("model.height", m.height), ("model.width", m.width)):
+        need(side % multiple == 0, key, f"a multiple of {multiple} for backbone {m.backbone}", side)
     need(c.loss.sigma > 0, "loss.sigma", "a positive width", c.loss.sigma)
     need(c.loss.coordinate_weight >= 0, "loss.coordinate_weight", "a non-negative number", c.loss.coordinate_weight)
     need(len(t.seeds) > 0 and len(set(t.seeds)) == len(t.seeds), "training.seeds", "distinct seeds", t.seeds)
@@ -253,6 +324,14 @@ def _check_values(c: Config) -> None:
     need(t.max_steps is None or t.max_steps > 0, "training.max_steps", "a positive number or null", t.max_steps)
     need(t.val_every_steps > 0, "training.val_every_steps", "a positive number", t.val_every_steps)
     need(isinstance(t.devices, int) or t.devices == "auto", "training.devices", "a number or 'auto'", t.devices)
+    if isinstance(t.devices, int):
+        need(t.devices > 0, "training.devices", "a positive number or 'auto'", t.devices)
+        need(
+            t.batch_size % t.devices == 0,
+            "training.batch_size",
+            f"a multiple of training.devices ({t.devices})",
+            t.batch_size,
+        )
     g, dd = c.geometry, c.distill
     need(0 <= g.augment_probability <= 1, "geometry.augment_probability", "a share in [0, 1]", g.augment_probability)
     need(0 <= g.scale < 1, "geometry.scale", "a share in [0, 1)", g.scale)
@@ -472,6 +551,13 @@ def config_template(values: Mapping[str, Any] | None = None) -> str:
 
     emit(Config, _defaults_for_template(), "", "")
     return "\n".join(lines) + "\n"
+
+
+def config_reference() -> str:
+    """Every key of the config with its default and help text: the config reference of the lp3d-models
+    README (a test keeps the README's copy equal to this), and what ``lp3d init`` writes, with the
+    project's values, for a project."""
+    return config_template()
 
 
 def _defaults_for_template() -> Config:

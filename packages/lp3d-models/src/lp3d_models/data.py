@@ -6,10 +6,21 @@ in every view and image paths relative to the folder as row labels; lp3d-io read
 (:func:`lp3d_io.read_labels`). A synthetic session (:mod:`lp3d_io.synthetic`) is written once in
 that layout to ``<run_dir>/synthetic`` and read the same way.
 
-Every sample has all views of one labeled frame, resized to the model size (each view from its
-own size) and, for training, augmented per view (:mod:`lp3d_models.augment`); keypoints are in
-model pixels, NaN where unlabeled, and each view's original ``(width, height)`` comes along to
-map predictions back.
+A mirror rig (one camera filming the animal and its reflection) is described by crop boxes
+(``data.crops``): each view is a box of the camera's whole frames, which the label file(s) and the
+videos hold. One label file (no ``{view}`` in ``data.labels``) then has each view's keypoints as
+its own columns (``paw_top``, ``paw_bot``: the pattern ``{keypoint}_top``); the views' keypoints
+are the union of the names, unlabeled where a view has none. Labels are read in the views' own
+pixels (the box's origin subtracted; a label outside its box is dropped), and so are predictions.
+
+Every sample has all views of one labeled frame, each scaled into the model size with its aspect
+kept and padded (letterboxed, :func:`lp3d_models.augment.letterbox_matrix`) and, for training,
+augmented per view (:mod:`lp3d_models.augment`); keypoints are in model pixels, NaN where
+unlabeled, and each view's original ``(width, height)`` comes along to map predictions back.
+
+The split (:func:`make_split`): the frames ``data.split`` names (whole sessions, frame ranges of a
+session, images) are held out as named, the other parts drawn at random at ``val_fraction`` /
+``test_fraction``; ``split.json`` (:func:`save_split`) lists each part's frame indices and images.
 
 Calibration (:mod:`lp3d_models.calibration`): :func:`load_data` finds each frame's session and
 its anipose calibration; with ``geometry.enabled`` the samples of calibrated sessions carry their
@@ -22,8 +33,8 @@ A sample (a dict) holds, for ``V`` views and ``K`` keypoints::
     images         (V, 3, H, W) float32   model input in [0, 1]
     keypoints      (V, K, 2)   float32    model pixels, NaN where unlabeled
     weights        (V, K)      float32    1 for hand labels, the pseudo-label weight, 0 where NaN
-    image_sizes    (V, 2)      float32    original (width, height)
-    affine         (V, 2, 3)   float64    original pixels -> model pixels (resize, then any 2D
+    image_sizes    (V, 2)      float32    original (width, height) (a crop's, for cropped views)
+    affine         (V, 2, 3)   float64    original pixels -> model pixels (letterbox, then any 2D
                                           augmentation; a 3D augmentation is not in it: its labels
                                           are projections through the real cameras)
     calibrated     ()          bool       the session has cameras and geometry is enabled
@@ -39,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,25 +58,36 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 import torch
-from lp3d_io.layout import LABELS_FILE, find_calibration_files, find_label_views, frame_sessions, labels_file
+from lp3d_io.layout import (
+    LABELS_FILE,
+    find_calibration_files,
+    find_label_views,
+    frame_id,
+    frame_sessions,
+    labels_file,
+)
 from torch.utils.data import ConcatDataset, Dataset
 
 from lp3d_models.augment import (
+    letterbox_image,
+    letterbox_matrix,
     photometric,
     random_affine,
-    resize_image,
-    resize_matrix,
     to_chw_float,
     transform_points,
     warp_image,
 )
 from lp3d_models.augment_3d import Augment3D, augment_3d
 from lp3d_models.calibration import camera_arrays, check_image_sizes, load_rigs, vertical_axis
-from lp3d_models.config import AugmentConfig, DataConfig, GeometryConfig
+from lp3d_models.config import AugmentConfig, DataConfig, GeometryConfig, HeldOutConfig
 from lp3d_models.runs import SYNTHETIC_DIR
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from lp3d_eks import CameraRig
+
+    from lp3d_models.config import CropConfig
 
 __all__ = [
     "LabeledData",
@@ -73,6 +96,7 @@ __all__ = [
     "load_data",
     "calibrate",
     "make_split",
+    "split_frames",
     "save_split",
     "load_split",
     "read_image",
@@ -96,6 +120,8 @@ class LabeledData:
         sessions: ``(frame,)`` session names (:mod:`lp3d_models.calibration`), or None: unknown.
         rigs: ``{session: CameraRig}`` the cameras of the calibrated sessions, in view order.
         pseudo: pseudo-labeled frames, one :class:`LabeledData` per folder (training only).
+        crops: ``{view: (x, y, width, height)}`` when the views are boxes of whole frames (a mirror
+            rig): the images are whole frames, the keypoints in each box's pixels.
     """
 
     root: Path
@@ -107,6 +133,7 @@ class LabeledData:
     sessions: np.ndarray | None = None
     rigs: dict[str, CameraRig] = field(default_factory=dict)
     pseudo: tuple[LabeledData, ...] = ()
+    crops: dict[str, tuple[int, int, int, int]] | None = None
 
     @property
     def n_frames(self) -> int:
@@ -118,25 +145,45 @@ class LabeledData:
             return None
         return self.rigs.get(str(self.sessions[frame]))
 
+    def image_views(self) -> list[str | None]:
+        """The view of each row of ``image_paths`` as :mod:`lp3d_io.layout` reads sessions from image
+        paths: the view names, or None for cropped views (one image holds every view)."""
+        return [None] * len(self.view_names) if self.crops else list(self.view_names)
 
-def read_project(root: str | os.PathLike, views: list[str] | None = None, labels: str = LABELS_FILE):
+    def frame_ids(self, frames: np.ndarray) -> list[tuple[str, int] | None]:
+        """``(session, frame number)`` of labeled frames (:func:`lp3d_io.layout.frame_id` of the first
+        view's image), None where the image name has no number."""
+        view = self.image_views()[0]
+        return [frame_id(str(self.image_paths[0, f]), view) for f in np.asarray(frames, dtype=np.int64)]
+
+
+def read_project(
+    root: str | os.PathLike,
+    views: list[str] | None = None,
+    labels: str = LABELS_FILE,
+    crops: Mapping[str, CropConfig] | None = None,
+):
     """Reads the labeled frames of a project folder.
 
     Args:
         root: the folder.
-        views: view names (default :func:`lp3d_io.layout.find_label_views`).
-        labels: label file name with ``{view}``.
+        views: view names (default :func:`lp3d_io.layout.find_label_views`, or the crops').
+        labels: label file name with ``{view}`` (with ``crops``, also one file for every view).
+        crops: ``data.crops``: views cut from whole frames (see the module docstring).
 
     Returns:
         A :class:`LabeledData`.
 
     Raises:
         FileNotFoundError: a label file is missing.
-        ValueError: the files disagree (keypoints, rows), or several individuals are labeled.
+        ValueError: the files disagree (keypoints, rows), or several individuals are labeled;
+            with crops, label columns that match no view's pattern or boxes outside the frames.
     """
     from lp3d_io import read_labels
 
     root = Path(root)
+    if crops:
+        return _read_cropped_project(root, labels, crops)
     views = list(views) if views else find_label_views(root, labels)
     paths = {v: root / labels_file(v, labels) for v in views}
     for view, path in paths.items():
@@ -154,6 +201,74 @@ def read_project(root: str | os.PathLike, views: list[str] | None = None, labels
         keypoint_names=[str(k) for k in ds["keypoint"].values],
         image_paths=ds["image_path"].transpose("view", "frame").values.astype(str),
         keypoints=position.astype(np.float32),
+    )
+
+
+def _column_pattern(template: str, view: str) -> re.Pattern[str]:
+    before, _, after = template.replace("{view}", view).partition("{keypoint}")
+    return re.compile(re.escape(before) + "(.+)" + re.escape(after) + "$")
+
+
+def _read_cropped_project(root: Path, labels: str, crops: Mapping[str, CropConfig]) -> LabeledData:
+    """:func:`read_project` for views cut from whole frames (see the module docstring)."""
+    from lp3d_io import from_pose_csv, read_labels
+
+    views = list(crops)
+    if "{view}" in labels:  # one file per view, in whole-frame pixels
+        paths = {v: root / labels_file(v, labels) for v in views}
+        for view, path in paths.items():
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: label file of view {view!r} not found")
+        ds = read_labels(paths, views)
+        if ds.sizes["individual"] != 1:
+            raise ValueError(f"{paths[views[0]]}: expected labels of one animal, but got {ds.sizes['individual']}")
+        keypoints = [str(k) for k in ds["keypoint"].values]
+        position = ds["position"].transpose("view", "frame", "keypoint", "individual", "space").values[..., 0, :]
+        image_paths = ds["image_path"].transpose("view", "frame").values.astype(str)
+    else:  # one file: each view's keypoints are its own columns
+        path = root / labels
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: label file not found (data.labels)")
+        table = from_pose_csv(path, dtype=np.float32)
+        if len(table.individual_names) != 1:
+            raise ValueError(f"{path}: expected labels of one animal, but got {len(table.individual_names)}")
+        patterns = {v: _column_pattern(crops[v].keypoints, v) for v in views}
+        owner: dict[int, tuple[str, str]] = {}
+        for column, name in enumerate(table.keypoint_names):
+            found = [(v, m.group(1)) for v, pattern in patterns.items() if (m := pattern.match(name))]
+            if len(found) != 1:
+                shown = ", ".join(f"{crops[v].keypoints.replace('{view}', v)} ({v})" for v in views)
+                what = "none" if not found else "several: " + ", ".join(v for v, _ in found)
+                raise ValueError(
+                    f"{path}: expected label column {name!r} to match one view's data.crops.<view>.keypoints "
+                    f"pattern among {shown}, but it matches {what}"
+                )
+            owner[column] = found[0]
+        keypoints = list(dict.fromkeys(base for _, base in owner.values()))
+        position = np.full((len(views), len(table.index), len(keypoints), 2), np.nan, dtype=np.float32)
+        for column, (view, base) in owner.items():
+            position[views.index(view), :, keypoints.index(base)] = table.position[:, column, 0, :2]
+        image_paths = np.array([table.index.astype(str)] * len(views))
+    boxes = {v: tuple(int(x) for x in crops[v].box) for v in views}  # type: ignore[union-attr]
+    first = read_image(root / image_paths[0, 0]) if image_paths.shape[1] else None
+    for v, view in enumerate(views):
+        x, y, w, h = boxes[view]
+        if first is not None and (x + w > first.shape[1] or y + h > first.shape[0]):
+            raise ValueError(
+                f"data.crops.{view}.box: expected a box inside the {first.shape[1]}x{first.shape[0]} frames of "
+                f"{image_paths[0, 0]}, but got {list(boxes[view])}"
+            )
+        points = position[v] - np.array([x, y], dtype=np.float32)
+        outside = (points < -0.5).any(-1) | (points[..., 0] > w - 0.5) | (points[..., 1] > h - 0.5)
+        points[outside] = np.nan
+        position[v] = points
+    return LabeledData(
+        root=root,
+        view_names=views,
+        keypoint_names=keypoints,
+        image_paths=image_paths,
+        keypoints=position.astype(np.float32),
+        crops=boxes,
     )
 
 
@@ -181,9 +296,15 @@ def synthetic_project(directory: str | os.PathLike, config: Any) -> Path:
     return directory
 
 
-def load_data(config: DataConfig, run_dir: str | os.PathLike) -> LabeledData:
+def load_data(config: DataConfig, run_dir: str | os.PathLike, *, cameras: bool = True) -> LabeledData:
     """The labeled frames a config names (a project folder, or its synthetic session), with the
     sessions' calibrations and the pseudo-labels.
+
+    Args:
+        config: the ``data`` section.
+        run_dir: the run directory (a synthetic session is written there).
+        cameras: look up and read the sessions' calibrations (training does only with
+            ``geometry.enabled``: without it, calibration files are never opened).
 
     Raises:
         FileNotFoundError: a label, weight or calibration file is missing.
@@ -195,11 +316,12 @@ def load_data(config: DataConfig, run_dir: str | os.PathLike) -> LabeledData:
         data = read_project(root, config.views)
     else:
         assert config.root is not None
-        data = read_project(config.root, config.views, config.labels)
-    data = calibrate(data, config)
+        data = read_project(config.root, config.views, config.labels, config.crops)
+    if cameras:
+        data = calibrate(data, config)
     from lp3d_models.pseudo_labels import read_pseudo_labels
 
-    pseudo = tuple(read_pseudo_labels(folder, data, config) for folder in config.pseudo_labels)
+    pseudo = tuple(read_pseudo_labels(folder, data, config, cameras=cameras) for folder in config.pseudo_labels)
     return dataclasses.replace(data, pseudo=pseudo)
 
 
@@ -217,12 +339,13 @@ def calibrate(data: LabeledData, config: DataConfig, roots: list[Path] | None = 
             no camera for a view, or cameras of another image size.
     """
     roots = [data.root] if roots is None else roots
-    sessions, keys = frame_sessions(data.image_paths, data.view_names, source=str(data.root))
+    sessions, keys = frame_sessions(data.image_paths, data.image_views(), source=str(data.root))
     files = find_calibration_files(
         sessions, keys, roots, calibration=config.calibration, calibrations=config.calibrations
     )
     rigs = load_rigs(files, data.view_names)
-    check_image_sizes(rigs, files, sessions, data.image_paths, data.root)
+    sizes = [data.crops[v][2:] for v in data.view_names] if data.crops else None
+    check_image_sizes(rigs, files, sessions, data.image_paths, data.root, view_sizes=sizes)
     return dataclasses.replace(data, sessions=sessions, rigs=rigs)
 
 
@@ -249,8 +372,82 @@ def make_split(n_frames: int, val_fraction: float, test_fraction: float, seed: i
     }
 
 
+def _held_out(data: LabeledData, held: HeldOutConfig, key: str, sessions: np.ndarray) -> np.ndarray | None:
+    """The frames ``held`` names (sorted), or None when it names none."""
+    if not (held.sessions or held.frames or held.images):
+        return None
+    chosen: set[int] = set()
+    known = sorted(set(sessions.tolist()))
+    for session in held.sessions:
+        if session not in known:
+            raise ValueError(f"{key}.sessions: expected sessions among {known}, but got {session!r}")
+        chosen.update(np.flatnonzero(sessions == session).tolist())
+    if held.frames:
+        ids = data.frame_ids(np.arange(data.n_frames))
+        for session, ranges in held.frames.items():
+            if session not in known:
+                raise ValueError(f"{key}.frames: expected sessions among {known}, but got {session!r}")
+            found = [
+                f
+                for f, ident in enumerate(ids)
+                if ident is not None and ident[0] == session and any(a <= ident[1] < b for a, b in ranges)
+            ]
+            if not found:
+                raise ValueError(f"{key}.frames.{session}: expected labeled frames in {ranges}, but there are none")
+            chosen.update(found)
+    if held.images:
+        rows = {str(p): f for v in range(data.image_paths.shape[0]) for f, p in enumerate(data.image_paths[v])}
+        for image in held.images:
+            name = image.replace("\\", "/")
+            if name not in rows:
+                raise ValueError(f"{key}.images: expected images of the label files, but got {image!r}")
+            chosen.add(rows[name])
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+def split_frames(data: LabeledData, config: DataConfig) -> dict[str, np.ndarray]:
+    """The train/val/test split of ``data`` that ``config`` asks for: the frames ``config.split``
+    names for a part, and for a part that names none, ``val_fraction`` / ``test_fraction`` of all
+    labeled frames drawn at random (seed ``split_seed``) from the frames not named; the rest trains.
+    Without ``config.split`` this is :func:`make_split`.
+
+    Raises:
+        ValueError: a session, frame range or image the labels do not have; a frame named for both
+            test and val; no frame left to train on.
+    """
+    split = config.split
+    if not any(h.sessions or h.frames or h.images for h in (split.test, split.val)):
+        return make_split(data.n_frames, config.val_fraction, config.test_fraction, config.split_seed)
+    sessions, _ = frame_sessions(data.image_paths, data.image_views(), source=str(data.root))
+    chosen = {part: _held_out(data, getattr(split, part), f"data.split.{part}", sessions) for part in ("val", "test")}
+    if chosen["val"] is not None and chosen["test"] is not None:
+        both = np.intersect1d(chosen["val"], chosen["test"])
+        if both.size:
+            raise ValueError(
+                f"data.split: expected test and val frames to differ, but both hold {data.image_paths[0, both[0]]}"
+                + (f" and {both.size - 1} more" if both.size > 1 else "")
+            )
+    named = np.concatenate([c for c in chosen.values() if c is not None])
+    rest = np.setdiff1d(np.arange(data.n_frames), named)
+    order = np.random.default_rng(config.split_seed).permutation(rest)
+    out: dict[str, np.ndarray] = {}
+    for part, fraction in (("val", config.val_fraction), ("test", config.test_fraction)):
+        if chosen[part] is not None:
+            out[part] = chosen[part]
+            continue
+        n = max(1, round(fraction * data.n_frames)) if fraction > 0 else 0
+        out[part], order = np.sort(order[:n]), order[n:]
+    if not order.size:
+        raise ValueError(
+            f"data.split: expected frames left to train on, but val and test hold all {data.n_frames} labeled frames"
+        )
+    out["train"] = np.sort(order)
+    return {"val": out["val"], "test": out["test"], "train": out["train"]}
+
+
 def save_split(split: dict[str, np.ndarray], data: LabeledData, path: str | os.PathLike) -> None:
-    """Writes the split as JSON: frame indices and the image paths of the first view."""
+    """Writes the split as JSON, ``{"train" | "val" | "test": {"frames": [row indices of the label
+    files], "images": [the first view's image paths]}}`` (what :func:`load_split` reads back)."""
     out = {name: {"frames": idx.tolist(), "images": data.image_paths[0, idx].tolist()} for name, idx in split.items()}
     Path(path).write_text(json.dumps(out, indent=1))
 
@@ -327,10 +524,22 @@ class PoseFrames(Dataset):
         if frame in self._cache:
             return self._cache[frame]
         images, sizes = [], []
-        for v in range(len(self.data.view_names)):
-            image = read_image(self.data.root / self.data.image_paths[v, frame])
+        read: dict[str, np.ndarray] = {}  # cropped views share their frame's image
+        for v, view in enumerate(self.data.view_names):
+            path = str(self.data.image_paths[v, frame])
+            if path not in read:
+                read[path] = read_image(self.data.root / path)
+            image = read[path]
+            if self.data.crops is not None:
+                x, y, w, h = self.data.crops[view]
+                if x + w > image.shape[1] or y + h > image.shape[0]:
+                    raise ValueError(
+                        f"data.crops.{view}.box: expected a box inside the {image.shape[1]}x{image.shape[0]} "
+                        f"frame {path}, but got {[x, y, w, h]}"
+                    )
+                image = image[y : y + h, x : x + w]
             sizes.append((image.shape[1], image.shape[0]))
-            images.append(resize_image(image, self.size))
+            images.append(letterbox_image(image, self.size))
         item = (images, np.asarray(sizes, dtype=np.float32))
         if self.cache:
             self._cache[frame] = item
@@ -355,7 +564,7 @@ class PoseFrames(Dataset):
         points = self.data.keypoints[:, frame].astype(np.float64)
         weights = np.ones(points.shape[:-1]) if self.data.weights is None else self.data.weights[:, frame]
         weights = np.where(np.isfinite(points).all(-1), weights, 0.0).astype(np.float64)
-        resize = [resize_matrix(tuple(sizes[v].tolist()), self.size) for v in range(V)]
+        resize = [letterbox_matrix(tuple(int(x) for x in sizes[v]), self.size) for v in range(V)]
         warps = [np.eye(3)[:2] for _ in range(V)]  # 3D augmentation, model pixels
         if augment_3d_now and rng is not None and rng.random() < g.augment_probability:
             moved = self._augment_3d(points, weights, session, rig, sizes, resize, rng)

@@ -4,27 +4,37 @@ For each test frame (``split.json``), every member predicts all views; the ensem
 of the members' positions. The error of a prediction is its Euclidean distance in the view's own
 pixels to the label (unlabeled keypoints are skipped). The *mean pose* baseline predicts, for
 every frame, each keypoint's mean training label in that view: a model that does not beat it has
-learned nothing about the images.
+learned nothing about the images. Every model is scored on the same labels: those the baseline
+can predict (a keypoint never labeled in a view's training frames has no mean there; its test
+labels are left out of every model's numbers, and counted in ``n`` of none).
 
 ``evaluate`` writes to ``<run_dir>/evaluation/``:
 
-- ``errors.csv``: one row per (model, frame, view, keypoint) with the error in pixels;
+- ``errors.csv``: one row per (model, frame, view, keypoint) with the error in pixels (NaN where
+  not scored);
 - ``summary.csv``: mean, median and 90th percentile per (model, view, keypoint), with ``all``
   rows per view and overall;
-- ``pixel_errors.png``: mean error per keypoint and view for the ensemble and the baseline.
+- ``pixel_errors.png``: mean error per keypoint and view for the ensemble and the baseline;
+- ``overlays/<image>.png``: per evaluated frame (the first ``overlays``), its views side by side
+  with each label (ring) joined to the ensemble's prediction (dot) by a line, in the keypoint's
+  colour, and the frame's error in the corner.
 
 When test frames come from calibrated sessions (:mod:`lp3d_models.calibration`), the 3D error is
 measured too: each model's positions in all views are triangulated (weighted by the confidence:
 each member's own, the median of the members' for the ensemble, equal weights for the baseline)
 and compared with the triangulated labels, in world units, for keypoints labeled in two views or
 more. It goes to ``errors_3d.csv`` (model, frame, keypoint, error) and ``summary_3d.csv`` (mean,
-median and 90th percentile per model and keypoint, with ``all`` rows).
+median and 90th percentile per model and keypoint, with ``all`` rows). Calibrations are read for
+this even when training did not use them (``geometry.enabled: false``); one that cannot be read
+or does not match the views is then skipped with a warning, and only the pixel errors are given.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +44,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from lp3d_models.data import PoseFrames, load_data, load_split
+from lp3d_models.config import Config
+from lp3d_models.data import LabeledData, PoseFrames, load_data, load_split
 from lp3d_models.geometry import Cameras, cameras_from_batch, triangulate
 from lp3d_models.prediction import resolve_device
 from lp3d_models.runs import EVALUATION_DIR, SPLIT_FILE, load_run
@@ -49,7 +60,10 @@ __all__ = [
     "score_positions",
     "HeldOutFrames",
     "held_out_frames",
+    "draw_overlays",
 ]
+
+log = logging.getLogger(__name__)
 
 BASELINE = "mean_pose_baseline"
 ENSEMBLE = "ensemble"
@@ -66,6 +80,7 @@ class Evaluation:
         predictions: ``{model: (view, frame, keypoint, 2)}`` positions on the evaluated frames.
         frames: the evaluated frame indices.
         out_dir: where the files went (None if not written).
+        overlays: the overlay images written.
         summary_3d: one row per (model, keypoint), ``all`` rows included, with columns
             ``model, keypoint, n, mean, median, p90`` (world units); None when no evaluated frame
             is calibrated.
@@ -79,6 +94,7 @@ class Evaluation:
     out_dir: Path | None
     summary_3d: pd.DataFrame | None = None
     errors_3d: pd.DataFrame | None = None
+    overlays: list[Path] = dataclasses.field(default_factory=list)
 
     def overall(self, model: str = ENSEMBLE) -> float:
         """Mean error over every view and keypoint of ``model``."""
@@ -91,6 +107,21 @@ class Evaluation:
             return float("nan")
         row = self.summary_3d[(self.summary_3d.model == model) & (self.summary_3d.keypoint == "all")]
         return float(row["mean"].iloc[0])
+
+    def to_markdown_3d(self, models: tuple[str, ...] = (ENSEMBLE, BASELINE)) -> str:
+        """Mean 3D error per keypoint (rows) and model (columns), as markdown ("" without calibrated frames)."""
+        if self.summary_3d is None:
+            return ""
+        rows = self.summary_3d[self.summary_3d.model.isin(models)]
+        table = rows.pivot_table(index="keypoint", columns="model", values="mean", sort=False, dropna=False)
+        table = table[[m for m in models if m in table.columns]]
+        lines = [
+            "| keypoint | " + " | ".join(f"{m} 3D" for m in table.columns) + " |",
+            "|" + "---|" * (len(table.columns) + 1),
+        ]
+        for name, row in table.iterrows():
+            lines.append(f"| {name} | " + " | ".join("" if np.isnan(x) else f"{x:.3g}" for x in row.values) + " |")
+        return "\n".join(lines)
 
     def to_markdown(self, models: tuple[str, ...] = (ENSEMBLE, BASELINE)) -> str:
         """Mean error in pixels per keypoint (rows) and model and view (columns), as markdown."""
@@ -202,6 +233,7 @@ def evaluate(
     batch_size: int = 8,
     device: str = "auto",
     write: bool = True,
+    overlays: int = 50,
 ) -> Evaluation:
     """Pixel error of a run on its held-out labeled frames (see the module docstring).
 
@@ -211,13 +243,14 @@ def evaluate(
         checkpoint: ``"best"`` or ``"last"``.
         batch_size: frames per forward pass.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
-        write: write the tables and the plot to ``<run_dir>/evaluation``.
+        write: write the tables, the plot and the overlays to ``<run_dir>/evaluation``.
+        overlays: overlay images of at most this many frames (0: none).
 
     Raises:
         ValueError: an empty split (e.g. ``data.test_fraction`` was 0) or an unknown one.
     """
     run = load_run(run_dir, checkpoint=checkpoint)
-    data = load_data(run.config.data, run.run_dir)
+    data = _labeled_frames(run.config, run.run_dir)
     parts = load_split(run.run_dir / SPLIT_FILE, data)
     if split not in parts:
         raise ValueError(f"split: expected one of {sorted(parts)}, but got {split!r}")
@@ -250,7 +283,9 @@ def evaluate(
         positions[ENSEMBLE] = next(iter(positions.values()))
     confidence[ENSEMBLE] = np.median(np.stack([confidence[name] for name in run.members]), axis=0)
     positions[BASELINE] = mean_pose_baseline(data.keypoints[:, parts["train"]], len(frames))
-    labels = data.keypoints[:, frames]  # (view, frame, keypoint, 2)
+    # The same labels for every model: those the baseline can predict (module docstring).
+    scored = np.isfinite(positions[BASELINE]).all(-1, keepdims=True)
+    labels = np.where(scored, data.keypoints[:, frames], np.nan)  # (view, frame, keypoint, 2)
     index = pd.MultiIndex.from_product(
         [frames, data.view_names, data.keypoint_names], names=["frame", "view", "keypoint"]
     )
@@ -272,7 +307,7 @@ def evaluate(
             tables.append(pd.DataFrame({"model": name, "error": err}, index=index_3d).reset_index())
         table_3d = pd.concat(tables, ignore_index=True)[["model", "frame", "keypoint", "error"]]
         summary_3d = _summary_3d(table_3d)
-    out_dir = None
+    out_dir, drawn = None, []
     if write:
         out_dir = run.run_dir / EVALUATION_DIR
         out_dir.mkdir(exist_ok=True)
@@ -284,7 +319,82 @@ def evaluate(
         if table_3d is not None and summary_3d is not None:
             table_3d.to_csv(out_dir / "errors_3d.csv", index=False)
             summary_3d.to_csv(out_dir / "summary_3d.csv", index=False)
-    return Evaluation(summary, errors, positions, frames, out_dir, summary_3d, table_3d)
+        shutil.rmtree(out_dir / OVERLAYS_DIR, ignore_errors=True)
+        chosen = np.arange(min(overlays, len(frames)))
+        drawn = draw_overlays(data, frames[chosen], positions[ENSEMBLE][:, chosen], out_dir / OVERLAYS_DIR)
+    return Evaluation(summary, errors, positions, frames, out_dir, summary_3d, table_3d, drawn)
+
+
+def _labeled_frames(config: Config, run_dir: Path) -> LabeledData:
+    """The run's labeled frames with their cameras; without them (and a warning) when training did
+    not use cameras and they cannot be read (module docstring)."""
+    try:
+        return load_data(config.data, run_dir)
+    except (ValueError, OSError) as err:
+        if config.geometry.enabled:
+            raise
+        log.warning(f"no 3D errors: {' '.join(str(err).split())}")
+        return load_data(config.data, run_dir, cameras=False)
+
+
+OVERLAYS_DIR = "overlays"
+
+
+def draw_overlays(
+    data: LabeledData, frames: np.ndarray, predicted: np.ndarray, folder: str | os.PathLike
+) -> list[Path]:
+    """Overlay images of labeled frames: per frame, its views side by side (each in its own pixels),
+    every label a ring joined by a line to its prediction, a dot, in the keypoint's colour
+    (:func:`lp3d_io.video.keypoint_colors`), and the frame's mean error in the corner.
+
+    Args:
+        data: the labeled frames.
+        frames: ``(frame,)`` which (indices into ``data``).
+        predicted: ``(view, frame, keypoint, 2)`` the predictions in each view's pixels.
+        folder: output folder (created): ``<image path with / as __>.png`` per frame.
+
+    Returns:
+        The images written.
+    """
+    import cv2
+    from lp3d_io.video import draw_keypoints, keypoint_colors
+
+    from lp3d_models.data import read_image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    colors = keypoint_colors(len(data.keypoint_names))
+    out = []
+    for i, frame in enumerate(np.asarray(frames, dtype=np.int64)):
+        panels, errors = [], []
+        for v, view in enumerate(data.view_names):
+            image = read_image(data.root / data.image_paths[v, frame])
+            if data.crops is not None:
+                x, y, w, h = data.crops[view]
+                image = image[y : y + h, x : x + w]
+            labels, guess = data.keypoints[v, frame].astype(np.float64), predicted[v, i]
+            image = draw_keypoints(image, guess, colors=colors, radius=2)
+            for k, (label, point) in enumerate(zip(labels, guess, strict=True)):
+                if not np.isfinite(label).all():
+                    continue
+                color = tuple(int(c) for c in colors[k])
+                centre = tuple(int(round(c)) for c in label)
+                cv2.circle(image, centre, 5, color, 1, cv2.LINE_AA)
+                if np.isfinite(point).all():
+                    cv2.line(image, centre, tuple(int(round(c)) for c in point), color, 1, cv2.LINE_AA)
+                    errors.append(float(np.linalg.norm(point - label)))
+            cv2.putText(image, view, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+            panels.append(image)
+        height = max(p.shape[0] for p in panels)
+        row = np.concatenate([np.pad(p, ((0, height - p.shape[0]), (0, 2), (0, 0))) for p in panels], axis=1)
+        text = f"mean error {np.mean(errors):.1f} px" if errors else "no labels"
+        cv2.putText(row, text, (4, height - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
+        name = str(data.image_paths[0, frame]).replace("\\", "/").replace("/", "__")
+        path = folder / f"{Path(name).stem}.png"
+        if not cv2.imwrite(str(path), cv2.cvtColor(row, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"{path}: could not write the overlay image")
+        out.append(path)
+    return out
 
 
 # --- scores of positions from anywhere (a pipeline's stages) ------------------------------------------
@@ -331,39 +441,52 @@ def score_positions(
 
 @dataclass(frozen=True, eq=False)
 class HeldOutFrames:
-    """A run's held-out (test) labeled frames that are frames of given sessions' videos.
+    """A run's held-out labeled frames that are frames of given sessions' videos.
 
     Attributes:
-        labels: ``(view, frame, keypoint, 2)`` the labels of every test frame (pixels).
+        labels: ``(view, frame, keypoint, 2)`` the labels of every held-out frame (pixels).
         rows: ``{session: (rows of labels, frame indices in the session's videos)}``.
+        part: which frames: ``"test"``, or ``"val"`` when the run holds out no test frame
+            (they chose the checkpoints, so their errors flatter the model), or ``""`` for none.
     """
 
     labels: np.ndarray
     rows: dict[str, tuple[np.ndarray, np.ndarray]]
+    part: str = "test"
 
 
-def held_out_frames(run_dir: str | os.PathLike, sessions: Sequence[str]) -> HeldOutFrames:
-    """The test frames of a run (``split.json``) that lie in the videos of ``sessions``, found by their
-    image paths (:func:`lp3d_io.layout.frame_id`).
+def held_out_frames(
+    run_dir: str | os.PathLike,
+    sessions: Sequence[str],
+    *,
+    split: dict[str, np.ndarray] | None = None,
+    config: Config | None = None,
+) -> HeldOutFrames:
+    """The held-out frames of a run (``split.json``: its test frames, else its validation frames)
+    that lie in the videos of ``sessions``, found by their image paths (:func:`lp3d_io.layout.frame_id`).
 
-    Raises:
-        ValueError: the run holds out no frame (``data.test_fraction`` is 0).
+    Args:
+        run_dir: the run directory.
+        sessions: the sessions whose videos are predicted.
+        split, config: the split and config of a run not trained yet (what it will hold out);
+            default: the run's own.
+
+    Returns:
+        :class:`HeldOutFrames`; ``part`` is ``""`` (and ``rows`` empty) when the run holds out nothing.
     """
-    from lp3d_io.layout import frame_id
-
     run_dir = Path(run_dir)
-    config = load_run(run_dir).config
-    data = load_data(config.data, run_dir)
-    test = load_split(run_dir / SPLIT_FILE, data)["test"]
-    if not test.size:
-        raise ValueError(f"{run_dir}: no held-out frames to score (data.test_fraction is 0)")
-    ids = [frame_id(str(data.image_paths[0, i]), data.view_names[0]) for i in test]
+    config = load_run(run_dir).config if config is None else config
+    data = load_data(config.data, run_dir, cameras=False)
+    parts = load_split(run_dir / SPLIT_FILE, data) if split is None else split
+    part = "test" if parts["test"].size else "val" if parts["val"].size else ""
+    held = parts[part] if part else np.zeros(0, dtype=np.int64)
     rows: dict[str, tuple[list[int], list[int]]] = {}
-    for row, ident in enumerate(ids):
+    for row, ident in enumerate(data.frame_ids(held)):
         if ident is not None and ident[0] in sessions:
             rows.setdefault(ident[0], ([], []))[0].append(row)
             rows[ident[0]][1].append(ident[1])
     return HeldOutFrames(
-        data.keypoints[:, test].astype(np.float64),
+        data.keypoints[:, held].astype(np.float64),
         {s: (np.asarray(r), np.asarray(f)) for s, (r, f) in rows.items()},
+        part,
     )

@@ -1,9 +1,10 @@
 """The multi-view pose model: normalization, joint encoder, heatmap head, coordinates and confidence.
 
-Every view is fed at one model size ``H x W``; views recorded at other sizes are resized to it
-(:meth:`MultiViewPoseModel.resize_views`, or the data pipeline) and the keypoints are mapped back
-to each view's own pixels. With the OpenCV pixel convention (pixel centres at integers) a resize
-from ``W0`` to ``W`` maps ``x0`` to ``(x0 + 0.5) W / W0 - 0.5`` and back by the inverse.
+Every view is fed at one model size ``H x W``; a view recorded at another size is scaled to fit it
+with its aspect kept and padded (letterboxed: :func:`lp3d_models.augment.letterbox_matrix`, by
+:meth:`MultiViewPoseModel.resize_views` or the data pipeline), and the keypoints are mapped back to
+each view's own pixels through the inverse of that affine map (:func:`letterbox_affine`). Pixels
+follow OpenCV's convention (pixel centres at integers).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from lp3d_models.fusion import MultiViewEncoder
 from lp3d_models.heads import HeatmapHead, peak_mass_fraction, soft_argmax
 from lp3d_models.masking import hide_patches
 
-__all__ = ["PoseOutput", "MultiViewPoseModel", "build_model", "to_model_pixels", "to_original_pixels"]
+__all__ = [
+    "PoseOutput",
+    "MultiViewPoseModel",
+    "build_model",
+    "letterbox_affine",
+    "to_model_pixels",
+    "to_original_pixels",
+]
 
 
 class PoseOutput(NamedTuple):
@@ -39,20 +47,36 @@ class PoseOutput(NamedTuple):
     confidence: torch.Tensor
 
 
-def _scale(model_size: tuple[int, int], image_sizes: torch.Tensor) -> torch.Tensor:
-    """``(..., 2)`` factors original / model pixels for ``image_sizes (..., 2)`` = (width, height)."""
+def letterbox_affine(image_sizes: torch.Tensor, model_size: tuple[int, int]) -> torch.Tensor:
+    """The letterbox maps ``(..., 2, 3)`` float64, original to model pixels, of images of
+    ``image_sizes (..., 2)`` (width, height) in a model of ``model_size`` (height, width): the torch
+    twin of :func:`lp3d_models.augment.letterbox_matrix`, equal to it to float64 rounding."""
     h, w = model_size
-    return image_sizes.float() / torch.tensor([w, h], dtype=torch.float32, device=image_sizes.device)
+    size = image_sizes.double()
+    w0, h0 = size[..., 0], size[..., 1]
+    scale = torch.minimum(w / w0, h / h0)
+    sw = torch.floor(scale * w0 + 0.5).clamp(1, w)
+    sh = torch.floor(scale * h0 + 0.5).clamp(1, h)
+    sx, sy = sw / w0, sh / h0
+    x0, y0 = torch.div(w - sw, 2, rounding_mode="floor"), torch.div(h - sh, 2, rounding_mode="floor")
+    zero = torch.zeros_like(sx)
+    rows = [torch.stack([sx, zero, 0.5 * sx - 0.5 + x0], -1), torch.stack([zero, sy, 0.5 * sy - 0.5 + y0], -1)]
+    return torch.stack(rows, dim=-2)
 
 
 def to_original_pixels(points: torch.Tensor, model_size: tuple[int, int], image_sizes: torch.Tensor) -> torch.Tensor:
-    """Model pixels ``(B, V, K, 2)`` to the pixels of images of ``image_sizes (B, V, 2)`` (width, height)."""
-    return (points + 0.5) * _scale(model_size, image_sizes)[..., None, :] - 0.5
+    """Model pixels ``(B, V, K, 2)`` to the pixels of images of ``image_sizes (B, V, 2)`` (width,
+    height): the inverse letterbox map (:func:`letterbox_affine`)."""
+    affine = letterbox_affine(image_sizes, model_size)[..., None, :, :]  # (B, V, 1, 2, 3)
+    scale, shift = torch.diagonal(affine[..., :2], dim1=-2, dim2=-1), affine[..., 2]
+    return ((points.double() - shift) / scale).to(points.dtype)
 
 
 def to_model_pixels(points: torch.Tensor, model_size: tuple[int, int], image_sizes: torch.Tensor) -> torch.Tensor:
     """The inverse of :func:`to_original_pixels`."""
-    return (points + 0.5) / _scale(model_size, image_sizes)[..., None, :] - 0.5
+    affine = letterbox_affine(image_sizes, model_size)[..., None, :, :]
+    scale, shift = torch.diagonal(affine[..., :2], dim1=-2, dim2=-1), affine[..., 2]
+    return (points.double() * scale + shift).to(points.dtype)
 
 
 class MultiViewPoseModel(nn.Module):
@@ -137,7 +161,8 @@ class MultiViewPoseModel(nn.Module):
         return PoseOutput(heatmaps, keypoints, confidence)
 
     def resize_views(self, views: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Resizes views of any sizes to the model size.
+        """Scales views of any sizes into the model size, aspect kept (letterboxed, see the module
+        docstring).
 
         Args:
             views: ``V`` tensors ``(B, 3, H_v, W_v)``: uint8 (0..255) or float in ``[0, 1]``.
@@ -146,14 +171,20 @@ class MultiViewPoseModel(nn.Module):
             Images ``(B, V, 3, H, W)`` float in ``[0, 1]`` and their original sizes ``(V, 2)``
             ``(width, height)``, ready for :meth:`forward`.
         """
+        from lp3d_models.augment import letterbox
+
         if len(views) != self.n_views:
             raise ValueError(f"views: expected {self.n_views} views, but got {len(views)}")
         out, sizes = [], []
+        height, width = self.image_size
         for view in views:
             x = view.float() / 255.0 if view.dtype == torch.uint8 else view.float()
             sizes.append([x.shape[-1], x.shape[-2]])
-            if tuple(x.shape[-2:]) != self.image_size:
-                x = F.interpolate(x, size=self.image_size, mode="bilinear", align_corners=False, antialias=True)
+            sw, sh, x0, y0 = letterbox((x.shape[-1], x.shape[-2]), (width, height))
+            if (sh, sw) != tuple(x.shape[-2:]):
+                x = F.interpolate(x, size=(sh, sw), mode="bilinear", align_corners=False, antialias=True)
+            if (sh, sw) != self.image_size:
+                x = F.pad(x, (x0, width - sw - x0, y0, height - sh - y0))
             out.append(x)
         return torch.stack(out, dim=1), torch.tensor(sizes, dtype=torch.float32, device=out[0].device)
 

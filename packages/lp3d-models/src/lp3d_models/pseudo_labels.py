@@ -155,7 +155,9 @@ def write_pseudo_labels(
     return n
 
 
-def read_pseudo_labels(folder: str | os.PathLike, data: LabeledData, config: DataConfig) -> LabeledData:
+def read_pseudo_labels(
+    folder: str | os.PathLike, data: LabeledData, config: DataConfig, *, cameras: bool = True
+) -> LabeledData:
     """Reads a folder of pseudo-labels (written by ``lp3d distill``).
 
     The folder is a project in the Lightning Pose layout: ``CollectedData_<view>.csv`` (image paths
@@ -168,6 +170,7 @@ def read_pseudo_labels(folder: str | os.PathLike, data: LabeledData, config: Dat
         folder: the folder.
         data: the hand-labeled frames (views and keypoints must match).
         config: ``calibration`` and ``calibrations``.
+        cameras: read the calibrations (see :func:`lp3d_models.data.load_data`).
 
     Raises:
         FileNotFoundError: a label or weight file is missing.
@@ -201,4 +204,4 @@ def read_pseudo_labels(folder: str | os.PathLike, data: LabeledData, config: Dat
             raise ValueError(f"{path}: expected a weight in [0, 1] for every pseudo-label, but got others")
         weights[v] = np.where(labeled, w, 0.0)
     pseudo = dataclasses.replace(pseudo, weights=weights)
-    return calibrate(pseudo, config, roots=[folder, data.root])
+    return calibrate(pseudo, config, roots=[folder, data.root]) if cameras else pseudo

@@ -8,15 +8,24 @@ a linear warm-up of ``warmup_steps`` then cosine or linear decay to ``min_lr_rat
 With ``freeze_backbone_steps`` the backbone's learning rate is zero for those first steps (its
 warm-up starts after them): only the head and view embeddings learn, and nothing about the model
 changes for distributed training.
+
+Several devices (``training.devices: N``, also N CPU processes) train with DDP (gloo on the CPU):
+``training.batch_size`` frames per optimizer step in all, ``batch_size / N`` per rank, each rank
+its own share of the shuffled training frames (one seeded order, so a run is reproducible), and
+the validation frames split between the ranks without repeats; the validation metrics are sums
+and counts added over the ranks, so they are those of one process on the same frames. Every rank
+runs the same code (:mod:`lp3d_models.distributed`); only rank 0 writes the run directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
-import os
 import shutil
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,11 +34,10 @@ from typing import Any
 import lightning.pytorch as L
 import numpy as np
 import torch
-import torchmetrics
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lp3d_io.files import write_text_atomic
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from lp3d_models.config import Config, config_to_dict, load_config, save_config
 from lp3d_models.data import (
@@ -37,10 +45,11 @@ from lp3d_models.data import (
     PoseFrames,
     load_data,
     load_split,
-    make_split,
     save_split,
+    split_frames,
     training_frames,
 )
+from lp3d_models.distributed import is_rank_zero, rank
 from lp3d_models.geometry import Cameras, apply_affine, cameras_from_batch, invert_affine, project, triangulate
 from lp3d_models.losses import coordinate_loss, heatmap_loss, triangulation_loss
 from lp3d_models.masking import MaskingSchedule, random_patch_mask
@@ -60,7 +69,7 @@ __all__ = ["PoseTask", "TrainResult", "train", "lr_factor"]
 
 # Settings whose change makes a run's split or checkpoints incompatible with its earlier members.
 _FIXED_KEYS = {
-    "data": ("root", "views", "labels", "synthetic", "val_fraction", "test_fraction", "split_seed"),
+    "data": ("root", "views", "labels", "crops", "synthetic", "val_fraction", "test_fraction", "split_seed", "split"),
     "model": ("backbone", "height", "width", "heatmap_stride", "head_channels", "joint_blocks"),
     "loss": ("sigma",),
 }
@@ -99,7 +108,9 @@ class PoseTask(L.LightningModule):
     on calibrated validation samples, ``val/error_3d`` (world units: the predictions of all views
     triangulated, weighted by confidence, against the triangulated labels) and
     ``val/reprojection_<view>`` (original pixels: that 3D prediction projected into the view,
-    against its label).
+    against its label). Each validation metric is a sum and a count per rank, added over the ranks
+    at the end of the validation (so a rank without calibrated samples counts nothing, and the
+    mean is that of all the validation frames); a metric nothing counted is not logged.
 
     Args:
         model: the pose model.
@@ -121,13 +132,12 @@ class PoseTask(L.LightningModule):
         self.total_steps = int(total_steps)
         mc = config.masking
         self.masking = MaskingSchedule(mc.initial, mc.final, mc.start_step, mc.end_step)
-        self.val_error = torchmetrics.MeanMetric()
-        self.val_error_3d = torchmetrics.MeanMetric()
-        self.val_reprojection = torch.nn.ModuleList(torchmetrics.MeanMetric() for _ in range(model.n_views))
         names = view_names if view_names is not None else config.data.views
         if names is None or len(names) != model.n_views:
             names = [f"view{v}" for v in range(model.n_views)]
         self.view_names = list(names)
+        self.val_metrics = ["val/loss", "val/pixel_error", "val/error_3d", *(f"val/reprojection_{n}" for n in names)]
+        self._val_sums = torch.zeros(len(self.val_metrics), 2, dtype=torch.float64)
 
     def _loss(
         self, heatmaps: torch.Tensor, keypoints: torch.Tensor, weights: torch.Tensor | None = None
@@ -180,22 +190,37 @@ class PoseTask(L.LightningModule):
         self.log("train/mask_ratio", ratio, batch_size=B)
         return loss
 
+    def _count(self, name: str, values: torch.Tensor, weight: float | None = None) -> None:
+        """Adds ``values`` (their sum and number; or one value of ``weight``) to a validation metric."""
+        row = self.val_metrics.index(name)
+        values = values.detach().double()
+        if weight is None:
+            values = values[torch.isfinite(values)]
+            self._val_sums[row, 0] += values.sum().cpu()
+            self._val_sums[row, 1] += values.numel()
+        else:
+            self._val_sums[row, 0] += float(values) * weight
+            self._val_sums[row, 1] += weight
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums.zero_()
+
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        counted = batch["counted"].bool() if "counted" in batch else None  # padding of a rank without frames
+        if counted is not None:
+            if not bool(counted.any()):
+                return
+            batch = {k: v[counted] if isinstance(v, torch.Tensor) and v.ndim else v for k, v in batch.items()}
         images, keypoints, sizes = batch["images"], batch["keypoints"], batch["image_sizes"]
         out = self.model(images, image_sizes=sizes)
-        val_loss = self._loss(out.heatmaps, keypoints, batch.get("weights"))
-        self.log("val/loss", val_loss, batch_size=images.shape[0], sync_dist=True)
+        self._count("val/loss", self._loss(out.heatmaps, keypoints, batch.get("weights")), weight=images.shape[0])
         truth = to_original_pixels(keypoints, self.model.image_size, sizes)
-        error = torch.linalg.vector_norm(out.keypoints - truth, dim=-1)
-        error = error[torch.isfinite(error)]
-        if error.numel():
-            self.val_error.update(error)
-            self.log("val/pixel_error", self.val_error, prog_bar=True, batch_size=int(error.numel()))
+        self._count("val/pixel_error", torch.linalg.vector_norm(out.keypoints - truth, dim=-1))
         if "calibrated" in batch and bool(batch["calibrated"].any()):
             self._validate_3d(batch, out)
 
     def _validate_3d(self, batch: dict[str, torch.Tensor], out: PoseOutput) -> None:
-        """Updates and logs ``val/error_3d`` and ``val/reprojection_<view>`` (see the class docstring)."""
+        """Counts ``val/error_3d`` and ``val/reprojection_<view>`` (see the class docstring)."""
         keep = batch["calibrated"].bool()
         cameras = Cameras(*(t[keep] for t in cameras_from_batch(batch)))
         to_camera = invert_affine(batch["affine"][keep].double())
@@ -204,17 +229,19 @@ class PoseTask(L.LightningModule):
         predicted = triangulate(apply_affine(model_pixels, to_camera), cameras, out.confidence[keep])
         weights = batch["weights"][keep] if "weights" in batch else None
         truth = triangulate(labels, cameras, weights)
-        error = torch.linalg.vector_norm(predicted - truth, dim=-1)
-        error = error[torch.isfinite(error)]
-        if error.numel():
-            self.val_error_3d.update(error)
-            self.log("val/error_3d", self.val_error_3d, batch_size=int(error.numel()))
+        self._count("val/error_3d", torch.linalg.vector_norm(predicted - truth, dim=-1))
         reprojection = torch.linalg.vector_norm(project(predicted, cameras) - labels, dim=-1)  # (B, V, K)
-        for v, (name, metric) in enumerate(zip(self.view_names, self.val_reprojection, strict=True)):
-            error = reprojection[:, v][torch.isfinite(reprojection[:, v])]
-            if error.numel():
-                metric.update(error)
-                self.log(f"val/reprojection_{name}", metric, batch_size=int(error.numel()))
+        for v, name in enumerate(self.view_names):
+            self._count(f"val/reprojection_{name}", reprojection[:, v])
+
+    def on_validation_epoch_end(self) -> None:
+        sums = self._val_sums.to(self.device)
+        if self.trainer.world_size > 1:  # every rank reduces the same table (module docstring)
+            sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        for name, (total, count) in zip(self.val_metrics, sums.tolist(), strict=True):
+            if count > 0:
+                prog = name == "val/pixel_error"
+                self.log(name, total / count, prog_bar=prog, sync_dist=self.trainer.world_size > 1)
 
     def configure_optimizers(self) -> dict[str, Any]:
         tc = self.config.training
@@ -253,15 +280,13 @@ class TrainResult:
         run_dir: the run directory.
         members: member folders, in seed order.
         best_val_error: per member, the lowest validation pixel error (NaN if never validated).
+        rank: the process's rank (0 unless several devices train; :mod:`lp3d_models.distributed`).
     """
 
     run_dir: Path
     members: list[Path]
     best_val_error: list[float]
-
-
-def _is_rank_zero() -> bool:
-    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+    rank: int = 0
 
 
 def _uses_gpu(config: Config) -> bool:
@@ -305,14 +330,13 @@ def _prepare_run(config: Config, seeds: list[int], resume: bool, overwrite: bool
                 f"(pass --resume to continue them, --overwrite to start again, or other --seeds)"
             )
         config.training.seeds = sorted(set(before["training"]["seeds"]) | set(seeds))
-    data = load_data(config.data, run_dir)
+    data = load_data(config.data, run_dir, cameras=config.geometry.enabled)
     split_path = run_dir / SPLIT_FILE
     if split_path.is_file() and not overwrite:
         split = load_split(split_path, data)
     else:
-        dc = config.data
-        split = make_split(data.n_frames, dc.val_fraction, dc.test_fraction, dc.split_seed)
-    if _is_rank_zero():
+        split = split_frames(data, config.data)
+    if is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
         save_split(split, data, split_path)
         save_config(config, saved)
@@ -326,20 +350,138 @@ def _prepare_run(config: Config, seeds: list[int], resume: bool, overwrite: bool
     return data, split
 
 
-def _loaders(config: Config, data: LabeledData, split: dict[str, np.ndarray]) -> tuple[DataLoader, DataLoader | None]:
-    dc, tc = config.data, config.training
+class _Counted(Dataset):
+    """The validation frames of one rank; a rank with none gets one frame that counts for nothing
+    (every rank must run the validation loop, whose end adds the ranks' metrics)."""
+
+    def __init__(self, frames: Dataset, indices: list[int]) -> None:
+        self.frames, self.indices, self.counted = frames, indices or [0], bool(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**self.frames[self.indices[i]], "counted": torch.tensor(self.counted)}
+
+
+class _PoseData(L.LightningDataModule):
+    """The training and validation frames as loaders for this rank (module docstring)."""
+
+    def __init__(self, train_set: Dataset, val_set: Dataset | None, config: Config, seed: int) -> None:
+        super().__init__()
+        self.train_set, self.val_set, self.config, self.seed = train_set, val_set, config, seed
+        dc = config.data
+        self.common = {"num_workers": dc.num_workers, "persistent_workers": dc.num_workers > 0}
+
+    def _batch(self) -> int:
+        world = self.trainer.world_size if self.trainer is not None else 1
+        batch = self.config.training.batch_size
+        if batch % world:
+            raise ValueError(f"training.batch_size: expected a multiple of the {world} devices, but got {batch}")
+        return batch // world
+
+    def train_dataloader(self) -> DataLoader:
+        world = self.trainer.world_size if self.trainer is not None else 1
+        batch, n = self._batch(), len(self.train_set)
+        drop_last = n >= 2 * self.config.training.batch_size
+        if world == 1:
+            return DataLoader(self.train_set, batch_size=batch, shuffle=True, drop_last=drop_last, **self.common)
+        rank = self.trainer.global_rank
+        sampler = DistributedSampler(self.train_set, world, rank, shuffle=True, seed=self.seed)
+        return DataLoader(self.train_set, batch_size=batch, sampler=sampler, drop_last=drop_last, **self.common)
+
+    def val_dataloader(self) -> DataLoader:
+        assert self.val_set is not None
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if world == 1:
+            return DataLoader(self.val_set, batch_size=self.config.training.batch_size, shuffle=False, **self.common)
+        indices = list(range(self.trainer.global_rank, len(self.val_set), world))
+        return DataLoader(_Counted(self.val_set, indices), batch_size=self._batch(), shuffle=False, **self.common)
+
+
+def _data(config: Config, data: LabeledData, split: dict[str, np.ndarray], seed: int) -> _PoseData:
     size = (config.model.height, config.model.width)
-    geometry = config.geometry
+    geometry, cache = config.geometry, config.data.cache_images
     # The hand-labeled training frames and every pseudo-labeled frame (never validation).
-    train_set = training_frames(data, split["train"], size, config.augment, geometry, cache=dc.cache_images)
-    common = {"num_workers": dc.num_workers, "persistent_workers": dc.num_workers > 0}
-    train_loader = DataLoader(
-        train_set, batch_size=tc.batch_size, shuffle=True, drop_last=len(train_set) >= 2 * tc.batch_size, **common
-    )
-    if not len(split["val"]):
-        return train_loader, None
-    val_set = PoseFrames(data, split["val"], size, augment=None, cache=dc.cache_images, geometry=geometry)
-    return train_loader, DataLoader(val_set, batch_size=tc.batch_size, shuffle=False, **common)
+    train_set = training_frames(data, split["train"], size, config.augment, geometry, cache=cache)
+    val_set = None
+    if len(split["val"]):
+        val_set = PoseFrames(data, split["val"], size, augment=None, cache=cache, geometry=geometry)
+    return _PoseData(train_set, val_set, config, seed)
+
+
+class _StepProgressBar(TQDMProgressBar):
+    """Training progress in optimizer steps of the whole run (``seed_0: 120/400 steps``), not epochs
+    (a run bounded by ``max_steps`` has no last epoch to count to)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
+        bar = self.train_progress_bar
+        if bar.total != trainer.max_steps:
+            bar.reset(total=trainer.max_steps)
+            bar.initial = trainer.global_step
+        bar.set_description(f"{self.name} steps")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_: Any) -> None:
+        bar = self.train_progress_bar
+        if bar is not None and not bar.disable:
+            bar.n = trainer.global_step
+            bar.set_postfix(self.get_metrics(trainer, pl_module))
+            bar.refresh()
+
+    def on_train_epoch_end(self, *_: Any) -> None:
+        pass  # one bar for the whole run
+
+    def on_train_end(self, *_: Any) -> None:
+        self.train_progress_bar.close()
+
+
+# Lightning's messages that say nothing about this run (tips for its cloud products).
+_NOISE = ("💡 Tip", "litlogger", "litmodels")
+
+
+class _DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in _NOISE)
+
+
+@contextlib.contextmanager
+def _quiet_training() -> Iterator[None]:
+    """Keeps out of the training output what hides what matters: Lightning's product tips, and
+    warnings about the libraries' internals or about choices made here on purpose."""
+    noise = _DropNoise()
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    loggers += [
+        logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.startswith("lightning")
+    ]
+    for logger in loggers:
+        logger.addFilter(noise)
+    try:
+        with warnings.catch_warnings():
+            # Lightning 2.6 calls a torch.utils._pytree API that torch 2.14 deprecates.
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+            # num_workers is a config choice (0 is right for small projects and CPU runs).
+            warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+            # The last checkpoint is continued on purpose (--resume) and replaced on purpose.
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+            # Validation splits its frames between the ranks itself, without repeats (module docstring).
+            warnings.filterwarnings("ignore", message=r".*`DistributedSampler`.*")
+            yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(noise)
+
+
+def _strategy(config: Config) -> Any:
+    if _world_size(config) <= 1:
+        return "auto"
+    from lightning.pytorch.strategies import DDPStrategy
+
+    # Ranks other than 0 wait at barriers while rank 0 alone predicts or smooths (lp3d pipeline).
+    return DDPStrategy(timeout=timedelta(days=1))
 
 
 def _fit_member(config: Config, data: LabeledData, split: dict[str, np.ndarray], seed: int, resume: bool) -> float:
@@ -347,8 +489,8 @@ def _fit_member(config: Config, data: LabeledData, split: dict[str, np.ndarray],
     member_dir = Path(config.run_dir) / member_name(seed)
     ckpt_dir = member_dir / "checkpoints"
     L.seed_everything(seed, workers=True, verbose=False)
-    train_loader, val_loader = _loaders(config, data, split)
-    steps_per_epoch = max(1, math.ceil(len(train_loader) / _world_size(config)))
+    module = _data(config, data, split, seed)
+    steps_per_epoch = max(1, math.ceil(len(module.train_set) / tc.batch_size))
     total = tc.max_steps if tc.max_steps is not None else tc.max_epochs * steps_per_epoch
     V, K = len(data.view_names), len(data.keypoint_names)
     if config.model.init_checkpoint is not None:  # e.g. a distilled student starting from its teacher
@@ -359,23 +501,26 @@ def _fit_member(config: Config, data: LabeledData, split: dict[str, np.ndarray],
     callbacks: list[L.Callback] = [
         ModelCheckpoint(ckpt_dir, filename="last", every_n_train_steps=tc.val_every_steps, enable_version_counter=False)
     ]
-    if val_loader is not None:
+    validate = module.val_set is not None
+    if validate:
         best = ModelCheckpoint(
             ckpt_dir, filename="best", monitor="val/pixel_error", mode="min", enable_version_counter=False
         )
         callbacks.append(best)
-    multi = isinstance(tc.devices, int) and tc.devices > 1
+    if tc.progress_bar:
+        callbacks.append(_StepProgressBar(member_name(seed)))
     trainer = L.Trainer(
         accelerator=tc.accelerator,
         devices=tc.devices,
-        strategy="ddp" if multi else "auto",
+        strategy=_strategy(config),
+        use_distributed_sampler=False,  # the data module splits the frames between the ranks
         precision=_precision(config),
         max_epochs=-1 if tc.max_steps is not None else tc.max_epochs,
         max_steps=total,
         max_time=timedelta(minutes=tc.max_minutes) if tc.max_minutes is not None else None,
-        val_check_interval=min(tc.val_every_steps, total) if val_loader is not None else None,
+        val_check_interval=min(tc.val_every_steps, total) if validate else None,
         check_val_every_n_epoch=None,
-        limit_val_batches=None if val_loader is not None else 0,
+        limit_val_batches=None if validate else 0,
         num_sanity_val_steps=0,
         gradient_clip_val=tc.gradient_clip,
         callbacks=callbacks,
@@ -386,14 +531,11 @@ def _fit_member(config: Config, data: LabeledData, split: dict[str, np.ndarray],
         default_root_dir=member_dir,
     )
     last = ckpt_dir / "last.ckpt"
-    with warnings.catch_warnings():
-        # num_workers is a config choice (0 is right for small projects and CPU runs).
-        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-        if resume:  # the checkpoints being continued are there on purpose
-            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        trainer.fit(task, train_loader, val_loader, ckpt_path=str(last) if resume and last.is_file() else None)
-    trainer.save_checkpoint(last)
-    if val_loader is None or best.best_model_score is None:
+    with _quiet_training():
+        ckpt = str(last) if resume and last.is_file() else None
+        trainer.fit(task, datamodule=module, ckpt_path=ckpt, weights_only=False)  # our own checkpoint
+        trainer.save_checkpoint(last, weights_only=False)  # every rank takes part; rank 0 writes
+    if not validate or best.best_model_score is None:
         return float("nan")
     return float(best.best_model_score)
 
@@ -412,7 +554,7 @@ def train(
         seeds: the members to train (default ``config.training.seeds``).
         resume: continue members that have a ``last.ckpt`` (else that is an error).
         overwrite: start the run directory again: a new split, every earlier member and
-            evaluation removed.
+            evaluation removed (by rank 0 only: see :mod:`lp3d_models.distributed`).
 
     Returns:
         A :class:`TrainResult`.
@@ -428,9 +570,9 @@ def train(
         raise ValueError("expected --resume or --overwrite, but got both")
     config.training.seeds = seeds
     data, split = _prepare_run(config, seeds, resume, overwrite)
-    if overwrite and _is_rank_zero():  # members of the old split and its evaluation go too
+    if overwrite and is_rank_zero():  # members of the old split and its evaluation go too
         for old in [*Path(config.run_dir).glob(member_name("*")), Path(config.run_dir) / EVALUATION_DIR]:
             shutil.rmtree(old, ignore_errors=True)
     errors = [_fit_member(config, data, split, seed, resume) for seed in seeds]
     run_dir = Path(config.run_dir)
-    return TrainResult(run_dir, [run_dir / member_name(s) for s in seeds], errors)
+    return TrainResult(run_dir, [run_dir / member_name(s) for s in seeds], errors, rank())

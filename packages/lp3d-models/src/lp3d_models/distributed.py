@@ -1,0 +1,62 @@
+"""Several processes (ranks) running one command: which one writes, and waiting for each other.
+
+Training on several devices (``training.devices: N``) runs N processes. Lightning starts the other
+ranks itself by running the same command again (with ``LOCAL_RANK`` set), and a launcher (torchrun,
+SLURM) starts N copies of it: either way every rank runs the same code. The rules:
+
+- only rank 0 writes or deletes shared outputs (run folders, split and config files, stores,
+  stage stamps, reports); the others compute the same things and write nothing;
+- where a rank needs what rank 0 wrote, every rank waits for the others (:func:`barrier`);
+  before the ranks are connected (the first training of a command), each rank decides alone, from
+  the same files, and rank 0 has already written what the others read.
+
+The rank comes from the environment, as Lightning reads it, so it is known before any process group
+exists.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["rank", "is_rank_zero", "connected", "barrier", "broadcast"]
+
+
+def rank() -> int:
+    """0 for the first process (the only one without several), a positive number for the others."""
+    if "RANK" in os.environ:  # torchrun
+        return int(os.environ["RANK"])
+    if "LOCAL_RANK" in os.environ:  # Lightning's own launcher (NODE_RANK > 0 on other nodes)
+        return int(os.environ["LOCAL_RANK"]) + 1_000_000 * int(os.environ.get("NODE_RANK", 0))
+    return int(os.environ.get("SLURM_PROCID", 0))
+
+
+def is_rank_zero() -> bool:
+    """Whether this process writes shared outputs (see the module docstring)."""
+    return rank() == 0
+
+
+def connected() -> bool:
+    """Whether the ranks are connected (a torch.distributed process group of several ranks exists)."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def barrier() -> None:
+    """Waits until every rank is here (nothing to wait for when the ranks are not connected)."""
+    if connected():
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def broadcast(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (a picklable object; ``value`` itself when not connected)."""
+    if not connected():
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
