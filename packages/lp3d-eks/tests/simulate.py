@@ -6,15 +6,22 @@ Ensemble members: projection of the truth + an error shared by all members (``sh
 independent member noise (``member_px``). Planted events: consistent single-view outliers (every
 member shifted by the same 20-60 px offset in one view) and missing detections (isolated NaNs
 and whole stretches, for all members).
+
+A view that disagrees with the others on every frame (``bad_view``): its detections come from
+a camera whose pose differs from the calibration by ``rotation_deg`` (about a random axis) and
+``translation_mm`` (a random direction), and/or carry a constant ``offset_px`` on
+``offset_keypoints``. ``stretch_view`` loses ``n_stretches`` stretches of ``stretch_frames``
+frames on every keypoint.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from lp3d_eks import Camera, CameraRig
-from lp3d_eks.camera import matrix_to_rodrigues
+from lp3d_eks.camera import matrix_to_rodrigues, rodrigues_to_matrix
 
 
 @dataclass
@@ -26,6 +33,7 @@ class Simulation:
     outliers: np.ndarray  # (view, time, keypoint) bool
     missing: np.ndarray  # (view, time, keypoint) bool
     step_mm: float
+    bad: np.ndarray = field(default=None)  # (view, keypoint) bool: a view that disagrees persistently
 
 
 def ring_rig(n_views: int = 4, radius_mm: float = 500.0, focal: float = 600.0, seed: int = 0) -> CameraRig:
@@ -64,12 +72,43 @@ def simulate(
     missing_rate: float = 0.03,
     n_gaps: int = 2,
     seed: int = 0,
+    *,
+    bad_view: int | None = None,
+    rotation_deg: float = 0.0,
+    translation_mm: float = 0.0,
+    offset_px: float = 0.0,
+    offset_keypoints: Sequence[int] = (),
+    stretch_view: int | None = None,
+    n_stretches: int = 3,
+    stretch_frames: int = 60,
 ) -> Simulation:
     rng = np.random.default_rng(seed)
     rig = ring_rig(n_views, seed=seed)
     start = rng.uniform(-30, 30, size=(1, n_keypoints, 3))
     truth = start + np.cumsum(rng.normal(0, step_mm, size=(n_frames, n_keypoints, 3)), axis=0)
     clean = rig.project(truth)  # (view, time, keypoint, 2)
+    bad = np.zeros((n_views, n_keypoints), dtype=bool)
+    if bad_view is not None:
+        bad_rng = np.random.default_rng([seed, 1])
+        cam = rig.cameras[bad_view]
+        if rotation_deg or translation_mm:
+            axis = bad_rng.normal(size=3)
+            turn = rodrigues_to_matrix(np.deg2rad(rotation_deg) * axis / np.linalg.norm(axis))
+            shift = bad_rng.normal(size=3)
+            actual = Camera(
+                cam.name,
+                cam.size,
+                cam.matrix,
+                cam.dist,
+                matrix_to_rodrigues(turn @ cam.rotation),
+                turn @ cam.tvec + translation_mm * shift / np.linalg.norm(shift),
+            )
+            clean[bad_view] = actual.project(truth)
+            bad[bad_view] = True
+        if offset_px:
+            angle = bad_rng.uniform(0, 2 * np.pi, size=len(offset_keypoints))
+            clean[bad_view][:, list(offset_keypoints)] += offset_px * np.stack([np.cos(angle), np.sin(angle)], -1)
+            bad[bad_view, list(offset_keypoints)] = True
     shared = rng.normal(0, shared_px, size=clean.shape)
     member = rng.normal(0, member_px, size=(n_members,) + clean.shape)
     pred = clean[None] + shared[None] + member
@@ -89,10 +128,15 @@ def simulate(
         v, k = rng.integers(0, n_views), rng.integers(0, n_keypoints)
         t0 = rng.integers(0, max(1, n_frames - 30))
         missing[v, t0 : t0 + int(rng.integers(10, 30)), k] = True
+    if stretch_view is not None:
+        stretch_rng = np.random.default_rng([seed, 2])
+        for _ in range(n_stretches):
+            t0 = int(stretch_rng.integers(0, max(1, n_frames - stretch_frames)))
+            missing[stretch_view, t0 : t0 + stretch_frames] = True
     outliers &= ~missing
     pred[:, missing] = np.nan
     conf = np.where(np.isnan(pred[..., 0]), 0.0, rng.uniform(0.8, 1.0, size=pred.shape[:4]))
-    return Simulation(rig, truth, pred, conf, outliers, missing, step_mm)
+    return Simulation(rig, truth, pred, conf, outliers, missing, step_mm, bad)
 
 
 def coverage(result_mean: np.ndarray, result_var: np.ndarray, truth: np.ndarray, z: float = 1.959964) -> float:

@@ -4,8 +4,11 @@
 #include <limits>
 
 namespace lp3d {
+namespace {
 
-Eigen::Vector2d Camera::distort(const Eigen::Vector2d& xy, Eigen::Matrix2d* J) const {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+Eigen::Vector2d distort_pinhole(const std::array<double, 5>& dist, const Eigen::Vector2d& xy, Eigen::Matrix2d* J) {
   const double k1 = dist[0], k2 = dist[1], p1 = dist[2], p2 = dist[3], k3 = dist[4];
   const double x = xy.x(), y = xy.y();
   const double r2 = x * x + y * y;
@@ -21,6 +24,38 @@ Eigen::Vector2d Camera::distort(const Eigen::Vector2d& xy, Eigen::Matrix2d* J) c
     (*J)(1, 1) = radial + y * dry + 6.0 * p1 * y + 2.0 * p2 * x;
   }
   return out;
+}
+
+// theta_d(theta) of the fisheye model and its derivative.
+inline double fisheye_theta_d(const std::array<double, 5>& k, double theta, double* derivative) {
+  const double t2 = theta * theta;
+  if (derivative) *derivative = 1.0 + t2 * (3.0 * k[0] + t2 * (5.0 * k[1] + t2 * (7.0 * k[2] + t2 * 9.0 * k[3])));
+  return theta * (1.0 + t2 * (k[0] + t2 * (k[1] + t2 * (k[2] + t2 * k[3]))));
+}
+
+Eigen::Vector2d distort_fisheye(const std::array<double, 5>& k, const Eigen::Vector2d& xy, Eigen::Matrix2d* J) {
+  const double r = xy.norm();
+  if (!(r > 1e-8)) {  // OpenCV's cut-off: the distortion is the identity there
+    if (J) J->setIdentity();
+    return xy;
+  }
+  const double theta = std::atan(r);
+  double dtheta_d = 0.0;
+  const double c = fisheye_theta_d(k, theta, J ? &dtheta_d : nullptr) / r;  // (x_d, y_d) = c (x, y)
+  if (J) {
+    // d c / d r = (theta_d'(theta) / (1 + r^2) - c) / r; J = c I + (dc/dr / r) xy xy^T
+    const double g = (dtheta_d / (1.0 + r * r) - c) / (r * r);
+    *J = g * xy * xy.transpose();
+    (*J)(0, 0) += c;
+    (*J)(1, 1) += c;
+  }
+  return c * xy;
+}
+
+}  // namespace
+
+Eigen::Vector2d Camera::distort(const Eigen::Vector2d& xy, Eigen::Matrix2d* J) const {
+  return fisheye ? distort_fisheye(dist, xy, J) : distort_pinhole(dist, xy, J);
 }
 
 bool Camera::project(const Eigen::Vector3d& X, Eigen::Vector2d& uv,
@@ -47,6 +82,21 @@ bool Camera::project(const Eigen::Vector3d& X, Eigen::Vector2d& uv,
 
 Eigen::Vector2d Camera::undistort(const Eigen::Vector2d& uv) const {
   const Eigen::Vector2d target((uv.x() - K(0, 2)) / K(0, 0), (uv.y() - K(1, 2)) / K(1, 1));
+  if (fisheye) {
+    // theta from theta_d by Newton's method (OpenCV clips theta_d to pi/2, where the model ends);
+    // then (x, y) = tan(theta) / theta_d * target.
+    const double theta_d = std::min(target.norm(), M_PI / 2.0);
+    if (!(theta_d > 0.0)) return target;
+    double theta = theta_d;
+    for (int it = 0; it < 30; ++it) {
+      double slope = 0.0;
+      const double fix = (fisheye_theta_d(dist, theta, &slope) - theta_d) / slope;
+      theta -= fix;
+      if (!(std::abs(fix) > 1e-16 * theta)) break;
+    }
+    if (!(theta > 0.0) || !(theta < M_PI / 2.0)) return Eigen::Vector2d(kNaN, kNaN);
+    return target * (std::tan(theta) / theta_d);
+  }
   const double k1 = dist[0], k2 = dist[1], p1 = dist[2], p2 = dist[3], k3 = dist[4];
   Eigen::Vector2d xy = target;
   // Fixed-point iteration (as in OpenCV) gets close ...
@@ -60,7 +110,7 @@ Eigen::Vector2d Camera::undistort(const Eigen::Vector2d& uv) const {
   // ... and Newton's method on distort(xy) = target finishes to machine precision.
   for (int it = 0; it < 10; ++it) {
     Eigen::Matrix2d Jd;
-    const Eigen::Vector2d res = distort(xy, &Jd) - target;
+    const Eigen::Vector2d res = distort_pinhole(dist, xy, &Jd) - target;
     if (res.squaredNorm() < 1e-30) break;
     const double det = Jd.determinant();
     if (!std::isfinite(det) || std::abs(det) < 1e-12) break;
@@ -69,30 +119,116 @@ Eigen::Vector2d Camera::undistort(const Eigen::Vector2d& uv) const {
   return xy;
 }
 
-Eigen::Vector3d triangulate_dlt(const std::vector<Camera>& cams, const std::vector<Eigen::Vector2d>& uv,
-                                const std::vector<double>& weights, const std::vector<bool>& valid) {
-  // A stacks two rows per view, A [X; 1] = 0. With the last homogeneous coordinate fixed to 1,
-  // least squares is the 3x3 system (A^T A)[0:3, 0:3] X = -(A^T A)[0:3, 3]: the same point as the
-  // homogeneous (SVD) solution for exact data, far cheaper, and never a point at infinity.
+namespace {
+
+// DLT from undistorted normalized coordinates xy of the views with a positive weight.
+// A stacks two rows per view, A [X; 1] = 0. With the last homogeneous coordinate fixed to 1,
+// least squares is the 3x3 system (A^T A)[0:3, 0:3] X = -(A^T A)[0:3, 3]: the same point as the
+// homogeneous (SVD) solution for exact data, far cheaper, and never a point at infinity.
+Eigen::Vector3d dlt_normalized(const std::vector<Camera>& cams, const std::vector<Eigen::Vector2d>& xy,
+                               const std::vector<double>& weights) {
   Eigen::Matrix4d AtA = Eigen::Matrix4d::Zero();
   int n = 0;
   for (size_t v = 0; v < cams.size(); ++v) {
-    if (!valid[v]) continue;
+    const double w = weights[v];
+    if (!(w > 0.0)) continue;
     const Camera& c = cams[v];
     Eigen::Matrix<double, 3, 4> P;
     P << c.R, c.t;
-    const Eigen::Vector2d xy = c.undistort(uv[v]);
-    const double w = weights[v];
-    const Eigen::RowVector4d r0 = w * (xy.x() * P.row(2) - P.row(0));
-    const Eigen::RowVector4d r1 = w * (xy.y() * P.row(2) - P.row(1));
+    const Eigen::RowVector4d r0 = w * (xy[v].x() * P.row(2) - P.row(0));
+    const Eigen::RowVector4d r1 = w * (xy[v].y() * P.row(2) - P.row(1));
     AtA.noalias() += r0.transpose() * r0 + r1.transpose() * r1;
     ++n;
   }
-  if (n < 2) return Eigen::Vector3d::Constant(std::numeric_limits<double>::quiet_NaN());
+  if (n < 2) return Eigen::Vector3d::Constant(kNaN);
   const Eigen::LDLT<Eigen::Matrix3d> ldlt(AtA.topLeftCorner<3, 3>());
   if (ldlt.info() != Eigen::Success || !(ldlt.vectorD().minCoeff() > 1e-14 * ldlt.vectorD().maxCoeff()))
-    return Eigen::Vector3d::Constant(std::numeric_limits<double>::quiet_NaN());
+    return Eigen::Vector3d::Constant(kNaN);
   return ldlt.solve(-AtA.topRightCorner<3, 1>());
+}
+
+}  // namespace
+
+Eigen::Vector3d triangulate_dlt(const std::vector<Camera>& cams, const std::vector<Eigen::Vector2d>& uv,
+                                const std::vector<double>& weights, const std::vector<bool>& valid) {
+  std::vector<Eigen::Vector2d> xy(cams.size(), Eigen::Vector2d::Zero());
+  std::vector<double> w(cams.size(), 0.0);
+  for (size_t v = 0; v < cams.size(); ++v) {
+    if (!valid[v]) continue;
+    xy[v] = cams[v].undistort(uv[v]);
+    if (xy[v].allFinite()) w[v] = weights[v];
+  }
+  return dlt_normalized(cams, xy, w);
+}
+
+Eigen::Vector3d triangulate_robust(const std::vector<Camera>& cams, const std::vector<Eigen::Vector2d>& uv,
+                                   const std::vector<bool>& valid, double threshold, std::vector<uint8_t>& used,
+                                   std::vector<double>& error) {
+  const size_t V = cams.size();
+  used.assign(V, 0);
+  error.assign(V, kNaN);
+  std::vector<Eigen::Vector2d> xy(V, Eigen::Vector2d::Zero());
+  std::vector<uint8_t> ok(V, 0);
+  for (size_t v = 0; v < V; ++v) {
+    if (!valid[v]) continue;
+    xy[v] = cams[v].undistort(uv[v]);
+    ok[v] = xy[v].allFinite();
+  }
+  // reprojection errors of every usable view (infinite behind a camera); returns the consensus
+  std::vector<double> err(V);
+  auto consensus = [&](const Eigen::Vector3d& X, std::vector<double>& w, double& sse) {
+    int count = 0;
+    sse = 0.0;
+    for (size_t v = 0; v < V; ++v) {
+      w[v] = 0.0;
+      err[v] = kNaN;
+      if (!ok[v]) continue;
+      Eigen::Vector2d p;
+      err[v] = cams[v].project(X, p) ? (p - uv[v]).norm() : std::numeric_limits<double>::infinity();
+      if (err[v] < threshold) {
+        w[v] = 1.0;
+        sse += err[v] * err[v];
+        ++count;
+      }
+    }
+    return count;
+  };
+  std::vector<double> pair(V, 0.0), w(V), best(V, 0.0);
+  int best_count = 0;
+  double best_sse = 0.0;
+  for (size_t i = 0; i < V; ++i) {
+    if (!ok[i]) continue;
+    for (size_t j = i + 1; j < V; ++j) {
+      if (!ok[j]) continue;
+      pair[i] = pair[j] = 1.0;
+      const Eigen::Vector3d X = dlt_normalized(cams, xy, pair);
+      pair[i] = pair[j] = 0.0;
+      if (!X.allFinite()) continue;
+      double sse;
+      const int count = consensus(X, w, sse);
+      if (count >= 2 && (count > best_count || (count == best_count && sse < best_sse))) {
+        best_count = count;
+        best_sse = sse;
+        best = w;
+      }
+    }
+  }
+  if (best_count < 2) return Eigen::Vector3d::Constant(kNaN);
+  Eigen::Vector3d X = dlt_normalized(cams, xy, best);
+  for (int it = 0; it < 5; ++it) {
+    double sse;
+    if (consensus(X, w, sse) < 2 || w == best) break;
+    best = w;
+    X = dlt_normalized(cams, xy, best);
+  }
+  if (!X.allFinite()) return X;
+  double sse;
+  consensus(X, w, sse);
+  for (size_t v = 0; v < V; ++v) {
+    used[v] = best[v] > 0.0;
+    error[v] = err[v];
+  }
+  return X;
 }
 
 }  // namespace lp3d

@@ -10,8 +10,8 @@
 namespace lp3d {
 
 void ensemble_statistics(const double* positions, const double* confidences, int64_t M, int64_t N,
-                         Center center, bool confidence_weighted, double* out_center,
-                         double* out_variance, int32_t* out_count, int n_threads) {
+                         Center center, bool confidence_weighted, double* out_center, double* out_variance,
+                         int32_t* out_count, int n_threads) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const int64_t chunk = 4096;
   const int64_t n_chunks = (N + chunk - 1) / chunk;
@@ -21,6 +21,7 @@ void ensemble_statistics(const double* positions, const double* confidences, int
     for (int64_t i = c * chunk; i < end; ++i) {
       for (int d = 0; d < 2; ++d) {
         int n = 0;
+        double wsum = 0.0, mean = 0.0;
         for (int64_t m = 0; m < M; ++m) {
           const double y = positions[(m * N + i) * 2 + d];
           if (!std::isfinite(y)) continue;
@@ -29,9 +30,16 @@ void ensemble_statistics(const double* positions, const double* confidences, int
             w = confidences[m * N + i];
             if (!(w > 0.0) || !std::isfinite(w)) continue;
           }
-          vals[n] = y;
-          wts[n] = w;
-          ++n;
+          // insertion keeps vals sorted (the median needs it; M is a handful)
+          int j = n++;
+          for (; j > 0 && vals[j - 1] > y; --j) {
+            vals[j] = vals[j - 1];
+            wts[j] = wts[j - 1];
+          }
+          vals[j] = y;
+          wts[j] = w;
+          wsum += w;
+          mean += w * y;
         }
         double* oc = out_center + i * 2 + d;
         double* ov = out_variance + i * 2 + d;
@@ -41,22 +49,27 @@ void ensemble_statistics(const double* positions, const double* confidences, int
           *ov = nan;
           continue;
         }
-        double wsum = 0.0, mean = 0.0;
-        for (int j = 0; j < n; ++j) {
-          wsum += wts[j];
-          mean += wts[j] * vals[j];
-        }
         mean /= wsum;
         double var = 0.0;
         for (int j = 0; j < n; ++j) var += wts[j] * (vals[j] - mean) * (vals[j] - mean);
         *ov = var / wsum;
-        if (center == Center::Mean) {
-          *oc = mean;
-        } else {
-          std::sort(vals.begin(), vals.begin() + n);
-          *oc = (n % 2 == 1) ? vals[n / 2] : 0.5 * (vals[n / 2 - 1] + vals[n / 2]);
-        }
+        if (center == Center::Mean) *oc = mean;
+        else *oc = (n % 2 == 1) ? vals[n / 2] : 0.5 * (vals[n / 2 - 1] + vals[n / 2]);
       }
+    }
+  });
+}
+
+void shrink_variance(double* variance, const int32_t* count, const double* typical, int64_t V, int64_t T,
+                     int64_t K, double weight, double floor, int n_threads) {
+  parallel_for(V * T, n_threads, [&](int64_t vt) {
+    const double* typ = typical + (vt / T) * K * 2;
+    double* var = variance + vt * K * 2;
+    const int32_t* cnt = count + vt * K * 2;
+    for (int64_t j = 0; j < K * 2; ++j) {
+      if (cnt[j] == 0) continue;  // stays NaN
+      const double dof = cnt[j] - 1.0;
+      var[j] = std::max(floor, (weight * typ[j] + dof * var[j]) / (weight + dof));
     }
   });
 }

@@ -40,6 +40,8 @@ class KeypointSmoother {
           obs_.r[dst] = r[src];
         }
     inflation_.assign(static_cast<size_t>(T_) * V_, 1.0);
+    b_.assign(V_, 1.0);
+    if (!opt_.view_scale.empty()) std::copy_n(&opt_.view_scale[static_cast<size_t>(k_) * V_], V_, b_.begin());
     if (!init_nominal(nominal)) {
       write_missing(out);
       return;
@@ -48,38 +50,50 @@ class KeypointSmoother {
     init_prior();
     const bool auto_s = is_auto(opt_.s, k_, true);
     const bool auto_a = is_auto(opt_.noise_scale, k_, false);
-    s_ = auto_s ? s_ref_ : opt_.s[k_];
+    auto_a_ = auto_a;
+    const bool fit = auto_s || auto_a;
+    s_ = auto_s ? std::max(s_ref_, s_floor_) : opt_.s[k_];
     a_ = (opt_.noise_scale.empty() || auto_a) ? 1.0 : opt_.noise_scale[k_];
-    if (auto_s || auto_a) choose_params(auto_s, auto_a);
-    // Without inflation: converge now. With it: two passes are a good enough start for the
-    // inflation rounds, which keep relinearizing; the track converges after the last round.
-    if (opt_.inflate) {
-      pass_and_relinearize();
-      pass_and_relinearize();
-    } else {
+    if (fit) choose_params(auto_s, auto_a);
+    if (!opt_.inflate) {
       smooth();
+      write_outputs(out);
+      return;
     }
-    if (opt_.inflate) {
+    // Two passes are a good enough start for the view and inflation rounds, which keep
+    // relinearizing; the track converges after the last round.
+    pass_and_relinearize();
+    pass_and_relinearize();
+    const bool fit_views = opt_.fit_view_scale && V_ >= 3;
+    for (int outer = 0; outer < 4; ++outer) {
+      // View scales first (a view that disagrees on most frames would otherwise be inflated
+      // frame by frame and inflate the noise scale), refitting the parameters after each change.
+      bool views_moved = false;
+      for (int it = 0; fit_views && it < 8 && view_step(); ++it) {
+        views_moved = true;
+        if (fit) choose_params(auto_s, auto_a, /*refine=*/true);
+        pass_and_relinearize();
+      }
       // Inflation rounds (test, inflate, one relinearized pass) until nothing is flagged; then,
       // with automatic parameters, fit s (and a) again now that outliers are down-weighted, and
       // repeat while the parameters still move (outliers inflate the fitted noise scale).
-      for (int outer = 0; outer < 4; ++outer) {
-        int flagged = 0;
-        for (int it = 1; it <= opt_.inflate_max_iter; ++it) {
-          const int n = inflate_step();
-          if (n == 0) break;
-          flagged += n;
-          pass_and_relinearize();
-        }
-        if (!(auto_s || auto_a) || (outer > 0 && flagged == 0)) break;
-        const double s_old = s_, a_old = a_;
-        choose_params(auto_s, auto_a, /*refine=*/true);
-        const bool settled = std::abs(std::log(s_ / s_old)) < 0.05 && std::abs(std::log(a_ / a_old)) < 0.05;
+      // A round that flags fewer than 1 in 10,000 frames ends them (the last pass is the final
+      // smoothing's): a full pass for a handful of observations changes nothing else.
+      int flagged = 0;
+      for (int it = 1; it <= opt_.inflate_max_iter; ++it) {
+        const int n = inflate_step();
+        flagged += n;
+        if (n <= T_ / 10000) break;
         pass_and_relinearize();
-        if (settled) break;
       }
-      smooth();
+      if (!fit || (outer > 0 && flagged == 0 && !views_moved)) break;
+      const double s_old = s_, a_old = a_;
+      choose_params(auto_s, auto_a, /*refine=*/true);
+      const bool settled = std::abs(std::log(s_ / s_old)) < 0.05 && std::abs(std::log(a_ / a_old)) < 0.05;
+      pass_and_relinearize();
+      if (settled && !views_moved) break;
     }
+    smooth();
     write_outputs(out);
   }
 
@@ -88,6 +102,7 @@ class KeypointSmoother {
   using Mat = MatD<D>;
 
   double* xbar(int t) { return &xbar_[static_cast<size_t>(t) * dim_]; }
+  const double* xbar(int t) const { return &xbar_[static_cast<size_t>(t) * dim_]; }
 
   // Nominal track with gaps filled by linear interpolation (nearest value at the ends).
   bool init_nominal(const double* nominal) {
@@ -134,7 +149,36 @@ class KeypointSmoother {
     }
     if (!(s_ref > 0.0)) s_ref = std::max(1e-4 * spread_ * spread_, 1e-12);
     s_ref_ = s_ref;
+    s_floor_ = motion_floor(valid);
     return true;
+  }
+
+  // The floor of s: a point that demonstrably moves must not come back frozen (the degenerate
+  // maximum of the likelihood where the whole motion is explained as noise of a static point,
+  // reached when the observations disagree with each other more than their variances say).
+  // The nominal track's squared displacement over L frames, median M(L) per coordinate, is about
+  // 2 * noise + (L s) for a random walk and saturates for bounded motion; (M(L) - M(1)) / (L - 1)
+  // is the motion per frame beyond the noise, and s_floor_factor of it is the floor (0 for a
+  // point whose track does not move beyond its noise).
+  double motion_floor(const std::vector<int>& valid) const {
+    if (!(opt_.s_floor_factor > 0.0)) return 0.0;
+    const int L = std::clamp(T_ / 8, 2, 16);
+    std::vector<uint8_t> is_valid(T_, 0);
+    for (int t : valid) is_valid[t] = 1;
+    std::vector<double> d2;
+    auto median_displacement = [&](int lag) {
+      d2.clear();
+      for (int t : valid)
+        if (t + lag < T_ && is_valid[t + lag])
+          d2.push_back((Eigen::Map<const Vec>(xbar(t + lag), dim_) - Eigen::Map<const Vec>(xbar(t), dim_))
+                           .squaredNorm() / dim_);
+      if (d2.size() < 10) return std::numeric_limits<double>::quiet_NaN();
+      std::nth_element(d2.begin(), d2.begin() + d2.size() / 2, d2.end());
+      return d2[d2.size() / 2];
+    };
+    const double m1 = median_displacement(1), mL = median_displacement(L);
+    if (!(mL > m1)) return 0.0;
+    return opt_.s_floor_factor * (mL - m1) / (L - 1);
   }
 
   // A nominal point far from its temporal neighbours (a failed triangulation) would be a bad
@@ -222,7 +266,7 @@ class KeypointSmoother {
     for (const auto& [b, e] : blocks) {
       const Vec m0 = (b == 0) ? m0_ : Vec(Eigen::Map<const Vec>(xbar(b), dim_));
       const FilterStats st =
-          kalman_filter<D>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), nullptr, nullptr, gate);
+          kalman_filter<D>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), b_.data(), nullptr, nullptr, gate);
       total.sum_log_S += st.sum_log_S;
       total.sum_e2_S += st.sum_e2_S;
       total.n += st.n;
@@ -235,6 +279,7 @@ class KeypointSmoother {
   // their prediction are left out, until the parameters settle. `refine` searches near the
   // current value (after inflation changed the weights a little).
   void choose_params(bool auto_s, bool auto_a, bool refine = false) {
+    last_change_ = std::numeric_limits<double>::infinity();
     const auto blocks = search_blocks(T_, opt_.s_blocks, opt_.s_max_frames);
     const double inf = std::numeric_limits<double>::infinity();
     for (int stage = 0; stage < 4; ++stage) {
@@ -248,23 +293,44 @@ class KeypointSmoother {
 
   void search(const std::vector<std::pair<int, int>>& blocks, bool auto_s, bool auto_a, bool near, double gate) {
     const double center = std::log(auto_a ? s_ / a_ : s_);
-    const double lo = near ? center - 2.0 : std::log(s_ref_) - 18.0;
-    const double hi = near ? center + 2.0 : std::log(s_ref_) + 12.0;
+    double lo = near ? center - 2.0 : std::log(s_ref_) - 18.0;
+    double hi = near ? center + 2.0 : std::log(s_ref_) + 12.0;
+    const double tol = opt_.s_search_tol;
     if (auto_s && auto_a) {
       // s = lambda * a with a profiled out: search lambda only.
-      const double ll = brent_maximize(
-          [&](double l) { return block_stats(blocks, std::exp(l), 1.0, gate).profile_loglik(); }, lo, hi,
-          opt_.s_search_tol);
-      a_ = std::max(block_stats(blocks, std::exp(ll), 1.0, gate).scale_hat(), 1e-12);
-      s_ = std::exp(ll) * a_;
+      auto profile = [&](double l) { return block_stats(blocks, std::exp(l), 1.0, gate).profile_loglik(); };
+      double a = 1.0;
+      auto s_of = [&](double l) {
+        a = std::max(block_stats(blocks, std::exp(l), 1.0, gate).scale_hat(), 1e-12);
+        return std::exp(l) * a;
+      };
+      double ll = brent_maximize(profile, lo, hi, tol);
+      if (s_of(ll) < s_floor_) {
+        // s grows with lambda: the smallest lambda whose s reaches the floor (bisection), then the
+        // best lambda above it.
+        double l0 = ll, l1 = ll + 2.0;
+        for (int i = 0; i < 20 && s_of(l1) < s_floor_; ++i) l0 = l1, l1 += 2.0;
+        while (l1 - l0 > tol) {
+          const double mid = 0.5 * (l0 + l1);
+          (s_of(mid) < s_floor_ ? l0 : l1) = mid;
+        }
+        ll = brent_maximize(profile, l1, std::max(hi, l1 + 2.0), tol);
+        if (s_of(ll) < s_floor_) ll = l1;
+      }
+      s_ = s_of(ll);
+      a_ = a;
     } else if (auto_s) {
+      if (s_floor_ > 0.0) {
+        lo = std::max(lo, std::log(s_floor_));
+        hi = std::max(hi, lo + 2.0);
+      }
       s_ = std::exp(brent_maximize(
-          [&](double l) { return block_stats(blocks, std::exp(l), a_, gate).loglik(); }, lo, hi, opt_.s_search_tol));
+          [&](double l) { return block_stats(blocks, std::exp(l), a_, gate).loglik(); }, lo, hi, tol));
     } else {
       const double la = std::log(a_);
       a_ = std::exp(brent_maximize(
           [&](double l) { return block_stats(blocks, s_, std::exp(l), gate).loglik(); }, near ? la - 2.0 : std::log(1e-6),
-          near ? la + 2.0 : std::log(1e6), opt_.s_search_tol));
+          near ? la + 2.0 : std::log(1e6), tol));
     }
   }
 
@@ -273,7 +339,9 @@ class KeypointSmoother {
   void smooth_pass() {
     ms_.resize(static_cast<size_t>(T_) * dim_);
     Ps_.resize(static_cast<size_t>(T_) * dim_ * dim_);
-    loglik_ = kalman_filter<D>(obs_, 0, T_, s_, Q_, m0_, P0_, a_, inflation_.data(), ms_.data(), Ps_.data()).loglik();
+    loglik_ = kalman_filter<D>(obs_, 0, T_, s_, Q_, m0_, P0_, a_, inflation_.data(), b_.data(), ms_.data(),
+                               Ps_.data())
+                  .loglik();
     rts_smoother<D>(T_, dim_, s_, Q_, ms_.data(), Ps_.data());
     ++iterations_;
   }
@@ -293,6 +361,7 @@ class KeypointSmoother {
   // largest change of the track relative to the typical posterior standard deviation.
   double pass_and_relinearize() {
     smooth_pass();
+    last_change_ = 0.0;
     if (model_.is_linear()) return 0.0;
     // Frames that moved by less than 1e-4 posterior standard deviations keep their
     // linearization (the difference is far below anything the data can resolve).
@@ -309,14 +378,18 @@ class KeypointSmoother {
       }
     }
     linearize(&moved_);
-    return change / scale;
+    last_change_ = change / scale;
+    return last_change_;
   }
 
   // Smooth; for a nonlinear model relinearize around the smoothed track until it moves by less
   // than relinearize_tol posterior standard deviations (an iterated extended Kalman smoother).
+  // Nothing to do when the last pass already converged and nothing changed since.
   void smooth() {
-    for (int it = 0; it < std::max(1, opt_.relinearize_max_iter); ++it)
-      if (!(pass_and_relinearize() > opt_.relinearize_tol)) return;
+    for (int it = 0; it < std::max(1, opt_.relinearize_max_iter); ++it) {
+      if (!(last_change_ > opt_.relinearize_tol)) return;
+      pass_and_relinearize();
+    }
   }
 
   // One round of inflation: at each frame, the view that most exceeds the threshold (only one:
@@ -326,20 +399,14 @@ class KeypointSmoother {
   // until it is down-weighted; a second bad view is caught by the next round).
   int inflate_step() {
     int n_new = 0;
+    Eigen::Vector2d e, R;
+    Eigen::Matrix2d Ainv;
     for (int t = 0; t < T_; ++t) {
-      const Eigen::Map<const Vec> m(&ms_[static_cast<size_t>(t) * dim_], dim_);
-      const Eigen::Map<const Mat> P(&Ps_[static_cast<size_t>(t) * dim_ * dim_], dim_, dim_);
       int worst = -1;
       double worst_d2 = opt_.inflate_threshold;
       for (int v = 0; v < V_; ++v) {
-        const size_t tv = obs_.tv(t, v);
-        if (!obs_.ok[tv] || !std::isfinite(obs_.y[tv * 2]) || !std::isfinite(obs_.y[tv * 2 + 1])) continue;
-        const Eigen::Map<const Eigen::Matrix<double, 2, D, Eigen::RowMajor>> J(&obs_.J[tv * 2 * dim_], 2, dim_);
-        const Eigen::Vector2d e = Eigen::Vector2d(obs_.y[tv * 2], obs_.y[tv * 2 + 1]) - J * m -
-                                  Eigen::Vector2d(obs_.c[tv * 2], obs_.c[tv * 2 + 1]);
-        const double scale = a_ * inflation_[tv];
-        const Eigen::Vector2d R(scale * obs_.r[tv * 2], scale * obs_.r[tv * 2 + 1]);
-        const double d2 = loo_mahalanobis2(e, R, J, P);
+        if (!residual(t, v, e, R, Ainv)) continue;
+        const double d2 = e.dot(Ainv * e);
         if (d2 > worst_d2) {
           worst_d2 = d2;
           worst = v;
@@ -351,7 +418,115 @@ class KeypointSmoother {
         ++n_new;
       }
     }
+    if (n_new > 0) last_change_ = std::numeric_limits<double>::infinity();
     return n_new;
+  }
+
+  // The smoothed residual e_s of view v at frame t, its variance R (a * b_v * inflation * r) and
+  // (R - J P J^T)^{-1} (see inflation.hpp); false where the view is missing (either coordinate)
+  // or untestable.
+  bool residual(int t, int v, Eigen::Vector2d& e, Eigen::Vector2d& R, Eigen::Matrix2d& Ainv) const {
+    const size_t tv = obs_.tv(t, v);
+    if (!obs_.ok[tv] || !std::isfinite(obs_.y[tv * 2]) || !std::isfinite(obs_.y[tv * 2 + 1])) return false;
+    const Eigen::Map<const Vec> m(&ms_[static_cast<size_t>(t) * dim_], dim_);
+    const Eigen::Map<const Mat> P(&Ps_[static_cast<size_t>(t) * dim_ * dim_], dim_, dim_);
+    const Eigen::Map<const Eigen::Matrix<double, 2, D, Eigen::RowMajor>> J(&obs_.J[tv * 2 * dim_], 2, dim_);
+    e = Eigen::Vector2d(obs_.y[tv * 2], obs_.y[tv * 2 + 1]) - J * m - Eigen::Vector2d(obs_.c[tv * 2], obs_.c[tv * 2 + 1]);
+    const double scale = a_ * b_[v] * inflation_[tv];
+    R << scale * obs_.r[tv * 2], scale * obs_.r[tv * 2 + 1];
+    return loo_inverse(R, J, P, Ainv);
+  }
+
+  // Per view, over the frames where it is observed and testable: the median of d2 without the
+  // per-frame inflation and with the view's variance scaled by test_scale[v] (default: its view
+  // scale), in chi-square medians (`ratio`, NaN with fewer than 10 frames), and the median
+  // distance in pixels of the observation from its leave-one-out prediction (`distance`).
+  void view_statistics(std::vector<double>* ratio, std::vector<double>* distance,
+                       const std::vector<double>* test_scale = nullptr) const {
+    std::vector<double> d2, dist;
+    Eigen::Vector2d e, R, e_loo;
+    Eigen::Matrix2d Ainv, C;
+    auto median = [](std::vector<double>& x) {
+      if (x.size() < 10) return std::numeric_limits<double>::quiet_NaN();
+      std::nth_element(x.begin(), x.begin() + x.size() / 2, x.end());
+      return x[x.size() / 2];
+    };
+    for (int v = 0; v < V_; ++v) {
+      d2.clear();
+      dist.clear();
+      const double test = test_scale ? (*test_scale)[v] : b_[v];
+      for (int t = 0; t < T_; ++t) {
+        if (!residual(t, v, e, R, Ainv)) continue;
+        loo_prediction(e, R, Ainv, e_loo, C);
+        if (distance) dist.push_back(e_loo.norm());
+        if (ratio) {
+          const double f = inflation_[obs_.tv(t, v)] * b_[v] / test;  // R / f = a * test * r
+          C(0, 0) += R(0) / f;
+          C(1, 1) += R(1) / f;
+          d2.push_back(e_loo.dot(C.inverse() * e_loo));
+        }
+      }
+      if (ratio) (*ratio)[v] = median(d2) / kChi2Median2;
+      if (distance) (*distance)[v] = dist.empty() ? std::numeric_limits<double>::quiet_NaN() : median(dist);
+    }
+  }
+
+  // One round of view scales (see inflation.hpp): re-estimates the scaled views, and scales one
+  // unscaled view above the threshold. With several such views, each is tried: smoothed without
+  // it (its scale set very large), its scale fitted against the others (the median of its d2 at
+  // the chi-square median), and the marginal likelihood of all observations with that scale
+  // compared; the most likely wins. (The largest ratio is not enough: with three views, the LOO
+  // prediction of a good view uses the bad one at full weight, and an offset along the epipolar
+  // line of the two others leaves any one of the three looking as bad.) Returns whether any scale
+  // changed by more than 5%.
+  bool view_step() {
+    std::vector<double> ratio(V_);
+    view_statistics(&ratio, nullptr);
+    bool changed = false;
+    std::vector<int> candidates;
+    for (int v = 0; v < V_; ++v) {
+      if (!std::isfinite(ratio[v])) continue;
+      if (b_[v] > 1.0) {
+        const double b = std::max(1.0, b_[v] * ratio[v]);
+        if (std::abs(std::log(b / b_[v])) > 0.05) {
+          b_[v] = b;
+          changed = true;
+        }
+      } else if (ratio[v] > opt_.view_threshold) {
+        candidates.push_back(v);
+      }
+    }
+    if (candidates.size() == 1) {
+      b_[candidates[0]] = ratio[candidates[0]];
+      changed = true;
+    } else if (candidates.size() > 1) {
+      const auto blocks = search_blocks(T_, opt_.s_blocks, opt_.s_max_frames);
+      const double inf = std::numeric_limits<double>::infinity();
+      double best_ll = -inf, best_b = 1.0;
+      int best = -1;
+      std::vector<double> test = b_, fitted(V_);
+      for (int v : candidates) {
+        b_[v] = 1e6;  // without this view
+        smooth_pass();
+        test[v] = 1.0;
+        view_statistics(&fitted, nullptr, &test);
+        b_[v] = std::isfinite(fitted[v]) ? std::max(1.0, fitted[v]) : 1.0;
+        const double ll = auto_a_ ? block_stats(blocks, s_ / a_, 1.0, inf).profile_loglik()
+                                  : block_stats(blocks, s_, a_, inf).loglik();
+        if (ll > best_ll) {
+          best_ll = ll;
+          best = v;
+          best_b = b_[v];
+        }
+        b_[v] = 1.0;
+      }
+      if (best >= 0 && best_b > 1.0) {
+        b_[best] = best_b;
+        changed = true;
+      }
+    }
+    if (changed) last_change_ = std::numeric_limits<double>::infinity();
+    return changed;
   }
 
   void write_outputs(const SmootherOutputs& out) {
@@ -376,6 +551,13 @@ class KeypointSmoother {
         }
       }
     }
+    if (out.disagreement) {
+      std::vector<double> distance(V_);
+      view_statistics(nullptr, &distance);
+      for (int v = 0; v < V_; ++v) out.disagreement[static_cast<size_t>(v) * K_ + k_] = distance[v];
+    }
+    if (out.view_scale)
+      for (int v = 0; v < V_; ++v) out.view_scale[static_cast<size_t>(v) * K_ + k_] = b_[v];
     if (out.s) out.s[k_] = s_;
     if (out.noise_scale) out.noise_scale[k_] = a_;
     if (out.loglik) out.loglik[k_] = loglik_;
@@ -394,6 +576,10 @@ class KeypointSmoother {
         if (out.reprojection_var) std::fill_n(out.reprojection_var + vtk * 2, 2, kNaN);
       }
     }
+    for (int v = 0; v < V_; ++v) {
+      if (out.disagreement) out.disagreement[static_cast<size_t>(v) * K_ + k_] = kNaN;
+      if (out.view_scale) out.view_scale[static_cast<size_t>(v) * K_ + k_] = kNaN;
+    }
     if (out.s) out.s[k_] = kNaN;
     if (out.noise_scale) out.noise_scale[k_] = kNaN;
     if (out.loglik) out.loglik[k_] = kNaN;
@@ -404,12 +590,14 @@ class KeypointSmoother {
   const SmootherOptions& opt_;
   const int k_, T_, K_, V_, dim_;
   LinearizedObs obs_;
-  std::vector<double> xbar_, inflation_, ms_, Ps_;
+  std::vector<double> xbar_, inflation_, b_, ms_, Ps_;
   std::vector<uint8_t> moved_;
   Vec m0_, track_var_;
   Mat P0_, Q_;
-  double spread_ = 1.0, s_ref_ = 1.0, s_ = 1.0, a_ = 1.0, loglik_ = 0.0;
+  double spread_ = 1.0, s_ref_ = 1.0, s_floor_ = 0.0, s_ = 1.0, a_ = 1.0, loglik_ = 0.0;
+  double last_change_ = std::numeric_limits<double>::infinity();  // of the last pass; inf: changed since
   int iterations_ = 0;
+  bool auto_a_ = false;
 };
 
 template <int D>
@@ -431,6 +619,11 @@ void check_options(const ObservationModel& model, int T, int K, const SmootherOp
   if (T < 1 || K < 1) throw std::invalid_argument("need at least one frame and one keypoint");
   need(opt.s, K, "s");
   need(opt.noise_scale, K, "noise_scale");
+  need(opt.view_scale, static_cast<size_t>(K) * model.views(), "view_scale");
+  for (double b : opt.view_scale)
+    if (!(b > 0.0) || !std::isfinite(b)) throw std::invalid_argument("view_scale: expected positive finite values");
+  if (opt.fit_view_scale && !(opt.view_threshold > 1.0))
+    throw std::invalid_argument("view_threshold: expected a value > 1");
   need(opt.Q, D * D, "Q");
   need(opt.m0, K * D, "m0");
   need(opt.P0, K * D * D, "P0");

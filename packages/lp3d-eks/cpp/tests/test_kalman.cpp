@@ -21,6 +21,8 @@ static void compare_with_dense(int dim, int T, int V, unsigned seed) {
   for (size_t i = 0; i < obs.ok.size(); ++i) obs.ok[i] = (i % 5 == 3) ? 0 : 1;  // some missing views
   std::vector<double> infl(static_cast<size_t>(T) * V, 1.0);
   infl[1] = 3.0;
+  std::vector<double> view_scale(V);
+  for (int v = 0; v < V; ++v) view_scale[v] = 1.0 + 0.5 * v;
   const double s = 0.7, a = 1.3;
   Eigen::MatrixXd A = Eigen::MatrixXd::Random(dim, dim);
   const lp3d::MatD<D> Q = A * A.transpose() + Eigen::MatrixXd::Identity(dim, dim);
@@ -29,7 +31,7 @@ static void compare_with_dense(int dim, int T, int V, unsigned seed) {
   const lp3d::MatD<D> P0 = B * B.transpose() + 2.0 * Eigen::MatrixXd::Identity(dim, dim);
 
   std::vector<double> m(static_cast<size_t>(T) * dim), P(static_cast<size_t>(T) * dim * dim);
-  const lp3d::FilterStats st = lp3d::kalman_filter<D>(obs, 0, T, s, Q, m0, P0, a, infl.data(), m.data(), P.data());
+  const lp3d::FilterStats st = lp3d::kalman_filter<D>(obs, 0, T, s, Q, m0, P0, a, infl.data(), view_scale.data(), m.data(), P.data());
   lp3d::rts_smoother<D>(T, dim, s, Q, m.data(), P.data());
 
   // Dense: x = (x_0, ..., x_{T-1}); prior precision from x_0 ~ N(m0, P0), x_t - x_{t-1} ~ N(0, sQ).
@@ -60,7 +62,7 @@ static void compare_with_dense(int dim, int T, int V, unsigned seed) {
         const size_t i = tv * 2 + c;
         for (int d = 0; d < dim; ++d) H(nobs, t * dim + d) = obs.J[i * dim + d];
         yv(nobs) = obs.y[i] - obs.c[i];
-        rv(nobs) = a * infl[tv] * obs.r[i];
+        rv(nobs) = a * view_scale[v] * infl[tv] * obs.r[i];
         ++nobs;
       }
     }

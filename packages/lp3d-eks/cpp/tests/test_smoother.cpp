@@ -52,7 +52,19 @@ int main() {
   std::vector<double> mean(T * K * 3), cov(T * K * 9), rep(V * T * K * 2), repv(V * T * K * 2), infl(V * T * K),
       s(K), a(K), ll(K);
   std::vector<int32_t> iters(K);
-  lp3d::SmootherOutputs out{mean.data(), cov.data(), rep.data(), repv.data(), infl.data(), s.data(), a.data(), ll.data(), iters.data()};
+  std::vector<double> view_scale(V * K), disagreement(V * K);
+  lp3d::SmootherOutputs out;
+  out.mean = mean.data();
+  out.cov = cov.data();
+  out.reprojection = rep.data();
+  out.reprojection_var = repv.data();
+  out.inflation = infl.data();
+  out.s = s.data();
+  out.noise_scale = a.data();
+  out.view_scale = view_scale.data();
+  out.disagreement = disagreement.data();
+  out.loglik = ll.data();
+  out.iterations = iters.data();
   lp3d::smooth_keypoints(model, y.data(), r.data(), nominal.data(), T, K, opt, out);
 
   double err_smooth = 0, err_tri = 0;
@@ -81,5 +93,33 @@ int main() {
   CHECK(flagged >= planted * 9 / 10);
   CHECK(false_alarm <= T * K * V / 100);
   for (int k = 0; k < K; ++k) CHECK(s[k] > 1e-5 && s[k] < 1e-3);  // simulated s = 1e-4
+  // no view scale without fitting; disagreement ~ the 2 px noise (x sqrt(2) for the 2D distance)
+  for (int i = 0; i < V * K; ++i) {
+    CHECK(view_scale[i] == 1.0);
+    CHECK(disagreement[i] > 1.0 && disagreement[i] < 5.0);
+  }
+
+  // A camera whose observations of keypoint 0 are 25 px off on every frame: its view scale is
+  // fitted (the others keep 1), and the track is as good as without that camera's offset. (Off
+  // across the epipolar lines: with three cameras, an offset along the epipolar line of the two
+  // others is as well explained by any one of the three being off.)
+  std::vector<double> y_bad = y;
+  for (int t = 0; t < T; ++t) {
+    y_bad[((2 * T + t) * K + 0) * 2] += 7.0;
+    y_bad[((2 * T + t) * K + 0) * 2 + 1] += 24.0;
+  }
+  opt.fit_view_scale = true;
+  lp3d::smooth_keypoints(model, y_bad.data(), r.data(), nominal.data(), T, K, opt, out);
+  double err_bad = 0;
+  for (int t = 0; t < T; ++t)
+    for (int d = 0; d < 3; ++d) err_bad += std::pow(mean[t * K * 3 + d] - truth[t * K * 3 + d], 2);
+  const double rmse_bad = std::sqrt(err_bad / T);
+  std::printf("bad view: scales %g %g %g (keypoint 0), disagreement %g px, rmse %.5f\n", view_scale[0], view_scale[K],
+              view_scale[2 * K], disagreement[2 * K], rmse_bad);
+  CHECK(view_scale[2 * K] > 20.0);
+  CHECK(view_scale[0] == 1.0 && view_scale[K] == 1.0);
+  for (int v = 0; v < V; ++v) CHECK(view_scale[v * K + 1] == 1.0);  // keypoint 1 untouched
+  CHECK_NEAR(disagreement[2 * K], 25.0, 5.0);
+  CHECK(rmse_bad < 1.5 * rmse_smooth);
   TEST_MAIN_END();
 }

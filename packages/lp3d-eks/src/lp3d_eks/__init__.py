@@ -9,29 +9,40 @@ Smoothers (one argument order: data, then model, then keyword options; one resul
 """
 
 from lp3d_eks.camera import Camera, CameraRig
+from lp3d_eks.consistency import describe_inconsistent_views
 from lp3d_eks.ensemble import ensemble_statistics
-from lp3d_eks.result import EnsembleStatistics, SmootherResult
+from lp3d_eks.intervals import Z_95, Coverage, chi2_quantile, interval_coverage, normal_quantile
+from lp3d_eks.result import SMOOTHER_KINDS, EnsembleStatistics, SmootherResult
 from lp3d_eks.smoother import (
     SmoothOptions,
     smooth,
     smooth_calibrated,
     smooth_multiview,
     smooth_single_view,
-    triangulate_observations,
 )
+from lp3d_eks.triangulation import RobustTriangulation, triangulate_observations, triangulate_robust
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SMOOTHER_KINDS",
+    "Z_95",
     "Camera",
     "CameraRig",
+    "Coverage",
     "EnsembleStatistics",
+    "RobustTriangulation",
     "SmoothOptions",
     "SmootherResult",
+    "chi2_quantile",
+    "describe_inconsistent_views",
     "ensemble_statistics",
+    "interval_coverage",
+    "normal_quantile",
     "smooth",
     "smooth_calibrated",
     "smooth_multiview",
     "smooth_single_view",
     "triangulate_observations",
+    "triangulate_robust",
 ]

@@ -25,31 +25,35 @@ void require(const Arr& a, std::vector<py::ssize_t> shape, const char* name) {
   if (!ok) throw std::invalid_argument(std::string(name) + ": unexpected shape");
 }
 
-lp3d::Camera make_camera(const double* K, const double* dist, const double* R, const double* t) {
+lp3d::Camera make_camera(const double* K, const double* dist, bool fisheye, const double* R, const double* t) {
   lp3d::Camera c;
   c.K = Eigen::Map<const Eigen::Matrix<double, 3, 3, Eigen::RowMajor>>(K);
   for (int i = 0; i < 5; ++i) c.dist[i] = dist[i];
+  c.fisheye = fisheye;
   c.R = Eigen::Map<const Eigen::Matrix<double, 3, 3, Eigen::RowMajor>>(R);
   c.t = Eigen::Map<const Eigen::Vector3d>(t);
   return c;
 }
 
-std::vector<lp3d::Camera> make_cameras(const Arr& K, const Arr& dist, const Arr& R, const Arr& t) {
+// K (V, 3, 3), dist (V, 5), fisheye (V,) 0 / 1, R (V, 3, 3), t (V, 3)
+std::vector<lp3d::Camera> make_cameras(const Arr& K, const Arr& dist, const Arr& fisheye, const Arr& R, const Arr& t) {
   const py::ssize_t V = K.shape(0);
   require(K, {V, 3, 3}, "K");
   require(dist, {V, 5}, "dist");
+  require(fisheye, {V}, "fisheye");
   require(R, {V, 3, 3}, "R");
   require(t, {V, 3}, "t");
   std::vector<lp3d::Camera> cams;
   for (py::ssize_t v = 0; v < V; ++v)
-    cams.push_back(make_camera(K.data() + 9 * v, dist.data() + 5 * v, R.data() + 9 * v, t.data() + 3 * v));
+    cams.push_back(make_camera(K.data() + 9 * v, dist.data() + 5 * v, fisheye.data()[v] != 0.0, R.data() + 9 * v,
+                               t.data() + 3 * v));
   return cams;
 }
 
-py::tuple project(const Arr& points, const Arr& K, const Arr& dist, const Arr& R, const Arr& t) {
+py::tuple project(const Arr& points, const Arr& K, const Arr& dist, bool fisheye, const Arr& R, const Arr& t) {
   require(points, {-1, 3}, "points");
   const py::ssize_t N = points.shape(0);
-  const lp3d::Camera cam = make_camera(K.data(), dist.data(), R.data(), t.data());
+  const lp3d::Camera cam = make_camera(K.data(), dist.data(), fisheye, R.data(), t.data());
   Arr uv({N, py::ssize_t(2)}), jac({N, py::ssize_t(2), py::ssize_t(3)});
   const double* p = points.data();
   double* u = uv.mutable_data();
@@ -69,11 +73,11 @@ py::tuple project(const Arr& points, const Arr& K, const Arr& dist, const Arr& R
   return py::make_tuple(uv, jac);
 }
 
-Arr undistort(const Arr& pixels, const Arr& K, const Arr& dist) {
+Arr undistort(const Arr& pixels, const Arr& K, const Arr& dist, bool fisheye) {
   require(pixels, {-1, 2}, "pixels");
   const py::ssize_t N = pixels.shape(0);
   const double eye[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, zero[3] = {0, 0, 0};
-  const lp3d::Camera cam = make_camera(K.data(), dist.data(), eye, zero);
+  const lp3d::Camera cam = make_camera(K.data(), dist.data(), fisheye, eye, zero);
   Arr out({N, py::ssize_t(2)});
   const double* p = pixels.data();
   double* o = out.mutable_data();
@@ -89,9 +93,9 @@ Arr undistort(const Arr& pixels, const Arr& K, const Arr& dist) {
 }
 
 // points (V, N, 2) with NaN for missing views, weights (V, N) -> (N, 3)
-Arr triangulate(const Arr& points, const Arr& weights, const Arr& K, const Arr& dist, const Arr& R,
+Arr triangulate(const Arr& points, const Arr& weights, const Arr& K, const Arr& dist, const Arr& fisheye, const Arr& R,
                 const Arr& t, int n_threads) {
-  const auto cams = make_cameras(K, dist, R, t);
+  const auto cams = make_cameras(K, dist, fisheye, R, t);
   const py::ssize_t V = static_cast<py::ssize_t>(cams.size());
   require(points, {V, -1, 2}, "points");
   const py::ssize_t N = points.shape(1);
@@ -118,6 +122,41 @@ Arr triangulate(const Arr& points, const Arr& weights, const Arr& K, const Arr& 
   return out;
 }
 
+// points (V, N, 2) with NaN for missing views -> points (N, 3), used (V, N) uint8, error (V, N)
+py::tuple triangulate_robust(const Arr& points, double threshold, const Arr& K, const Arr& dist, const Arr& fisheye,
+                             const Arr& R, const Arr& t, int n_threads) {
+  const auto cams = make_cameras(K, dist, fisheye, R, t);
+  const py::ssize_t V = static_cast<py::ssize_t>(cams.size());
+  require(points, {V, -1, 2}, "points");
+  const py::ssize_t N = points.shape(1);
+  Arr out({N, py::ssize_t(3)}), error({V, N});
+  py::array_t<uint8_t> used({V, N});
+  const double* p = points.data();
+  double* o = out.mutable_data();
+  double* e = error.mutable_data();
+  uint8_t* u = used.mutable_data();
+  {
+    py::gil_scoped_release release;
+    lp3d::parallel_for(N, n_threads, [&](int64_t i) {
+      std::vector<Eigen::Vector2d> uv(V);
+      std::vector<bool> valid(V);
+      std::vector<uint8_t> use;
+      std::vector<double> err;
+      for (py::ssize_t v = 0; v < V; ++v) {
+        uv[v] = Eigen::Vector2d(p[(v * N + i) * 2], p[(v * N + i) * 2 + 1]);
+        valid[v] = std::isfinite(uv[v].x()) && std::isfinite(uv[v].y());
+      }
+      const Eigen::Vector3d X = lp3d::triangulate_robust(cams, uv, valid, threshold, use, err);
+      for (int d = 0; d < 3; ++d) o[3 * i + d] = X(d);
+      for (py::ssize_t v = 0; v < V; ++v) {
+        u[v * N + i] = use[v];
+        e[v * N + i] = err[v];
+      }
+    });
+  }
+  return py::make_tuple(out, used, error);
+}
+
 py::tuple ensemble_statistics(const Arr& positions, const std::optional<Arr>& confidences,
                               const std::string& center, bool weighted, int n_threads) {
   require(positions, {-1, -1, 2}, "positions");
@@ -141,6 +180,21 @@ py::tuple ensemble_statistics(const Arr& positions, const std::optional<Arr>& co
   return py::make_tuple(out_c, out_v, out_n);
 }
 
+// variance (V, T, K, 2) modified in place, count (V, T, K, 2) int32, typical (V, K, 2)
+void shrink_variance(py::array_t<double, py::array::c_style>& variance, const py::array_t<int32_t, py::array::c_style>& count,
+                     const Arr& typical, double weight, double floor, int n_threads) {
+  if (variance.ndim() != 4 || variance.shape(3) != 2) throw std::invalid_argument("variance: unexpected shape");
+  const py::ssize_t V = variance.shape(0), T = variance.shape(1), K = variance.shape(2);
+  if (count.ndim() != 4 || count.shape(0) != V || count.shape(1) != T || count.shape(2) != K || count.shape(3) != 2)
+    throw std::invalid_argument("count: unexpected shape");
+  require(typical, {V, K, 2}, "typical");
+  double* v = variance.mutable_data();
+  const int32_t* n = count.data();
+  const double* typ = typical.data();
+  py::gil_scoped_release release;
+  lp3d::shrink_variance(v, n, typ, V, T, K, weight, floor, n_threads);
+}
+
 lp3d::SmootherOptions make_options(const py::dict& o) {
   lp3d::SmootherOptions opt;
   auto vec = [&](const char* key, std::vector<double>& dst) {
@@ -151,6 +205,7 @@ lp3d::SmootherOptions make_options(const py::dict& o) {
   };
   vec("s", opt.s);
   vec("noise_scale", opt.noise_scale);
+  vec("view_scale", opt.view_scale);
   vec("Q", opt.Q);
   vec("m0", opt.m0);
   vec("P0", opt.P0);
@@ -158,6 +213,9 @@ lp3d::SmootherOptions make_options(const py::dict& o) {
     opt.s_blocks = o["s_blocks"].cast<std::vector<std::pair<int, int>>>();
   if (o.contains("s_max_frames")) opt.s_max_frames = o["s_max_frames"].cast<int>();
   if (o.contains("s_search_tol")) opt.s_search_tol = o["s_search_tol"].cast<double>();
+  if (o.contains("fit_view_scale")) opt.fit_view_scale = o["fit_view_scale"].cast<bool>();
+  if (o.contains("view_threshold")) opt.view_threshold = o["view_threshold"].cast<double>();
+  if (o.contains("s_floor_factor")) opt.s_floor_factor = o["s_floor_factor"].cast<double>();
   if (o.contains("inflate")) opt.inflate = o["inflate"].cast<bool>();
   if (o.contains("inflate_threshold")) opt.inflate_threshold = o["inflate_threshold"].cast<double>();
   if (o.contains("inflate_factor")) opt.inflate_factor = o["inflate_factor"].cast<double>();
@@ -178,11 +236,20 @@ py::dict run_smoother(const lp3d::ObservationModel& model, const Arr& y, const A
   require(nominal, {T, K, D}, "nominal");
   const lp3d::SmootherOptions opt = make_options(options);
   Arr mean({T, K, D}), cov({T, K, D, D}), rep({V, T, K, py::ssize_t(2)}), repv({V, T, K, py::ssize_t(2)}),
-      infl({V, T, K}), s({K}), a({K}), ll({K});
+      infl({V, T, K}), s({K}), a({K}), b({V, K}), dis({V, K}), ll({K});
   py::array_t<int32_t> iters({K});
-  lp3d::SmootherOutputs out{mean.mutable_data(), cov.mutable_data(), rep.mutable_data(), repv.mutable_data(),
-                            infl.mutable_data(), s.mutable_data(), a.mutable_data(), ll.mutable_data(),
-                            iters.mutable_data()};
+  lp3d::SmootherOutputs out;
+  out.mean = mean.mutable_data();
+  out.cov = cov.mutable_data();
+  out.reprojection = rep.mutable_data();
+  out.reprojection_var = repv.mutable_data();
+  out.inflation = infl.mutable_data();
+  out.s = s.mutable_data();
+  out.noise_scale = a.mutable_data();
+  out.view_scale = b.mutable_data();
+  out.disagreement = dis.mutable_data();
+  out.loglik = ll.mutable_data();
+  out.iterations = iters.mutable_data();
   const double *yp = y.data(), *rp = r.data(), *np_ = nominal.data();
   {
     py::gil_scoped_release release;
@@ -196,6 +263,8 @@ py::dict run_smoother(const lp3d::ObservationModel& model, const Arr& y, const A
   res["inflation"] = infl;
   res["s"] = s;
   res["noise_scale"] = a;
+  res["view_scale"] = b;
+  res["view_disagreement"] = dis;
   res["log_likelihood"] = ll;
   res["iterations"] = iters;
   return res;
@@ -205,12 +274,17 @@ py::dict run_smoother(const lp3d::ObservationModel& model, const Arr& y, const A
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "lp3d-eks C++ core (use the lp3d_eks Python API instead of calling this directly)";
-  m.def("project", &project, py::arg("points"), py::arg("K"), py::arg("dist"), py::arg("R"), py::arg("t"));
-  m.def("undistort", &undistort, py::arg("pixels"), py::arg("K"), py::arg("dist"));
+  m.def("project", &project, py::arg("points"), py::arg("K"), py::arg("dist"), py::arg("fisheye"), py::arg("R"),
+        py::arg("t"));
+  m.def("undistort", &undistort, py::arg("pixels"), py::arg("K"), py::arg("dist"), py::arg("fisheye"));
   m.def("triangulate", &triangulate, py::arg("points"), py::arg("weights"), py::arg("K"), py::arg("dist"),
-        py::arg("R"), py::arg("t"), py::arg("n_threads") = 0);
+        py::arg("fisheye"), py::arg("R"), py::arg("t"), py::arg("n_threads") = 0);
+  m.def("triangulate_robust", &triangulate_robust, py::arg("points"), py::arg("threshold"), py::arg("K"),
+        py::arg("dist"), py::arg("fisheye"), py::arg("R"), py::arg("t"), py::arg("n_threads") = 0);
   m.def("ensemble_statistics", &ensemble_statistics, py::arg("positions"), py::arg("confidences"),
         py::arg("center"), py::arg("weighted"), py::arg("n_threads") = 0);
+  m.def("shrink_variance", &shrink_variance, py::arg("variance"), py::arg("count"), py::arg("typical"),
+        py::arg("weight"), py::arg("floor"), py::arg("n_threads") = 0);
   m.def("chi2_2dof_quantile", &lp3d::chi2_2dof_quantile, py::arg("q"));
   m.def(
       "smooth_single_view",
@@ -232,11 +306,11 @@ PYBIND11_MODULE(_core, m) {
       py::arg("y"), py::arg("r"), py::arg("nominal"), py::arg("A"), py::arg("b"), py::arg("options"));
   m.def(
       "smooth_calibrated",
-      [](const Arr& y, const Arr& r, const Arr& nominal, const Arr& K, const Arr& dist, const Arr& R,
-         const Arr& t, const py::dict& options) {
-        const lp3d::CameraModel model(make_cameras(K, dist, R, t));
+      [](const Arr& y, const Arr& r, const Arr& nominal, const Arr& K, const Arr& dist, const Arr& fisheye,
+         const Arr& R, const Arr& t, const py::dict& options) {
+        const lp3d::CameraModel model(make_cameras(K, dist, fisheye, R, t));
         return run_smoother(model, y, r, nominal, options);
       },
-      py::arg("y"), py::arg("r"), py::arg("nominal"), py::arg("K"), py::arg("dist"), py::arg("R"), py::arg("t"),
-      py::arg("options"));
+      py::arg("y"), py::arg("r"), py::arg("nominal"), py::arg("K"), py::arg("dist"), py::arg("fisheye"), py::arg("R"),
+      py::arg("t"), py::arg("options"));
 }

@@ -1,17 +1,29 @@
-"""Calibrated cameras: the pinhole model with OpenCV distortion, read from anipose TOML.
+"""Calibrated cameras: OpenCV's pinhole and fisheye models, read from anipose TOML.
 
 A :class:`Camera` holds what an anipose calibration file stores for one camera: image size,
-intrinsic matrix ``K``, distortion ``(k1, k2, p1, p2, k3)``, and the world-to-camera pose as a
-Rodrigues vector ``rvec`` and translation ``tvec``. Projection is exactly what
-``cv2.projectPoints(X, rvec, tvec, K, dist)`` computes (the C++ core evaluates it)::
+intrinsic matrix ``K``, distortion coefficients, the lens model (``fisheye``), and the
+world-to-camera pose as a Rodrigues vector ``rvec`` and translation ``tvec``. Projection is exactly
+what ``cv2.projectPoints(X, rvec, tvec, K, dist)`` computes for a pinhole camera, and
+``cv2.fisheye.projectPoints(X, rvec, tvec, K, dist[:4])`` for a fisheye one (the C++ core
+evaluates both)::
 
     X_c = R(rvec) X + tvec,  x = X_c[0] / X_c[2],  y = X_c[1] / X_c[2],  r2 = x^2 + y^2
+
+    pinhole, dist = (k1, k2, p1, p2, k3):
     x_d = x (1 + k1 r2 + k2 r2^2 + k3 r2^3) + 2 p1 x y + p2 (r2 + 2 x^2)
     y_d = y (1 + k1 r2 + k2 r2^2 + k3 r2^3) + p1 (r2 + 2 y^2) + 2 p2 x y
-    u = fx x_d + cx,  v = fy y_d + cy
+
+    fisheye, dist = (k1, k2, k3, k4, 0):
+    theta = atan(sqrt(r2)),  theta_d = theta (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8)
+    (x_d, y_d) = theta_d / sqrt(r2) * (x, y)
+
+    u = fx x_d + cx,  v = fy y_d + cy        (K[0, 1], the skew, is not used: as OpenCV)
 
 A :class:`CameraRig` is an ordered tuple of cameras. Anipose files name sections ``cam_0``,
-``cam_1``, ...; they are ordered by that number (``cam_10`` after ``cam_2``).
+``cam_1``, ...; they are ordered by that number (``cam_10`` after ``cam_2``). A camera section
+holds ``name``, ``size``, ``matrix``, ``distortions``, ``rotation``, ``translation`` and, for a
+fisheye lens, ``fisheye = true`` with four distortion coefficients; any other field or section
+(besides ``[metadata]``) is an error, never silently ignored.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from lp3d_eks import _core
 __all__ = ["Camera", "CameraRig", "rodrigues_to_matrix", "matrix_to_rodrigues"]
 
 _CAM_SECTION = re.compile(r"^cam_(\d+)$")
+_CAM_FIELDS = ("name", "size", "matrix", "distortions", "rotation", "translation", "fisheye")
 
 
 def rodrigues_to_matrix(rvec: Sequence[float]) -> np.ndarray:
@@ -79,9 +92,11 @@ class Camera:
         name: camera name (matched against view names and file names).
         size: image ``(width, height)`` in pixels.
         matrix: intrinsic matrix ``K``, ``(3, 3)``.
-        dist: distortion ``(k1, k2, p1, p2, k3)``, ``(5,)``; shorter lists are zero-padded.
+        dist: distortion, ``(5,)``: ``(k1, k2, p1, p2, k3)`` for a pinhole camera (shorter lists
+            are zero-padded), ``(k1, k2, k3, k4, 0)`` for a fisheye one (give four).
         rvec: world-to-camera rotation as a Rodrigues vector, ``(3,)``.
         tvec: world-to-camera translation, ``(3,)``.
+        fisheye: OpenCV's fisheye lens model (``cv2.fisheye``) instead of the pinhole one.
     """
 
     name: str
@@ -90,6 +105,7 @@ class Camera:
     dist: np.ndarray
     rvec: np.ndarray
     tvec: np.ndarray
+    fisheye: bool = False
     rotation: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -97,11 +113,26 @@ class Camera:
         K = np.asarray(self.matrix, dtype=np.float64)
         if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
             raise ValueError(f"{where}: expected a 3x3 intrinsic matrix with positive focal lengths")
-        dist = np.asarray(self.dist, dtype=np.float64).reshape(-1)
-        if dist.size > 5 or not np.all(np.isfinite(dist)):
-            raise ValueError(f"{where}: expected up to 5 distortion coefficients (k1, k2, p1, p2, k3)")
+        if not isinstance(self.fisheye, bool | np.bool_):
+            raise ValueError(f"{where}: expected fisheye to be true or false, but got {self.fisheye!r}")
+        try:
+            dist = np.asarray(self.dist, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: expected distortion coefficients (numbers), but got {self.dist!r}") from None
+        if not np.all(np.isfinite(dist)):
+            raise ValueError(f"{where}: expected finite distortion coefficients, but got {dist.tolist()}")
+        if self.fisheye and not (dist.size == 4 or (dist.size == 5 and dist[4] == 0)):
+            raise ValueError(
+                f"{where}: expected 4 fisheye distortion coefficients (k1, k2, k3, k4), but got {dist.size}"
+            )
+        if not self.fisheye and dist.size > 5:
+            raise ValueError(
+                f"{where}: expected up to 5 distortion coefficients (k1, k2, p1, p2, k3), but got {dist.size} "
+                "(OpenCV's rational and thin-prism terms are not supported)"
+            )
         object.__setattr__(self, "matrix", K)
         object.__setattr__(self, "dist", np.pad(dist, (0, 5 - dist.size)))
+        object.__setattr__(self, "fisheye", bool(self.fisheye))
         object.__setattr__(self, "rvec", _vector(self.rvec, 3, f"{where} rotation"))
         object.__setattr__(self, "tvec", _vector(self.tvec, 3, f"{where} translation"))
         object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
@@ -117,27 +148,32 @@ class Camera:
         if pts.shape[-1:] != (3,):
             raise ValueError(f"points: expected shape (..., 3), but got {pts.shape}")
         flat = np.ascontiguousarray(pts.reshape(-1, 3))
-        uv, jac = _core.project(flat, self.matrix, self.dist, self.rotation, self.tvec)
+        uv, jac = _core.project(flat, self.matrix, self.dist, self.fisheye, self.rotation, self.tvec)
         return uv.reshape(pts.shape[:-1] + (2,)), jac.reshape(pts.shape[:-1] + (2, 3))
 
     def undistort(self, pixels: np.ndarray) -> np.ndarray:
-        """Undistorted normalized coordinates ``(..., 2)`` of pixels ``(..., 2)``."""
+        """Undistorted normalized coordinates ``(..., 2)`` of pixels ``(..., 2)`` (as
+        ``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints``, to machine precision; NaN for a
+        fisheye pixel beyond the lens model's 90 degrees)."""
         px = np.asarray(pixels, dtype=np.float64)
         if px.shape[-1:] != (2,):
             raise ValueError(f"pixels: expected shape (..., 2), but got {px.shape}")
-        out = _core.undistort(np.ascontiguousarray(px.reshape(-1, 2)), self.matrix, self.dist)
+        out = _core.undistort(np.ascontiguousarray(px.reshape(-1, 2)), self.matrix, self.dist, self.fisheye)
         return out.reshape(px.shape)
 
     def to_dict(self) -> dict:
-        """The anipose TOML section of this camera."""
-        return {
+        """The anipose TOML section of this camera (``fisheye = true`` and 4 coefficients for a fisheye lens)."""
+        section = {
             "name": self.name,
             "size": list(self.size),
             "matrix": self.matrix.tolist(),
-            "distortions": self.dist.tolist(),
+            "distortions": (self.dist[:4] if self.fisheye else self.dist).tolist(),
             "rotation": self.rvec.tolist(),
             "translation": self.tvec.tolist(),
         }
+        if self.fisheye:
+            section["fisheye"] = True
+        return section
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,6 +240,10 @@ class CameraRig:
             m = _CAM_SECTION.match(key)
             if m and isinstance(value, dict):
                 sections.append((int(m.group(1)), key, value))
+            elif key != "metadata":
+                raise ValueError(
+                    f"{source}: expected [cam_N] sections and [metadata], but got {key!r}, which lp3d cannot use"
+                )
         if not sections:
             raise ValueError(f"{source}: expected [cam_0], [cam_1], ... sections, but found none")
         sections.sort()
@@ -212,6 +252,12 @@ class CameraRig:
             missing = [f for f in ("matrix", "distortions", "rotation", "translation") if f not in sec]
             if missing:
                 raise ValueError(f"{source}: [{key}] is missing field(s) {', '.join(missing)}")
+            unknown = [f for f in sec if f not in _CAM_FIELDS]
+            if unknown:
+                raise ValueError(
+                    f"{source}: [{key}] expected fields {', '.join(_CAM_FIELDS)}, but got {', '.join(unknown)}, "
+                    "which lp3d cannot use"
+                )
             try:
                 cams.append(
                     Camera(
@@ -221,6 +267,7 @@ class CameraRig:
                         dist=sec["distortions"],
                         rvec=sec["rotation"],
                         tvec=sec["translation"],
+                        fisheye=sec.get("fisheye", False),
                     )
                 )
             except (ValueError, TypeError) as err:
@@ -284,11 +331,13 @@ class CameraRig:
         out = _core.triangulate(flat, w, *self._arrays())
         return out.reshape(batch + (3,))
 
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Stacked ``K (V,3,3)``, ``dist (V,5)``, ``R (V,3,3)``, ``t (V,3)`` for the C++ core."""
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        """Stacked ``K (V,3,3)``, ``dist (V,5)``, ``fisheye (V,)`` (0 / 1), ``R (V,3,3)``, ``t (V,3)``
+        for the C++ core."""
         return (
             np.ascontiguousarray(np.stack([c.matrix for c in self.cameras])),
             np.ascontiguousarray(np.stack([c.dist for c in self.cameras])),
+            np.array([float(c.fisheye) for c in self.cameras]),
             np.ascontiguousarray(np.stack([c.rotation for c in self.cameras])),
             np.ascontiguousarray(np.stack([c.tvec for c in self.cameras])),
         )

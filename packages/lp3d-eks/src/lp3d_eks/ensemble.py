@@ -83,14 +83,14 @@ def ensemble_statistics(
     c = c.reshape(V, T, K, 2)
     v = v.reshape(V, T, K, 2)
     if M > 1 and variance_prior_weight > 0:
-        dof = np.maximum(n.reshape(V, T, K, 2) - 1, 0).astype(np.float64)
-        # the typical variance: median over (at most 20,000 evenly spaced) frames
+        n = n.reshape(V, T, K, 2)
+        # the typical variance: median over (at most 20,000 evenly spaced) frames with a spread
         spaced = np.linspace(0, T - 1, min(T, 20_000)).astype(np.int64)  # sorted; np.unique loads numpy.ma
         frames = spaced[np.concatenate(([True], spaced[1:] != spaced[:-1]))]
-        typical = _nanmedian_frames(np.where(dof[:, frames] > 0, v[:, frames], np.nan))
+        typical = _nanmedian_frames(np.where(n[:, frames] > 1, v[:, frames], np.nan))[:, 0]
         typical = np.where(np.isfinite(typical), typical, min_variance)  # a view that never saw a keypoint
-        v = (variance_prior_weight * typical + dof * np.nan_to_num(v)) / (variance_prior_weight + dof)
-        v[~np.isfinite(c)] = np.nan
+        _core.shrink_variance(v, n, np.ascontiguousarray(typical), variance_prior_weight, min_variance, n_threads)
+        return EnsembleStatistics(center=c, variance=v, n_members=M)
     if M == 1 and conf is not None:
         # A single model: no spread, so the floor scaled by 1 / confidence.
         with np.errstate(divide="ignore", invalid="ignore"):

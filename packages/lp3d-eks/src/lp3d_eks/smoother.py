@@ -4,24 +4,30 @@ Model, per keypoint (keypoints are independent and run in parallel in the C++ co
 
     x_0 ~ N(m0, P0)
     x_t = x_{t-1} + w_t,            w_t ~ N(0, s Q)                  (random walk, Q = I by default)
-    y_tv = h_v(x_t) + e_tv,         e_tv ~ N(0, a * f_tv * diag(r_tv))
+    y_tv = h_v(x_t) + e_tv,         e_tv ~ N(0, a * b_v * f_tv * diag(r_tv))
 
 ``y_tv`` is the ensemble center in view ``v`` and ``r_tv`` the ensemble variance (see
-:mod:`lp3d_eks.ensemble`), ``a`` a noise scale (1, or fitted), ``f_tv`` the variance inflation
-factor (1 unless inflated). The latent ``x`` and ``h_v`` are
+:mod:`lp3d_eks.ensemble`), ``a`` a noise scale (1, or fitted), ``b_v`` the view scale (1 unless
+the view disagrees with the others on most frames), ``f_tv`` the variance inflation factor (1
+unless that observation was found inconsistent). The latent ``x`` and ``h_v`` are
 
 - single view: ``x`` is the 2D position, ``h(x) = x``;
 - multi-view linear: ``x`` of ``n_latent`` dims, ``h_v(x) = A_v x + b_v`` with ``A, b`` from PCA
   of the stacked 2V-dim ensemble centers on confident frames (no calibration needed);
-- calibrated: ``x`` is the 3D world point, ``h_v`` the camera projection with distortion.
+- calibrated: ``x`` is the 3D world point, ``h_v`` the camera projection with distortion
+  (pinhole or fisheye).
 
 Missing observations (NaN) skip the update, so every frame gets a position with an honestly
 larger variance. ``s`` (and ``a`` if ``noise_scale="auto"``) maximize the marginal likelihood of
 the observations with the per-frame variances (a Brent search on log s; ``a`` is profiled out in
-closed form). The calibrated smoother is an iterated extended Kalman smoother initialized from
-DLT triangulation. Variance inflation compares each observation with its leave-one-out
-prediction from all other data (chi-square test) and multiplies the variance of those that
-disagree; see ``cpp/include/lp3d_eks/inflation.hpp`` for the statistic.
+closed form), with ``s`` kept above a floor set by the motion of the nominal track, so that a
+point that moves is never returned frozen (the likelihood's degenerate "static point, huge noise"
+maximum). The calibrated smoother is an iterated extended Kalman smoother initialized from DLT
+triangulation. Inconsistent observations are found by comparing each one with its
+leave-one-out prediction from all other data (see ``cpp/include/lp3d_eks/inflation.hpp``): a view
+whose median over frames is far beyond the model gets a view scale ``b_v`` (disagreement that
+persists: a wrong calibration entry, a mislabeled camera), and single observations beyond a
+chi-square quantile get their variance inflated (occasional outliers).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from lp3d_eks.camera import CameraRig
 from lp3d_eks.ensemble import ensemble_statistics
 from lp3d_eks.latent import fit_linear_latent
 from lp3d_eks.result import EnsembleStatistics, SmootherResult
+from lp3d_eks.triangulation import _triangulate
 
 __all__ = [
     "SmoothOptions",
@@ -44,7 +51,6 @@ __all__ = [
     "smooth_single_view",
     "smooth_multiview",
     "smooth_calibrated",
-    "triangulate_observations",
 ]
 
 
@@ -62,6 +68,16 @@ class SmoothOptions:
         s_max_frames: see ``s_frames``.
         noise_scale: ``"auto"`` (fit the scale of the ensemble variances by maximum likelihood)
             or a number (1: the ensemble variance at face value), or one per keypoint.
+        view_scale: ``"auto"``: with variance inflation on and at least 3 views, a view whose
+            observations disagree with what the other data predict on most frames gets its
+            variances scaled by a fitted factor, per keypoint (1 for the others); with fewer views
+            or without inflation, 1. Or fixed scales: a number, or ``(view, keypoint)`` values.
+        view_threshold: a view is scaled when the median of its squared leave-one-out distances
+            exceeds this many times its expected value (the chi-square median).
+        s_floor: ``s`` is at least this fraction of the motion per frame of the nominal track
+            beyond its noise (its median squared displacement over up to 16 frames, less that
+            over one frame, per frame): a point that moves is never smoothed into a static one.
+            0 disables the floor.
         inflate: variance inflation; None: on for several views, off for a single view.
         inflate_quantile: chi-square (2 dof) quantile of the inconsistency test.
         inflate_factor: minimum multiplier of an inconsistent observation's variance per round.
@@ -81,6 +97,9 @@ class SmoothOptions:
     s_frames: Sequence[tuple[int, int]] | None = None
     s_max_frames: int = 5000
     noise_scale: float | Sequence[float] | str = "auto"
+    view_scale: float | np.ndarray | str = "auto"
+    view_threshold: float = 2.0
+    s_floor: float = 0.25
     inflate: bool | None = None
     inflate_quantile: float = 0.999
     inflate_factor: float = 4.0
@@ -108,8 +127,8 @@ class SmoothOptions:
             n_threads=self.n_threads,
         )
 
-    def core(self, K: int, T: int, dim: int, inflate_default: bool) -> dict:
-        """Validated options for the C++ core, for K keypoints, T frames and a D-dim latent."""
+    def core(self, K: int, T: int, V: int, dim: int, inflate_default: bool) -> dict:
+        """Validated options for the C++ core, for K keypoints, T frames, V views and a D-dim latent."""
         if not (0.5 < self.inflate_quantile < 1.0):
             raise ValueError(f"inflate_quantile: expected a probability in (0.5, 1), but got {self.inflate_quantile}")
         if not (self.inflate_factor > 1.0):
@@ -120,12 +139,37 @@ class SmoothOptions:
             a = np.full(K, np.nan)
         else:
             a = per_keypoint(self.noise_scale, K, "noise_scale")
+        if not (self.view_threshold > 1.0):
+            raise ValueError(f"view_threshold: expected a number > 1, but got {self.view_threshold}")
+        if not (0.0 <= self.s_floor < 1.0):
+            raise ValueError(f"s_floor: expected a fraction in [0, 1), but got {self.s_floor}")
+        inflate = inflate_default if self.inflate is None else bool(self.inflate)
+        if isinstance(self.view_scale, str):
+            if self.view_scale != "auto":
+                raise ValueError(
+                    f"view_scale: expected 'auto', a positive number or (view, keypoint) values, "
+                    f"but got {self.view_scale!r}"
+                )
+            view_scale = None
+        else:
+            b = np.asarray(self.view_scale, dtype=np.float64)
+            b = np.full((V, K), float(b)) if b.ndim == 0 else b
+            if b.shape != (V, K) or not np.all(np.isfinite(b)) or np.any(b <= 0):
+                raise ValueError(
+                    f"view_scale: expected a positive number or positive values of shape ({V}, {K}) "
+                    f"(view, keypoint), but got {np.asarray(self.view_scale).tolist()}"
+                )
+            view_scale = np.ascontiguousarray(b.T)  # (keypoint, view) for the core
         opts: dict = {
             "s": per_keypoint(self.s, K, "s"),
             "noise_scale": a,
+            "view_scale": view_scale,
+            "fit_view_scale": view_scale is None and inflate and V >= 3,
+            "view_threshold": float(self.view_threshold),
+            "s_floor_factor": float(self.s_floor),
             "s_blocks": frame_ranges(self.s_frames, T),
             "s_max_frames": int(self.s_max_frames),
-            "inflate": inflate_default if self.inflate is None else bool(self.inflate),
+            "inflate": inflate,
             "inflate_threshold": float(_core.chi2_2dof_quantile(self.inflate_quantile)),
             "inflate_factor": float(self.inflate_factor),
             "inflate_max_iter": int(self.inflate_max_iter),
@@ -165,6 +209,8 @@ def _result(kind: str, out: dict, obs: EnsembleStatistics, **extra) -> SmootherR
         noise_scale=out["noise_scale"],
         log_likelihood=out["log_likelihood"],
         iterations=out["iterations"],
+        view_scale=out["view_scale"],
+        view_disagreement=out["view_disagreement"],
         **extra,
     )
 
@@ -189,7 +235,7 @@ def smooth_single_view(data, *, confidences: np.ndarray | None = None, **options
     if V != 1:
         raise ValueError(f"data: expected a single view for smooth_single_view, but got {V} views")
     out = _core.smooth_single_view(
-        obs.center, obs.variance, np.ascontiguousarray(obs.center[0]), opt.core(K, T, 2, inflate_default=False)
+        obs.center, obs.variance, np.ascontiguousarray(obs.center[0]), opt.core(K, T, V, 2, inflate_default=False)
     )
     return _result("single_view", out, obs)
 
@@ -223,7 +269,9 @@ def smooth_multiview(
     if V < 2:
         raise ValueError("data: expected at least 2 views for smooth_multiview (use smooth_single_view)")
     A, b, nominal = fit_linear_latent(obs, n_latent, confident_quantile)
-    out = _core.smooth_linear(obs.center, obs.variance, nominal, A, b, opt.core(K, T, n_latent, inflate_default=True))
+    out = _core.smooth_linear(
+        obs.center, obs.variance, nominal, A, b, opt.core(K, T, V, n_latent, inflate_default=True)
+    )
     return _result("linear", out, obs, loadings=A, offset=b)
 
 
@@ -253,7 +301,7 @@ def smooth_calibrated(data, rig: CameraRig, *, confidences: np.ndarray | None = 
         raise ValueError("rig: expected at least 2 cameras for 3D smoothing")
     nominal = _triangulate(obs.center, rig, opt.n_threads)
     out = _core.smooth_calibrated(
-        obs.center, obs.variance, nominal, *rig._arrays(), opt.core(K, T, 3, inflate_default=True)
+        obs.center, obs.variance, nominal, *rig._arrays(), opt.core(K, T, V, 3, inflate_default=True)
     )
     return _result("calibrated", out, obs)
 
@@ -266,39 +314,3 @@ def smooth(data, rig: CameraRig | None = None, **options) -> SmootherResult:
     if n_views > 1:
         return smooth_multiview(data, **options)
     return smooth_single_view(data, **options)
-
-
-def _triangulate(center: np.ndarray, rig: CameraRig, n_threads: int) -> np.ndarray:
-    """Plain DLT of ``center (view, time, keypoint, 2)``; NaN with < 2 views or behind a camera that saw it."""
-    V, T, K, _ = center.shape
-    seen = np.isfinite(center).all(axis=-1)  # (view, time, keypoint)
-    X = _core.triangulate(
-        np.ascontiguousarray(center.reshape(V, T * K, 2)),
-        np.ascontiguousarray(seen.reshape(V, T * K).astype(np.float64)),
-        *rig._arrays(),
-        n_threads,
-    ).reshape(T, K, 3)
-    for v, cam in enumerate(rig.cameras):
-        depth = X @ cam.rotation[2] + cam.tvec[2]
-        X[seen[v] & ~(depth > 0)] = np.nan
-    return X
-
-
-def triangulate_observations(
-    observations: EnsembleStatistics, rig: CameraRig, *, n_threads: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-frame DLT triangulation of ensemble centers, no smoothing.
-
-    Plain (unweighted) DLT on undistorted normalized coordinates of every view with a finite
-    center; a solution behind any camera that saw the point is rejected (NaN).
-
-    Returns:
-        points ``(time, keypoint, 3)`` (NaN with fewer than two views), reprojection error
-        ``(view, time, keypoint)`` in pixels (NaN where the view is missing), and the number of
-        views used ``(time, keypoint)``.
-    """
-    c = observations.center
-    X = _triangulate(c, rig, n_threads)
-    err = np.linalg.norm(rig.project(X) - c, axis=-1)
-    n_used = np.where(np.isfinite(X).all(axis=-1), np.isfinite(c).all(axis=-1).sum(axis=0), 0)
-    return X, err, n_used

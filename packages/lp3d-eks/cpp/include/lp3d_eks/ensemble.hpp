@@ -5,6 +5,10 @@
 //   variance = (1/n) sum_m w_m (y_m - mean_w)^2 / (sum_m w_m / n) with w_m = 1 for "var", and
 //              w_m = confidence_m for "confidence-weighted" (a weighted population variance)
 // A coordinate with no finite member gives NaN center and NaN variance.
+//
+// Shrinkage towards a typical variance (the posterior mean under a conjugate prior worth `weight`
+// members; see lp3d_eks/ensemble.py), then a floor:
+//   variance = max(floor, (weight * typical + (n - 1) * variance) / (weight + n - 1))
 #pragma once
 
 #include <cstdint>
@@ -19,5 +23,10 @@ enum class Center { Mean = 0, Median = 1 };
 void ensemble_statistics(const double* positions, const double* confidences, int64_t M, int64_t N,
                          Center center, bool confidence_weighted, double* out_center,
                          double* out_variance, int32_t* out_count, int n_threads);
+
+// In place on variance (V, T, K, 2) with the member counts `count` (V, T, K, 2) and typical
+// (V, K, 2): shrinkage and floor as above; entries without members (count 0) stay NaN.
+void shrink_variance(double* variance, const int32_t* count, const double* typical, int64_t V, int64_t T,
+                     int64_t K, double weight, double floor, int n_threads);
 
 }  // namespace lp3d

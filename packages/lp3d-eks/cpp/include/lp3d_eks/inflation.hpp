@@ -1,34 +1,63 @@
-// Variance inflation: finding observations that the rest of the data contradicts.
+// Finding observations that the rest of the data contradicts: per frame (variance inflation) and
+// per view over the whole session (view scales).
 //
 // After smoothing, each observed view v at frame t is compared with what all the OTHER data say
 // about it. For a linear(ized) Gaussian model with posterior N(m, P) that includes the observation
-// y = J x + c + e, e ~ N(0, R), removing it gives the leave-one-out posterior, and the squared
-// Mahalanobis distance of y from its leave-one-out prediction (covariance J P_loo J^T + R) is
-//   d2 = e_s^T (R - J P J^T)^{-1} e_s,   e_s = y - J m - c
-// (Woodbury identity), which is chi-square with 2 degrees of freedom when the model holds.
-// Testing against the leave-one-out prediction matters: with the plain smoothed residual and
-// J P J^T + R, a confident outlier pulls the posterior towards itself and hides. Where
-// R - J P J^T is (near) singular the observation alone determines the posterior and nothing can
-// contradict it, so it is not tested. Where d2 exceeds the threshold (a chi-square quantile),
-// that view's variance at that frame is multiplied by max(inflation factor, d2 / threshold),
-// the one view with the largest d2 per frame and round (an outlier drags the posterior, so the
-// good views of its frame can look inconsistent until it is down-weighted).
+// y = J x + c + e, e ~ N(0, R), removing it gives the leave-one-out (LOO) posterior. With the
+// smoothed residual e_s = y - J m - c and A = R - J P J^T (Woodbury identity):
+//   LOO residual       e_loo = y - J m_loo - c = R A^{-1} e_s
+//   its covariance     J P_loo J^T + R = R A^{-1} R
+//   squared distance   d2 = e_loo^T (J P_loo J^T + R)^{-1} e_loo = e_s^T A^{-1} e_s
+// d2 is chi-square with 2 degrees of freedom when the model holds. Testing against the LOO
+// prediction matters: with the plain smoothed residual and J P J^T + R, a confident outlier pulls
+// the posterior towards itself and hides. Where A is (near) singular the observation alone
+// determines the posterior and nothing can contradict it, so it is not tested.
+//
+// Per frame: where d2 exceeds the threshold (a chi-square quantile), that view's variance at that
+// frame is multiplied by max(inflation factor, d2 / threshold), the one view with the largest d2
+// per frame and round (an outlier drags the posterior, so the good views of its frame can look
+// inconsistent until it is down-weighted).
+//
+// Per view (disagreement that persists over time: a camera whose calibration or labels are off):
+// the median over frames of d2 computed with the view's variance WITHOUT its per-frame inflation,
+// divided by the chi-square median (2 log 2), says how much larger the view's noise is than the
+// model assumes. A view whose ratio exceeds a threshold gets its variances scaled by a factor b_v
+// (the worst such view per round); scaled views are re-estimated (b_v <- max(1, b_v * ratio))
+// until the ratios settle, so each scaled view ends with the median of its LOO distances where
+// the chi-square median is. The median ignores occasional outliers (the per-frame inflation's
+// job) and the LOO residual cannot hide a view behind its own weight.
 #pragma once
 
 #include <Eigen/Dense>
 
 namespace lp3d {
 
-// Returns d2 for one view (R diagonal, already scaled and inflated), or -1 when untestable.
+// The chi-square (2 dof) median, 2 log 2: the expected median of d2 for a consistent view.
+constexpr double kChi2Median2 = 1.3862943611198906;
+
+// A = R - J P J^T inverted (R diagonal, already scaled and inflated). Returns false when
+// untestable (A near singular: the observation alone determines the posterior).
 template <class JType, class PType>
-double loo_mahalanobis2(const Eigen::Vector2d& e, const Eigen::Vector2d& R, const JType& J, const PType& P) {
-  Eigen::Matrix2d C = -(J * P * J.transpose());
-  C(0, 0) += R(0);
-  C(1, 1) += R(1);
-  const double det = C(0, 0) * C(1, 1) - C(0, 1) * C(1, 0);
-  if (!(C(0, 0) > 1e-9 * R(0)) || !(C(1, 1) > 1e-9 * R(1)) || !(det > 1e-9 * R(0) * R(1))) return -1.0;
-  const Eigen::Vector2d Ce(C(1, 1) * e(0) - C(0, 1) * e(1), -C(1, 0) * e(0) + C(0, 0) * e(1));
-  return e.dot(Ce) / det;
+bool loo_inverse(const Eigen::Vector2d& R, const JType& J, const PType& P, Eigen::Matrix2d& Ainv) {
+  Eigen::Matrix2d A = -(J * P * J.transpose());
+  A(0, 0) += R(0);
+  A(1, 1) += R(1);
+  const double det = A(0, 0) * A(1, 1) - A(0, 1) * A(1, 0);
+  if (!(A(0, 0) > 1e-9 * R(0)) || !(A(1, 1) > 1e-9 * R(1)) || !(det > 1e-9 * R(0) * R(1))) return false;
+  Ainv << A(1, 1), -A(0, 1), -A(1, 0), A(0, 0);
+  Ainv /= det;
+  return true;
+}
+
+// The LOO residual e_loo and the LOO prediction's covariance J P_loo J^T from the smoothed
+// residual e_s (see above), given Ainv from loo_inverse.
+inline void loo_prediction(const Eigen::Vector2d& e_s, const Eigen::Vector2d& R, const Eigen::Matrix2d& Ainv,
+                           Eigen::Vector2d& e_loo, Eigen::Matrix2d& C_loo) {
+  const Eigen::Matrix2d RA = R.asDiagonal() * Ainv;
+  e_loo = RA * e_s;
+  C_loo = RA * R.asDiagonal();
+  C_loo(0, 0) -= R(0);
+  C_loo(1, 1) -= R(1);
 }
 
 }  // namespace lp3d

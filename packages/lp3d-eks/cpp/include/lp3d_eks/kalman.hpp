@@ -4,7 +4,8 @@
 // Model (latent x_t of dimension D, V views, 2 coordinates each):
 //   x_0 ~ N(m0, P0)
 //   x_t = x_{t-1} + w_t,                 w_t ~ N(0, s Q)
-//   y_tvc = J_tvc . x_t + c_tvc + e_tvc,  e_tvc ~ N(0, a r_tvc)   (c in {x, y}; skipped if missing)
+//   y_tvc = J_tvc . x_t + c_tvc + e_tvc,  e_tvc ~ N(0, a b_v f_tv r_tvc)   (c in {x, y}; skipped if missing)
+// (a: noise scale, b_v: view scale, f_tv: inflation factor, r_tvc: ensemble variance)
 // With diagonal observation noise, assimilating the scalars of a frame one after the other is
 // exactly the joint update, and the per-scalar innovations give the exact marginal likelihood
 //   log p(y) = -1/2 sum_i [ log(2 pi S_i) + e_i^2 / S_i ].
@@ -63,36 +64,47 @@ using MatD = Eigen::Matrix<double, D, D>;
 
 // Forward pass over frames [t0, t1). When mf / Pf are given they receive the filtered means
 // ((t1 - t0) * dim) and covariances ((t1 - t0) * dim * dim), frame-major.
-// `inflation` (T, V) multiplies the observation variances (may be null); `a` scales all of them.
+// The variance of scalar (t, v, c) is a * view_scale[v] * inflation[t, v] * r[t, v, c]:
+// `inflation` (T, V) and `view_scale` (V) may be null (all ones).
 // Scalars whose squared innovation exceeds `gate` * S are skipped (robust parameter search).
 template <int D>
 FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, const MatD<D>& Q,
                           const VecD<D>& m0, const MatD<D>& P0, double a, const double* inflation,
-                          double* mf, double* Pf,
+                          const double* view_scale, double* mf, double* Pf,
                           double gate = std::numeric_limits<double>::infinity()) {
   const int dim = obs.D;
   FilterStats st;
   VecD<D> m = m0;
   MatD<D> P = P0;
   VecD<D> h(dim), Ph(dim);
+  // sum of log S as the log of running products (one log per ~dozens of scalars, not per scalar)
+  double prod = 1.0;
   for (int t = t0; t < t1; ++t) {
     if (t > t0) P.noalias() += s * Q;
     for (int v = 0; v < obs.V; ++v) {
       const size_t tv = obs.tv(t, v);
       if (!obs.ok[tv]) continue;
-      const double infl = inflation ? inflation[tv] : 1.0;
+      const double scale = a * (inflation ? inflation[tv] : 1.0) * (view_scale ? view_scale[v] : 1.0);
       for (int cc = 0; cc < 2; ++cc) {
         const size_t i = tv * 2 + cc;
         if (!std::isfinite(obs.y[i])) continue;  // one coordinate missing
         h = Eigen::Map<const VecD<D>>(&obs.J[i * dim], dim);
         Ph.noalias() = P * h;
-        const double S = h.dot(Ph) + a * infl * obs.r[i];
+        const double S = h.dot(Ph) + scale * obs.r[i];
         if (!(S > 0.0) || !std::isfinite(S)) continue;
         const double e = obs.y[i] - h.dot(m) - obs.c[i];
         if (e * e > gate * S) continue;  // gated: an innovation beyond the gate is not assimilated
         m.noalias() += Ph * (e / S);
         P.noalias() -= Ph * Ph.transpose() / S;
-        st.sum_log_S += std::log(S);
+        if (S > 1e-100 && S < 1e100) {
+          prod *= S;
+          if (!(prod > 1e-150 && prod < 1e150)) {
+            st.sum_log_S += std::log(prod);
+            prod = 1.0;
+          }
+        } else {
+          st.sum_log_S += std::log(S);
+        }
         st.sum_e2_S += e * e / S;
         st.n += 1;
       }
@@ -101,6 +113,7 @@ FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, co
     if (mf) Eigen::Map<VecD<D>>(mf + static_cast<size_t>(t - t0) * dim, dim) = m;
     if (Pf) Eigen::Map<MatD<D>>(Pf + static_cast<size_t>(t - t0) * dim * dim, dim, dim) = P;
   }
+  st.sum_log_S += std::log(prod);
   return st;
 }
 

@@ -5,13 +5,17 @@
 //     filled by linear interpolation) gives the first linearization and the default prior
 //     m0 = first nominal value, P0 = diag(variance of the nominal track over time).
 //  2. Automatic parameters: s (and the noise scale a, if free) maximize the marginal likelihood of
-//     the observations (see smoothing_param.hpp), on all frames or on blocks of frames.
+//     the observations (see smoothing_param.hpp), on all frames or on blocks of frames, with s
+//     kept above a floor set by how much the nominal track moves (a moving point is never frozen).
 //  3. Smoothing: Kalman filter + RTS smoother; for a nonlinear (camera) model the observations are
 //     relinearized around the smoothed track and smoothed again until the track stops changing
 //     (an iterated extended Kalman smoother), so the result does not depend on the first pass.
-//  4. Variance inflation (see inflation.hpp): observations that disagree with the rest of the data
+//  4. View scales (with variance inflation, >= 3 views): a view whose observations disagree with
+//     the other data on most frames gets its variances scaled by a fitted factor (see
+//     inflation.hpp), with the parameters refitted after each change.
+//  5. Variance inflation (see inflation.hpp): observations that disagree with the rest of the data
 //     get their variance multiplied by a factor; then back to 3, until nothing changes or a cap.
-//     After the first inflation round, automatic parameters are chosen again.
+//     After inflation, automatic parameters are chosen again, and view scales checked again.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +29,10 @@ namespace lp3d {
 struct SmootherOptions {
   std::vector<double> s;                       // (K,) > 0: fixed; <= 0 or NaN: automatic; empty: all automatic
   std::vector<double> noise_scale;             // (K,) > 0: fixed a; <= 0 or NaN: automatic; empty: all 1
+  std::vector<double> view_scale;              // (K, V) > 0: fixed view scales b; empty: all 1 (or fitted)
+  bool fit_view_scale = false;                 // fit b per (view, keypoint) (needs inflate and >= 3 views)
+  double view_threshold = 2.0;                 // a view is scaled when its median d2 exceeds this many chi2 medians
+  double s_floor_factor = 0.25;                // s >= this * motion per frame of the nominal track (0: no floor)
   std::vector<std::pair<int, int>> s_blocks;   // frames [begin, end) for the automatic search; empty: see s_max_frames
   int s_max_frames = 5000;                     // longer tracks search on evenly spaced blocks of this many frames
   double s_search_tol = 0.02;                  // tolerance on log s
@@ -49,7 +57,10 @@ struct SmootherOutputs {
   double* reprojection_var = nullptr;  // (V, T, K, 2) diag(J P J^T): latent uncertainty in pixels
   double* inflation = nullptr;       // (V, T, K) variance inflation factors (1 = none)
   double* s = nullptr;               // (K,) smoothing parameter used
-  double* noise_scale = nullptr;     // (K,) noise scale a used (observation variance = a * r * inflation)
+  double* noise_scale = nullptr;     // (K,) noise scale a used (observation variance = a * b * inflation * r)
+  double* view_scale = nullptr;      // (V, K) view scale b used (1 = the view agrees with the others)
+  double* disagreement = nullptr;    // (V, K) median distance (pixels) of the view's observations from
+                                     //        their leave-one-out prediction (what all other data say)
   double* loglik = nullptr;          // (K,) marginal log-likelihood at the final parameters
   int32_t* iterations = nullptr;     // (K,) smoothing passes run
 };
