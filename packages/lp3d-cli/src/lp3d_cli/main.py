@@ -797,5 +797,15 @@ def _mount_model_commands() -> None:
 
 _mount_model_commands()
 
+
+def _mount_app_command() -> None:
+    """``lp3d app`` (:mod:`lp3d_cli.app_command`): always listed; it needs the ``app`` extra (lp3d-app)."""
+    from lp3d_cli.app_command import app as app_command
+
+    command()(app_command)
+
+
+_mount_app_command()
+
 if __name__ == "__main__":
     app()

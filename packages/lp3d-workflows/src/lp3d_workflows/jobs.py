@@ -239,11 +239,11 @@ class JobManager:
                 if record.pid and _alive(record.pid) and self._is_ours(record):
                     _kill_group(record.pid)
                 record = JobRecord.load(self.folder / record.id)  # the job may have written its end
-                if record.state == "running":
+                if record.state in ("running", "interrupted"):
                     record.state, record.finished = "interrupted", time.time()
                     record.error = "the server stopped while this job ran"
                     record.save(self.folder / record.id)
-                    marked.append(record.id)
+                marked.append(record.id)
         return marked
 
     def _is_ours(self, record: JobRecord) -> bool:
@@ -341,7 +341,7 @@ class JobManager:
         for job_id, child in list(self._children.items()):
             if child.poll() is None:
                 _kill_group(child.pid)
-                child.wait()
+            child.wait()
             self._children.pop(job_id, None)
             with contextlib.suppress(OSError, ValueError):
                 record = JobRecord.load(self.folder / job_id)

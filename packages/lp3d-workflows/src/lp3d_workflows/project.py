@@ -327,7 +327,7 @@ def _walk(project: Project) -> _Found:
                 continue
             if entry.is_symlink() and not is_inside(root, entry):
                 project.problems.append(
-                    Problem(f"{project.relative(folder)}/{entry.name}", "skipped: a link to outside the project")
+                    Problem(f"{project.relative(folder)}/{entry.name}".removeprefix("./"), "skipped: a link to outside the project")
                 )
                 continue
             if not entry.is_dir():

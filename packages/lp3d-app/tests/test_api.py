@@ -1,0 +1,365 @@
+"""The app's HTTP API through FastAPI's TestClient: every endpoint, bad input, and the security rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from lp3d_app.openapi import schema
+from lp3d_app.routers.assets import FrontendMissing, load_assets
+from lp3d_app.security import Security
+from lp3d_app.server import app_url, create_app, normalize_base_url
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"token {TOKEN}"}
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def static_dir(tmp_path_factory) -> Path:
+    """A stand-in for the built front end (the browser tests use the real build)."""
+    folder = tmp_path_factory.mktemp("static")
+    (folder / "assets").mkdir()
+    (folder / "index.html").write_text("<!doctype html><html><head><title>lp3d</title></head><body></body></html>")
+    (folder / "assets" / "app.js").write_text("console.log('lp3d')")
+    return folder
+
+
+def client_for(root: Path, static: Path, *, token: str | None = TOKEN, loopback: bool = True, base: str = "") -> TestClient:
+    app = create_app(root, Security(token, loopback, base), assets_dir=static)
+    return TestClient(app, base_url="http://127.0.0.1:8080", raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def client(project_dir, static_dir):
+    with client_for(project_dir, static_dir) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def project(client) -> dict:
+    r = client.get("/api/project", headers=AUTH)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def smoothed_source(project: dict) -> dict:
+    return next(s for s in project["sources"] if s["has_smoothed"])
+
+
+# --- project, sessions, frames, sources ----------------------------------------------------------------
+
+
+def test_project_describes_the_folder(project):
+    assert project["views"] == ["cam0", "cam1", "cam2"]
+    assert len(project["keypoints"]) == 11 and project["n_labeled"] == 12
+    [session] = project["sessions"]
+    assert session["name"] == "synthetic" and session["views"] == ["cam0", "cam1", "cam2"] and session["n_frames"] == 90
+    assert session["calibration"] is not None and session["n_labeled"] == 12
+    assert smoothed_source(project)["smoother"] == "calibrated"
+    assert [f["n_files"] for f in project["prediction_folders"]] == [9]
+    assert all("/" not in s["id"] or s["id"].startswith("src-") for s in project["sources"])
+
+
+def test_session_and_frame_overlays_match_the_store(client, project, project_dir):
+    from lp3d_io.store import read_group
+
+    session = client.get("/api/sessions/synthetic", headers=AUTH).json()
+    assert session["n_frames"] == 90 and session["fps"] == 30 and len(session["videos"]) == 3
+    source = smoothed_source(project)
+    r = client.get(f"/api/sessions/synthetic/frames/42?sources={source['id']}", headers=AUTH)
+    assert r.status_code == 200, r.text
+    [got] = r.json()["sources"]
+    truth = read_group(project_dir / "smoothed/synthetic/synthetic.zarr", "smoothed/eks").isel(time=42, individual=0)
+    expected = truth["reprojection"].transpose("view", "keypoint", "image_space").values
+    np.testing.assert_allclose(np.array(got["smoothed"], dtype=float), expected, rtol=1e-12)
+    members = read_group(project_dir / "smoothed/synthetic/synthetic.zarr", "predictions/ensemble").isel(time=42, individual=0)
+    np.testing.assert_allclose(
+        np.array(got["members"], dtype=float), members["position"].transpose("member", "view", "keypoint", "space").values, rtol=1e-12
+    )
+    assert np.array(got["position3d"]).shape == (11, 3) and np.array(got["triangulated"]).shape == (3, 11, 2)
+
+
+def test_video_frame_is_the_frame_of_that_index(client, project_dir):
+    import cv2
+
+    r = client.get("/api/sessions/synthetic/video/cam1/17", headers=AUTH)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    got = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR).astype(float)
+    capture = cv2.VideoCapture(str(project_dir / "videos/synthetic_cam1.mp4"))
+    frames = [capture.read()[1] for _ in range(18)]
+    capture.release()
+    errors = [np.abs(got - f.astype(float)).mean() for f in frames]
+    assert int(np.argmin(errors)) == 17 and errors[17] < 4.0
+
+
+def test_series_is_decimated_min_max(client, project):
+    source = smoothed_source(project)
+    full = client.get(f"/api/sources/{source['id']}/series?keypoint=nose&width=1000", headers=AUTH).json()
+    assert full["step"] == 1 and len(full["time"]) == 90 and full["s"] > 0
+    small = client.get(f"/api/sources/{source['id']}/series?keypoint=nose&width=10", headers=AUTH).json()
+    assert small["step"] == 9 and len(small["time"]) == 20
+    x = np.array(full["views"]["cam0"]["x_smoothed"], dtype=float)
+    d = np.array(small["views"]["cam0"]["x_smoothed"], dtype=float)
+    np.testing.assert_allclose(d[0::2], x.reshape(10, 9).min(axis=1))
+    np.testing.assert_allclose(d[1::2], x.reshape(10, 9).max(axis=1))
+    assert set(full["space"]) == {"x", "y", "z", "variance"}
+
+
+def test_statistics_and_errors(client, project):
+    source = smoothed_source(project)
+    stats = client.get(f"/api/sources/{source['id']}/statistics?n_worst=5", headers=AUTH).json()
+    assert len(stats["stats"]) == 33 and len(stats["inconsistent"]) == 5 and len(stats["uncertain"]) == 5
+    scores = [w["score"] for w in stats["inconsistent"]]
+    assert scores == sorted(scores, reverse=True)
+    errors = client.get("/api/diagnostics/errors", headers=AUTH).json()
+    models = {g["model"].rsplit(": ", 1)[1] for g in errors["groups"]}
+    assert {"EKS", "ensemble centre", "member_0"} <= models
+    assert all(g["n_frames"] == 12 for g in errors["groups"])
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/api/sessions/nope", 404, "session 'nope': not in this project"),
+        ("/api/sessions/synthetic/frames/90", 404, "frame: expected 0..89, but got 90"),
+        ("/api/sessions/synthetic/frames/-1", 400, "frame"),
+        ("/api/sessions/synthetic/frames/1?sources=src-nope", 404, "sources: expected ids"),
+        ("/api/sessions/synthetic/video/cam9/1", 404, "view: expected one of"),
+        ("/api/sessions/synthetic/video/cam0/90", 404, "frame: expected 0..89"),
+        ("/api/sources/src-nope/series?keypoint=nose", 404, "source 'src-nope': not in this project"),
+        ("/api/sources/{src}/series?keypoint=tail", 404, "keypoint 'tail': expected one of"),
+        ("/api/sources/{src}/series?keypoint=nose&width=abc", 400, "width"),
+        ("/api/sources/{src}/series?keypoint=nose&start=50&stop=10", 400, "expected start < stop"),
+        ("/api/jobs/nope", 404, "job 'nope': no such job"),
+        ("/api/nothing-here", 404, "Not Found"),
+    ],
+)
+def test_bad_requests_get_one_line_errors(client, project, path, status, message):
+    r = client.get(path.replace("{src}", smoothed_source(project)["id"]), headers=AUTH)
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert list(body) == ["error"] and message in body["error"] and "\n" not in body["error"]
+    assert "Traceback" not in r.text
+
+
+# --- security --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/sessions/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/api/sessions/%2Fetc%2Fpasswd/frames/0",
+        "/api/sessions/synthetic/video/..%2F..%2Fvideos%2Fsynthetic_cam0.mp4/0",
+        "/api/sources/..%2Fsmoothed%2Fsynthetic%2Fsynthetic.zarr/series?keypoint=nose",
+        "/api/sources/%2Ftmp/statistics",
+        "/assets/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/assets/%2Fetc%2Fpasswd",
+        "/api/jobs/..%2F..%2F..%2Fetc/log",
+    ],
+)
+def test_paths_from_clients_reach_nothing(client, path):
+    r = client.get(path, headers=AUTH)
+    assert r.status_code == 404, r.text
+    assert "root:" not in r.text
+
+
+def test_symlinks_out_of_the_project_are_not_followed(project_dir, static_dir, tmp_path):
+    outside = tmp_path / "outside"
+    shutil.copytree(project_dir / "smoothed", outside)
+    root = tmp_path / "project"
+    shutil.copytree(project_dir, root, ignore=shutil.ignore_patterns(".lp3d-app", "lp3d-app"))
+    os.symlink(outside, root / "linked")
+    os.symlink("/etc", root / "etc")
+    with client_for(root, static_dir) as c:
+        p = c.get("/api/project", headers=AUTH).json()
+        assert all(not s["label"].startswith("linked") for s in p["sources"])
+        assert {x["where"] for x in p["problems"]} >= {"linked", "etc"}
+
+
+def test_token_is_required_everywhere(client):
+    for path in ("/api/project", "/assets/app.js", "/api/sessions/synthetic/video/cam0/0", "/api/api/openapi.json"):
+        r = client.get(path)
+        assert r.status_code in (401, 404), (path, r.status_code)
+    assert client.get("/api/project").status_code == 401
+    assert client.get("/api/project", headers={"Authorization": "token wrong-token-123"}).status_code == 401
+    assert client.get("/assets/app.js").status_code == 401
+    assert client.get("/assets/app.js", headers=AUTH).status_code == 200
+    assert client.get(f"/api/project?token={TOKEN}").status_code == 200
+    assert client.get("/").status_code == 401
+
+
+def test_query_token_becomes_a_cookie_and_leaves_the_url(client):
+    r = client.get(f"/?token={TOKEN}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert "HttpOnly" in r.headers["set-cookie"] and "SameSite=strict" in r.headers["set-cookie"]
+    with TestClient(client.app, base_url="http://127.0.0.1:8080", cookies={"lp3d_token": TOKEN}) as c:
+        page = c.get("/")
+        assert page.status_code == 200 and '<base href="/">' in page.text
+        assert c.get("/api/project").status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.nip.io:8080", "attacker.com:8080"])
+def test_foreign_host_is_refused_on_loopback(client, host):
+    r = client.get("/api/project", headers={**AUTH, "Host": host})
+    assert r.status_code == 403 and "Host header" in r.json()["error"]
+
+
+@pytest.mark.parametrize("host", ["localhost:8080", "127.0.0.1:8080", "[::1]:8080"])
+def test_loopback_hosts_are_accepted(client, host):
+    assert client.get("/api/project", headers={**AUTH, "Host": host}).status_code == 200
+
+
+def test_cross_origin_requests_are_refused(client):
+    r = client.post("/api/project/refresh", headers={**AUTH, "Origin": "http://evil.example"})
+    assert r.status_code == 403 and "Origin" in r.json()["error"]
+    assert client.get("/api/project", headers={**AUTH, "Origin": "null"}).status_code == 403
+    assert client.post("/api/project/refresh", headers={**AUTH, "Origin": "http://127.0.0.1:8080"}).status_code == 200
+
+
+def test_remote_binding_needs_a_token_and_accepts_any_host(project_dir, static_dir):
+    with pytest.raises(ValueError, match="expected a token"):
+        Security(None, False)
+    with client_for(project_dir, static_dir, loopback=False) as c:
+        assert c.get("/api/project", headers={**AUTH, "Host": "lab-server:8080"}).status_code == 200
+        assert c.get("/api/project", headers={"Host": "lab-server:8080"}).status_code == 401
+
+
+def test_base_url_prefixes_everything(project_dir, static_dir):
+    assert normalize_base_url("lp3d/") == "/lp3d" and normalize_base_url("/") == ""
+    with pytest.raises(ValueError):
+        normalize_base_url("/a/../b")
+    assert app_url("127.0.0.1", 8080, "/lp3d", "t0k3n-abc") == "http://localhost:8080/lp3d/?token=t0k3n-abc"
+    with client_for(project_dir, static_dir, base="/lp3d") as c:
+        assert c.get("/lp3d/api/project", headers=AUTH).status_code == 200
+        assert c.get("/api/project", headers=AUTH).status_code == 404
+        r = c.get(f"/lp3d/?token={TOKEN}", follow_redirects=False)
+        assert r.headers["location"] == "/lp3d/"
+        c.cookies.set("lp3d_token", TOKEN)
+        assert '<base href="/lp3d/">' in c.get("/lp3d/").text
+
+
+def test_token_never_reaches_the_logs(project_dir, static_dir, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    with client_for(project_dir, static_dir) as c:
+        c.get(f"/api/project?token={TOKEN}")
+        c.get(f"/?token={TOKEN}", follow_redirects=False)
+        c.get("/api/sessions/nope", headers=AUTH)
+    server_lines = [r.getMessage() for r in caplog.records if r.name.startswith(("lp3d", "uvicorn", "fastapi"))]
+    assert server_lines and not any(TOKEN in line for line in server_lines)
+
+
+def test_missing_front_end_is_one_line(tmp_path):
+    with pytest.raises(FrontendMissing, match="make frontend"):
+        load_assets(tmp_path)
+
+
+def test_committed_openapi_matches_the_server():
+    committed = json.loads((HERE.parent / "frontend" / "openapi.json").read_text())
+    assert committed == json.loads(json.dumps(schema())), "run: python -m lp3d_app.openapi > packages/lp3d-app/frontend/openapi.json && npm run api"
+
+
+# --- jobs ------------------------------------------------------------------------------------------------
+
+
+def wait_for(predicate, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_smoothing_job_writes_a_result_the_viewer_opens(project_dir, static_dir, tmp_path):
+    root = tmp_path / "p"
+    shutil.copytree(project_dir, root)
+    with client_for(root, static_dir) as c:
+        p = c.get("/api/project", headers=AUTH).json()
+        body = {"input": p["prediction_folders"][0]["id"], "calibration": p["calibrations"][0]["id"], "name": "run1", "s": 2.0}
+        r = c.post("/api/jobs/smooth", json=body, headers=AUTH)
+        assert r.status_code == 201, r.text
+        job = r.json()
+        assert c.post("/api/jobs/smooth", json=body, headers=AUTH).status_code == 400  # same output while it runs
+        with c.stream("GET", f"/api/jobs/{job['id']}/events", headers=AUTH) as events:
+            states = [json.loads(line[6:])["state"] for line in events.iter_lines() if line.startswith("data: ")]
+        assert states[-1] == "done", c.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json()
+        done = c.get(f"/api/jobs/{job['id']}", headers=AUTH).json()
+        assert done["output"] == "lp3d-app/smoothed/run1" and done["result"]["s"][0] == [2.0] * 11
+        assert "job done" in c.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json()["text"]
+        p = c.get("/api/project", headers=AUTH).json()
+        assert any(s["label"].startswith("lp3d-app/smoothed/run1") for s in p["sources"])
+        r = c.post("/api/jobs/smooth", json=body, headers=AUTH)
+        assert r.status_code == 400 and "already exist" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "../escape"}, "name"),
+        ({"name": "/abs"}, "name"),
+        ({"s": -1}, "s"),
+        ({"ensemble": "mode"}, "ensemble"),
+        ({"input": "src-nope"}, "not a source or prediction folder"),
+        ({"calibration": "cal-nope"}, "calibration 'cal-nope'"),
+        ({"s_frames": "5:1"}, "s_frames"),
+    ],
+)
+def test_bad_smoothing_requests(client, project, change, message):
+    body = {"input": project["prediction_folders"][0]["id"], "calibration": None, "name": "bad", **change}
+    r = client.post("/api/jobs/smooth", json=body, headers=AUTH)
+    assert r.status_code in (400, 404) and message in r.json()["error"], r.text
+
+
+def test_failed_job_shows_its_error_and_leaves_nothing(project_dir, static_dir, tmp_path):
+    root = tmp_path / "p"
+    shutil.copytree(project_dir, root)
+    with client_for(root, static_dir) as c:
+        p = c.get("/api/project", headers=AUTH).json()
+        body = {"input": p["prediction_folders"][0]["id"], "calibration": None, "name": "linear", "variance": "confidence-weighted", "s_frames": "0:5000"}
+        job = c.post("/api/jobs/smooth", json=body, headers=AUTH).json()
+        done = wait_for(lambda: (j := c.get(f"/api/jobs/{job['id']}", headers=AUTH).json())["state"] != "running" and j)
+        assert done["state"] == "failed" and "expected --views" in done["error"] and "\n" not in done["error"]
+        assert not (root / "lp3d-app/smoothed/linear").exists()
+
+
+def test_cancel_kills_the_process_group_and_restart_marks_interrupted(project_dir, static_dir, tmp_path):
+    from lp3d_workflows.jobs import JobManager, _alive
+
+    root = tmp_path / "p"
+    root.mkdir()
+    manager = JobManager(root)
+    job = manager.start("sleep", {"out": str(root / "out"), "seconds": 60, "steps": 600}, "wait")
+    wait_for(lambda: "step" in manager.log(job.id)[0])
+    cancelled = manager.cancel(job.id)
+    assert cancelled.state == "cancelled" and not _alive(job.pid)
+    assert not (root / "out").exists() and not list(root.glob(".out.*"))
+    second = manager.start("sleep", {"out": str(root / "out2"), "seconds": 60, "steps": 600}, "wait")
+    wait_for(lambda: "step" in manager.log(second.id)[0])
+    # a new server (a new manager) finds it running: it stops it and marks it interrupted
+    assert JobManager(root).recover() == [second.id]
+    assert manager.get(second.id).state == "interrupted" and not _alive(second.pid)
+    manager.shutdown()
+
+
+def test_server_shutdown_stops_its_jobs(project_dir, static_dir, tmp_path):
+    from lp3d_workflows.jobs import _alive
+
+    root = tmp_path / "p"
+    root.mkdir()
+    app = create_app(root, Security(TOKEN, True), assets_dir=static_dir)
+    with TestClient(app, base_url="http://127.0.0.1:8080") as c:
+        job = app.state.lp3d.jobs.start("sleep", {"out": str(root / "o"), "seconds": 60}, "wait")
+        assert c.get(f"/api/jobs/{job.id}", headers=AUTH).json()["state"] == "running"
+    assert not _alive(job.pid)
+    assert app.state.lp3d.jobs.get(job.id).state == "interrupted"
