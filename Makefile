@@ -18,7 +18,7 @@ EKS_SOURCES := $(shell find packages/lp3d-eks/cpp packages/lp3d-eks/src -name '*
                packages/lp3d-eks/CMakeLists.txt packages/lp3d-eks/cpp/CMakeLists.txt
 PYPROJECTS := $(wildcard packages/*/pyproject.toml)
 
-.PHONY: all venv test py-test cpp-test demo eks bench lint clean
+.PHONY: all venv test py-test cpp-test demo eks bench lint clean frontend frontend-test chromium app
 
 all: test
 
@@ -50,13 +50,44 @@ cpp-test: $(STAMP)
 	cmake --build build/cpp -j $(JOBS)
 	ctest --test-dir build/cpp --output-on-failure
 
-py-test: $(STAMP)
+# The app's front end (packages/lp3d-app/frontend): npm ci from the committed lockfile, built into the
+# Python package (src/lp3d_app/static, ignored by git). Rebuilt when a source changes.
+FRONTEND := packages/lp3d-app/frontend
+FRONTEND_BUILD := packages/lp3d-app/src/lp3d_app/static/index.html
+FRONTEND_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) $(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/package-lock.json
+
+$(FRONTEND)/node_modules/.package-lock.json: $(FRONTEND)/package-lock.json
+	cd $(FRONTEND) && npm ci --no-audit --no-fund --loglevel=error
+
+$(FRONTEND_BUILD): $(FRONTEND)/node_modules/.package-lock.json $(FRONTEND_SOURCES)
+	cd $(FRONTEND) && npm run build --silent
+
+frontend: $(FRONTEND_BUILD)
+
+frontend-test: $(FRONTEND)/node_modules/.package-lock.json
+	cd $(FRONTEND) && npx vitest run
+
+# Chromium for the browser tests: Debian's package, installed when missing and we are root.
+chromium:
+	@if ! command -v chromium > /dev/null; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; \
+	    else echo "chromium is missing (apt-get install chromium): the browser tests will skip (fail under CI=true)"; fi; \
+	fi
+
+py-test: $(STAMP) frontend chromium
 	$(PY) -m pytest
 
-test: cpp-test py-test
+test: cpp-test frontend-test py-test
 
 demo: $(STAMP)
 	$(VENV)/bin/lp3d demo
+	@echo "Look at it in the browser: make app   (or: $(VENV)/bin/lp3d app demo-out)"
+
+# The app on the demo's output (runs the demo first when there is none).
+app: $(STAMP) frontend
+	test -f demo-out/lp3d.yaml || $(VENV)/bin/lp3d demo
+	$(VENV)/bin/lp3d app demo-out
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
