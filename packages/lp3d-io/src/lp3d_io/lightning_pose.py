@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from lp3d_io.grouping import SINGLE_VIEW
+from lp3d_io.grouping import SINGLE_VIEW, _check_same
 from lp3d_io.layout import CALIBRATION_INDEX, LABELED_DATA, VIDEOS, find_calibration_files, parse_session
 from lp3d_io.projects import (
     ImportedProject,
@@ -227,18 +227,8 @@ def read_lightning_pose_project(source: str | os.PathLike) -> ImportedProject:
     views = list(files)
     tables = {view: from_pose_csv(path, dtype=np.float64) for view, path in files.items()}
     first = tables[views[0]]
-    for view, table in tables.items():
-        for what, got, want in (
-            ("keypoints", table.keypoint_names, first.keypoint_names),
-            ("individuals", table.individual_names, first.individual_names),
-        ):
-            if got != want:
-                raise ValueError(f"{files[view]}: expected {what} {want} (as in {files[views[0]].name}), but got {got}")
-        if table.n_frames != first.n_frames:
-            raise ValueError(
-                f"{files[view]}: expected {first.n_frames} rows (as in {files[views[0]].name}), "
-                f"but got {table.n_frames}"
-            )
+    for table in tables.values():
+        _check_same(table, first, same_labels=False)
     keypoints, individuals = first.keypoint_names, first.individual_names
     skipped: list[Skipped] = []
     named = data.get("keypoint_names")
@@ -293,7 +283,7 @@ def read_lightning_pose_project(source: str | os.PathLike) -> ImportedProject:
         index_path = _resolve(str(index), root, data_dir) if index else None
         if index and index_path is None:
             skipped.append(Skipped(f"{config_path}: data.camera_params_file", f"{index} not found"))
-        roots = [root] if index_path is None else [index_path.parent, root]
+        roots = ([] if index_path is None else [index_path.parent]) + [d for d in (root, data_dir) if d is not None]
         all_sessions = sorted(set(sessions) | set(videos))
         session_keys = list(keys) + [f"{LABELED_DATA}/{s}" for s in videos if s not in sessions]
         key_sessions = list(sessions) + [s for s in videos if s not in sessions]
