@@ -153,6 +153,31 @@ def test_sleap_single_file(tmp_path, predicted):
     assert project.n_frames == (3 if predicted else 2)
 
 
+def test_sleap_files_of_one_video_are_one_session(tmp_path):
+    """Two .slp files labeling the same video (labels.v001, labels.v002): one session, a frame
+    labeled in both is taken from the first file and the second is listed as skipped."""
+    pytest.importorskip("sleap_io")
+    from lp3d_io.sleap import read_sleap_project
+
+    rng = np.random.default_rng(7)
+    video = tool_projects.write_video(tmp_path / "src" / "arena.mp4", rng.integers(0, 256, (12, 24, 32, 3), np.uint8))
+    first = tool_projects.sleap_labels(
+        tmp_path / "src" / "labels.v001.slp", video, rng, [1, 4], nodes=["a"], tracks=["m"]
+    )
+    second = tool_projects.sleap_labels(
+        tmp_path / "src" / "labels.v002.slp", video, rng, [4, 9], nodes=["a"], tracks=["m"]
+    )
+    truth = tool_projects.Truth(["view_0"], ["a"], ["m"], videos={("arena", "view_0"): video})
+    for frame, user in ((1, first[1][0]), (4, first[4][0]), (9, second[9][0])):
+        truth.labels[("arena", "view_0", frame)] = user
+        truth.images[("arena", "view_0", frame)] = tool_projects.decoded(video, frame)
+    project = _import(read_sleap_project, tmp_path / "src", tmp_path / "out")
+    tool_projects.check_project(tmp_path / "out", truth)
+    assert [(s.what, s.why) for s in project.skipped] == [
+        (f"{tmp_path / 'src' / 'labels.v002.slp'}: video {video} frame 4", "already labeled in an earlier file")
+    ]
+
+
 def test_sleap_embedded_frames(tmp_path):
     """A .pkg.slp carries its labeled frames: the images come from it, the video is not needed."""
     sio = pytest.importorskip("sleap_io")

@@ -287,6 +287,7 @@ class _Read:
     skipped: list[Skipped] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     instances: int = 0
+    video_sessions: dict[tuple[str, str], str] = field(default_factory=dict)  # (view, video file) -> session
 
 
 def _video_file(video: Any, slp: Path) -> Path | None:
@@ -311,10 +312,28 @@ def _readable(video: Any, slp: Path) -> bool:
     return False
 
 
-def _read_file(
-    read: _Read, slp: Path, *, view: str, session: str | None, predicted: bool, taken: dict[str, set[str]]
-) -> None:
-    """Adds the labeled frames of one ``.slp`` file to ``read`` (``session`` None: one per video)."""
+def _session_of(read: _Read, view: str, video: str, session: str | None) -> str | None:
+    """The session of a video's labeled frames in ``view``: ``session`` when given (None if that
+    session's view already has another video), else one per video file, named after it (unique)."""
+    owners = {s: v for (w, v), s in read.video_sessions.items() if w == view}
+    if (view, video) in read.video_sessions:
+        return read.video_sessions[(view, video)]
+    if session is not None:
+        if session in owners:
+            return None
+        this = session
+    else:
+        stem, this, n = Path(video).stem, Path(video).stem, 1
+        while this in owners:
+            n += 1
+            this = f"{stem}-{n}"
+    read.video_sessions[(view, video)] = this
+    return this
+
+
+def _read_file(read: _Read, slp: Path, *, view: str, session: str | None, predicted: bool) -> None:
+    """Adds the labeled frames of one ``.slp`` file to ``read`` (``session`` None: one per video;
+    files labeling the same video add to its session)."""
     labels = _load(slp, open_videos=True)
     read.files.append(slp)
     skeleton = _one_skeleton(labels, slp)
@@ -332,50 +351,36 @@ def _read_file(
         frames = [lf for lf in frames if slots.frames.get(lf.frame_idx)]
         if not frames:
             continue
-        name = Path(_video_name(video)).stem
-        this = session if session is not None else name
-        if session is None:  # one session per video: keep names unique
-            n = 1
-            while this in taken.setdefault(view, set()):
-                n += 1
-                this = f"{name}-{n}"
-            taken[view].add(this)
-        elif this in taken.setdefault(view, set()):
+        name = _video_name(video)
+        what = f"{slp}: video {name}"
+        this = _session_of(read, view, name, session)
+        if this is None:
+            read.skipped.append(Skipped(what, f"view {view} of session {session} already has another video"))
+            continue
+        if slots.dropped:
+            read.skipped.append(Skipped(what, f"{slots.dropped} instance(s) without a track"))
+        if not _readable(video, slp):
             read.skipped.append(
-                Skipped(
-                    f"{slp}: video {name}",
-                    f"view {view} of session {session} already has labeled frames of another video",
-                )
+                Skipped(what, f"not found (nor beside the .slp): its {len(frames)} labeled frames are skipped")
             )
             continue
-        else:
-            taken[view].add(this)
-        if slots.dropped:
-            read.skipped.append(Skipped(f"{slp}: video {name}", f"{slots.dropped} instance(s) without a track"))
         for ind in slots.individuals:
             if ind not in read.individuals:
                 read.individuals.append(ind)
-        readable = _readable(video, slp)
-        if not readable:
-            read.skipped.append(
-                Skipped(
-                    f"{slp}: video {_video_name(video)}",
-                    f"not found (nor beside the .slp): its {len(frames)} labeled frames are skipped",
-                )
-            )
-            continue
         source = _video_file(video, slp)
         if source is not None:
             read.videos.setdefault(this, {})[view] = source
         for lf in frames:
+            if (this, int(lf.frame_idx)) in by_key:
+                read.skipped.append(Skipped(f"{what} frame {lf.frame_idx}", "already labeled in an earlier file"))
+                continue
             arr = np.full((len(nodes), len(slots.individuals), 2), np.nan)
             for i, instance in slots.frames[lf.frame_idx]:
                 arr[:, i] = _points(instance)[0]
                 read.instances += 1
-            image = _frame_reader(video, lf.frame_idx)
             by_key[(this, int(lf.frame_idx))] = (
                 _Labels(arr, [read.individuals.index(n) for n in slots.individuals]),
-                image,
+                _frame_reader(video, lf.frame_idx),
             )
 
 
@@ -424,7 +429,6 @@ def read_sleap_project(source: str | os.PathLike, *, predicted: bool = False) ->
     """
     source = Path(source)
     read = _Read()
-    taken: dict[str, set[str]] = {}
     sessions = _sessions(source)
     calibrations: dict[str, Path] = {}
     if sessions:
@@ -432,7 +436,7 @@ def read_sleap_project(source: str | os.PathLike, *, predicted: bool = False) ->
         for folder in sessions:
             for view_folder in _view_folders(folder):
                 for slp in sorted(view_folder.glob(f"*{SLP_SUFFIX}")):
-                    _read_file(read, slp, view=view_folder.name, session=folder.name, predicted=predicted, taken=taken)
+                    _read_file(read, slp, view=view_folder.name, session=folder.name, predicted=predicted)
             if (folder / "calibration.toml").is_file():
                 calibrations[folder.name] = folder / "calibration.toml"
         layout = f"sleap-anipose sessions ({len(sessions)}: {', '.join(s.name for s in sessions)})"
@@ -442,7 +446,7 @@ def read_sleap_project(source: str | os.PathLike, *, predicted: bool = False) ->
             raise FileNotFoundError(f"{source}: expected a .slp file, a folder of them, or sleap-anipose sessions")
         views = [SINGLE_VIEW]
         for slp in files:
-            _read_file(read, slp, view=SINGLE_VIEW, session=None, predicted=predicted, taken=taken)
+            _read_file(read, slp, view=SINGLE_VIEW, session=None, predicted=predicted)
         layout = f"{len(files)} .slp file(s)"
     if read.keypoints is None:
         raise ValueError(f"{source}: expected labeled frames in the .slp files, but found none")
