@@ -158,7 +158,10 @@ def test_smoothing_job_runs_and_opens_in_the_viewer(page):
     page.fill("[data-testid=smooth-name]", "browser-run")
     page.fill("[data-testid=smooth-s]", "3")
     page.click("[data-testid=smooth-start]")
-    page.wait_for_selector("[data-testid=jobs] [data-state=done]", timeout=180_000)
+    try:
+        page.wait_for_selector("[data-testid=jobs] [data-state=done]", timeout=180_000)
+    finally:
+        shot(page, "smoothing")
     shot(page, "smoothing")
     page.click("[data-testid=open-result]")
     page.wait_for_selector("[data-testid=viewer-page][data-shown='0']")

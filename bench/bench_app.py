@@ -1,0 +1,167 @@
+"""lp3d app benchmark: the viewer's server-side reads on a long session, and video frames by index.
+
+Builds (once, under ``bench/out/app``) a session of ``frames`` x 20 keypoints x 4 views x 5
+members: simulated 3D tracks seen by a synthetic 4-camera rig (640 x 512), ensemble predictions
+with noise, outliers and missing detections, smoothed by the calibrated smoother, written as
+``lp3d smooth`` writes it (``<session>.zarr`` with ``predictions/ensemble``, ``smoothed/eks``,
+``calibration``), and 4 short videos of 640 x 512. Then measures, through the app's HTTP API
+(FastAPI's ``TestClient``, in process: server time without the network):
+
+- opening the session in the viewer: the project, the session, the first frame's overlays and
+  video frames, one keypoint's series (what the viewer page requests when it opens);
+- one frame's overlays: a frame in a chunk not read before (cold), and the next frames (warm);
+- one keypoint's series over all frames, decimated to 1,500 columns (cold and warm);
+- video frames: 4 views played in order as the viewer does while playing (JPEG per view), and
+  random frames (seeks).
+
+    .venv/bin/python bench/bench_app.py                  # 100,000 frames (first run builds the store: a few minutes)
+    .venv/bin/python bench/bench_app.py --frames 20000    # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+N_KEYPOINTS, N_VIEWS, N_MEMBERS = 20, 4, 5
+SIZE = (640, 512)
+VIDEO_FRAMES = 300
+
+
+def build_store(root: Path, frames: int, seed: int = 0) -> Path:
+    """The project folder of the benchmark: ``<root>/smoothed/bench.zarr`` and ``<root>/videos``."""
+    import cv2
+    from lp3d_io.dataset import predictions_arrays
+    from lp3d_io.synthetic import make_ensemble_predictions, make_rig
+    from lp3d_workflows.smoothing import SmoothSettings, smooth_predictions, write_smoothed_outputs
+
+    rng = np.random.default_rng(seed)
+    rig = make_rig(N_VIEWS, SIZE, seed=seed)
+    t = np.arange(frames)[:, None]
+    centre = np.stack([60 * np.sin(t / 300.0), 60 * np.cos(t / 410.0), 20 + 5 * np.sin(t / 50.0)], axis=-1)
+    offsets = rng.normal(0, 25, size=(1, N_KEYPOINTS, 3))
+    wobble = 4 * np.sin(t[..., None] / rng.uniform(15, 40, size=(1, N_KEYPOINTS, 3)))
+    points = centre + offsets + wobble  # (time, keypoint, 3) mm
+    truth = rig.project(points)  # (view, time, keypoint, 2)
+    simulated = make_ensemble_predictions(truth, n_members=N_MEMBERS, seed=seed)
+    views = rig.names
+    predictions = predictions_arrays(
+        simulated.position.astype(np.float32),
+        simulated.confidence.astype(np.float32),
+        view_names=views,
+        keypoint_names=[f"kp{k:02d}" for k in range(N_KEYPOINTS)],
+        fps=30.0,
+        session="bench",
+    )
+    _, smoothed = smooth_predictions(predictions, rig, SmoothSettings())
+    out = root / "smoothed"
+    out.mkdir(parents=True, exist_ok=True)
+    write_smoothed_outputs(out, "bench", predictions, smoothed, rig)
+    rig.to_toml(root / "calibration.toml")
+    (root / "videos").mkdir(exist_ok=True)
+    for v, view in enumerate(views):
+        writer = cv2.VideoWriter(str(root / "videos" / f"bench_{view}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30, SIZE)
+        for i in range(VIDEO_FRAMES):
+            frame = np.full((SIZE[1], SIZE[0], 3), 40, np.uint8)
+            cv2.putText(frame, f"{view} {i}", (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
+            for k in range(N_KEYPOINTS):
+                x, y = truth[v, i, k]
+                if np.isfinite(x) and np.isfinite(y):
+                    cv2.circle(frame, (int(x), int(y)), 6, (50 + 10 * k, 200, 255 - 10 * k), -1)
+            writer.write(frame)
+        writer.release()
+    return root
+
+
+def _ms(samples: list[float]) -> str:
+    return f"{1000 * statistics.median(samples):.1f} ms (median of {len(samples)}; max {1000 * max(samples):.1f})"
+
+
+def measure(root: Path) -> list[tuple[str, str, str]]:
+    from fastapi.testclient import TestClient
+    from lp3d_app.security import Security
+    from lp3d_app.server import create_app
+
+    token = "bench-token-123456"
+    headers = {"Authorization": f"token {token}"}
+    app = create_app(root, Security(token, True), frontend=False)
+    rows = []
+    with TestClient(app, base_url="http://127.0.0.1:8080") as c:
+        start = time.perf_counter()
+        project = c.get("/api/project", headers=headers).json()
+        session = project["sessions"][0]
+        source = next(s for s in project["sources"] if s["has_smoothed"])
+        c.get(f"/api/sessions/{session['id']}", headers=headers)
+        c.get(f"/api/sessions/{session['id']}/frames/0", headers=headers)
+        for view in session["views"]:
+            c.get(f"/api/sessions/{session['id']}/video/{view}/0", headers=headers)
+        c.get(f"/api/sources/{source['id']}/series?keypoint=kp00&width=1500", headers=headers)
+        rows.append(("open the session in the viewer (first time, server cold)", f"{time.perf_counter() - start:.2f} s", "< 2 s"))
+        n = source["n_frames"]
+        cold, warm = [], []
+        for chunk in range(5, 25, 4):
+            frame = chunk * 4096 + 17
+            if frame + 10 >= n:
+                break
+            t = time.perf_counter()
+            assert c.get(f"/api/sessions/{session['id']}/frames/{frame}", headers=headers).status_code == 200
+            cold.append(time.perf_counter() - t)
+            for f in range(frame + 1, frame + 11):
+                t = time.perf_counter()
+                c.get(f"/api/sessions/{session['id']}/frames/{f}", headers=headers)
+                warm.append(time.perf_counter() - t)
+        rows.append(("one frame's overlays, first frame of a chunk (cold)", _ms(cold), "< 20 ms"))
+        rows.append(("one frame's overlays, next frames (playing)", _ms(warm), "< 20 ms"))
+        series = []
+        for k in range(1, 6):
+            t = time.perf_counter()
+            r = c.get(f"/api/sources/{source['id']}/series?keypoint=kp{k:02d}&width=1500", headers=headers)
+            series.append(time.perf_counter() - t)
+        rows.append((f"one keypoint's series, all {n:,} frames, 1,500 columns ({len(r.content) // 1024} KiB JSON)", _ms(series), "< 200 ms"))
+        # the videos of this folder are not a labeled project's: the frame server the video route calls
+        videos = sorted((root / "videos").glob("*.mp4"))
+        views = videos
+        frames = app.state.lp3d.frames
+        pool = ThreadPoolExecutor(len(videos))
+
+        def frame_set(f: int) -> None:
+            list(pool.map(lambda path: frames.jpeg(path, f), videos))
+
+        t = time.perf_counter()
+        for f in range(1, 151):
+            frame_set(f)
+        rate = 150 / (time.perf_counter() - t)
+        rows.append((f"video: {len(views)} views of {SIZE[0]}x{SIZE[1]} played in order (JPEG each)", f"{rate:.1f} frames/s", ">= 30 frames/s"))
+        rng = np.random.default_rng(1)
+        t = time.perf_counter()
+        for f in rng.integers(151, VIDEO_FRAMES, 20):
+            frame_set(int(f))
+        rows.append((f"video: {len(views)} views, random frames (seeks)", f"{20 / (time.perf_counter() - t):.1f} frames/s", "(jumps)"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=100_000)
+    args = parser.parse_args()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    root = HERE / "out" / f"app{args.frames // 1000}k"
+    if not (root / "smoothed" / "bench.zarr").exists():
+        print(f"building the benchmark session in {root} ...", flush=True)
+        build_store(root, args.frames)
+    rows = measure(root)
+    print(f"\n| lp3d app, {args.frames:,} frames x {N_KEYPOINTS} keypoints x {N_VIEWS} views x {N_MEMBERS} members | measured | goal |")
+    print("|---|---|---|")
+    for what, got, goal in rows:
+        print(f"| {what} | {got} | {goal} |")
+
+
+if __name__ == "__main__":
+    main()
