@@ -10,6 +10,9 @@ Dataset form (``lp3d_kind = "calibration"``, one row per camera along ``view``):
     rotation     (view, axis)            world-to-camera Rodrigues vector
     translation  (view, axis)            world-to-camera translation
     image_size   (view, extent)          width, height in pixels
+    fisheye      (view)                  1 for OpenCV's fisheye lens model (distortion then holds
+                                         k1, k2, k3, k4, 0), 0 for pinhole; only when a lens is
+                                         fisheye (absent: all pinhole)
 
 with the calibration file's ``[metadata]`` table as JSON in the attribute ``metadata_json`` (so
 booleans and nested tables survive netCDF and zarr).
@@ -116,6 +119,11 @@ def calibration_arrays(rig: CameraRig) -> NumpyDataset:
             "rotation": Variable(("view", "axis"), np.stack([c.rvec for c in cams])),
             "translation": Variable(("view", "axis"), np.stack([c.tvec for c in cams])),
             "image_size": Variable(("view", "extent"), np.array([c.size for c in cams], dtype=np.int64)),
+            **(
+                {"fisheye": Variable(("view",), np.array([c.fisheye for c in cams], dtype=np.int64))}
+                if any(c.fisheye for c in cams)
+                else {}
+            ),
         },
         {
             "view": np.array(rig.names, dtype=str),
@@ -150,6 +158,7 @@ def calibration_from_dataset(ds: NumpyDataset | xr.Dataset) -> CameraRig:
             dist=spec["distortion"].values[i],
             rvec=spec["rotation"].values[i],
             tvec=spec["translation"].values[i],
+            fisheye=bool(spec["fisheye"].values[i]) if "fisheye" in spec else False,
         )
         for i, view in enumerate(spec["view"].values)
     )

@@ -148,6 +148,7 @@ _CALIBRATION_VARS = {
     "translation": ("view", "axis"),
     "image_size": ("view", "extent"),
 }
+_CALIBRATION_OPTIONAL = {"fisheye": ("view",)}
 _TRIANGULATED_VARS = {
     "position": ("time", "keypoint", "individual", "space"),
     "n_views": ("time", "keypoint", "individual"),
@@ -717,7 +718,7 @@ def _expected_vars(attrs: Mapping[str, Any], kind: str) -> tuple[dict[str, tuple
     if kind == "labels":
         return _LABEL_VARS, {}
     if kind == "calibration":
-        return _CALIBRATION_VARS, {}
+        return _CALIBRATION_VARS, _CALIBRATION_OPTIONAL
     if kind == "triangulated":
         return _TRIANGULATED_VARS, {}
     smoother = attrs.get("smoother")
