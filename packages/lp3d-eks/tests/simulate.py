@@ -36,8 +36,18 @@ class Simulation:
     bad: np.ndarray = field(default=None)  # (view, keypoint) bool: a view that disagrees persistently
 
 
-def ring_rig(n_views: int = 4, radius_mm: float = 500.0, focal: float = 600.0, seed: int = 0) -> CameraRig:
+def ring_rig(
+    n_views: int = 4,
+    radius_mm: float = 500.0,
+    focal: float = 600.0,
+    seed: int = 0,
+    fisheye: bool | Sequence[bool] = False,
+) -> CameraRig:
+    """Cameras on a ring looking at the origin; ``fisheye`` (all, or per camera): OpenCV fisheye
+    lenses (focal length halved, four random coefficients) instead of mild pinhole distortion."""
     rng = np.random.default_rng(seed)
+    lens_rng = np.random.default_rng([seed, 3])
+    fisheye = [bool(fisheye)] * n_views if isinstance(fisheye, bool) else list(fisheye)
     cams = []
     for v in range(n_views):
         angle = 2 * np.pi * v / n_views + rng.uniform(-0.2, 0.2)
@@ -47,14 +57,22 @@ def ring_rig(n_views: int = 4, radius_mm: float = 500.0, focal: float = 600.0, s
         x /= np.linalg.norm(x)
         y = np.cross(z, x)
         R = np.stack([x, y, z])
+        dist = [rng.uniform(-0.15, 0.05), rng.uniform(-0.02, 0.02), 0.0, 0.0, 0.0]
+        f = focal
+        if fisheye[v]:
+            f = focal / 2
+            dist = [lens_rng.uniform(-0.05, 0.1), lens_rng.uniform(-0.05, 0.05), *lens_rng.uniform(-0.01, 0.01, 2)]
         cams.append(
             Camera(
                 name=f"cam{v}",
                 size=(640, 480),
-                matrix=[[focal, 0, 320], [0, focal, 240], [0, 0, 1]],
-                dist=[rng.uniform(-0.15, 0.05), rng.uniform(-0.02, 0.02), 0.0, 0.0, 0.0],
+                matrix=[[f, 0, 320], [0, f * lens_rng.uniform(0.98, 1.02), 240], [0, 0, 1]]
+                if fisheye[v]
+                else [[f, 0, 320], [0, f, 240], [0, 0, 1]],
+                dist=dist,
                 rvec=matrix_to_rodrigues(R),
                 tvec=-R @ center,
+                fisheye=fisheye[v],
             )
         )
     return CameraRig(tuple(cams))

@@ -1,4 +1,5 @@
-"""Camera model: OpenCV agreement, TOML round trips and ordering, DLT triangulation."""
+"""Camera model: OpenCV agreement (pinhole and fisheye), TOML round trips, ordering and strictness,
+DLT and robust triangulation."""
 
 import numpy as np
 import pytest
@@ -12,6 +13,54 @@ TOL = 1e-6
 
 def _points(rng, n=200, scale=40.0):
     return rng.uniform(-scale, scale, size=(n, 3))
+
+
+def _in_view(cam, rng, n=300, max_angle_deg=60.0):
+    """World points seen by ``cam`` at up to ``max_angle_deg`` off its axis, 100-600 mm deep."""
+    theta = np.deg2rad(max_angle_deg) * np.sqrt(rng.uniform(0, 1, n))
+    phi = rng.uniform(0, 2 * np.pi, n)
+    Xc = rng.uniform(100, 600, (n, 1)) * np.stack(
+        [np.tan(theta) * np.cos(phi), np.tan(theta) * np.sin(phi), np.ones(n)], -1
+    )
+    return (Xc - cam.tvec) @ cam.rotation
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fisheye_projection_and_undistortion_match_opencv(seed):
+    rng = np.random.default_rng(seed)
+    for cam in ring_rig(4, seed=seed, fisheye=True).cameras:
+        assert cam.fisheye
+        X = _in_view(cam, rng)
+        ref = cv2.fisheye.projectPoints(X[:, None], cam.rvec, cam.tvec, cam.matrix, cam.dist[:4])[0][:, 0]
+        uv = cam.project(X)
+        np.testing.assert_allclose(uv, ref, atol=TOL)
+        # undistortion: OpenCV's, and the exact normalized coordinates (in pixels: times the focal length)
+        xy = cam.undistort(uv)
+        ref = cv2.fisheye.undistortPoints(uv[:, None], cam.matrix, cam.dist[:4])[:, 0]
+        np.testing.assert_allclose(xy * cam.matrix[0, 0], ref * cam.matrix[0, 0], atol=TOL)
+        Xc = X @ cam.rotation.T + cam.tvec
+        np.testing.assert_allclose(xy * cam.matrix[0, 0], Xc[:, :2] / Xc[:, 2:] * cam.matrix[0, 0], atol=TOL)
+
+
+def test_fisheye_jacobian_matches_finite_differences():
+    rng = np.random.default_rng(7)
+    cam = ring_rig(3, seed=7, fisheye=True).cameras[1]
+    on_axis = -cam.rotation.T @ cam.tvec + 300 * cam.rotation[2]
+    X = np.concatenate([_in_view(cam, rng, 40), [on_axis]])
+    _, J = cam.project_with_jacobian(X)
+    eps = 1e-4
+    for d in range(3):
+        dx = np.zeros(3)
+        dx[d] = eps
+        num = (cam.project(X + dx) - cam.project(X - dx)) / (2 * eps)
+        np.testing.assert_allclose(J[..., d], num, rtol=1e-5, atol=1e-6)
+
+
+def test_triangulating_exact_fisheye_projections_gives_the_points():
+    rng = np.random.default_rng(8)
+    rig = ring_rig(4, seed=8, fisheye=[True, False, True, True])  # a mixed rig
+    X = _points(rng, 300, scale=120.0)
+    np.testing.assert_allclose(rig.triangulate(rig.project(X)), X, atol=1e-8)
 
 
 def test_projection_matches_opencv_on_ring_rig():
@@ -104,6 +153,46 @@ def test_toml_round_trip_and_ordering(tmp_path):
         np.testing.assert_allclose(a.rvec, b.rvec)
         np.testing.assert_allclose(a.tvec, b.tvec)
         assert a.size == b.size
+
+
+def test_fisheye_toml_round_trip(tmp_path):
+    rig = ring_rig(3, seed=9, fisheye=[True, False, True])
+    rig.to_toml(tmp_path / "calibration.toml")
+    text = (tmp_path / "calibration.toml").read_text()
+    assert text.count("fisheye = true") == 2
+    again = CameraRig.from_toml(tmp_path / "calibration.toml")
+    assert [c.fisheye for c in again.cameras] == [True, False, True]
+    for a, b in zip(again.cameras, rig.cameras, strict=True):
+        np.testing.assert_allclose(a.dist, b.dist)
+    X = _points(np.random.default_rng(9), 20)
+    np.testing.assert_allclose(again.project(X), rig.project(X), atol=TOL)
+
+
+CAM0 = "[cam_0]\nname='a'\nmatrix=[[1,0,0],[0,1,0],[0,0,1]]\nrotation=[0,0,0]\ntranslation=[0,0,0]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            CAM0 + "distortions=[0,0,0,0,0]\nfisheye=true\n",
+            r"\[cam_0\] expected 4 fisheye distortion coefficients \(k1, k2, k3, k4\), but got 5",
+        ),
+        (CAM0 + "distortions=[0,0,0]\nfisheye=true\n", "expected 4 fisheye distortion coefficients"),
+        (CAM0 + "distortions=[0,0,0,0]\nfisheye='yes'\n", "expected fisheye to be true or false"),
+        (CAM0 + "distortions=[0,0,0,0,0,0,0,0]\n", "expected up to 5 distortion coefficients"),
+        (
+            CAM0 + "distortions=[0,0,0,0,0]\nskew=0.1\n",
+            r"\[cam_0\] expected fields .* but got skew, which lp3d cannot use",
+        ),
+        (CAM0 + "distortions=[0,0,0,0,0]\n[extra]\nx=1\n", "but got 'extra', which lp3d cannot use"),
+    ],
+)
+def test_calibration_fields_lp3d_cannot_honour_are_errors(tmp_path, text, message):
+    path = tmp_path / "calibration.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        CameraRig.from_toml(path)
 
 
 @pytest.mark.parametrize(

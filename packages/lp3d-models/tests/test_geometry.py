@@ -1,5 +1,6 @@
-"""The torch camera model against lp3d-eks and OpenCV: projection, undistortion, triangulation,
-and finite gradients where the geometry gives nothing (NaN, one view, coincident cameras)."""
+"""The torch camera model (pinhole and fisheye lenses) against lp3d-eks and OpenCV: projection,
+undistortion, triangulation, and finite gradients where the geometry gives nothing (NaN, one view,
+coincident cameras, the centre of a fisheye lens)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from lp3d_eks import Camera, CameraRig
+from lp3d_eks.camera import matrix_to_rodrigues
 from lp3d_io.synthetic import make_rig
 from lp3d_models.geometry import (
     Cameras,
@@ -42,10 +44,33 @@ def _hand_rig() -> CameraRig:
     return CameraRig(tuple(cams))
 
 
+def _fisheye_rig() -> CameraRig:
+    """Four wide-angle cameras on a ring, three with fisheye lenses (OpenCV's model), one pinhole."""
+    cams = []
+    for i, (k, fisheye) in enumerate(
+        [
+            ([0.08, -0.03, 0.006, -0.004], True),
+            ([-0.04, 0.02, -0.008, 0.003], True),
+            ([-0.2, 0.08, 1e-3, -2e-3, 0.01], False),
+            ([0.02, 0.01, 0.004, -0.008], True),
+        ]
+    ):
+        angle = np.pi / 2 * i + 0.1
+        centre = 700.0 * np.array([np.cos(angle), np.sin(angle), 0.4])
+        z = -centre / np.linalg.norm(centre)
+        x = np.cross(z, [0.0, 0.0, 1.0])
+        x /= np.linalg.norm(x)
+        R = np.stack([x, np.cross(z, x), z])
+        K = [[300.0 + 10 * i, 0.0, 320.0 + i], [0.0, 298.0 + 10 * i, 240.0 - i], [0.0, 0.0, 1.0]]
+        cams.append(Camera(f"fish{i}", (640, 480), K, k, matrix_to_rodrigues(R), -R @ centre, fisheye=fisheye))
+    return CameraRig(tuple(cams))
+
+
 def _rigs() -> list:
     rigs = [
         pytest.param(make_rig(4, (96, 96), seed=2, distortion=0.3), 60.0, id="synthetic"),
         pytest.param(_hand_rig(), 150.0, id="hand"),
+        pytest.param(_fisheye_rig(), 300.0, id="fisheye"),
     ]
     if FLY.resolve().is_file():
         rigs.append(pytest.param(CameraRig.from_toml(FLY.resolve()), 0.5, id="fly"))
@@ -68,7 +93,10 @@ def test_project_matches_lp3d_eks_and_opencv(rig, extent):
     ours = project(torch.from_numpy(X), cameras_from_rig(rig)).numpy()  # (V, N, 2)
     np.testing.assert_allclose(ours, rig.project(X), rtol=0, atol=TOL)
     for v, cam in enumerate(rig.cameras):
-        uv, _ = cv2.projectPoints(X, cam.rvec, cam.tvec, cam.matrix, cam.dist)
+        if cam.fisheye:
+            uv, _ = cv2.fisheye.projectPoints(X[:, None], cam.rvec, cam.tvec, cam.matrix, cam.dist[:4])
+        else:
+            uv, _ = cv2.projectPoints(X, cam.rvec, cam.tvec, cam.matrix, cam.dist)
         np.testing.assert_allclose(ours[v], uv[:, 0], rtol=0, atol=TOL)
 
 
@@ -84,7 +112,7 @@ def test_undistort_inverts_project(rig, extent):
     # lens, beyond the middle of its picture) a pixel has two preimages; compare inside the fold.
     r2 = (truth**2).sum(-1)
     k1, k2, _, _, k3 = (cams.dist_coeffs.numpy()[:, i, None] for i in range(5))
-    inside = 1 + 3 * k1 * r2 + 5 * k2 * r2**2 + 7 * k3 * r2**3 > 0.1
+    inside = (1 + 3 * k1 * r2 + 5 * k2 * r2**2 + 7 * k3 * r2**3 > 0.1) | cams.fisheye.numpy()[:, None]
     assert inside.mean() > 0.8
     np.testing.assert_allclose(xy[inside], truth[inside], rtol=0, atol=TOL * 1e-3)
     reference = np.stack([cam.undistort(p) for cam, p in zip(rig.cameras, pixels.numpy(), strict=True)])
@@ -183,6 +211,37 @@ def test_gradients_match_finite_differences():
     weights = torch.full((4, 3), 0.7, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda p, w: triangulate(p, cams, w), (pixels, weights), atol=1e-6)
     assert torch.autograd.gradcheck(lambda p: undistort(p, cams), (pixels,), atol=1e-6)
+
+
+def test_fisheye_undistortion_matches_opencv_and_triangulation_is_exact():
+    rig = _fisheye_rig()
+    cams = cameras_from_rig(rig)
+    X = torch.from_numpy(_points(rig, 300.0, 40, seed=6))
+    pixels = project(X, cams)
+    xy = undistort(pixels, cams).numpy()
+    for v, cam in enumerate(rig.cameras):
+        if cam.fisheye:
+            ref = cv2.fisheye.undistortPoints(pixels[v].numpy()[:, None], cam.matrix, cam.dist[:4])[:, 0]
+            np.testing.assert_allclose(xy[v], ref, rtol=0, atol=TOL * 1e-3)
+    np.testing.assert_allclose(triangulate(pixels, cams).numpy(), X.numpy(), atol=TOL)
+    np.testing.assert_allclose(rig.triangulate(pixels.numpy()), X.numpy(), atol=TOL)
+
+
+def test_fisheye_gradients_match_finite_differences_and_are_finite_at_the_centre():
+    rig = _fisheye_rig()
+    cams = cameras_from_rig(rig)
+    X = torch.from_numpy(_points(rig, 300.0, 3, seed=7))
+    pixels = (project(X, cams) + 0.3).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda p: undistort(p, cams), (pixels,), atol=1e-6)
+    points = X.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: project(x, cams), (points,), atol=1e-6)
+    centre = torch.stack([cams.camera_matrix[:, 0, 2], cams.camera_matrix[:, 1, 2]], -1)[:, None]
+    centre = centre.clone().requires_grad_(True)  # the principal points: r = 0
+    undistort(centre, cams).sum().backward()
+    assert torch.isfinite(centre.grad).all()
+    on_axis = (-cams.rotation[0].T @ cams.translation[0] + 500 * cams.rotation[0, 2])[None].requires_grad_(True)
+    project(on_axis, cams).sum().backward()
+    assert torch.isfinite(on_axis.grad).all()
 
 
 def test_affine_round_trip():

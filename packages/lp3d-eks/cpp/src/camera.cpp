@@ -83,18 +83,22 @@ bool Camera::project(const Eigen::Vector3d& X, Eigen::Vector2d& uv,
 Eigen::Vector2d Camera::undistort(const Eigen::Vector2d& uv) const {
   const Eigen::Vector2d target((uv.x() - K(0, 2)) / K(0, 0), (uv.y() - K(1, 2)) / K(1, 1));
   if (fisheye) {
-    // theta from theta_d by Newton's method (OpenCV clips theta_d to pi/2, where the model ends);
-    // then (x, y) = tan(theta) / theta_d * target.
-    const double theta_d = std::min(target.norm(), M_PI / 2.0);
+    // theta from theta_d by Newton's method, then (x, y) = tan(theta) / theta_d * target. Where
+    // no theta in [0, pi/2) with an increasing theta_d maps to the pixel (beyond the lens model's
+    // 90 degrees, or where it folds over) there is no ray: NaN (OpenCV clips theta_d to pi/2 and
+    // returns a wrong ray there).
+    const double theta_d = target.norm();
     if (!(theta_d > 0.0)) return target;
-    double theta = theta_d;
-    for (int it = 0; it < 30; ++it) {
-      double slope = 0.0;
+    double theta = std::min(theta_d, 1.5);
+    double slope = 0.0;
+    for (int it = 0; it < 50; ++it) {
       const double fix = (fisheye_theta_d(dist, theta, &slope) - theta_d) / slope;
       theta -= fix;
       if (!(std::abs(fix) > 1e-16 * theta)) break;
     }
-    if (!(theta > 0.0) || !(theta < M_PI / 2.0)) return Eigen::Vector2d(kNaN, kNaN);
+    const double residual = fisheye_theta_d(dist, theta, &slope) - theta_d;
+    if (!(theta >= 0.0 && theta < M_PI / 2.0 && slope > 0.0 && std::abs(residual) <= 1e-12 * theta_d))
+      return Eigen::Vector2d(kNaN, kNaN);
     return target * (std::tan(theta) / theta_d);
   }
   const double k1 = dist[0], k2 = dist[1], p1 = dist[2], p2 = dist[3], k3 = dist[4];

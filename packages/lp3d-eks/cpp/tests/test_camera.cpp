@@ -1,5 +1,5 @@
-// Camera model: analytic Jacobian vs finite differences, undistortion inverts distortion,
-// DLT recovers exactly projected points.
+// Camera model (pinhole and fisheye): analytic Jacobian vs finite differences, undistortion
+// inverts distortion, DLT recovers exactly projected points, robust triangulation drops a bad view.
 #include <random>
 
 #include "check.hpp"
@@ -7,10 +7,11 @@
 
 using lp3d::Camera;
 
-static Camera make_camera(double angle, double k1) {
+static Camera make_camera(double angle, double k1, bool fisheye = false) {
   Camera c;
   c.K << 800, 0, 320, 0, 780, 240, 0, 0, 1;
   c.dist = {k1, 0.05, 0.001, -0.002, 0.01};
+  c.fisheye = fisheye;
   c.R = Eigen::AngleAxisd(angle, Eigen::Vector3d::UnitY()).toRotationMatrix();
   c.t = Eigen::Vector3d(0.1, -0.05, 5.0);
   return c;
@@ -19,7 +20,7 @@ static Camera make_camera(double angle, double k1) {
 int main() {
   std::mt19937 rng(0);
   std::uniform_real_distribution<double> U(-0.5, 0.5);
-  const Camera cam = make_camera(0.3, -0.2);
+  for (const Camera& cam : {make_camera(0.3, -0.2), make_camera(0.3, 0.05, true)}) {
 
   // Jacobian vs central differences.
   for (int i = 0; i < 20; ++i) {
@@ -47,6 +48,7 @@ int main() {
   // Behind the camera is reported.
   Eigen::Vector2d uv;
   CHECK(!cam.project(Eigen::Vector3d(0, 0, -10), uv));
+  }
 
   // DLT from exact projections recovers the point; fewer than two views gives NaN.
   std::vector<Camera> cams = {make_camera(-0.6, -0.2), make_camera(0.0, 0.1), make_camera(0.7, -0.05)};
@@ -62,5 +64,24 @@ int main() {
   const Eigen::Vector3d Xn = lp3d::triangulate_dlt(cams, std::vector<Eigen::Vector2d>(3, Eigen::Vector2d(1, 1)),
                                                    {1, 1, 1}, {true, false, false});
   CHECK(std::isnan(Xn(0)));
+
+  // Robust triangulation: a view 40 px off is dropped and the point is exact from the others.
+  cams.push_back(make_camera(0.35, 0.02, true));
+  for (int i = 0; i < 20; ++i) {
+    const Eigen::Vector3d X(U(rng), U(rng), U(rng));
+    std::vector<Eigen::Vector2d> pts(4);
+    for (int v = 0; v < 4; ++v) cams[v].project(X, pts[v]);
+    const int bad = i % 4;
+    pts[bad] += Eigen::Vector2d(24.0, -32.0);
+    std::vector<uint8_t> used;
+    std::vector<double> err;
+    const Eigen::Vector3d Xr = lp3d::triangulate_robust(cams, pts, {true, true, true, true}, 10.0, used, err);
+    CHECK((Xr - X).norm() < 1e-9);
+    for (int v = 0; v < 4; ++v) CHECK(used[v] == (v != bad));
+    CHECK_NEAR(err[bad], 40.0, 1e-6);
+    // only two views, and they disagree: no point
+    const Eigen::Vector3d X2 = lp3d::triangulate_robust(cams, pts, {bad == 0, bad != 0, false, false}, 10.0, used, err);
+    CHECK(!X2.allFinite() || bad != 0);
+  }
   TEST_MAIN_END();
 }

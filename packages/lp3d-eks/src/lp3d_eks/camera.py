@@ -154,7 +154,7 @@ class Camera:
     def undistort(self, pixels: np.ndarray) -> np.ndarray:
         """Undistorted normalized coordinates ``(..., 2)`` of pixels ``(..., 2)`` (as
         ``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints``, to machine precision; NaN for a
-        fisheye pixel beyond the lens model's 90 degrees)."""
+        fisheye pixel beyond the lens model: past 90 degrees, or where it folds over)."""
         px = np.asarray(pixels, dtype=np.float64)
         if px.shape[-1:] != (2,):
             raise ValueError(f"pixels: expected shape (..., 2), but got {px.shape}")
@@ -258,6 +258,12 @@ class CameraRig:
                     f"{source}: [{key}] expected fields {', '.join(_CAM_FIELDS)}, but got {', '.join(unknown)}, "
                     "which lp3d cannot use"
                 )
+            fisheye = sec.get("fisheye", False)
+            if fisheye is True and np.size(sec["distortions"]) != 4:
+                raise ValueError(
+                    f"{source}: [{key}] expected 4 fisheye distortion coefficients (k1, k2, k3, k4), "
+                    f"but got {np.size(sec['distortions'])}"
+                )
             try:
                 cams.append(
                     Camera(
@@ -267,7 +273,7 @@ class CameraRig:
                         dist=sec["distortions"],
                         rvec=sec["rotation"],
                         tvec=sec["translation"],
-                        fisheye=sec.get("fisheye", False),
+                        fisheye=fisheye,
                     )
                 )
             except (ValueError, TypeError) as err:

@@ -1,17 +1,25 @@
 """The calibrated camera model in torch: projection, undistortion and weighted DLT triangulation.
 
-The same pinhole model with OpenCV distortion as :mod:`lp3d_eks.camera` and ``cv2.projectPoints``,
-differentiable and batched. A camera has intrinsics ``K``, distortion ``(k1, k2, p1, p2, k3)``
-and the world-to-camera pose ``(R, t)``::
+The same pinhole and fisheye models as :mod:`lp3d_eks.camera` (``cv2.projectPoints`` and
+``cv2.fisheye.projectPoints``), differentiable and batched. A camera has intrinsics ``K``,
+distortion coefficients, a lens model (``fisheye``) and the world-to-camera pose ``(R, t)``::
 
     X_c = R X + t,  x = X_c[0] / X_c[2],  y = X_c[1] / X_c[2],  r2 = x^2 + y^2
+
+    pinhole, dist = (k1, k2, p1, p2, k3):
     x_d = x (1 + k1 r2 + k2 r2^2 + k3 r2^3) + 2 p1 x y + p2 (r2 + 2 x^2)
     y_d = y (1 + k1 r2 + k2 r2^2 + k3 r2^3) + p1 (r2 + 2 y^2) + 2 p2 x y
+
+    fisheye, dist = (k1, k2, k3, k4, 0):
+    theta = atan(sqrt(r2)),  theta_d = theta (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8)
+    (x_d, y_d) = theta_d / sqrt(r2) * (x, y)          ((x, y) itself for r2 <= 1e-16, as OpenCV)
+
     u = fx x_d + cx,  v = fy y_d + cy
 
-Undistortion inverts ``(x, y) -> (x_d, y_d)`` as lp3d-eks does: three fixed-point steps (as
-OpenCV), then Newton steps to machine precision. They run without autograd; one last Newton step
-with autograd gives the exact gradient at the solution (implicit differentiation:
+Undistortion inverts ``(x, y) -> (x_d, y_d)`` as lp3d-eks does: for a pinhole lens three
+fixed-point steps (as OpenCV), then Newton steps to machine precision; for a fisheye lens Newton
+steps on ``theta_d(theta)``. They run without autograd; one last Newton step on the 2D map with
+autograd gives the exact gradient at the solution (implicit differentiation:
 ``d(x, y) / d(x_d, y_d) = J^-1``), so the iterations cost no graph.
 
 Triangulation (DLT, as ``lp3d_eks.CameraRig.triangulate``): each view ``v`` with weight ``w_v``
@@ -60,28 +68,36 @@ class Cameras(NamedTuple):
 
     Attributes:
         camera_matrix: ``(*batch, V, 3, 3)`` intrinsics ``K``.
-        dist_coeffs: ``(*batch, V, 5)`` ``(k1, k2, p1, p2, k3)``.
+        dist_coeffs: ``(*batch, V, 5)`` ``(k1, k2, p1, p2, k3)``, or ``(k1, k2, k3, k4, 0)`` for a
+            fisheye lens.
         rotation: ``(*batch, V, 3, 3)`` world-to-camera ``R``.
         translation: ``(*batch, V, 3)`` world-to-camera ``t``.
+        fisheye: ``(*batch, V)`` bool, True for OpenCV's fisheye lens model; None: all pinhole.
     """
 
     camera_matrix: torch.Tensor
     dist_coeffs: torch.Tensor
     rotation: torch.Tensor
     translation: torch.Tensor
+    fisheye: torch.Tensor | None = None
 
     @property
     def dtype(self) -> torch.dtype:
         return self.camera_matrix.dtype
 
     def to(self, *args, **kwargs) -> Cameras:
-        """The cameras with every tensor moved / cast (``Tensor.to`` arguments)."""
-        return Cameras(*(t.to(*args, **kwargs) for t in self))
+        """The cameras with every tensor moved / cast (``Tensor.to`` arguments; ``fisheye`` stays bool)."""
+        K, dist, R, t = (x.to(*args, **kwargs) for x in self[:4])
+        return Cameras(K, dist, R, t, None if self.fisheye is None else self.fisheye.to(K.device))
 
 
 def cameras_from_batch(batch: Mapping[str, torch.Tensor]) -> Cameras:
-    """The cameras of a data batch (keys ``camera_matrix``, ``dist_coeffs``, ``rotation``, ``translation``)."""
-    return Cameras(batch["camera_matrix"], batch["dist_coeffs"], batch["rotation"], batch["translation"])
+    """The cameras of a data batch (keys ``camera_matrix``, ``dist_coeffs``, ``rotation``, ``translation``,
+    and ``fisheye`` when any lens is one; without it every camera is a pinhole camera)."""
+    K = batch["camera_matrix"]
+    fisheye = batch.get("fisheye")
+    fisheye = torch.zeros(K.shape[:-2], dtype=torch.bool, device=K.device) if fisheye is None else fisheye.bool()
+    return Cameras(K, batch["dist_coeffs"], batch["rotation"], batch["translation"], fisheye)
 
 
 def cameras_from_rig(rig, dtype: torch.dtype = torch.float64) -> Cameras:
@@ -93,6 +109,7 @@ def cameras_from_rig(rig, dtype: torch.dtype = torch.float64) -> Cameras:
         stack([c.dist for c in cams]),
         stack([c.rotation for c in cams]),
         stack([c.tvec for c in cams]),
+        torch.tensor([bool(getattr(c, "fisheye", False)) for c in cams]),
     )
 
 
@@ -103,9 +120,17 @@ def _common_dtype(*tensors: torch.Tensor) -> torch.dtype:
     return dtype
 
 
-def distort(xy: torch.Tensor, dist_coeffs: torch.Tensor) -> torch.Tensor:
-    """Distorted normalized coordinates ``(..., 2)`` of ``xy (..., 2)`` (``dist_coeffs (..., 5)``
-    broadcast against ``xy``'s leading dimensions)."""
+def distort(xy: torch.Tensor, dist_coeffs: torch.Tensor, fisheye: torch.Tensor | None = None) -> torch.Tensor:
+    """Distorted normalized coordinates ``(..., 2)`` of ``xy (..., 2)`` (``dist_coeffs (..., 5)`` and
+    ``fisheye (...)`` broadcast against ``xy``'s leading dimensions; None: pinhole)."""
+    if fisheye is None or not bool(fisheye.any()):
+        return _distort_pinhole(xy, dist_coeffs)
+    if bool(fisheye.all()):
+        return _distort_fisheye(xy, dist_coeffs)
+    return torch.where(fisheye[..., None], _distort_fisheye(xy, dist_coeffs), _distort_pinhole(xy, dist_coeffs))
+
+
+def _distort_pinhole(xy: torch.Tensor, dist_coeffs: torch.Tensor) -> torch.Tensor:
     x, y = xy[..., 0], xy[..., 1]
     k1, k2, p1, p2, k3 = dist_coeffs.unbind(-1)
     r2 = x * x + y * y
@@ -115,7 +140,28 @@ def distort(xy: torch.Tensor, dist_coeffs: torch.Tensor) -> torch.Tensor:
     return torch.stack([xd, yd], dim=-1)
 
 
-def _distort_jacobian(xy: torch.Tensor, dist_coeffs: torch.Tensor) -> torch.Tensor:
+def _fisheye_scale(xy: torch.Tensor, dist_coeffs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``c = theta_d / r`` (1 at the centre), ``g = (dc/dr) / r`` and the centre mask, with finite
+    gradients everywhere (the centre's branch never divides by ``r``)."""
+    k1, k2, k3, k4, _ = dist_coeffs.unbind(-1)
+    r2 = (xy * xy).sum(-1)
+    centre = r2 <= 1e-16  # r <= 1e-8: OpenCV's cut-off
+    r2 = torch.where(centre, torch.ones_like(r2), r2)
+    r = torch.sqrt(r2)
+    theta = torch.atan(r)
+    t2 = theta * theta
+    theta_d = theta * (1.0 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
+    slope = 1.0 + t2 * (3.0 * k1 + t2 * (5.0 * k2 + t2 * (7.0 * k3 + t2 * 9.0 * k4)))
+    c = theta_d / r
+    g = (slope / (1.0 + r2) - c) / r2
+    return torch.where(centre, torch.ones_like(c), c), torch.where(centre, torch.zeros_like(g), g), centre
+
+
+def _distort_fisheye(xy: torch.Tensor, dist_coeffs: torch.Tensor) -> torch.Tensor:
+    return xy * _fisheye_scale(xy, dist_coeffs)[0][..., None]
+
+
+def _distort_jacobian(xy: torch.Tensor, dist_coeffs: torch.Tensor, fisheye: torch.Tensor | None = None) -> torch.Tensor:
     """``d distort / d xy``: ``(..., 2, 2)``."""
     x, y = xy[..., 0], xy[..., 1]
     k1, k2, p1, p2, k3 = dist_coeffs.unbind(-1)
@@ -126,7 +172,14 @@ def _distort_jacobian(xy: torch.Tensor, dist_coeffs: torch.Tensor) -> torch.Tens
     dxy = 2.0 * x * y * dradial + 2.0 * p1 * x + 2.0 * p2 * y
     dyx = 2.0 * x * y * dradial + 2.0 * p1 * x + 2.0 * p2 * y
     dyy = radial + 2.0 * y * y * dradial + 6.0 * p1 * y + 2.0 * p2 * x
-    return torch.stack([torch.stack([dxx, dxy], -1), torch.stack([dyx, dyy], -1)], -2)
+    J = torch.stack([torch.stack([dxx, dxy], -1), torch.stack([dyx, dyy], -1)], -2)
+    if fisheye is None or not bool(fisheye.any()):
+        return J
+    # fisheye: J = c I + g xy xy^T
+    c, g, _ = _fisheye_scale(xy, dist_coeffs)
+    eye = torch.eye(2, dtype=xy.dtype, device=xy.device)
+    Jf = c[..., None, None] * eye + g[..., None, None] * xy[..., :, None] * xy[..., None, :]
+    return torch.where(fisheye[..., None, None], Jf, J)
 
 
 def project(points: torch.Tensor, cameras: Cameras) -> torch.Tensor:
@@ -141,17 +194,24 @@ def project(points: torch.Tensor, cameras: Cameras) -> torch.Tensor:
         (points behind a camera project, as OpenCV's do). The gradient is finite wherever the
         points are finite.
     """
-    dtype = _common_dtype(points, *cameras)
-    K, dist, R, t = (c.to(dtype) for c in cameras)
+    dtype = _common_dtype(points, *cameras[:4])
+    K, dist, R, t = (c.to(dtype) for c in cameras[:4])
     X = points.to(dtype).unsqueeze(-3)  # (*batch, 1, N, 3)
     Xc = X @ R.transpose(-1, -2) + t.unsqueeze(-2)  # (*batch, V, N, 3)
     z = Xc[..., 2]
     ok = z.abs() > _MIN_DEPTH
     z = torch.where(ok, z, torch.ones_like(z))
-    xd = distort(Xc[..., :2] / z[..., None], dist.unsqueeze(-2))
+    xd = distort(Xc[..., :2] / z[..., None], dist.unsqueeze(-2), _lens(cameras))
     focal = torch.stack([K[..., 0, 0], K[..., 1, 1]], -1)[..., None, :]  # (*batch, V, 1, 2); no skew, as OpenCV
     pixels = xd * focal + K[..., None, :2, 2]
     return torch.where(ok[..., None], pixels, torch.nan)
+
+
+def _lens(cameras: Cameras) -> torch.Tensor | None:
+    """``(*batch, V, 1)`` fisheye flags to broadcast over points; None without fisheye lenses."""
+    if cameras.fisheye is None or not bool(cameras.fisheye.any()):
+        return None
+    return cameras.fisheye.bool().unsqueeze(-1)
 
 
 def undistort(pixels: torch.Tensor, cameras: Cameras, iterations: int = 10) -> torch.Tensor:
@@ -160,14 +220,17 @@ def undistort(pixels: torch.Tensor, cameras: Cameras, iterations: int = 10) -> t
     Args:
         pixels: ``(*batch, V, N, 2)``.
         cameras: cameras ``(*batch, V, ...)``.
-        iterations: Newton steps after the three fixed-point steps.
+        iterations: Newton steps after the three fixed-point steps (pinhole), or Newton steps on
+            the angle (fisheye; as many again).
 
     Returns:
         ``(*batch, V, N, 2)`` normalized ``(x, y)`` with ``project`` giving back ``pixels``; NaN
-        where ``pixels`` are. The gradient is finite wherever the pixels are finite.
+        where ``pixels`` are, and for a fisheye pixel beyond its lens model (past 90 degrees, or
+        where it folds over). The gradient is finite wherever the pixels are finite.
     """
-    dtype = _common_dtype(pixels, *cameras)
+    dtype = _common_dtype(pixels, *cameras[:4])
     K, dist = cameras.camera_matrix.to(dtype), cameras.dist_coeffs.to(dtype).unsqueeze(-2)
+    fisheye = _lens(cameras)
     pixels = pixels.to(dtype)
     finite = torch.isfinite(pixels).all(-1, keepdim=True)
     principal = K[..., None, :2, 2]
@@ -187,18 +250,49 @@ def undistort(pixels: torch.Tensor, cameras: Cameras, iterations: int = 10) -> t
         for _ in range(iterations):
             xy = _newton_step(xy, target.detach(), d)
         xy = torch.where(torch.isfinite(xy).all(-1, keepdim=True), xy, target.detach())
+        beyond = torch.zeros_like(finite)
+        if fisheye is not None:
+            xy_fisheye, valid = _undistort_fisheye(target.detach(), d, 2 * iterations)
+            xy = torch.where(fisheye[..., None], xy_fisheye, xy)
+            beyond = fisheye[..., None] & ~valid[..., None]
     if torch.is_grad_enabled() and (target.requires_grad or dist.requires_grad):
-        xy = _newton_step(xy, target, dist)  # exact gradient at the solution
-    return torch.where(finite, xy, torch.nan)
+        xy = _newton_step(xy, target, dist, fisheye)  # exact gradient at the solution
+    return torch.where(finite & ~beyond, xy, torch.nan)
 
 
-def _newton_step(xy: torch.Tensor, target: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+def _undistort_fisheye(target: torch.Tensor, dist: torch.Tensor, iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fisheye undistortion without autograd: Newton's method on ``theta_d(theta) = |target|``; also
+    where a ray exists (theta in [0, pi/2) on an increasing stretch of theta_d)."""
+    k1, k2, k3, k4, _ = dist.unbind(-1)
+    theta_d = torch.linalg.vector_norm(target, dim=-1)
+    theta = theta_d.clamp(max=1.5)
+
+    def poly(theta):
+        t2 = theta * theta
+        value = theta * (1.0 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
+        slope = 1.0 + t2 * (3.0 * k1 + t2 * (5.0 * k2 + t2 * (7.0 * k3 + t2 * 9.0 * k4)))
+        return value, slope
+
+    for _ in range(iterations):
+        value, slope = poly(theta)
+        theta = theta - (value - theta_d) / torch.where(slope != 0, slope, torch.ones_like(slope))
+    value, slope = poly(theta)
+    valid = (theta >= 0) & (theta < torch.pi / 2) & (slope > 0) & ((value - theta_d).abs() <= 1e-12 * theta_d)
+    valid = valid | (theta_d == 0)
+    safe = torch.where(theta_d > 0, theta_d, torch.ones_like(theta_d))
+    scale = torch.where(theta_d > 0, torch.tan(torch.where(valid, theta, torch.zeros_like(theta))) / safe, 1.0)
+    return target * scale[..., None], valid
+
+
+def _newton_step(
+    xy: torch.Tensor, target: torch.Tensor, dist: torch.Tensor, fisheye: torch.Tensor | None = None
+) -> torch.Tensor:
     """One Newton step on ``distort(xy) = target``; points with a singular Jacobian stay put."""
-    J = _distort_jacobian(xy, dist)
+    J = _distort_jacobian(xy, dist, fisheye)
     det = J[..., 0, 0] * J[..., 1, 1] - J[..., 0, 1] * J[..., 1, 0]
     ok = torch.isfinite(det) & (det.abs() > 1e-12)
     det = torch.where(ok, det, torch.ones_like(det))
-    res = distort(xy, dist) - target
+    res = distort(xy, dist, fisheye) - target
     step_x = (J[..., 1, 1] * res[..., 0] - J[..., 0, 1] * res[..., 1]) / det
     step_y = (J[..., 0, 0] * res[..., 1] - J[..., 1, 0] * res[..., 0]) / det
     step = torch.stack([step_x, step_y], -1)
@@ -218,7 +312,7 @@ def triangulate(pixels: torch.Tensor, cameras: Cameras, weights: torch.Tensor | 
         ``(*batch, N, 3)`` world points; NaN where fewer than two views count or the system is
         degenerate. Gradients reach ``pixels`` and ``weights`` and are finite everywhere.
     """
-    dtype = _common_dtype(pixels, *cameras)
+    dtype = _common_dtype(pixels, *cameras[:4])
     if weights is None:
         weights = torch.ones(pixels.shape[:-1], dtype=dtype, device=pixels.device)
     weights = weights.to(dtype)
