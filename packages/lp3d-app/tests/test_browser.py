@@ -150,7 +150,7 @@ def test_viewer_plays_scrubs_and_follows_the_time_series(page, server):
     shot(page, "viewer")
 
 
-@pytest.mark.xfail(reason="KNOWN BUG, open: the smoothing form's submit creates no job in Chromium (the API test of the same request passes); see the report", strict=False)
+
 def test_smoothing_job_runs_and_opens_in_the_viewer(page):
     page.goto(page.url.split("#")[0] + "#/smoothing")
     page.wait_for_selector("[data-testid=smooth-input]")
