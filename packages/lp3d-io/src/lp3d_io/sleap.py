@@ -288,6 +288,11 @@ class _Read:
     files: list[Path] = field(default_factory=list)
     instances: int = 0
     video_sessions: dict[tuple[str, str], str] = field(default_factory=dict)  # (view, video file) -> session
+    predictions_left: int = 0  # predicted instances not imported (predicted=False)
+
+    @property
+    def labeled_any(self) -> bool:
+        return any(self.labeled.values())
 
 
 def _video_file(video: Any, slp: Path) -> Path | None:
@@ -345,6 +350,8 @@ def _read_file(read: _Read, slp: Path, *, view: str, session: str | None, predic
             f"{slp}: expected the skeleton nodes {read.keypoints} (as in {read.files[0]}), but got {nodes}"
         )
     by_key = read.labeled.setdefault(view, {})
+    if not predicted:
+        read.predictions_left += sum(len(lf.predicted_instances) for lf in labels.labeled_frames)
     for video in labels.videos:
         frames = [lf for lf in labels.labeled_frames if lf.video is video]
         slots = _slot(frames, [t.name for t in labels.tracks], user=True, predicted=predicted)
@@ -399,8 +406,8 @@ def _frame_reader(video: Any, frame: int) -> Any:
     return read
 
 
-def _finish(read: _Read, view_names: list[str]) -> dict[str, dict[tuple[str, int], tuple[np.ndarray, ImageSource]]]:
-    """The labels in the project's individual order."""
+def _finish(read: _Read) -> dict[str, dict[tuple[str, int], tuple[np.ndarray, ImageSource]]]:
+    """The labels in the project's individual order (the individuals of every file read)."""
     out = {}
     for view, by_key in read.labeled.items():
         out[view] = {}
@@ -448,11 +455,15 @@ def read_sleap_project(source: str | os.PathLike, *, predicted: bool = False) ->
         for slp in files:
             _read_file(read, slp, view=SINGLE_VIEW, session=None, predicted=predicted)
         layout = f"{len(files)} .slp file(s)"
-    if read.keypoints is None:
-        raise ValueError(f"{source}: expected labeled frames in the .slp files, but found none")
+    if read.keypoints is None or (not read.labeled_any and read.predictions_left):
+        only = f", only {read.predictions_left} predicted instances (pass --predicted to import them)"
+        raise ValueError(
+            f"{source}: expected user-labeled instances in the .slp files, but found none"
+            + (only if read.predictions_left else "")
+        )
     individuals = read.individuals or [DEFAULT_INDIVIDUAL]
     read.individuals = individuals
-    labeled = _finish(read, views)
+    labeled = _finish(read)
     sessions_found, frames, position, images, skipped_rows = assemble_rows(
         views, len(read.keypoints), len(individuals), labeled, read.videos
     )
