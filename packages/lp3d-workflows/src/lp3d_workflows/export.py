@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lp3d_workflows.errors import UserError
+from lp3d_workflows.errors import MissingExtraError, UserError
 from lp3d_workflows.progress import ProgressCallback, report
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def export_datasets(
 
     Raises:
         UserError: an unknown format, a dataset without an export, or nothing to write.
-        ImportError: the format's optional package is missing (the message names the extra).
+        MissingExtraError: the format's optional package is missing (the message names the extra).
     """
     from lp3d_io.files import staged_directory
 
@@ -219,6 +219,9 @@ def export_datasets(
         for i, (relative, pose) in enumerate(planned):
             report(progress, f"writing {relative.name}", i, len(planned))
             (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
-            _write(fmt, tmp / relative, pose)
+            try:
+                _write(fmt, tmp / relative, pose)
+            except ImportError as err:  # the format's optional package (sleap-io, PyTables)
+                raise MissingExtraError(str(err)) from None
             written.append(dst / relative)
     return written, notes
