@@ -1,10 +1,12 @@
 """User errors: what a front end shows as one line (the CLI with exit code 2, the app as a JSON error).
 
 A *user error* is anything the person at the keyboard can fix: a missing file, a view name that
-matches no file, a bad option value. The workflows raise :class:`UserError` for what they check
-themselves; :class:`ValueError` and :class:`OSError` from lp3d-io, lp3d-eks and lp3d-models carry
-one-line messages of the same kind ("expected X, but got Y") and are shown the same way. Anything
-else is a bug (an internal error). :class:`MissingExtraError` says which optional part to install.
+matches no file, a bad option value, an optional package that is not installed. The workflows raise
+:class:`UserError` for what they check themselves; :class:`ValueError` and :class:`OSError` from
+lp3d-io, lp3d-eks and lp3d-models carry one-line messages of the same kind ("expected X, but got
+Y") and are shown the same way, as is an :class:`ImportError` (the readers of optional formats name
+the extra to install). Anything else is a bug (an internal error). :class:`MissingExtraError` says
+which optional part of lp3d to install.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def require_models() -> None:
 
 def is_user_error(err: BaseException) -> bool:
     """Whether ``err`` is shown as a user error (one line, exit code 2) rather than a bug."""
-    return isinstance(err, ValueError | OSError)
+    return isinstance(err, ValueError | OSError | ImportError)
 
 
 def one_line(err: BaseException) -> str:
