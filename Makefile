@@ -33,7 +33,8 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt Makefile
 	# torch first and pinned, so no resolver picks another build (lp3d-models pins the same versions)
 	$(PIP) install -q torch==$(TORCH_VERSION) torchvision==$(TORCHVISION_VERSION)
 	$(MAKE) --no-print-directory eks
-	$(PIP) install -q -e "packages/lp3d-io[dask,hdf5,sleap]" -e packages/lp3d-models -e packages/lp3d-workflows -e packages/lp3d-cli
+	$(PIP) install -q -e "packages/lp3d-io[dask,hdf5,sleap]" -e packages/lp3d-models -e packages/lp3d-workflows \
+	    -e "packages/lp3d-cli[app]" -e "packages/lp3d-app[test]"
 	# bytecode of the editable sources now, as a wheel install has it (where PYTHONDONTWRITEBYTECODE is
 	# set, every lp3d run would compile them again: ~30 ms of a 0.4 s lp3d smooth)
 	$(PY) -m compileall -q packages/*/src > /dev/null
