@@ -52,11 +52,12 @@ class KeypointSmoother {
     const bool auto_a = is_auto(opt_.noise_scale, k_, false);
     auto_a_ = auto_a;
     const bool fit = auto_s || auto_a;
-    s_ = auto_s ? std::max(s_ref_, s_floor_) : opt_.s[k_];
+    s_ = auto_s ? s_ref_ : opt_.s[k_];
     a_ = (opt_.noise_scale.empty() || auto_a) ? 1.0 : opt_.noise_scale[k_];
     if (fit) choose_params(auto_s, auto_a);
     if (!opt_.inflate) {
       smooth();
+      if (auto_s) keep_moving();
       write_outputs(out);
       return;
     }
@@ -64,6 +65,7 @@ class KeypointSmoother {
     // relinearizing; the track converges after the last round.
     pass_and_relinearize();
     pass_and_relinearize();
+    if (auto_s) keep_moving();
     const bool fit_views = opt_.fit_view_scale && V_ >= 3;
     for (int outer = 0; outer < 4; ++outer) {
       // View scales first (a view that disagrees on most frames would otherwise be inflated
@@ -94,6 +96,7 @@ class KeypointSmoother {
       if (settled && !views_moved) break;
     }
     smooth();
+    if (auto_s) keep_moving();
     write_outputs(out);
   }
 
@@ -149,20 +152,19 @@ class KeypointSmoother {
     }
     if (!(s_ref > 0.0)) s_ref = std::max(1e-4 * spread_ * spread_, 1e-12);
     s_ref_ = s_ref;
-    s_floor_ = motion_floor(valid);
+    nominal_motion(valid);
     return true;
   }
 
-  // The floor of s: a point that demonstrably moves must not come back frozen (the degenerate
-  // maximum of the likelihood where the whole motion is explained as noise of a static point,
-  // reached when the observations disagree with each other more than their variances say).
-  // The nominal track's squared displacement over L frames, median M(L) per coordinate, is about
-  // 2 * noise + (L s) for a random walk and saturates for bounded motion; (M(L) - M(1)) / (L - 1)
-  // is the motion per frame beyond the noise, and s_floor_factor of it is the floor (0 for a
-  // point whose track does not move beyond its noise).
-  double motion_floor(const std::vector<int>& valid) const {
-    if (!(opt_.s_floor_factor > 0.0)) return 0.0;
-    const int L = std::clamp(T_ / 8, 2, 16);
+  // How much the nominal track moves: its median squared displacement per coordinate over a lag
+  // L, M(L), is about 2 noise + (motion over L frames); M(L) - M(L/4) is the motion beyond the
+  // noise (also when the noise is correlated over a few frames). The track demonstrably moves
+  // when M(L) exceeds M(L/4) by more than chance (4 standard errors of the ratio of two medians
+  // over the track, found on static simulated points); then motion_ is that excess, else 0.
+  void nominal_motion(const std::vector<int>& valid) {
+    motion_ = 0.0;
+    lag_ = std::min(16, T_ / 4);
+    if (!(opt_.min_motion > 0.0) || lag_ < 4) return;
     std::vector<uint8_t> is_valid(T_, 0);
     for (int t : valid) is_valid[t] = 1;
     std::vector<double> d2;
@@ -172,13 +174,37 @@ class KeypointSmoother {
         if (t + lag < T_ && is_valid[t + lag])
           d2.push_back((Eigen::Map<const Vec>(xbar(t + lag), dim_) - Eigen::Map<const Vec>(xbar(t), dim_))
                            .squaredNorm() / dim_);
-      if (d2.size() < 10) return std::numeric_limits<double>::quiet_NaN();
+      if (d2.size() < 20) return std::numeric_limits<double>::quiet_NaN();
       std::nth_element(d2.begin(), d2.begin() + d2.size() / 2, d2.end());
       return d2[d2.size() / 2];
     };
-    const double m1 = median_displacement(1), mL = median_displacement(L);
-    if (!(mL > m1)) return 0.0;
-    return opt_.s_floor_factor * (mL - m1) / (L - 1);
+    const double near = median_displacement(lag_ / 4), far = median_displacement(lag_);
+    const double chance = 1.2 * std::sqrt(static_cast<double>(lag_) / std::max<size_t>(d2.size(), 1));
+    if (far > near * (1.0 + chance)) motion_ = far - near;
+  }
+
+  // The median squared displacement per coordinate of the smoothed track over lag_ frames.
+  double smoothed_motion() const {
+    std::vector<double> d2(T_ - lag_);
+    for (int t = 0; t + lag_ < T_; ++t)
+      d2[t] = (Eigen::Map<const Vec>(&ms_[static_cast<size_t>(t + lag_) * dim_], dim_) -
+               Eigen::Map<const Vec>(&ms_[static_cast<size_t>(t) * dim_], dim_))
+                  .squaredNorm() / dim_;
+    std::nth_element(d2.begin(), d2.begin() + d2.size() / 2, d2.end());
+    return d2[d2.size() / 2];
+  }
+
+  // A point that moves is never returned frozen: the likelihood has a degenerate maximum where
+  // a static point with huge noise explains every observation (reached when the views disagree
+  // more than their variances allow). While the smoothed track moves less than min_motion of the
+  // nominal track's motion, s is raised fourfold and the track smoothed again.
+  void keep_moving() {
+    if (!(motion_ > 0.0)) return;
+    for (int it = 0; it < 12 && smoothed_motion() < opt_.min_motion * motion_; ++it) {
+      s_ *= 4.0;
+      last_change_ = std::numeric_limits<double>::infinity();
+      smooth();
+    }
   }
 
   // A nominal point far from its temporal neighbours (a failed triangulation) would be a bad
@@ -270,6 +296,8 @@ class KeypointSmoother {
       total.sum_log_S += st.sum_log_S;
       total.sum_e2_S += st.sum_e2_S;
       total.n += st.n;
+      total.sum_e2_S_free += st.sum_e2_S_free;
+      total.n_free += st.n_free;
     }
     return total;
   }
@@ -293,37 +321,16 @@ class KeypointSmoother {
 
   void search(const std::vector<std::pair<int, int>>& blocks, bool auto_s, bool auto_a, bool near, double gate) {
     const double center = std::log(auto_a ? s_ / a_ : s_);
-    double lo = near ? center - 2.0 : std::log(s_ref_) - 18.0;
-    double hi = near ? center + 2.0 : std::log(s_ref_) + 12.0;
+    const double lo = near ? center - 2.0 : std::log(s_ref_) - 18.0;
+    const double hi = near ? center + 2.0 : std::log(s_ref_) + 12.0;
     const double tol = opt_.s_search_tol;
     if (auto_s && auto_a) {
       // s = lambda * a with a profiled out: search lambda only.
       auto profile = [&](double l) { return block_stats(blocks, std::exp(l), 1.0, gate).profile_loglik(); };
-      double a = 1.0;
-      auto s_of = [&](double l) {
-        a = std::max(block_stats(blocks, std::exp(l), 1.0, gate).scale_hat(), 1e-12);
-        return std::exp(l) * a;
-      };
-      double ll = brent_maximize(profile, lo, hi, tol);
-      if (s_of(ll) < s_floor_) {
-        // s grows with lambda: the smallest lambda whose s reaches the floor (bisection), then the
-        // best lambda above it.
-        double l0 = ll, l1 = ll + 2.0;
-        for (int i = 0; i < 20 && s_of(l1) < s_floor_; ++i) l0 = l1, l1 += 2.0;
-        while (l1 - l0 > tol) {
-          const double mid = 0.5 * (l0 + l1);
-          (s_of(mid) < s_floor_ ? l0 : l1) = mid;
-        }
-        ll = brent_maximize(profile, l1, std::max(hi, l1 + 2.0), tol);
-        if (s_of(ll) < s_floor_) ll = l1;
-      }
-      s_ = s_of(ll);
-      a_ = a;
+      const double ll = brent_maximize(profile, lo, hi, tol);
+      a_ = std::max(block_stats(blocks, std::exp(ll), 1.0, gate).scale_hat(), 1e-12);
+      s_ = std::exp(ll) * a_;
     } else if (auto_s) {
-      if (s_floor_ > 0.0) {
-        lo = std::max(lo, std::log(s_floor_));
-        hi = std::max(hi, lo + 2.0);
-      }
       s_ = std::exp(brent_maximize(
           [&](double l) { return block_stats(blocks, std::exp(l), a_, gate).loglik(); }, lo, hi, tol));
     } else {
@@ -594,7 +601,8 @@ class KeypointSmoother {
   std::vector<uint8_t> moved_;
   Vec m0_, track_var_;
   Mat P0_, Q_;
-  double spread_ = 1.0, s_ref_ = 1.0, s_floor_ = 0.0, s_ = 1.0, a_ = 1.0, loglik_ = 0.0;
+  double spread_ = 1.0, s_ref_ = 1.0, motion_ = 0.0, s_ = 1.0, a_ = 1.0, loglik_ = 0.0;
+  int lag_ = 16;
   double last_change_ = std::numeric_limits<double>::infinity();  // of the last pass; inf: changed since
   int iterations_ = 0;
   bool auto_a_ = false;

@@ -215,7 +215,7 @@ lp3d::SmootherOptions make_options(const py::dict& o) {
   if (o.contains("s_search_tol")) opt.s_search_tol = o["s_search_tol"].cast<double>();
   if (o.contains("fit_view_scale")) opt.fit_view_scale = o["fit_view_scale"].cast<bool>();
   if (o.contains("view_threshold")) opt.view_threshold = o["view_threshold"].cast<double>();
-  if (o.contains("s_floor_factor")) opt.s_floor_factor = o["s_floor_factor"].cast<double>();
+  if (o.contains("min_motion")) opt.min_motion = o["min_motion"].cast<double>();
   if (o.contains("inflate")) opt.inflate = o["inflate"].cast<bool>();
   if (o.contains("inflate_threshold")) opt.inflate_threshold = o["inflate_threshold"].cast<double>();
   if (o.contains("inflate_factor")) opt.inflate_factor = o["inflate_factor"].cast<double>();

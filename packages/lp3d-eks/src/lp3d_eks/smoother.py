@@ -20,9 +20,9 @@ unless that observation was found inconsistent). The latent ``x`` and ``h_v`` ar
 Missing observations (NaN) skip the update, so every frame gets a position with an honestly
 larger variance. ``s`` (and ``a`` if ``noise_scale="auto"``) maximize the marginal likelihood of
 the observations with the per-frame variances (a Brent search on log s; ``a`` is profiled out in
-closed form), with ``s`` kept above a floor set by the motion of the nominal track, so that a
-point that moves is never returned frozen (the likelihood's degenerate "static point, huge noise"
-maximum). The calibrated smoother is an iterated extended Kalman smoother initialized from DLT
+closed form); a point whose nominal track demonstrably moves is never returned frozen (the
+likelihood's degenerate "static point, huge noise" maximum): ``s`` is raised until the smoothed
+track keeps ``min_motion`` of that motion. The calibrated smoother is an iterated extended Kalman smoother initialized from DLT
 triangulation. Inconsistent observations are found by comparing each one with its
 leave-one-out prediction from all other data (see ``cpp/include/lp3d_eks/inflation.hpp``): a view
 whose median over frames is far beyond the model gets a view scale ``b_v`` (disagreement that
@@ -74,10 +74,10 @@ class SmoothOptions:
             or without inflation, 1. Or fixed scales: a number, or ``(view, keypoint)`` values.
         view_threshold: a view is scaled when the median of its squared leave-one-out distances
             exceeds this many times its expected value (the chi-square median).
-        s_floor: ``s`` is at least this fraction of the motion per frame of the nominal track
-            beyond its noise (its median squared displacement over up to 16 frames, less that
-            over one frame, per frame): a point that moves is never smoothed into a static one.
-            0 disables the floor.
+        min_motion: a keypoint whose nominal (triangulated) track demonstrably moves keeps at least
+            this fraction of that motion in its smoothed track (median squared displacement over
+            16 frames, beyond that over 4 frames): the automatic ``s`` is raised until it does,
+            so a moving point is never smoothed into a static one. 0 turns the guard off.
         inflate: variance inflation; None: on for several views, off for a single view.
         inflate_quantile: chi-square (2 dof) quantile of the inconsistency test.
         inflate_factor: minimum multiplier of an inconsistent observation's variance per round.
@@ -99,7 +99,7 @@ class SmoothOptions:
     noise_scale: float | Sequence[float] | str = "auto"
     view_scale: float | np.ndarray | str = "auto"
     view_threshold: float = 2.0
-    s_floor: float = 0.25
+    min_motion: float = 0.25
     inflate: bool | None = None
     inflate_quantile: float = 0.999
     inflate_factor: float = 4.0
@@ -141,8 +141,8 @@ class SmoothOptions:
             a = per_keypoint(self.noise_scale, K, "noise_scale")
         if not (self.view_threshold > 1.0):
             raise ValueError(f"view_threshold: expected a number > 1, but got {self.view_threshold}")
-        if not (0.0 <= self.s_floor < 1.0):
-            raise ValueError(f"s_floor: expected a fraction in [0, 1), but got {self.s_floor}")
+        if not (0.0 <= self.min_motion <= 1.0):
+            raise ValueError(f"min_motion: expected a fraction in [0, 1], but got {self.min_motion}")
         inflate = inflate_default if self.inflate is None else bool(self.inflate)
         if isinstance(self.view_scale, str):
             if self.view_scale != "auto":
@@ -166,7 +166,7 @@ class SmoothOptions:
             "view_scale": view_scale,
             "fit_view_scale": view_scale is None and inflate and V >= 3,
             "view_threshold": float(self.view_threshold),
-            "s_floor_factor": float(self.s_floor),
+            "min_motion": float(self.min_motion),
             "s_blocks": frame_ranges(self.s_frames, T),
             "s_max_frames": int(self.s_max_frames),
             "inflate": inflate,

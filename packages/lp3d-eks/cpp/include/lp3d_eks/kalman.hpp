@@ -46,15 +46,22 @@ struct FilterStats {
   double sum_log_S = 0.0;   // sum_i log S_i
   double sum_e2_S = 0.0;    // sum_i e_i^2 / S_i
   int64_t n = 0;            // number of scalar observations assimilated
+  double sum_e2_S_free = 0.0;  // the same over the views at view scale 1 (whose scale is a alone)
+  int64_t n_free = 0;
   double loglik() const { return -0.5 * (n * std::log(2.0 * M_PI) + sum_log_S + sum_e2_S); }
-  // Log-likelihood maximized over a common scale a of all variances (Q, R and P0 scaled
-  // together), with a_hat = sum_e2_S / n; exact when P0 also scales, a good approximation else.
+  // The common scale a of all variances (Q, R and P0 scaled together) that maximizes the
+  // likelihood, a = sum e^2 / S / n, taken over the views at view scale 1: a scaled view's scale
+  // is fitted on its own (a * b), so its innovations say nothing about a.
+  double scale_hat() const {
+    if (n_free > 0) return sum_e2_S_free / n_free;
+    return n > 0 ? sum_e2_S / n : 1.0;
+  }
+  // Log-likelihood at that scale; exact when P0 also scales, a good approximation else.
   double profile_loglik() const {
     if (n == 0) return 0.0;
-    const double a = std::max(sum_e2_S / n, 1e-300);
-    return -0.5 * (n * std::log(2.0 * M_PI) + n * std::log(a) + sum_log_S + n);
+    const double a = std::max(scale_hat(), 1e-300);
+    return -0.5 * (n * std::log(2.0 * M_PI) + n * std::log(a) + sum_log_S + sum_e2_S / a);
   }
-  double scale_hat() const { return n > 0 ? sum_e2_S / n : 1.0; }
 };
 
 template <int D>
@@ -84,6 +91,7 @@ FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, co
     for (int v = 0; v < obs.V; ++v) {
       const size_t tv = obs.tv(t, v);
       if (!obs.ok[tv]) continue;
+      const bool free = !view_scale || view_scale[v] == 1.0;
       const double scale = a * (inflation ? inflation[tv] : 1.0) * (view_scale ? view_scale[v] : 1.0);
       for (int cc = 0; cc < 2; ++cc) {
         const size_t i = tv * 2 + cc;
@@ -107,6 +115,10 @@ FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, co
         }
         st.sum_e2_S += e * e / S;
         st.n += 1;
+        if (free) {
+          st.sum_e2_S_free += e * e / S;
+          st.n_free += 1;
+        }
       }
     }
     P = 0.5 * (P + P.transpose()).eval();

@@ -5,8 +5,10 @@
 //     filled by linear interpolation) gives the first linearization and the default prior
 //     m0 = first nominal value, P0 = diag(variance of the nominal track over time).
 //  2. Automatic parameters: s (and the noise scale a, if free) maximize the marginal likelihood of
-//     the observations (see smoothing_param.hpp), on all frames or on blocks of frames, with s
-//     kept above a floor set by how much the nominal track moves (a moving point is never frozen).
+//     the observations (see smoothing_param.hpp), on all frames or on blocks of frames. A point
+//     whose nominal track demonstrably moves is never returned frozen: s is raised until the
+//     smoothed track keeps a fraction of that motion (the likelihood's degenerate "static point,
+//     huge noise" maximum, reached when the views disagree beyond their variances).
 //  3. Smoothing: Kalman filter + RTS smoother; for a nonlinear (camera) model the observations are
 //     relinearized around the smoothed track and smoothed again until the track stops changing
 //     (an iterated extended Kalman smoother), so the result does not depend on the first pass.
@@ -32,7 +34,7 @@ struct SmootherOptions {
   std::vector<double> view_scale;              // (K, V) > 0: fixed view scales b; empty: all 1 (or fitted)
   bool fit_view_scale = false;                 // fit b per (view, keypoint) (needs inflate and >= 3 views)
   double view_threshold = 2.0;                 // a view is scaled when its median d2 exceeds this many chi2 medians
-  double s_floor_factor = 0.25;                // s >= this * motion per frame of the nominal track (0: no floor)
+  double min_motion = 0.25;                    // automatic s keeps this much of the nominal track's motion (0: off)
   std::vector<std::pair<int, int>> s_blocks;   // frames [begin, end) for the automatic search; empty: see s_max_frames
   int s_max_frames = 5000;                     // longer tracks search on evenly spaced blocks of this many frames
   double s_search_tol = 0.02;                  // tolerance on log s
