@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny configs, a synthetic project, and the mirror-mouse example split in two views."""
+"""Shared fixtures: tiny configs, synthetic projects (one session; two sessions with their rigs), and the
+mirror-mouse example (as it is, and split by hand into two views)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -57,6 +59,12 @@ def split_mirror_frame(image: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def mirror_mouse_source() -> Path:
+    """The mirror-mouse example folder as it is (whole frames, one label file), or a skip."""
+    return mirror_mouse_root()
+
+
+@pytest.fixture(scope="session")
 def mirror_mouse_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The mirror-mouse example as a two-view project (Lightning Pose multi-view layout).
 
@@ -93,26 +101,66 @@ MIRROR_VIDEO_FRAMES = 8
 
 
 @pytest.fixture(scope="session")
-def mirror_mouse_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """The first frames of the example video cut into ``mouse_top.mp4`` and ``mouse_bot.mp4``."""
+def mirror_mouse_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first frames of the example video, whole, as ``clip.mp4``."""
     from lp3d_io.video import VideoReader
 
     source = mirror_mouse_root() / "videos" / "test_vid.mp4"
     if not source.is_file():
         pytest.skip(f"real data not found: {source}")
-    folder = tmp_path_factory.mktemp("mouse-videos")
+    path = tmp_path_factory.mktemp("mouse-video") / "clip.mp4"
     with VideoReader(source, rgb=False) as reader:
         frames = reader.read_many(range(MIRROR_VIDEO_FRAMES))
-        fps = reader.fps
-    paths = []
-    for view in ("top", "bot"):
-        parts = [split_mirror_frame(frame)[view] for frame in frames]
-        path = folder / f"mouse_{view}.mp4"
-        writer = cv2.VideoWriter(
-            str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (parts[0].shape[1], parts[0].shape[0])
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), reader.fps, reader.size)
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="session")
+def two_sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two synthetic sessions (other rigs) in one folder: labels, images, and their rigs in rigs/."""
+    from lp3d_io import from_pose_csv, to_pose_csv
+    from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
+
+    base = tmp_path_factory.mktemp("two-sessions")
+    tables: dict[str, list] = {"cam0": [], "cam1": []}
+    (base / "rigs").mkdir()
+    for name, seed in (("sessA", 1), ("sessB", 2)):
+        config = SyntheticConfig(n_views=2, image_size=(48, 48), n_frames=8, seed=seed, session_name=name)
+        write_session(make_session(config), base / name, labeled_frames=4)
+        shutil.copytree(base / name / "labeled-data", base / "labeled-data", dirs_exist_ok=True)
+        shutil.copy(base / name / "calibration.toml", base / "rigs" / f"{name}.toml")
+        for view in tables:
+            tables[view].append(from_pose_csv(base / name / f"CollectedData_{view}.csv"))
+    (base / "labels").mkdir()
+    for view, parts in tables.items():
+        to_pose_csv(
+            base / "labels" / f"CollectedData_{view}.csv",
+            np.concatenate([t.position[:, :, 0] for t in parts]),
+            keypoint_names=parts[0].keypoint_names,
+            index=np.concatenate([t.index for t in parts]),
         )
-        for part in parts:
-            writer.write(np.ascontiguousarray(part))
-        writer.release()
-        paths.append(path)
-    return paths
+    return base
+
+
+def _session_project(two_sessions: Path, tmp_path: Path, files: dict[str, str] | None = None) -> Path:
+    """A project folder on the two sessions' labels and images, with ``files`` {target: rig name}."""
+    root = tmp_path / "project"
+    root.mkdir(parents=True)
+    (root / "labeled-data").symlink_to(two_sessions / "labeled-data")
+    for view in ("cam0", "cam1"):
+        shutil.copy(two_sessions / "labels" / f"CollectedData_{view}.csv", root)
+    for target, rig in (files or {}).items():
+        path = root / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(two_sessions / "rigs" / f"{rig}.toml", path)
+    return root
+
+
+@pytest.fixture(scope="session")
+def session_project():
+    """``session_project(two_sessions, folder, files)``: a project folder (``folder/project``) on the
+    two sessions' labels and images, with calibration ``files`` {target: rig name}."""
+    return _session_project

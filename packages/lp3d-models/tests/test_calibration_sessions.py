@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,47 +15,6 @@ from lp3d_models.data import PoseFrames, load_data, training_frames
 from torch.utils.data import DataLoader
 
 TOL = 1e-9
-
-
-@pytest.fixture(scope="module")
-def two_sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two synthetic sessions (other rigs) in one folder: labels, images, and their rigs in rigs/."""
-    from lp3d_io import from_pose_csv, to_pose_csv
-    from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
-
-    base = tmp_path_factory.mktemp("two-sessions")
-    tables: dict[str, list] = {"cam0": [], "cam1": []}
-    (base / "rigs").mkdir()
-    for name, seed in (("sessA", 1), ("sessB", 2)):
-        config = SyntheticConfig(n_views=2, image_size=(48, 48), n_frames=8, seed=seed, session_name=name)
-        write_session(make_session(config), base / name, labeled_frames=4)
-        shutil.copytree(base / name / "labeled-data", base / "labeled-data", dirs_exist_ok=True)
-        shutil.copy(base / name / "calibration.toml", base / "rigs" / f"{name}.toml")
-        for view in tables:
-            tables[view].append(from_pose_csv(base / name / f"CollectedData_{view}.csv"))
-    (base / "labels").mkdir()
-    for view, parts in tables.items():
-        to_pose_csv(
-            base / "labels" / f"CollectedData_{view}.csv",
-            np.concatenate([t.position[:, :, 0] for t in parts]),
-            keypoint_names=parts[0].keypoint_names,
-            index=np.concatenate([t.index for t in parts]),
-        )
-    return base
-
-
-def project(two_sessions: Path, tmp_path: Path, files: dict[str, str] | None = None) -> Path:
-    """A project folder on the two sessions' labels and images, with ``files`` {target: rig name}."""
-    root = tmp_path / "project"
-    root.mkdir(parents=True)
-    (root / "labeled-data").symlink_to(two_sessions / "labeled-data")
-    for view in ("cam0", "cam1"):
-        shutil.copy(two_sessions / "labels" / f"CollectedData_{view}.csv", root)
-    for target, rig in (files or {}).items():
-        path = root / target
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(two_sessions / "rigs" / f"{rig}.toml", path)
-    return root
 
 
 def same_rig(a: CameraRig, b: CameraRig) -> bool:
@@ -93,8 +51,8 @@ def test_views_of_a_row_must_name_one_session():
         frame_sessions(paths, ["top", "bot"])
 
 
-def test_discovery_per_session_then_project_file(two_sessions, tmp_path):
-    root = project(two_sessions, tmp_path, {"calibrations/sessA.toml": "sessA", "calibration.toml": "sessB"})
+def test_discovery_per_session_then_project_file(two_sessions, session_project, tmp_path):
+    root = session_project(two_sessions, tmp_path, {"calibrations/sessA.toml": "sessA", "calibration.toml": "sessB"})
     data = load_data(DataConfig(root=str(root)), tmp_path)
     assert data.sessions.tolist() == ["sessA"] * 4 + ["sessB"] * 4
     rigs = {s: CameraRig.from_toml(two_sessions / "rigs" / f"{s}.toml") for s in ("sessA", "sessB")}
@@ -102,8 +60,8 @@ def test_discovery_per_session_then_project_file(two_sessions, tmp_path):
     assert data.rig(0) is data.rigs["sessA"] and data.rig(5) is data.rigs["sessB"]
 
 
-def test_explicit_mapping_and_default_file(two_sessions, tmp_path):
-    root = project(two_sessions, tmp_path, {"calibration.toml": "sessB"})
+def test_explicit_mapping_and_default_file(two_sessions, session_project, tmp_path):
+    root = session_project(two_sessions, tmp_path, {"calibration.toml": "sessB"})
     rigs = {s: CameraRig.from_toml(two_sessions / "rigs" / f"{s}.toml") for s in ("sessA", "sessB")}
     mapped = DataConfig(root=str(root), calibrations={"sessB": str(two_sessions / "rigs" / "sessA.toml")})
     data = load_data(mapped, tmp_path)
@@ -111,13 +69,13 @@ def test_explicit_mapping_and_default_file(two_sessions, tmp_path):
     default = DataConfig(root=str(root), calibration=str(two_sessions / "rigs" / "sessA.toml"))
     data = load_data(default, tmp_path)  # data.calibration comes before <root>/calibration.toml
     assert same_rig(data.rigs["sessA"], rigs["sessA"]) and same_rig(data.rigs["sessB"], rigs["sessA"])
-    data = load_data(DataConfig(root=str(project(two_sessions, tmp_path / "none"))), tmp_path)
+    data = load_data(DataConfig(root=str(session_project(two_sessions, tmp_path / "none"))), tmp_path)
     assert data.rigs == {} and data.rig(0) is None
 
 
 @pytest.mark.parametrize("by_session", [False, True])
-def test_lightning_pose_calibrations_csv(two_sessions, tmp_path, by_session):
-    root = project(two_sessions, tmp_path, {"calibs/a.toml": "sessA", "calibs/b.toml": "sessB"})
+def test_lightning_pose_calibrations_csv(two_sessions, session_project, tmp_path, by_session):
+    root = session_project(two_sessions, tmp_path, {"calibs/a.toml": "sessA", "calibs/b.toml": "sessB"})
     if by_session:
         text = "session,file\nsessA,calibs/b.toml\nsessB,calibs/a.toml\n"
     else:  # one row per image key, and a folder prefix
@@ -151,15 +109,15 @@ def _rename_camera(path: Path) -> None:
         ),
     ],
 )
-def test_bad_calibration_is_a_clear_error_at_load_time(two_sessions, tmp_path, damage, error, message):
-    root = project(two_sessions, tmp_path, {"calibration.toml": "sessA"})
+def test_bad_calibration_is_a_clear_error_at_load_time(two_sessions, session_project, tmp_path, damage, error, message):
+    root = session_project(two_sessions, tmp_path, {"calibration.toml": "sessA"})
     damage(root / "calibration.toml")
     with pytest.raises(error, match=message):
         load_data(DataConfig(root=str(root)), tmp_path)
 
 
-def test_missing_named_calibration_is_a_clear_error(two_sessions, tmp_path):
-    root = project(two_sessions, tmp_path)
+def test_missing_named_calibration_is_a_clear_error(two_sessions, session_project, tmp_path):
+    root = session_project(two_sessions, tmp_path)
     config = DataConfig(root=str(root), calibrations={"sessA": str(tmp_path / "nowhere.toml")})
     with pytest.raises(FileNotFoundError, match=r"nowhere.toml: calibration file of session 'sessA' not found"):
         load_data(config, tmp_path)
@@ -167,8 +125,8 @@ def test_missing_named_calibration_is_a_clear_error(two_sessions, tmp_path):
         load_data(DataConfig(root=str(root), calibration=str(tmp_path / "gone.toml")), tmp_path)
 
 
-def test_geometry_without_any_calibration_is_an_error(two_sessions, tmp_path):
-    data = load_data(DataConfig(root=str(project(two_sessions, tmp_path))), tmp_path)
+def test_geometry_without_any_calibration_is_an_error(two_sessions, session_project, tmp_path):
+    data = load_data(DataConfig(root=str(session_project(two_sessions, tmp_path))), tmp_path)
     with pytest.raises(ValueError, match="geometry.enabled: expected a calibration for at least one session"):
         training_frames(data, np.arange(4), (32, 32), AugmentConfig(), GeometryConfig(enabled=True))
     assert len(training_frames(data, np.arange(4), (32, 32), AugmentConfig(), GeometryConfig(enabled=False))) == 4
@@ -189,9 +147,9 @@ CONTRACT = {
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_batch_contract_with_mixed_sessions(two_sessions, tmp_path, enabled):
+def test_batch_contract_with_mixed_sessions(two_sessions, session_project, tmp_path, enabled):
     """sessA calibrated, sessB not: per-sample keys, shapes, dtypes, and collation into batches."""
-    root = project(two_sessions, tmp_path, {"calibrations/sessA.toml": "sessA"})
+    root = session_project(two_sessions, tmp_path, {"calibrations/sessA.toml": "sessA"})
     data = load_data(DataConfig(root=str(root)), tmp_path)
     assert list(data.rigs) == ["sessA"]
     geometry = GeometryConfig(enabled=enabled, augment_probability=1.0)
@@ -227,8 +185,8 @@ def test_batch_contract_with_mixed_sessions(two_sessions, tmp_path, enabled):
         assert (tuple(batch[key].shape), batch[key].dtype) == ((4, *shape), dtype), key
 
 
-def test_affine_follows_the_2d_augmentation(two_sessions, tmp_path):
-    root = project(two_sessions, tmp_path, {"calibrations/sessA.toml": "sessA"})
+def test_affine_follows_the_2d_augmentation(two_sessions, session_project, tmp_path):
+    root = session_project(two_sessions, tmp_path, {"calibrations/sessA.toml": "sessA"})
     data = load_data(DataConfig(root=str(root)), tmp_path)
     torch.manual_seed(0)
     frames = PoseFrames(data, np.arange(8), (32, 40), augment=AugmentConfig(rotation=30, translation=0.1))

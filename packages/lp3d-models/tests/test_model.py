@@ -50,7 +50,9 @@ def test_pixel_mapping_matches_the_image_letterbox():
         expected = _letterboxed(points[:, v].numpy().astype(np.float64), size)
         np.testing.assert_allclose(model_px[:, v].numpy(), expected, atol=1e-3)
         matrix = letterbox_matrix(size, (96, 64))  # the data pipeline's affine (the sample's "affine")
-        np.testing.assert_allclose(transform_points(points[:, v].numpy().astype(np.float64), matrix), expected, atol=1e-9)
+        np.testing.assert_allclose(
+            transform_points(points[:, v].numpy().astype(np.float64), matrix), expected, atol=1e-9
+        )
     torch.testing.assert_close(to_original_pixels(model_px, (64, 96), sizes), points, atol=1e-4, rtol=0)
 
 

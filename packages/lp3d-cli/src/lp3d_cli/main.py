@@ -185,7 +185,12 @@ def smooth(
     out: BatchOut,
     calibration: Annotated[
         Path | None,
-        typer.Option("--calibration", "-c", help="Anipose calibration.toml: smooth in 3D with these cameras."),
+        typer.Option(
+            "--calibration",
+            "-c",
+            help="Anipose calibration.toml: smooth in 3D with these cameras. For a batch, also a folder of "
+            "<session>.toml (calibration.toml for the rest) or a CSV of session,file rows: one per session.",
+        ),
     ] = None,
     views: Annotated[
         list[str] | None,
@@ -262,6 +267,7 @@ def smooth(
       lp3d smooth mouse/ --views top,bot --out out/mouse
       lp3d smooth fly/*.csv -c fly/calibration.toml --s 2.5 --no-inflate --out out/fixed-s
       lp3d smooth sessions/ -c calibration.toml --out out/ --workers 4
+      lp3d smooth sessions/ -c calibrations/ --out out/          (calibrations/<session>.toml each)
       lp3d smooth sessions/ -c calibration.toml --out out/ --scheduler tcp://10.0.0.5:8786
     """
     _configure(quiet, verbose, debug)
@@ -727,7 +733,13 @@ def pipeline(
         result = run_pipeline(
             config, list(set_ or []), device=device, show_progress=shows_progress_bars(), progress=bar
         )
-    print_scores(result.scores, f"Held-out labeled frames, {result.scores[0].n} labeled positions:")
+    if result.rank != 0:  # another rank of a training on several devices: rank 0 prints
+        return
+    if result.scores:
+        which = "Held-out" if result.held_out == "test" else "Validation (no test frames; they chose the checkpoints)"
+        print_scores(result.scores, f"{which} labeled frames, {result.scores[0].n} labeled positions:")
+    else:
+        say("nothing scored: the split holds out no labeled frame (data.test_fraction, data.split)")
     say(f"report: {result.report}")
 
 

@@ -35,11 +35,18 @@ def train(
     overwrite: Overwrite = False,
     no_progress: NoProgress = False,
 ) -> None:
-    """Train a multi-view pose model (one per seed: an ensemble) on a project's labeled frames."""
+    """Train a multi-view pose model (one per seed: an ensemble) on a project's labeled frames.
+
+    Several devices (training.devices: 2, also on the CPU) train with DDP; the command then runs once
+    per device, and the first prints.
+    """
     require_models()
     from lp3d_models.config import load_config
     from lp3d_models.training import train as run_training
 
+    from lp3d_cli.console import quiet_training_logs
+
+    quiet_training_logs()
     overrides = list(set_ or [])
     if pretrained is not None:  # a file is relative to the working folder, unlike paths in the config
         is_flag = pretrained.lower() in ("true", "false")
@@ -47,6 +54,8 @@ def train(
     if no_progress:
         overrides.append("training.progress_bar=false")
     result = run_training(load_config(config, overrides), parse_seeds(seeds), resume=resume, overwrite=overwrite)
+    if result.rank != 0:
+        return
     for member, error in zip(result.members, result.best_val_error, strict=True):
         typer.echo(f"{member.name}: best validation error {error:.2f} px")
     typer.echo(f"run: {result.run_dir}")
@@ -55,20 +64,42 @@ def train(
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A training run directory.")],
-    videos: Annotated[list[Path], typer.Argument(help="One video per view; file names contain the view names.")],
+    videos: Annotated[
+        list[Path],
+        typer.Argument(help="One video per view, file names containing the view names (one video for crop views)."),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The zarr store to write (created if missing).")],
     group: Annotated[str | None, typer.Option(help="Predictions group (default predictions/<run name>).")] = None,
     csv_dir: Annotated[Path | None, typer.Option(help="CSV folder (default <store>_csv beside the store).")] = None,
     batch_size: Annotated[int, typer.Option(help="Frames per batch.")] = 16,
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     shortest: Annotated[bool, typer.Option(help="Stop at the shortest video instead of failing.")] = False,
+    offset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--offset",
+            metavar="VIEW=FRAME",
+            help="The frame of VIEW's video that is the session's frame 0 (a view that started earlier); repeatable.",
+        ),
+    ] = None,
+    labeled_videos: Annotated[
+        Path | None,
+        typer.Option(
+            "--labeled-videos", help="Also write the videos with the predictions drawn (ensemble median, spread) here."
+        ),
+    ] = None,
     device: Device = "auto",
     overwrite: Overwrite = False,
     no_progress: NoProgress = False,
 ) -> None:
-    """Predict every frame of synchronized videos (one per view) into a zarr store and per-view CSVs."""
+    """Predict every frame of synchronized videos (one per view) into a zarr store and per-view CSVs.
+
+    A run of views cropped from one camera's frames (data.crops, a mirror rig) takes the one video.
+    """
     require_models()
     from lp3d_models.prediction import predict_videos
+
+    from lp3d_cli.parsing import parse_offsets
 
     result = predict_videos(
         run_dir,
@@ -76,9 +107,11 @@ def predict(
         out,
         group=group,
         csv_dir=csv_dir,
+        labeled_videos=labeled_videos,
         batch_size=batch_size,
         checkpoint=checkpoint,
         device=device,
+        offsets=parse_offsets(offset),
         shortest=shortest,
         overwrite=overwrite,
         progress=not no_progress,
@@ -86,6 +119,8 @@ def predict(
     typer.echo(f"{result.n_frames} frames -> {result.store}/{result.group}")
     if result.csv_files:
         typer.echo(f"CSVs: {next(iter(result.csv_files.values())).parent}")
+    for path in result.labeled_videos:
+        typer.echo(f"labeled video: {path}")
 
 
 @app.command()
@@ -93,18 +128,30 @@ def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A training run directory.")],
     split: Annotated[str, typer.Option(help="test, val or train frames.")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    overlays: Annotated[
+        int, typer.Option(help="Overlay images (labels and predictions) of at most this many frames.")
+    ] = 50,
     device: Device = "auto",
 ) -> None:
-    """Pixel error per keypoint and view on held-out labeled frames (table, CSVs and a plot)."""
+    """Pixel error per keypoint and view on held-out labeled frames (tables, a plot, overlay images);
+    with calibrated frames also the 3D error."""
     require_models()
+    from lp3d_models.evaluation import BASELINE
     from lp3d_models.evaluation import evaluate as run_evaluation
 
-    result = run_evaluation(run_dir, split=split, checkpoint=checkpoint, device=device)
+    result = run_evaluation(run_dir, split=split, checkpoint=checkpoint, device=device, overlays=overlays)
+    n = int(result.summary[(result.summary.model == "ensemble") & (result.summary.view == "all")]["n"].iloc[0])
     typer.echo(result.to_markdown())
     typer.echo(
-        f"ensemble: {result.overall():.2f} px, mean-pose baseline: {result.overall('mean_pose_baseline'):.2f} px"
+        f"ensemble: {result.overall():.2f} px, mean-pose baseline: {result.overall(BASELINE):.2f} px ({n} labels)"
     )
+    if result.summary_3d is not None:
+        typer.echo(result.to_markdown_3d())
+        ensemble, baseline = result.overall_3d(), result.overall_3d(BASELINE)
+        typer.echo(f"3D: ensemble {ensemble:.4g}, mean-pose baseline {baseline:.4g} (world units)")
     typer.echo(f"tables and plot: {result.out_dir}")
+    if result.overlays:
+        typer.echo(f"overlays: {result.overlays[0].parent} ({len(result.overlays)} frames)")
 
 
 @app.command()
@@ -113,16 +160,41 @@ def init(
     synthetic: Annotated[bool, typer.Option(help="Configure a synthetic session instead of labels.")] = False,
     backbone: Annotated[
         str | None,
-        typer.Option(help="Backbone (vit_s16, vit_b16, dinov2_s14, ...); the model size follows its patch."),
+        typer.Option(help="Backbone (vit_s16, vit_t16, resnet18_s16, dinov2_s14, ...); the model size follows it."),
+    ] = None,
+    crop: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--crop",
+            metavar="VIEW=X,Y,W,H",
+            help="A view cut from the whole frames (a mirror rig), its box in pixels; repeat for each view.",
+        ),
+    ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Label file name: CollectedData_{view}.csv by default; with --crop one file may hold all."),
     ] = None,
     name: Annotated[str, typer.Option(help="Config file name.")] = "lp3d.yaml",
     overwrite: Overwrite = False,
 ) -> None:
-    """Write a starting training config for a project folder."""
+    """Write a starting training config for a project folder.
+
+    Mirror rig: lp3d init mouse/ --labels CollectedData.csv --crop top=0,0,396,168 --crop bot=0,168,396,238
+    """
     require_models()
     from lp3d_models.project import init_project
 
-    result = init_project(directory, config_name=name, synthetic=synthetic, backbone=backbone, overwrite=overwrite)
+    from lp3d_cli.parsing import parse_crops
+
+    result = init_project(
+        directory,
+        config_name=name,
+        synthetic=synthetic,
+        backbone=backbone,
+        crops=parse_crops(crop),
+        labels=labels,
+        overwrite=overwrite,
+    )
     if result.views:
         typer.echo(f"views {', '.join(result.views)}: {result.n_frames} labeled frames, {result.n_keypoints} keypoints")
     typer.echo(f"model input {result.model_size[0]} x {result.model_size[1]} (height x width)")

@@ -78,7 +78,7 @@ class SyntheticDataConfig:
 
 @dataclass
 class CropConfig:
-    """One view of a mirror rig: a box of the camera's frames (see :attr:`DataConfig.crops`)."""
+    """One view of a mirror rig: a box of the camera's whole frames."""
 
     box: list[int] | None = _f(None, "[x, y, width, height] of the view in the whole frame, pixels")
     keypoints: str = _f("{keypoint}_{view}", "its label columns in a shared label file ({keypoint}: the keypoint name)")
@@ -259,6 +259,12 @@ class PipelineConfig:
 
     videos: list[str] = _f([], "videos or folders of videos to predict (empty: the data's videos/ folder)")
     distill: bool = _f(True, "run the distillation stages")
+    shortest: bool = _f(
+        True, "views of unequal length: end each session with its shortest view, with a warning (false: stop)"
+    )
+    offsets: dict[str, dict[str, int]] = _f(
+        {}, "{session: {view: frame}}: the frame of each view's video that is the session's frame 0"
+    )
 
 
 @dataclass
@@ -518,8 +524,10 @@ def load_config(path: str | os.PathLike | None, overrides: Iterable[str] = (), *
 
 
 def save_config(config: Config, path: str | os.PathLike) -> None:
-    """Writes the config as YAML."""
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    """Writes the config as YAML (atomically: another process reads it whole or not at all)."""
+    from lp3d_io.files import write_text_atomic
+
+    write_text_atomic(Path(path), yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def config_template(values: Mapping[str, Any] | None = None) -> str:
@@ -534,7 +542,12 @@ def config_template(values: Mapping[str, Any] | None = None) -> str:
         "# Relative paths are relative to this file's folder.",
     ]
 
+    def flow(value: Any) -> str:
+        text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+        return text.removesuffix("\n...").removesuffix("...").strip()
+
     def emit(cls: type, obj: Any, prefix: str, indent: str) -> None:
+        hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             key = f"{prefix}{f.name}"
             value = values.get(key, getattr(obj, f.name))
@@ -542,15 +555,31 @@ def config_template(values: Mapping[str, Any] | None = None) -> str:
                 lines.append(f"{indent}{f.name}:{'  # ' + cls_doc(value) if cls_doc(value) else ''}")
                 emit(type(value), value, f"{key}.", indent + "  ")
                 continue
-            text = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
-            text = text.removesuffix("\n...").removesuffix("...").strip()
-            lines.append(f"{indent}{f.name}: {text}  # {f.metadata.get('help', '')}".rstrip())
+            lines.append(f"{indent}{f.name}: {flow(value)}  # {f.metadata.get('help', '')}".rstrip())
+            nested = _nested_dataclass(hints[f.name])
+            if value is None and nested is not None:  # its keys, as comments
+                inner, per_name = nested
+                lines.append(f"{indent}#   {'<view>: ' if per_name else ''}{cls_doc(inner)}")
+                for g in dataclasses.fields(inner):
+                    default = g.default_factory() if g.default_factory is not dataclasses.MISSING else g.default
+                    lines.append(f"{indent}#     {g.name}: {flow(default)}  # {g.metadata.get('help', '')}")
 
     def cls_doc(obj: Any) -> str:
-        return (type(obj).__doc__ or "").strip().splitlines()[0]
+        cls = obj if isinstance(obj, type) else type(obj)
+        return (cls.__doc__ or "").strip().splitlines()[0]
 
     emit(Config, _defaults_for_template(), "", "")
     return "\n".join(lines) + "\n"
+
+
+def _nested_dataclass(tp: Any) -> tuple[type, bool] | None:
+    """The dataclass inside an optional field's type, and whether it is per name (a mapping's values)."""
+    for arg in typing.get_args(tp) or (tp,):
+        if dataclasses.is_dataclass(arg):
+            return arg, False
+        if typing.get_origin(arg) is dict and dataclasses.is_dataclass(typing.get_args(arg)[1]):
+            return typing.get_args(arg)[1], True
+    return None
 
 
 def config_reference() -> str:

@@ -272,14 +272,29 @@ def _read_cropped_project(root: Path, labels: str, crops: Mapping[str, CropConfi
     )
 
 
-def synthetic_project(directory: str | os.PathLike, config: Any) -> Path:
+def synthetic_project(directory: str | os.PathLike, config: Any, *, write: bool = True, wait: float = 3600) -> Path:
     """Writes the synthetic session of ``config`` (:class:`~lp3d_models.config.SyntheticDataConfig`)
-    to ``directory`` unless it is already there; returns the folder."""
+    to ``directory`` unless it is already there; returns the folder.
+
+    Args:
+        write: False: wait (up to ``wait`` seconds) for another process to write it (the ranks
+            other than 0 of a training on several devices).
+
+    Raises:
+        TimeoutError: not written in time.
+    """
+    import time
+
     from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
 
     directory = Path(directory)
-    stamp = directory / "synthetic.json"
+    stamp = directory / "synthetic.json"  # written last
     wanted = {k: getattr(config, k) for k in config.__dataclass_fields__}
+    deadline = time.monotonic() + wait
+    while not write and not (stamp.is_file() and json.loads(stamp.read_text()) == wanted):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{directory}: the synthetic session was not written within {wait:.0f} s")
+        time.sleep(0.2)
     if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
         return directory
     session = make_session(
@@ -292,7 +307,9 @@ def synthetic_project(directory: str | os.PathLike, config: Any) -> Path:
         )
     )
     write_session(session, directory, labeled_frames=config.labeled_frames)
-    stamp.write_text(json.dumps(wanted))
+    from lp3d_io.files import write_text_atomic
+
+    write_text_atomic(stamp, json.dumps(wanted))
     return directory
 
 
@@ -312,7 +329,10 @@ def load_data(config: DataConfig, run_dir: str | os.PathLike, *, cameras: bool =
             :func:`calibrate` and :func:`lp3d_models.pseudo_labels.read_pseudo_labels`).
     """
     if config.synthetic is not None:
-        root = synthetic_project(Path(run_dir) / SYNTHETIC_DIR, config.synthetic)
+        from lp3d_models.distributed import is_rank_zero
+
+        # Rank 0 writes it, the other ranks wait for it (lp3d_models.distributed).
+        root = synthetic_project(Path(run_dir) / SYNTHETIC_DIR, config.synthetic, write=is_rank_zero())
         data = read_project(root, config.views)
     else:
         assert config.root is not None
@@ -448,8 +468,10 @@ def split_frames(data: LabeledData, config: DataConfig) -> dict[str, np.ndarray]
 def save_split(split: dict[str, np.ndarray], data: LabeledData, path: str | os.PathLike) -> None:
     """Writes the split as JSON, ``{"train" | "val" | "test": {"frames": [row indices of the label
     files], "images": [the first view's image paths]}}`` (what :func:`load_split` reads back)."""
+    from lp3d_io.files import write_text_atomic
+
     out = {name: {"frames": idx.tolist(), "images": data.image_paths[0, idx].tolist()} for name, idx in split.items()}
-    Path(path).write_text(json.dumps(out, indent=1))
+    write_text_atomic(Path(path), json.dumps(out, indent=1))
 
 
 def load_split(path: str | os.PathLike, data: LabeledData | None = None) -> dict[str, np.ndarray]:

@@ -12,9 +12,10 @@ are scored on the same held-out frames).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,14 @@ from typing import Any
 import numpy as np
 from lp3d_io.files import atomic_path
 
+from lp3d_models.distributed import barrier, is_rank_zero
 from lp3d_models.frame_selection import read_smoothed, select_frames
 from lp3d_models.pseudo_labels import PSEUDO_LABELS, labeled_frame_ids, write_pseudo_labels
 from lp3d_models.runs import CONFIG_FILE, SPLIT_FILE, SYNTHETIC_DIR, checkpoint_path, member_name
 
 __all__ = ["DistillResult", "student_config", "distill"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ def distill(
     seed: int | None = None,
     train_student: bool = True,
     overwrite: bool = False,
+    offsets: Mapping[str, Mapping[str, int]] | None = None,
 ) -> DistillResult:
     """Chooses frames, writes their pseudo-labels and trains a student (steps 1-3 of the module docstring).
 
@@ -99,6 +104,10 @@ def distill(
             ``distill`` section.
         train_student: train the student (else only write the pseudo-labels).
         overwrite: replace an earlier student in ``out``.
+        offsets: ``{session: {view: frame}}`` of videos predicted with offsets (frame extraction).
+
+    On several ranks (:mod:`lp3d_models.distributed`) every rank chooses the same frames, rank 0
+    writes the folder, and all train the student together.
 
     Raises:
         FileNotFoundError: a missing run or store.
@@ -126,7 +135,7 @@ def distill(
             setattr(dc, key, value)
     if seeds is not None:
         dc.seeds = list(seeds)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    if is_rank_zero() and out.exists() and any(out.iterdir()) and not overwrite:
         raise ValueError(f"{out}: already exists and is not empty (pass --overwrite to replace the student)")
     for path, s in zip(stores, sessions, strict=True):
         if s.view_names != teacher.view_names or s.keypoint_names != teacher.keypoint_names:
@@ -134,8 +143,11 @@ def distill(
                 f"{path}: expected views {teacher.view_names} and keypoints {teacher.keypoint_names} "
                 f"(those of {teacher.run_dir}), but got {s.view_names} and {s.keypoint_names}"
             )
-    data = load_data(teacher.config.data, teacher.run_dir)
-    labeled = set().union(*(labeled_frame_ids(data.image_paths[v], view) for v, view in enumerate(data.view_names)))
+    data = load_data(teacher.config.data, teacher.run_dir, cameras=False)
+    labeled = set().union(*(labeled_frame_ids(data.image_paths[v], view) for v, view in enumerate(data.image_views())))
+    for path, s in zip(stores, sessions, strict=True):
+        n_labeled = sum(1 for session, _ in labeled if session == s.name)
+        log.info(f"{path}: session {s.name!r}, {n_labeled} labeled frame(s) of it are never pseudo-labeled")
     selection = select_frames(
         sessions, dc.n_frames, variance_quantile=dc.variance_quantile, seed=dc.seed, labeled=labeled
     )
@@ -144,16 +156,20 @@ def distill(
             f"no candidate frames in {len(sessions)} session(s): every frame is labeled, inflated or "
             f"above the variance quantile {dc.variance_quantile}"
         )
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    with atomic_path(out / PSEUDO_LABELS, create=False) as staged:
-        write_pseudo_labels(staged, sessions, selection)
+    crops = teacher.config.data.crops
+    boxes = {v: list(crops[v].box) for v in teacher.view_names} if crops else None
     config = student_config(teacher.config, teacher.run_dir, out, out / PSEUDO_LABELS)
-    shutil.copyfile(teacher.run_dir / SPLIT_FILE, out / SPLIT_FILE)  # the same held-out frames
+    if is_rank_zero():
+        if out.exists() and overwrite:
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        with atomic_path(out / PSEUDO_LABELS, create=False) as staged:
+            write_pseudo_labels(staged, sessions, selection, crops=boxes, offsets=offsets)
+        shutil.copyfile(teacher.run_dir / SPLIT_FILE, out / SPLIT_FILE)  # the same held-out frames
+        if not train_student:
+            save_config(config, out / CONFIG_FILE)
+    barrier()  # the other ranks read what rank 0 wrote
     errors: list[float] = []
     if train_student:
         errors = train(config).best_val_error
-    else:
-        save_config(config, out / CONFIG_FILE)
     return DistillResult(out, out / PSEUDO_LABELS, selection, errors)

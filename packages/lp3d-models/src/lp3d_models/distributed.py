@@ -11,15 +11,19 @@ SLURM) starts N copies of it: either way every rank runs the same code. The rule
   the same files, and rank 0 has already written what the others read.
 
 The rank comes from the environment, as Lightning reads it, so it is known before any process group
-exists.
+exists. A command started by a launcher that sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and
+``MASTER_PORT`` for every rank (torchrun; under SLURM, run torchrun in each task) connects the
+ranks at its start (:func:`connect`), so they agree on every step from the first; Lightning then
+trains in that process group.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
-__all__ = ["rank", "is_rank_zero", "connected", "barrier", "broadcast"]
+__all__ = ["rank", "is_rank_zero", "connect", "connected", "barrier", "broadcast"]
 
 
 def rank() -> int:
@@ -34,6 +38,23 @@ def rank() -> int:
 def is_rank_zero() -> bool:
     """Whether this process writes shared outputs (see the module docstring)."""
     return rank() == 0
+
+
+def connect() -> None:
+    """Connects the ranks of a launcher that started every rank with ``RANK`` and ``WORLD_SIZE`` set
+    (module docstring); nothing otherwise (one process, or Lightning's own launcher, whose other
+    ranks start later and connect when training starts)."""
+    import torch.distributed as dist
+
+    if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", 1)) <= 1 or not dist.is_available():
+        return
+    if dist.is_initialized():
+        return
+    import torch
+
+    backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+    # Other ranks wait at barriers while rank 0 alone predicts or smooths: long timeouts.
+    dist.init_process_group(backend, timeout=timedelta(days=1))
 
 
 def connected() -> bool:

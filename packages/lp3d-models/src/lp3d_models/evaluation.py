@@ -474,8 +474,13 @@ def held_out_frames(
     Returns:
         :class:`HeldOutFrames`; ``part`` is ``""`` (and ``rows`` empty) when the run holds out nothing.
     """
+    from lp3d_models.config import load_config
+    from lp3d_models.runs import CONFIG_FILE, read_run_info
+
     run_dir = Path(run_dir)
-    config = load_run(run_dir).config if config is None else config
+    if config is None:
+        read_run_info(run_dir)  # a run directory, or a one-line error
+        config = load_config(run_dir / CONFIG_FILE)
     data = load_data(config.data, run_dir, cameras=False)
     parts = load_split(run_dir / SPLIT_FILE, data) if split is None else split
     part = "test" if parts["test"].size else "val" if parts["val"].size else ""

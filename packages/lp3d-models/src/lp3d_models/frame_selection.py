@@ -74,6 +74,10 @@ class SmoothedSession:
 def read_smoothed(store: str | os.PathLike) -> SmoothedSession:
     """Reads the smoothed results of a store written by ``lp3d smooth`` (or ``lp3d pipeline``).
 
+    The session's name is the one its predictions recorded (``lp3d predict`` takes it from the video
+    names, ``<session>_<view>.mp4``), else the store's, else the store's file name: labeled frames
+    are matched to it (never pseudo-labeled), so the file name does not matter.
+
     Raises:
         FileNotFoundError: no store there.
         ValueError: not a store, no smoothed results, or several animals.
@@ -97,7 +101,7 @@ def read_smoothed(store: str | os.PathLike) -> SmoothedSession:
     sources = [Path(p) for p in (ds.attrs.get("source_files") or [])]
     videos = {v: p for v, p in zip(views, sources, strict=False)} if len(sources) == len(views) else {}
     return SmoothedSession(
-        name=str(handle.session or ds.attrs.get("session") or path.stem),
+        name=str(ds.attrs.get("session") or handle.session or path.stem),
         view_names=views,
         keypoint_names=[str(k) for k in ds["keypoint"].values],
         frames=np.asarray(ds["time"].values, dtype=np.int64),

@@ -3,19 +3,22 @@
 The folder is looked at for label files (``CollectedData_<view>.csv``): their views, the number
 of labeled frames and keypoints, and the size of the first labeled image of each view, from
 which a model input size is proposed (about 256 x 256 pixels in area, the views' mean aspect
-ratio, sides divisible by 16). The config is written with every key and its help text
-(:func:`lp3d_models.config.config_template`).
+ratio, sides a multiple of what the backbone takes: 16, or 28 for DINOv2). A mirror rig is given
+by its crop boxes (``crops``, ``data.crops``): the views are then cut from the whole frames of one
+label file (``labels``) or of ``CollectedData_<view>.csv``. The config is written with every key and
+its help text (:func:`lp3d_models.config.config_template`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lp3d_models.backbone import input_multiple
-from lp3d_models.config import ModelConfig, config_template, load_config
+from lp3d_models.config import CropConfig, DataConfig, ModelConfig, config_template, load_config
 from lp3d_models.data import read_image, read_project
 
 __all__ = ["InitResult", "init_project", "propose_size"]
@@ -57,6 +60,8 @@ def init_project(
     config_name: str = "lp3d.yaml",
     synthetic: bool = False,
     backbone: str | None = None,
+    crops: Mapping[str, Sequence[int]] | None = None,
+    labels: str | None = None,
     overwrite: bool = False,
 ) -> InitResult:
     """Writes ``<directory>/<config_name>``, a commented starting config.
@@ -67,6 +72,8 @@ def init_project(
         synthetic: configure training on a synthetic session (no labels needed; for trying lp3d).
         backbone: the backbone (default the config's); the proposed model size is a multiple of
             what it accepts (:func:`lp3d_models.backbone.input_multiple`: 16, or 28 for DINOv2).
+        crops: ``{view: [x, y, width, height]}``: views cut from whole frames (a mirror rig).
+        labels: the label file name (``data.labels``; one file for every view, with ``crops``).
         overwrite: replace an existing config.
 
     Raises:
@@ -92,13 +99,24 @@ def init_project(
         values.update({"data.root": None, "data.synthetic": {"n_views": 4, "width": 128, "height": 128}})
         size = (128, 128) if 128 % input_multiple(backbone) == 0 else (112, 112)
     else:
-        data = read_project(root)
+        boxes = None
+        if crops:
+            boxes = {view: CropConfig(box=[int(x) for x in box]) for view, box in crops.items()}
+            values["data.crops"] = {view: {"box": c.box, "keypoints": c.keypoints} for view, c in boxes.items()}
+            values["data.views"] = None
+        data = read_project(root, labels=labels or DataConfig.labels, crops=boxes)
+        if labels:
+            values["data.labels"] = labels
         views, n_frames, n_keypoints = data.view_names, data.n_frames, len(data.keypoint_names)
         for v, view in enumerate(views):
-            image = read_image(root / data.image_paths[v, 0])
-            sizes[view] = (image.shape[1], image.shape[0])
+            if data.crops:
+                sizes[view] = tuple(data.crops[view][2:])
+            else:
+                image = read_image(root / data.image_paths[v, 0])
+                sizes[view] = (image.shape[1], image.shape[0])
         size = propose_size(list(sizes.values()), multiple=input_multiple(backbone, ModelConfig.heatmap_stride))
-        values["data.views"] = views
+        if not crops:
+            values["data.views"] = views
     values.update({"model.height": size[0], "model.width": size[1]})
     text = config_template(values)
     path.write_text(text)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -70,9 +70,23 @@ def labeled_frame_ids(image_paths: Sequence[str], view: str) -> set[tuple[str, i
 
 
 def write_pseudo_labels(
-    folder: str | os.PathLike, sessions: Sequence[SmoothedSession], selection: dict[str, np.ndarray]
+    folder: str | os.PathLike,
+    sessions: Sequence[SmoothedSession],
+    selection: dict[str, np.ndarray],
+    *,
+    crops: Mapping[str, Sequence[int]] | None = None,
+    offsets: Mapping[str, Mapping[str, int]] | None = None,
 ) -> int:
     """Writes the pseudo-label folder (see the module docstring) into ``folder`` (created).
+
+    Args:
+        folder: the folder.
+        sessions: the smoothed sessions.
+        selection: ``{session: frames}`` to write.
+        crops: ``{view: [x, y, width, height]}`` when the views are boxes of one video's frames
+            (``data.crops``): each view's image is its box (the folder is then a plain multi-view
+            project, its labels in each box's pixels as predicted).
+        offsets: ``{session: {view: frame}}``: the frame of each view's video that is session frame 0.
 
     Returns:
         The number of frames written.
@@ -115,9 +129,13 @@ def write_pseudo_labels(
         t = np.array([rows_of[int(f)] for f in frames])
         w = confidence_weights(s.reprojection_variance)[:, t]  # (view, frame, keypoint)
         for v, view in enumerate(views):
+            shift = int((offsets or {}).get(s.name, {}).get(view, 0))
             with VideoReader(s.videos[view], rgb=False) as reader:
-                images = reader.read_many(frames)
+                images = reader.read_many(frames + shift)
                 width, height = reader.size
+            if crops:
+                x, y, width, height = (int(c) for c in crops[view])
+                images = images[:, y : y + height, x : x + width]
             points = s.reprojection[v, t].astype(np.float64)
             inside = ((points >= -0.5) & (points < np.array([width, height]) - 0.5)).all(-1)
             points[~inside] = np.nan

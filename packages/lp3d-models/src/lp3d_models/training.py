@@ -380,6 +380,13 @@ class _PoseData(L.LightningDataModule):
             raise ValueError(f"training.batch_size: expected a multiple of the {world} devices, but got {batch}")
         return batch // world
 
+    def steps_per_epoch(self, world: int) -> int:
+        """Optimizer steps in a pass over the training frames (the loaders' batches per rank)."""
+        per_rank = math.ceil(len(self.train_set) / world)  # DistributedSampler evens the ranks out
+        batch = self.config.training.batch_size // world
+        drop_last = len(self.train_set) >= 2 * self.config.training.batch_size
+        return max(1, per_rank // batch if drop_last else math.ceil(per_rank / batch))
+
     def train_dataloader(self) -> DataLoader:
         world = self.trainer.world_size if self.trainer is not None else 1
         batch, n = self._batch(), len(self.train_set)
@@ -418,12 +425,24 @@ class _StepProgressBar(TQDMProgressBar):
         super().__init__()
         self.name = name
 
+    @property
+    def train_description(self) -> str:
+        return f"{self.name} steps"
+
+    def on_train_start(self, trainer: L.Trainer, *_: Any) -> None:
+        self.train_progress_bar = self.init_train_tqdm()
+        self.on_train_epoch_start(trainer)
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)  # the logger's version folder says nothing about the training
+        return metrics
+
     def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
         bar = self.train_progress_bar
         if bar.total != trainer.max_steps:
             bar.reset(total=trainer.max_steps)
-            bar.initial = trainer.global_step
-        bar.set_description(f"{self.name} steps")
+            bar.n = bar.initial = trainer.global_step  # a resumed run starts where it stopped
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_: Any) -> None:
         bar = self.train_progress_bar
@@ -465,8 +484,10 @@ def _quiet_training() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
             # num_workers is a config choice (0 is right for small projects and CPU runs).
             warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-            # The last checkpoint is continued on purpose (--resume) and replaced on purpose.
+            # The last checkpoint is continued on purpose (--resume) and replaced on purpose; the
+            # frames are drawn at random anyway, so resuming mid-epoch loses nothing.
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+            warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch")
             # Validation splits its frames between the ranks itself, without repeats (module docstring).
             warnings.filterwarnings("ignore", message=r".*`DistributedSampler`.*")
             yield
@@ -490,7 +511,7 @@ def _fit_member(config: Config, data: LabeledData, split: dict[str, np.ndarray],
     ckpt_dir = member_dir / "checkpoints"
     L.seed_everything(seed, workers=True, verbose=False)
     module = _data(config, data, split, seed)
-    steps_per_epoch = max(1, math.ceil(len(module.train_set) / tc.batch_size))
+    steps_per_epoch = module.steps_per_epoch(_world_size(config))
     total = tc.max_steps if tc.max_steps is not None else tc.max_epochs * steps_per_epoch
     V, K = len(data.view_names), len(data.keypoint_names)
     if config.model.init_checkpoint is not None:  # e.g. a distilled student starting from its teacher
@@ -509,29 +530,29 @@ def _fit_member(config: Config, data: LabeledData, split: dict[str, np.ndarray],
         callbacks.append(best)
     if tc.progress_bar:
         callbacks.append(_StepProgressBar(member_name(seed)))
-    trainer = L.Trainer(
-        accelerator=tc.accelerator,
-        devices=tc.devices,
-        strategy=_strategy(config),
-        use_distributed_sampler=False,  # the data module splits the frames between the ranks
-        precision=_precision(config),
-        max_epochs=-1 if tc.max_steps is not None else tc.max_epochs,
-        max_steps=total,
-        max_time=timedelta(minutes=tc.max_minutes) if tc.max_minutes is not None else None,
-        val_check_interval=min(tc.val_every_steps, total) if validate else None,
-        check_val_every_n_epoch=None,
-        limit_val_batches=None if validate else 0,
-        num_sanity_val_steps=0,
-        gradient_clip_val=tc.gradient_clip,
-        callbacks=callbacks,
-        logger=CSVLogger(member_dir, name="logs"),
-        log_every_n_steps=max(1, min(tc.log_every_steps, total, steps_per_epoch)),
-        enable_progress_bar=tc.progress_bar,
-        enable_model_summary=False,
-        default_root_dir=member_dir,
-    )
     last = ckpt_dir / "last.ckpt"
-    with _quiet_training():
+    with _quiet_training():  # Lightning's tips come from the Trainer's constructor too
+        trainer = L.Trainer(
+            accelerator=tc.accelerator,
+            devices=tc.devices,
+            strategy=_strategy(config),
+            use_distributed_sampler=False,  # the data module splits the frames between the ranks
+            precision=_precision(config),
+            max_epochs=-1 if tc.max_steps is not None else tc.max_epochs,
+            max_steps=total,
+            max_time=timedelta(minutes=tc.max_minutes) if tc.max_minutes is not None else None,
+            val_check_interval=min(tc.val_every_steps, total) if validate else None,
+            check_val_every_n_epoch=None,
+            limit_val_batches=None if validate else 0,
+            num_sanity_val_steps=0,
+            gradient_clip_val=tc.gradient_clip,
+            callbacks=callbacks,
+            logger=CSVLogger(member_dir, name="logs"),
+            log_every_n_steps=max(1, min(tc.log_every_steps, total, steps_per_epoch)),
+            enable_progress_bar=tc.progress_bar,
+            enable_model_summary=False,
+            default_root_dir=member_dir,
+        )
         ckpt = str(last) if resume and last.is_file() else None
         trainer.fit(task, datamodule=module, ckpt_path=ckpt, weights_only=False)  # our own checkpoint
         trainer.save_checkpoint(last, weights_only=False)  # every rank takes part; rank 0 writes

@@ -11,6 +11,11 @@ comes back as a summary with its error, so one bad session never stops the other
 With ``--scheduler ADDRESS`` the workers must have lp3d installed and see the same file system
 (input and output paths are sent as they are given, made absolute). Connecting gives up after 10 s
 (dask config ``lp3d.scheduler-timeout``, e.g. ``DASK_LP3D__SCHEDULER_TIMEOUT=60s``).
+
+Each session's calibration (:func:`session_calibrations`): ``--calibration`` is one anipose TOML for
+every session, a folder of ``<session>.toml`` files (``calibration.toml`` in it for the others), or a
+``session,file`` CSV (the project layout's ``calibrations.csv``, :func:`lp3d_io.layout.read_calibration_index`);
+every session's file is found before any work is done.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from lp3d_workflows.progress import ProgressCallback, report
 from lp3d_workflows.sessions import PredictionSession, find_prediction_sessions
 from lp3d_workflows.smoothing import SmoothingSummary, SmoothSettings, smooth_session, smooth_session_safely
 
-__all__ = ["default_workers", "smooth_in_parallel", "plan_outputs", "smooth_inputs"]
+__all__ = ["default_workers", "smooth_in_parallel", "plan_outputs", "session_calibrations", "smooth_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +69,7 @@ def _connect(scheduler: str | None, workers: int) -> tuple[Any, Any]:
 
 def smooth_in_parallel(
     sessions: Sequence[PredictionSession],
-    settings: SmoothSettings,
+    settings: SmoothSettings | Sequence[SmoothSettings],
     outs: Sequence[Path],
     *,
     workers: int,
@@ -75,8 +80,8 @@ def smooth_in_parallel(
 
     Args:
         sessions: the sessions.
-        settings: the same settings for every session (``n_threads`` is set per worker here for
-            a local cluster).
+        settings: the settings of every session, or one per session (``n_threads`` is set per
+            worker here for a local cluster).
         outs: output folders (already checked to be writable).
         workers: local worker processes (ignored with ``scheduler``).
         scheduler: address of a running dask scheduler, or None for a local cluster.
@@ -87,18 +92,18 @@ def smooth_in_parallel(
     """
     from dask.distributed import as_completed
 
+    each = [settings] * len(sessions) if isinstance(settings, SmoothSettings) else list(settings)
     if scheduler is None:
         cores = os.cpu_count() or 1
-        settings = replace(settings, n_threads=max(1, cores // workers))
-    if settings.calibration is not None:
-        settings = replace(settings, calibration=settings.calibration.absolute())
+        each = [replace(one, n_threads=max(1, cores // workers)) for one in each]
+    each = [one if one.calibration is None else replace(one, calibration=one.calibration.absolute()) for one in each]
     sessions = [PredictionSession(s.name, tuple(p.absolute() for p in s.paths), s.batch) for s in sessions]
     client, cluster = _connect(scheduler, workers)
     try:
         futures = client.map(
             smooth_session_safely,
             sessions,
-            [settings] * len(sessions),
+            each,
             [Path(o).absolute() for o in outs],
             key=[f"lp3d-smooth-{i}-{s.name}" for i, s in enumerate(sessions)],
             pure=False,
@@ -144,6 +149,47 @@ def plan_outputs(sessions: Sequence[PredictionSession], out: Path, overwrite: bo
     return outs
 
 
+def session_calibrations(calibration: Path | None, names: Sequence[str]) -> dict[str, Path | None]:
+    """The calibration file of each session (see the module docstring).
+
+    Args:
+        calibration: a TOML file (every session), a folder of ``<session>.toml`` (and
+            ``calibration.toml``), a ``session,file`` CSV, or None (no calibration).
+        names: the session names.
+
+    Raises:
+        UserError: no such path, a CSV keyed by images rather than sessions, or a session without a file.
+    """
+    from lp3d_io.layout import read_calibration_index
+
+    if calibration is None:
+        return dict.fromkeys(names)
+    if not calibration.exists():
+        raise UserError(f"--calibration {calibration}: no such file or folder")
+    if calibration.is_file() and calibration.suffix.lower() != ".csv":
+        return dict.fromkeys(names, calibration)
+    if calibration.is_dir():
+        fallback = calibration / "calibration.toml"
+        found = {n: calibration / f"{n}.toml" for n in names}
+        found = {n: p if p.is_file() else fallback if fallback.is_file() else None for n, p in found.items()}
+        looked = f"{calibration}/<session>.toml or {fallback.name}"
+    else:
+        index = read_calibration_index(calibration)
+        assert index is not None
+        by_session, table = index
+        if not by_session:
+            raise UserError(f"--calibration {calibration}: expected a header 'session,file', but it lists images")
+        found = {n: table.get(n) for n in names}
+        looked = f"a row of {calibration}"
+    missing = [n for n, p in found.items() if p is None or not p.is_file()]
+    if missing:
+        raise UserError(
+            f"--calibration: expected a calibration for every session ({looked}), but {', '.join(missing)} "
+            f"{'has' if len(missing) == 1 else 'have'} none"
+        )
+    return found
+
+
 def smooth_inputs(
     inputs: Sequence[str | os.PathLike],
     out: str | os.PathLike,
@@ -161,7 +207,8 @@ def smooth_inputs(
         inputs: prediction files, folders of them, folders of session folders, stores or netCDF
             files (:func:`~lp3d_workflows.sessions.find_prediction_sessions`).
         out: the output folder (one sub-folder per session for a batch: :func:`plan_outputs`).
-        settings: what to smooth and how.
+        settings: what to smooth and how; ``settings.calibration`` may give each session its own
+            file (:func:`session_calibrations`).
         overwrite: replace existing outputs.
         workers: local worker processes for several sessions (default one per core).
         scheduler: a dask scheduler's address instead of a local cluster.
@@ -180,11 +227,13 @@ def smooth_inputs(
         raise UserError(f"--workers: expected a positive number of worker processes, but got {workers}")
     sessions = find_prediction_sessions(inputs)
     outs = plan_outputs(sessions, Path(out), overwrite)
+    files = session_calibrations(settings.calibration, [s.name for s in sessions])
+    each = [replace(settings, calibration=files[s.name]) for s in sessions]
     log.debug(f"{len(sessions)} session(s): " + ", ".join(f"{s.name} ({len(s.paths)} input(s))" for s in sessions))
     log.debug(f"settings: {settings.to_json()}")
     if len(sessions) == 1 and scheduler is None:
         report(progress, f"smoothing {sessions[0].name}")
-        summary = smooth_session(sessions[0], settings, outs[0])
+        summary = smooth_session(sessions[0], each[0], outs[0])
         report(progress, f"smoothed {sessions[0].name}", 1, 1)
         if on_result is not None:
             on_result(summary)
@@ -202,4 +251,4 @@ def smooth_inputs(
         if on_result is not None:
             on_result(summary)
 
-    return smooth_in_parallel(sessions, settings, outs, workers=n_workers, scheduler=scheduler, on_result=finished)
+    return smooth_in_parallel(sessions, each, outs, workers=n_workers, scheduler=scheduler, on_result=finished)

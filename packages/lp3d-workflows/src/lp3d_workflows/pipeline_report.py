@@ -38,6 +38,13 @@ def score_table(scores: Sequence[Score]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+_HELD_OUT = {
+    "test": "test split",
+    "val": "validation split (there are no test frames; these chose the checkpoints, so they flatter the models)",
+    "": "held-out frames (there are none)",
+}
+
+
 def write_pipeline_report(
     root: Path,
     scores: Sequence[Score],
@@ -46,8 +53,10 @@ def write_pipeline_report(
     *,
     distilled: bool = True,
     title: str = "lp3d pipeline",
+    held_out: str = "test",
 ) -> Path:
-    """Writes ``report/``: ``stages.csv``, a smoothing report per session and ``report.html``."""
+    """Writes ``report/``: ``stages.csv``, a smoothing report per session and ``report.html``;
+    ``held_out`` says which labeled frames were scored (``"test"``, ``"val"``, ``""``: none)."""
     from lp3d_workflows.report import load_report_data, write_report
 
     final = root / ("student_smoothed" if distilled else "smoothed")
@@ -74,10 +83,11 @@ def write_pipeline_report(
         parts = [
             f"<p class='note'>{html.escape(str(root))}</p>",
             "<h2>Stages on the held-out labeled frames</h2>",
-            "<p class='note'>Error of each stage's 2D positions against the labels of the test split, in the "
-            "views' pixels; with a calibration, the 3D error against the triangulated labels. EKS: the "
+            "<p class='note'>Error of each stage's 2D positions against the labels of the "
+            + _HELD_OUT[held_out]
+            + ", in the views' pixels; with a calibration, the 3D error against the triangulated labels. EKS: the "
             "ensemble Kalman smoother over the whole videos.</p>",
-            html_table(header, rows),
+            html_table(header, rows) if rows else "<p>Nothing scored: the split holds out no labeled frame.</p>",
             chosen,
             "<h2>Smoothing reports</h2><ul>" + "".join(links) + "</ul>",
         ]

@@ -63,7 +63,9 @@ class SmoothSettings:
     app's smoothing form); the smoother's own numeric options are :class:`lp3d_eks.SmoothOptions`.
 
     Attributes:
-        calibration: anipose calibration file (nonlinear 3D smoother), or None.
+        calibration: anipose calibration file (nonlinear 3D smoother), or None; for a batch also a
+            folder of ``<session>.toml`` or a ``session,file`` CSV, one file per session
+            (:func:`lp3d_workflows.batch.session_calibrations`).
         views: views to use, in order (default: the calibration's cameras, or one view).
         keypoints: keypoints to smooth (default all).
         s: smoothing parameter: None (automatic per keypoint), one value, or one per keypoint.

@@ -5,6 +5,12 @@ its stamp exists, records the same settings, and is newer than its inputs (the s
 before it, and the files it reads). A stage that runs first deletes its stamp and its old outputs
 and writes the stamp last (atomically), so a stage that was stopped midway is redone from its
 start, and everything after a redone stage is redone.
+
+Several ranks (training on several devices: :mod:`lp3d_models.distributed`) run the same stages.
+Only rank 0 decides whether a stage runs (the others follow its decision once the ranks are
+connected), deletes old outputs and writes stamps. A stage that trains (``all_ranks``) runs on
+every rank; any other runs on rank 0 alone while the others wait for it. Without lp3d-models (no
+ranks) there is one process, rank 0.
 """
 
 from __future__ import annotations
@@ -27,13 +33,39 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Stage:
-    """One step: its name, what it runs, the files it reads, its settings and the folders it writes."""
+    """One step: its name, what it runs, the files it reads, its settings, the folders it writes, and
+    whether every rank runs it (a training stage) or rank 0 alone."""
 
     name: str
     run: Callable[[], None]
     inputs: list[Path]
     settings: dict[str, Any]
     outputs: list[Path]
+    all_ranks: bool = False
+
+
+class _OneProcess:
+    """The ranks of a command without lp3d-models: one."""
+
+    @staticmethod
+    def is_rank_zero() -> bool:
+        return True
+
+    @staticmethod
+    def barrier() -> None:
+        pass
+
+    @staticmethod
+    def broadcast(value: Any) -> Any:
+        return value
+
+
+def _ranks() -> Any:
+    try:
+        from lp3d_models import distributed
+    except ImportError:
+        return _OneProcess
+    return distributed
 
 
 class StageRunner:
@@ -43,6 +75,7 @@ class StageRunner:
         self.stamps = root / "stages"
         self.ran: list[str] = []
         self.seconds: dict[str, float] = {}
+        self.ranks = _ranks()
 
     def stamp(self, name: str) -> Path:
         return self.stamps / f"{name}.json"
@@ -61,19 +94,29 @@ class StageRunner:
         return all(p.stat().st_mtime_ns <= made for p in stage.inputs if p.exists())
 
     def __call__(self, stage: Stage) -> None:
-        if self.up_to_date(stage):
+        ranks = self.ranks
+        primary = ranks.is_rank_zero()
+        current = ranks.broadcast(self.up_to_date(stage) if primary else None)
+        if current is None:  # not connected: each rank decides from the same files
+            current = self.up_to_date(stage)
+        if current:
             log.info(f"{stage.name}: up to date")
             return
-        self.stamps.mkdir(parents=True, exist_ok=True)
-        self.stamp(stage.name).unlink(missing_ok=True)
-        for out in stage.outputs:
-            if out.is_dir():
-                shutil.rmtree(out)
-        log.info(f"{stage.name}: running")
+        if primary:
+            self.stamps.mkdir(parents=True, exist_ok=True)
+            self.stamp(stage.name).unlink(missing_ok=True)
+            for out in stage.outputs:
+                if out.is_dir():
+                    shutil.rmtree(out)
+            log.info(f"{stage.name}: running")
+        ranks.barrier()  # the old outputs are gone before any rank starts
         start = time.perf_counter()
-        stage.run()
+        if primary or stage.all_ranks:
+            stage.run()
         self.seconds[stage.name] = time.perf_counter() - start
         self.ran.append(stage.name)
-        record = {"stage": stage.name, "settings": stage.settings, "seconds": self.seconds[stage.name]}
-        write_text_atomic(self.stamp(stage.name), json.dumps(record, indent=1, default=str))
-        log.info(f"{stage.name}: done in {self.seconds[stage.name]:.1f} s")
+        if primary:
+            record = {"stage": stage.name, "settings": stage.settings, "seconds": self.seconds[stage.name]}
+            write_text_atomic(self.stamp(stage.name), json.dumps(record, indent=1, default=str))
+            log.info(f"{stage.name}: done in {self.seconds[stage.name]:.1f} s")
+        ranks.barrier()  # the next stage reads what this one wrote
