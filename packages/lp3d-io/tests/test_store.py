@@ -34,10 +34,9 @@ def test_predictions_round_trip_is_lazy_and_chunked(tmp_path, make_predictions, 
     ds = make_predictions(M=2, V=3, T=300, K=4, fps=60, session="s")
     write_group(tmp_path / "s.zarr", "predictions/ensemble", ds, time_chunk=128)
     back = read_group(tmp_path / "s.zarr", "predictions/ensemble")
-    K = 4 if small else 1  # noqa: N806
-    assert back["position"].encoding["chunks"] == (2, 3, 128, K, 1, 2)
+    assert back["position"].encoding["chunks"] == (2, 3, 128, 4, 1, 2)  # whole frames, every keypoint
     if back["position"].chunks is not None:  # dask installed
-        assert back["position"].chunks[2] == (128, 128, 44) and back["position"].chunks[3] == (K,) * (4 // K)
+        assert back["position"].chunks[2] == (128, 128, 44) and back["position"].chunks[3] == (4,)
     xr.testing.assert_identical(back.load(), ds)
     assert list_groups(tmp_path / "s.zarr") == ["predictions/ensemble"]
     compressor = (tmp_path / "s.zarr" / "predictions" / "ensemble" / "position" / ".zarray").read_text()
@@ -47,22 +46,39 @@ def test_predictions_round_trip_is_lazy_and_chunked(tmp_path, make_predictions, 
     assert read_group(tmp_path / "s.zarr", "predictions/short")["position"].encoding["chunks"][2] == 50
 
 
-def test_one_keypoint_reads_only_its_chunks(tmp_path, make_predictions, monkeypatch):
-    monkeypatch.setattr(lstore, "SMALL_VARIABLE_BYTES", 0)  # a long session: one keypoint per chunk
+def test_one_frame_reads_only_its_chunks(tmp_path, make_predictions, monkeypatch):
+    monkeypatch.setattr(lstore, "SMALL_VARIABLE_BYTES", 0)  # a long session: compressed frame chunks
+    monkeypatch.setattr(lstore, "CHUNK_BYTES", 1000)  # position: 48 bytes a frame -> 16 frames a chunk
     ds = make_predictions(M=1, V=2, T=100, K=3)
-    write_group(tmp_path / "s.zarr", "predictions/p", ds, time_chunk=32)
+    write_group(tmp_path / "s.zarr", "predictions/p", ds)
     folder = tmp_path / "s.zarr" / "predictions" / "p" / "position"
-    for chunk in folder.glob("*.*.*.1.*.*"):  # keypoint 1's chunks become garbage
+    assert read_group(tmp_path / "s.zarr", "predictions/p")["position"].encoding["chunks"] == (1, 2, 16, 3, 1, 2)
+    for chunk in folder.glob("*.*.2.*.*.*"):  # frames 32..47 become garbage
         chunk.write_bytes(b"garbage")
     back = read_group(tmp_path / "s.zarr", "predictions/p")
-    np.testing.assert_array_equal(
-        back["position"].sel(keypoint="kp0").values, ds["position"].sel(keypoint="kp0").values
-    )
-    np.testing.assert_array_equal(
-        back["position"].sel(keypoint="kp2").values, ds["position"].sel(keypoint="kp2").values
-    )
+    for frames in (slice(0, 32), slice(48, 100)):
+        got, want = (d["position"].isel(time=frames).values for d in (back, ds))
+        np.testing.assert_array_equal(got, want)
     with pytest.raises(RuntimeError, match="blosc"):  # the garbage reaches the codec
-        back["position"].sel(keypoint="kp1").load()
+        back["position"].isel(time=40).load()
+
+
+@pytest.mark.parametrize(
+    ("per_frame", "time_chunk", "frames", "expected"),
+    [
+        (1280, 4096, 100_000, 512),  # 4 views x 20 keypoints x 2 x float64: 1 MiB chunks
+        (3200, 4096, 100_000, 256),  # 5 members x 4 views x 20 keypoints x 2 x float32
+        (8, 4096, 1_000_000, 4096),  # at most time_chunk
+        (1 << 20, 4096, 100_000, 16),  # at least MIN_TIME_CHUNK
+        (1280, 4096, 5000, 512),
+    ],
+)
+def test_large_arrays_are_chunked_by_about_a_mebibyte_of_frames(per_frame, time_chunk, frames, expected):
+    dims = ("view", "time", "keypoint", "image_space")
+    chunks, compressed = lstore.storage(dims, (per_frame // 8, frames, 1, 1), 8, time_chunk)
+    assert chunks == (per_frame // 8, expected, 1, 1) and compressed
+    growing, _ = lstore.storage(dims, (per_frame // 8, 10, 1, 1), 8, time_chunk, growable=True)
+    assert growing[1] == expected  # a group that grows keeps the chunks of its final size
 
 
 @pytest.mark.parametrize("kind", ["calibrated", "linear"])
@@ -292,7 +308,7 @@ def test_numpy_writer_writes_what_the_zarr_writer_writes(tmp_path, make_result, 
     from lp3d_io.synthetic import make_rig
 
     if not small:
-        monkeypatch.setattr(lstore, "SMALL_VARIABLE_BYTES", 1000)  # one keypoint per chunk
+        monkeypatch.setattr(lstore, "SMALL_VARIABLE_BYTES", 1000)  # compressed chunks
     rng = np.random.default_rng(8)
     position = rng.uniform(0, 500, size=(2, 3, 70, 4, 2, 2)).astype(np.float32)
     position[rng.uniform(size=position.shape) < 0.1] = np.nan
@@ -320,7 +336,7 @@ def test_numpy_writer_writes_what_the_zarr_writer_writes(tmp_path, make_result, 
     # Same files, byte for byte: metadata, attributes, _ARRAY_DIMENSIONS, chunk keys and padded chunks.
     assert _files(tmp_path / "numpy.zarr") == _files(tmp_path / "zarr.zarr")
     chunks = read_group(tmp_path / "numpy.zarr", "predictions/ens")["position"].encoding["chunks"]
-    assert chunks == (2, 3, 32, 4 if small else 1, 2, 2)
+    assert chunks == (2, 3, 32, 4, 2, 2)
 
     import zarr  # plain zarr reads it too, and consolidates the metadata as the commit does
 

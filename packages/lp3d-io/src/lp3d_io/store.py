@@ -16,8 +16,11 @@ values). Chunks and compression follow one policy (:func:`storage`): a variable 
 most :data:`SMALL_VARIABLE_BYTES` is stored in chunks of up to ``time_chunk`` frames by all
 keypoints, uncompressed (a short session is a few files, written fast: compressing costs more time
 than the whole rest of ``lp3d smooth`` and saves 6 to 14% on pose data); a larger one, and a group
-grown by :func:`append_frames`, in chunks of ``time_chunk`` frames by one keypoint, compressed with
-Blosc zstd and bit shuffling (one keypoint of a long video reads only its chunks).
+grown by :func:`append_frames`, in chunks of whole frames (every keypoint) of about
+:data:`CHUNK_BYTES`, compressed with Blosc zstd and bit shuffling (one frame of a long video reads
+one chunk of about 1 MiB per variable). Stores written with other chunks (earlier lp3d-io wrote
+large arrays in ``time_chunk`` frames by one keypoint) read the same: each array's metadata names
+its chunks.
 
 Two writers make that same layout: a dataset in numpy form (:class:`~lp3d_io.dataset.NumpyDataset`)
 is written with numpy and json alone (numcodecs only for compressed arrays; no zarr or xarray
@@ -65,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STORE_FORMAT",
     "SMALL_VARIABLE_BYTES",
+    "CHUNK_BYTES",
     "Store",
     "Storage",
     "storage",
@@ -81,6 +85,9 @@ __all__ = [
 STORE_FORMAT = 1
 DEFAULT_TIME_CHUNK = 4096
 SMALL_VARIABLE_BYTES = 4 << 20
+CHUNK_BYTES = 1 << 20
+"""About this many bytes (uncompressed) per chunk of a large array: whole frames, every keypoint."""
+MIN_TIME_CHUNK = 16
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
 _ZARR_FORMAT = 2
 _METADATA = ".zmetadata"
@@ -236,18 +243,28 @@ def storage(
     - an array with ``time`` of at most :data:`SMALL_VARIABLE_BYTES` is chunked ``time_chunk``
       frames (or all frames when there are fewer: no padding) by all keypoints, uncompressed;
     - a larger one, and every array with ``time`` of a ``growable`` group (made by
-      :func:`append_frames`, which keeps its chunks while it grows), is chunked ``time_chunk``
-      frames by one keypoint and compressed with Blosc zstd and bit shuffling.
+      :func:`append_frames`, which keeps its chunks while it grows), is chunked by whole frames
+      (every keypoint): the largest power of two of frames whose bytes fit :data:`CHUNK_BYTES` (at
+      least :data:`MIN_TIME_CHUNK`, at most ``time_chunk``), compressed with Blosc zstd and bit
+      shuffling. One frame (a viewer playing or jumping) reads one chunk of about 1 MiB per array;
+      a whole session is read chunk by chunk in time order.
 
     Every other dimension is whole.
     """
     if "time" not in dims:
         return Storage(tuple(max(n, 1) for n in shape), False)
+    n_time = shape[dims.index("time")]
     small = not growable and int(np.prod(shape, dtype=np.int64)) * itemsize <= SMALL_VARIABLE_BYTES
-    sizes = {"time": time_chunk if growable else min(time_chunk, shape[dims.index("time")])}
-    if not small:
-        sizes["keypoint"] = 1
-    return Storage(tuple(max(sizes.get(d, n), 1) for d, n in zip(dims, shape, strict=True)), not small)
+    if small:
+        frames = min(time_chunk, n_time)
+    else:
+        other = [n for d, n in zip(dims, shape, strict=True) if d != "time"]
+        per_frame = itemsize * int(np.prod(other, dtype=np.int64))
+        fitting = CHUNK_BYTES // max(per_frame, 1)
+        frames = min(max(1 << max(fitting.bit_length() - 1, 0), MIN_TIME_CHUNK), time_chunk)
+        if not growable:
+            frames = min(frames, n_time)
+    return Storage(tuple(max(frames if d == "time" else n, 1) for d, n in zip(dims, shape, strict=True)), not small)
 
 
 def _compressor():  # numcodecs is imported only for large arrays, whose writing repays it
