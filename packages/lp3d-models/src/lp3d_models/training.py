@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import shutil
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -418,8 +419,17 @@ def _data(config: Config, data: LabeledData, split: dict[str, np.ndarray], seed:
 
 
 class _StepProgressBar(TQDMProgressBar):
-    """Training progress in optimizer steps of the whole run (``seed_0: 120/400 steps``), not epochs
-    (a run bounded by ``max_steps`` has no last epoch to count to)."""
+    """Training progress in optimizer steps of the whole run (``seed_0 steps: 120/400``), not epochs
+    (a run bounded by ``max_steps`` has no last epoch to count to), on stderr like every message
+    (stdout is for results)."""
+
+    def init_train_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_train_tqdm()
+
+    def init_validation_tqdm(self) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_validation_tqdm()
 
     def __init__(self, name: str) -> None:
         super().__init__()
