@@ -7,6 +7,9 @@ independent member noise (``member_px``). Planted events: consistent single-view
 member shifted by the same 20-60 px offset in one view) and missing detections (isolated NaNs
 and whole stretches, for all members).
 
+``oscillation=(amplitude_mm, period_frames)`` replaces the random walk by sinusoids (a body part
+that moves back and forth around a fixed place; periods jittered per keypoint and coordinate).
+
 A view that disagrees with the others on every frame (``bad_view``): its detections come from
 a camera whose pose differs from the calibration by ``rotation_deg`` (about a random axis) and
 ``translation_mm`` (a random direction), and/or carry a constant ``offset_px`` on
@@ -99,11 +102,18 @@ def simulate(
     stretch_view: int | None = None,
     n_stretches: int = 3,
     stretch_frames: int = 60,
+    oscillation: tuple[float, float] | None = None,
 ) -> Simulation:
     rng = np.random.default_rng(seed)
     rig = ring_rig(n_views, seed=seed)
     start = rng.uniform(-30, 30, size=(1, n_keypoints, 3))
     truth = start + np.cumsum(rng.normal(0, step_mm, size=(n_frames, n_keypoints, 3)), axis=0)
+    if oscillation is not None:
+        wave_rng = np.random.default_rng([seed, 4])
+        amplitude, period = oscillation
+        period = period * wave_rng.uniform(0.7, 1.3, size=(1, n_keypoints, 3))
+        phase = wave_rng.uniform(0, 2 * np.pi, size=(1, n_keypoints, 3))
+        truth = start + amplitude * np.sin(2 * np.pi * np.arange(n_frames)[:, None, None] / period + phase)
     clean = rig.project(truth)  # (view, time, keypoint, 2)
     bad = np.zeros((n_views, n_keypoints), dtype=bool)
     if bad_view is not None:
@@ -161,3 +171,38 @@ def coverage(result_mean: np.ndarray, result_var: np.ndarray, truth: np.ndarray,
     """Share of coordinates whose truth lies inside the central 95% posterior interval."""
     inside = np.abs(result_mean - truth) <= z * np.sqrt(result_var)
     return float(inside.mean())
+
+
+# The simulated sessions of issue #12 (a camera that disagrees): a rotation and translation error
+# of one camera's calibration, a constant label offset on some keypoints in one view, single-model
+# input (one set of labels, 9% missing) with a wrong camera, and missing stretches in a good view
+# with a wrong camera. Keyword arguments of simulate().
+ROBUST_CASES = {
+    "rotation 2 deg": dict(bad_view=1, rotation_deg=2.0, translation_mm=10.0),
+    "label offset": dict(bad_view=2, offset_px=20.0, offset_keypoints=(0, 2, 4)),
+    "single model": dict(
+        n_members=1, bad_view=1, rotation_deg=2.0, translation_mm=10.0, missing_rate=0.09, outlier_rate=0.0
+    ),
+    "missing stretches": dict(
+        bad_view=1, rotation_deg=1.5, translation_mm=5.0, stretch_view=2, n_stretches=3, stretch_frames=60
+    ),
+}
+
+
+def without_bad_views(sim: Simulation, center: np.ndarray) -> np.ndarray:
+    """``center (view, time, keypoint, 2)`` with the bad (view, keypoint) pairs set to NaN."""
+    out = center.copy()
+    out[np.broadcast_to(sim.bad[:, None, :], out.shape[:3])] = np.nan
+    return out
+
+
+def consistent_reprojection_error(X: np.ndarray, sim: Simulation) -> float:
+    """Median distance (pixels) between the reprojection of ``X (time, keypoint, 3)`` and the true
+    2D positions, over the consistent (view, keypoint) pairs (not ``sim.bad``) and frames with a point."""
+    err = np.linalg.norm(sim.rig.project(X) - sim.rig.project(sim.truth), axis=-1)
+    return float(np.nanmedian(without_bad_views(sim, err[..., None])[..., 0]))
+
+
+def rmse(X: np.ndarray, truth: np.ndarray) -> float:
+    """Root mean squared 3D error over the frames and keypoints with a point."""
+    return float(np.sqrt(np.nanmean(np.sum((X - truth) ** 2, axis=-1))))

@@ -73,7 +73,7 @@ class KeypointSmoother {
       bool views_moved = false;
       for (int it = 0; fit_views && it < 8 && view_step(); ++it) {
         views_moved = true;
-        if (fit) choose_params(auto_s, auto_a, /*refine=*/true);
+        if (fit) choose_params(auto_s, auto_a, /*refine=*/it > 0);  // a view that no longer drags: search afresh
         pass_and_relinearize();
       }
       // Inflation rounds (test, inflate, one relinearized pass) until nothing is flagged; then,
@@ -95,6 +95,13 @@ class KeypointSmoother {
       pass_and_relinearize();
       if (settled && !views_moved) break;
     }
+    // A view whose scale ended below the threshold was not inconsistent after all (it was
+    // scaled while another view still dragged the track): back to 1.
+    for (int v = 0; v < V_; ++v)
+      if (b_[v] > 1.0 && b_[v] < opt_.view_threshold && fit_views) {
+        b_[v] = 1.0;
+        last_change_ = std::numeric_limits<double>::infinity();
+      }
     smooth();
     if (auto_s) keep_moving();
     write_outputs(out);
@@ -197,11 +204,12 @@ class KeypointSmoother {
   // A point that moves is never returned frozen: the likelihood has a degenerate maximum where
   // a static point with huge noise explains every observation (reached when the views disagree
   // more than their variances allow). While the smoothed track moves less than min_motion of the
-  // nominal track's motion, s is raised fourfold and the track smoothed again.
+  // nominal track's motion, s is raised fourfold (from at least 1e-4 of the nominal track's
+  // squared steps) and the track smoothed again.
   void keep_moving() {
     if (!(motion_ > 0.0)) return;
     for (int it = 0; it < 12 && smoothed_motion() < opt_.min_motion * motion_; ++it) {
-      s_ *= 4.0;
+      s_ = std::max(4.0 * s_, 1e-4 * s_ref_);
       last_change_ = std::numeric_limits<double>::infinity();
       smooth();
     }
@@ -489,6 +497,16 @@ class KeypointSmoother {
   bool view_step() {
     std::vector<double> ratio(V_);
     view_statistics(&ratio, nullptr);
+    // A candidate exceeds the threshold in absolute terms, or relative to the views' typical
+    // ratio: the noise scale a is shared by all views, so a view that disagrees inflates it and
+    // can look consistent on the absolute scale (while its LOO predictions, made with its help,
+    // make the good views look worse, which hides it on the relative scale instead).
+    std::vector<double> finite;
+    for (double r : ratio)
+      if (std::isfinite(r)) finite.push_back(r);
+    if (finite.size() < 3) return false;
+    std::nth_element(finite.begin(), finite.begin() + finite.size() / 2, finite.end());
+    const double typical = std::max(finite[finite.size() / 2], 1e-300);
     bool changed = false;
     std::vector<int> candidates;
     for (int v = 0; v < V_; ++v) {
@@ -499,12 +517,12 @@ class KeypointSmoother {
           b_[v] = b;
           changed = true;
         }
-      } else if (ratio[v] > opt_.view_threshold) {
+      } else if (ratio[v] > opt_.view_threshold * std::min(1.0, typical)) {
         candidates.push_back(v);
       }
     }
     if (candidates.size() == 1) {
-      b_[candidates[0]] = ratio[candidates[0]];
+      b_[candidates[0]] = std::max(ratio[candidates[0]], opt_.view_threshold);
       changed = true;
     } else if (candidates.size() > 1) {
       const auto blocks = search_blocks(T_, opt_.s_blocks, opt_.s_max_frames);

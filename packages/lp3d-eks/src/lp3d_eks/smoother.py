@@ -22,12 +22,13 @@ larger variance. ``s`` (and ``a`` if ``noise_scale="auto"``) maximize the margin
 the observations with the per-frame variances (a Brent search on log s; ``a`` is profiled out in
 closed form); a point whose nominal track demonstrably moves is never returned frozen (the
 likelihood's degenerate "static point, huge noise" maximum): ``s`` is raised until the smoothed
-track keeps ``min_motion`` of that motion. The calibrated smoother is an iterated extended Kalman smoother initialized from DLT
-triangulation. Inconsistent observations are found by comparing each one with its
-leave-one-out prediction from all other data (see ``cpp/include/lp3d_eks/inflation.hpp``): a view
-whose median over frames is far beyond the model gets a view scale ``b_v`` (disagreement that
-persists: a wrong calibration entry, a mislabeled camera), and single observations beyond a
-chi-square quantile get their variance inflated (occasional outliers).
+track keeps ``min_motion`` of that motion. The calibrated smoother is an iterated extended Kalman
+smoother initialized from DLT triangulation. Inconsistent observations are found by comparing
+each one with its leave-one-out prediction from all other data (see
+``cpp/include/lp3d_eks/inflation.hpp``): a view whose median over frames is far beyond the model
+gets a view scale ``b_v`` (disagreement that persists: a wrong calibration entry, a mislabeled
+camera), and single observations beyond a chi-square quantile get their variance inflated
+(occasional outliers).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class SmoothOptions:
             variances scaled by a fitted factor, per keypoint (1 for the others); with fewer views
             or without inflation, 1. Or fixed scales: a number, or ``(view, keypoint)`` values.
         view_threshold: a view is scaled when the median of its squared leave-one-out distances
-            exceeds this many times its expected value (the chi-square median).
+            is this many times its expected value, or the median over the views; a view whose
+            fitted scale ends below it keeps 1.
         min_motion: a keypoint whose nominal (triangulated) track demonstrably moves keeps at least
             this fraction of that motion in its smoothed track (median squared displacement over
             16 frames, beyond that over 4 frames): the automatic ``s`` is raised until it does,
@@ -98,7 +100,7 @@ class SmoothOptions:
     s_max_frames: int = 5000
     noise_scale: float | Sequence[float] | str = "auto"
     view_scale: float | np.ndarray | str = "auto"
-    view_threshold: float = 2.0
+    view_threshold: float = 1.5
     min_motion: float = 0.25
     inflate: bool | None = None
     inflate_quantile: float = 0.999

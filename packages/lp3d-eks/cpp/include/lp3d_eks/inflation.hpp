@@ -21,11 +21,12 @@
 // Per view (disagreement that persists over time: a camera whose calibration or labels are off):
 // the median over frames of d2 computed with the view's variance WITHOUT its per-frame inflation,
 // divided by the chi-square median (2 log 2), says how much larger the view's noise is than the
-// model assumes. A view whose ratio exceeds a threshold gets its variances scaled by a factor b_v
-// (the worst such view per round); scaled views are re-estimated (b_v <- max(1, b_v * ratio))
-// until the ratios settle, so each scaled view ends with the median of its LOO distances where
-// the chi-square median is. The median ignores occasional outliers (the per-frame inflation's
-// job) and the LOO residual cannot hide a view behind its own weight.
+// model assumes. A view whose ratio exceeds a threshold times the views' median ratio (relative:
+// the shared noise scale grows with a disagreeing view) gets its variances scaled by a factor b_v
+// (one view per round, see smoother.cpp for which); scaled views are re-estimated
+// (b_v <- max(1, b_v * ratio)) until the ratios settle, so each scaled view ends with the median
+// of its LOO distances where the chi-square median is. The median ignores occasional outliers
+// (the per-frame inflation's job) and the LOO residual cannot hide a view behind its own weight.
 #pragma once
 
 #include <Eigen/Dense>

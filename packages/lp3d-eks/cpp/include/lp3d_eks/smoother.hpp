@@ -33,7 +33,7 @@ struct SmootherOptions {
   std::vector<double> noise_scale;             // (K,) > 0: fixed a; <= 0 or NaN: automatic; empty: all 1
   std::vector<double> view_scale;              // (K, V) > 0: fixed view scales b; empty: all 1 (or fitted)
   bool fit_view_scale = false;                 // fit b per (view, keypoint) (needs inflate and >= 3 views)
-  double view_threshold = 2.0;                 // a view is scaled when its median d2 exceeds this many chi2 medians
+  double view_threshold = 1.5;                 // a view is scaled when its median d2 is this many times the expected (or typical) one
   double min_motion = 0.25;                    // automatic s keeps this much of the nominal track's motion (0: off)
   std::vector<std::pair<int, int>> s_blocks;   // frames [begin, end) for the automatic search; empty: see s_max_frames
   int s_max_frames = 5000;                     // longer tracks search on evenly spaced blocks of this many frames
