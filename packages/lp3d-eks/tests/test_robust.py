@@ -243,3 +243,17 @@ def test_bad_robust_options(kwargs, message):
     sim = simulate(n_frames=20, n_keypoints=1, n_views=3, seed=0)
     with pytest.raises(ValueError, match=message):
         lp3d_eks.smooth_calibrated(sim.predictions, sim.rig, **kwargs)
+
+
+def test_sentences_name_clear_disagreement_only():
+    class Result:  # any result with the two (view, keypoint) arrays
+        view_disagreement = np.array([[1.0, np.nan, 1.1], [9.0, np.nan, 1.9], [1.2, 3.0, 1.0]])
+        inconsistent_views = np.array([[0, 0, 0], [1, 0, 1], [0, 1, 0]], dtype=bool)
+
+    # view b on k1: 9 px against ~1.1 px elsewhere; on k3, 1.9 px against ~1.05: flagged, not named;
+    # view c on k2: no other view saw it, nothing to compare with
+    assert lp3d_eks.describe_inconsistent_views(Result(), ["a", "b", "c"], ["k1", "k2", "k3"]) == [
+        "b: median 9 px from the other views on k1 (9 px) (1 of 3 keypoints): check its calibration or labels."
+    ]
+    with pytest.raises(ValueError, match=r"expected view_disagreement and inconsistent_views of shape"):
+        lp3d_eks.describe_inconsistent_views(Result(), ["a", "b"], ["k1", "k2", "k3"])
