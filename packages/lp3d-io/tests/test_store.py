@@ -66,19 +66,19 @@ def test_one_frame_reads_only_its_chunks(tmp_path, make_predictions, monkeypatch
 @pytest.mark.parametrize(
     ("per_frame", "time_chunk", "frames", "expected"),
     [
-        (1280, 4096, 100_000, 512),  # 4 views x 20 keypoints x 2 x float64: 1 MiB chunks
-        (3200, 4096, 100_000, 256),  # 5 members x 4 views x 20 keypoints x 2 x float32
+        (1280, 4096, 100_000, 128),  # 4 views x 20 keypoints x 2 x float64: 160 KiB chunks
+        (3200, 4096, 100_000, 64),  # 5 members x 4 views x 20 keypoints x 2 x float32: 200 KiB
         (8, 4096, 1_000_000, 4096),  # at most time_chunk
         (1 << 20, 4096, 100_000, 16),  # at least MIN_TIME_CHUNK
-        (1280, 4096, 5000, 512),
+        (1 << 19, 4096, 10, 10),  # no longer than the session (a group that grows: 16)
     ],
 )
-def test_large_arrays_are_chunked_by_about_a_mebibyte_of_frames(per_frame, time_chunk, frames, expected):
+def test_large_arrays_are_chunked_by_whole_frames_of_about_256_kib(per_frame, time_chunk, frames, expected):
     dims = ("view", "time", "keypoint", "image_space")
     chunks, compressed = lstore.storage(dims, (per_frame // 8, frames, 1, 1), 8, time_chunk)
     assert chunks == (per_frame // 8, expected, 1, 1) and compressed
     growing, _ = lstore.storage(dims, (per_frame // 8, 10, 1, 1), 8, time_chunk, growable=True)
-    assert growing[1] == expected  # a group that grows keeps the chunks of its final size
+    assert growing[1] == (16 if frames == 10 else expected)  # not capped by its length
 
 
 @pytest.mark.parametrize("kind", ["calibrated", "linear"])

@@ -18,7 +18,7 @@ keypoints, uncompressed (a short session is a few files, written fast: compressi
 than the whole rest of ``lp3d smooth`` and saves 6 to 14% on pose data); a larger one, and a group
 grown by :func:`append_frames`, in chunks of whole frames (every keypoint) of about
 :data:`CHUNK_BYTES`, compressed with Blosc zstd and bit shuffling (one frame of a long video reads
-one chunk of about 1 MiB per variable). Stores written with other chunks (earlier lp3d-io wrote
+one chunk of about 256 KiB per variable). Stores written with other chunks (earlier lp3d-io wrote
 large arrays in ``time_chunk`` frames by one keypoint) read the same: each array's metadata names
 its chunks.
 
@@ -85,7 +85,7 @@ __all__ = [
 STORE_FORMAT = 1
 DEFAULT_TIME_CHUNK = 4096
 SMALL_VARIABLE_BYTES = 4 << 20
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 256 << 10
 """About this many bytes (uncompressed) per chunk of a large array: whole frames, every keypoint."""
 MIN_TIME_CHUNK = 16
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=+-]*")
@@ -246,7 +246,7 @@ def storage(
       :func:`append_frames`, which keeps its chunks while it grows), is chunked by whole frames
       (every keypoint): the largest power of two of frames whose bytes fit :data:`CHUNK_BYTES` (at
       least :data:`MIN_TIME_CHUNK`, at most ``time_chunk``), compressed with Blosc zstd and bit
-      shuffling. One frame (a viewer playing or jumping) reads one chunk of about 1 MiB per array;
+      shuffling. One frame (a viewer playing or jumping) reads one chunk of about 256 KiB per array;
       a whole session is read chunk by chunk in time order.
 
     Every other dimension is whole.
