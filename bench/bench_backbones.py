@@ -1,0 +1,169 @@
+"""Backbones a lab without a GPU can train: speed and accuracy of ViT-Ti/16 (``vit_t16``) and the
+ResNet-18 token backbone (``resnet18_s16``) against ViT-S/16 (``vit_s16``) and the tiny test model.
+
+1. Training frames/s (one frame = all its views) at the models benchmark's setting: 4 views,
+   256 x 256, batch 8, random weights; each backbone in its own process, the median of a few steps
+   after a warm-up one (the tiny test model at its own 64 x 64).
+2. Held-out error after a fixed wall-clock budget on a synthetic session (2 views, 128 x 128, 600
+   frames, 300 labeled), from random weights (no network here: pretrained weights would help the
+   real backbones, not the tiny one): the test frames are a contiguous stretch (frames 480-599),
+   not a random draw, so near-duplicates of training frames do not flatter anyone. Next to the
+   mean-pose baseline.
+
+    .venv/bin/python bench/bench_backbones.py                 # about 25 minutes on 2 cores
+    .venv/bin/python bench/bench_backbones.py --budget 2      # minutes of training per backbone
+    .venv/bin/python bench/bench_backbones.py --only speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BACKBONES = ["vit_tiny_p8", "vit_t16", "resnet18_s16", "vit_s16"]
+TINY = "vit_tiny_p8"  # the test model (lp3d_models.config.TINY_MODEL)
+
+
+def speed_worker(backbone: str, steps: int) -> dict:
+    """One process: training steps (the task's heatmap loss, AdamW) at 4 views, batch 8."""
+    from lp3d_models.config import TINY_MODEL
+    from lp3d_models.losses import heatmap_loss
+    from lp3d_models.model import build_model
+
+    torch.manual_seed(0)
+    views, batch = 4, 8
+    size = TINY_MODEL["model"]["height"] if backbone == TINY else 256
+    model = build_model(views, 17, backbone=backbone, image_size=(size, size), drop_path=0.0).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    images = torch.rand(batch, views, 3, size, size)
+    keypoints = torch.rand(batch, views, 17, 2) * size
+    times = []
+    for _ in range(steps + 1):  # the first is a warm-up
+        start = time.perf_counter()
+        out = model(images)
+        heatmap_loss(out.heatmaps, keypoints, stride=4, sigma=1.25).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+    seconds = float(np.median(times[1:]))
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    return {"backbone": backbone, "input": f"{size} x {size}", "parameters (M)": params, "frames/s": batch / seconds}
+
+
+def accuracy_worker(backbone: str, minutes: float, workdir: Path) -> dict:
+    """One process: train ``backbone`` for ``minutes`` on the synthetic session, evaluate the test stretch."""
+    from lp3d_models.config import TINY_MODEL, SyntheticDataConfig, as_overrides, load_config
+    from lp3d_models.data import synthetic_project
+    from lp3d_models.evaluation import BASELINE, evaluate
+    from lp3d_models.training import train
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    session = SyntheticDataConfig(n_views=2, width=128, height=128, n_frames=600, labeled_frames=300, seed=7)
+    root = synthetic_project(workdir / "data", session)
+    model = (
+        as_overrides(TINY_MODEL)
+        if backbone == TINY
+        else [
+            f"model.backbone={backbone}",
+            "model.pretrained=false",
+            "model.height=128",
+            "model.width=128",
+            "model.head_channels=64",
+            "model.drop_path=0.0",
+            "training.backbone_lr_scale=1.0",
+            "training.progress_bar=false",
+        ]
+    )
+    run_dir = workdir / backbone
+    config = load_config(
+        None,
+        [
+            f"run_dir={run_dir}",
+            f"data.root={root}",
+            "data.val_fraction=0.05",
+            "data.split.test.frames={synthetic: [[480, 600]]}",
+            *model,
+            "loss.kind=kl",
+            "training.lr=1e-3",
+            "training.schedule=constant",
+            "training.warmup_steps=50",
+            "training.batch_size=8",
+            "training.max_steps=1000000",
+            f"training.max_minutes={minutes}",
+            "training.val_every_steps=50",
+            "masking.final=0.0",
+        ],
+    )
+    start = time.perf_counter()
+    train(config)
+    trained = (time.perf_counter() - start) / 60
+    last = torch.load(run_dir / "seed_0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    result = evaluate(run_dir, device="cpu", write=False)
+    return {
+        "backbone": backbone,
+        "steps": int(last["global_step"]),
+        "minutes": trained,
+        "test error (px)": result.overall(),
+        "mean pose (px)": result.overall(BASELINE),
+    }
+
+
+def _worker(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _table(rows: list[dict], formats: dict[str, str]) -> str:
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---:" if k in formats else "---" for k in keys) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(format(row[k], formats.get(k, "")) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["speed", "accuracy"], help="run one part")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps per backbone (part 1)")
+    parser.add_argument("--budget", type=float, default=4.0, help="minutes of training per backbone (part 2)")
+    parser.add_argument("--backbones", default=",".join(BACKBONES), help="comma-separated registry names")
+    parser.add_argument("--speed-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--accuracy-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.speed_worker:
+        print(json.dumps(speed_worker(args.speed_worker, args.steps)))
+        return
+    if args.accuracy_worker:
+        print(json.dumps(accuracy_worker(args.accuracy_worker, args.budget, Path(args.workdir))))
+        return
+    names = args.backbones.split(",")
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.only != "accuracy":
+        rows = [_worker(["--speed-worker", name, "--steps", str(args.steps)]) for name in names]
+        print("\nTraining, 4 views, batch 8 (one frame = all its views):\n")
+        print(_table(rows, {"parameters (M)": ".1f", "frames/s": ".2f"}))
+    if args.only != "speed":
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = [
+                _worker(["--accuracy-worker", name, "--budget", str(args.budget), "--workdir", tmp]) for name in names
+            ]
+        print(f"\nHeld-out error after {args.budget:g} minutes of training (synthetic, 2 views, 128 x 128):\n")
+        print(_table(rows, {"minutes": ".1f", "test error (px)": ".2f", "mean pose (px)": ".2f"}))
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
