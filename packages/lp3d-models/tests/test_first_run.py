@@ -175,3 +175,25 @@ def test_crop_boxes_and_label_columns_are_checked(mirror_mouse_source):
     one_view = {"top": CropConfig(box=[0, 0, 396, 168])}
     with pytest.raises(ValueError, match=r"expected label column 'paw1LH_bot' to match one view's .* matches none"):
         read_project(mirror_mouse_source, labels="CollectedData.csv", crops=one_view)
+
+
+def test_predict_with_view_offsets_and_labeled_videos(synthetic_project, tmp_path, tiny):
+    """cam1's video started 2 frames before cam0's: session frame t is its frame t + 2, and the
+    session ends with cam1's video (38 frames); the labeled videos follow each view's frames."""
+    from lp3d_io import read_group
+    from lp3d_io.video import VideoReader
+    from lp3d_models.prediction import predict_videos
+    from lp3d_models.training import train
+
+    run = tmp_path / "run"
+    train(load_config(None, tiny(run, f"data.root={synthetic_project}", "training.max_steps=1")))
+    videos = sorted((synthetic_project / "videos").glob("*.mp4"))
+    with pytest.raises(ValueError, match=r"expected the same number of frames in every view .* cam0: 40, cam1: 38"):
+        predict_videos(run, videos, tmp_path / "a.zarr", offsets={"cam1": 2}, progress=False)
+    result = predict_videos(
+        run, videos, tmp_path / "b.zarr", offsets={"cam1": 2}, shortest=True, progress=False, labeled_videos=tmp_path
+    )
+    assert result.n_frames == 38 and read_group(result.store, result.group).attrs["session"] == "synthetic"
+    for path in result.labeled_videos:
+        with VideoReader(path) as reader:
+            assert reader.frame_count == 38 and reader.size == (64, 64)

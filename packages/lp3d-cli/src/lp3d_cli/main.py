@@ -723,11 +723,17 @@ def pipeline(
       lp3d pipeline project/lp3d.yaml --set distill.n_frames=300 --set pipeline.videos=[new-videos/]
     """
     _configure(quiet, verbose, debug)
+    from lp3d_workflows.errors import require_models
     from lp3d_workflows.pipeline import run_pipeline
 
     from lp3d_cli.console import quiet_training_logs, shows_progress_bars
     from lp3d_cli.summaries import print_scores
 
+    require_models()
+    from lp3d_models.distributed import is_rank_zero
+
+    if not is_rank_zero():  # another rank of a training on several devices: rank 0 speaks
+        SETTINGS.verbosity = 0
     quiet_training_logs()
     with progress_callback("pipeline") as bar:
         result = run_pipeline(
