@@ -197,3 +197,20 @@ def test_predict_with_view_offsets_and_labeled_videos(synthetic_project, tmp_pat
     for path in result.labeled_videos:
         with VideoReader(path) as reader:
             assert reader.frame_count == 38 and reader.size == (64, 64)
+
+
+def test_without_test_frames_the_validation_frames_are_held_out(synthetic_project, tmp_path, tiny):
+    """``test_fraction: 0`` is allowed: the pipeline then scores the validation frames (and says so)."""
+    from lp3d_models.evaluation import held_out_frames
+    from lp3d_models.training import train
+
+    run = tmp_path / "run"
+    train(
+        load_config(None, tiny(run, f"data.root={synthetic_project}", "training.max_steps=1", "data.test_fraction=0"))
+    )
+    held = held_out_frames(run, ["synthetic"])
+    split = json.loads((run / "split.json").read_text())
+    assert held.part == "val" and not split["test"]["frames"]
+    rows, frames = held.rows["synthetic"]
+    assert [f"labeled-data/synthetic_cam0/img{f:05d}.png" for f in frames] == split["val"]["images"]
+    assert held_out_frames(run, ["another"]).rows == {}

@@ -95,8 +95,9 @@ def test_video_lengths_are_checked_before_training(project, tmp_path, caplog):
         _check_videos(sessions, PipelineConfig(offsets={"s2": {"cam0": 1}}))
 
 
-def test_lightning_pose_calibrations_csv_gives_video_sessions_their_cameras(project, tmp_path):
-    """Lightning Pose lists one calibration per labeled image: a session's videos get that file."""
+def test_lightning_pose_calibrations_csv_gives_video_sessions_their_cameras(project, tmp_path, caplog):
+    """Lightning Pose lists one calibration per labeled image: a session's videos get that file (a
+    session without one is smoothed without 3D, and a warning says so)."""
     from lp3d_models.config import load_config
     from lp3d_workflows.pipeline import _calibrations
 
@@ -107,7 +108,9 @@ def test_lightning_pose_calibrations_csv_gives_video_sessions_their_cameras(proj
     rows = [f"labeled-data/s1/img{f:05d}.png,calibrations/rig1.toml" for f in (0, 3, 6)]
     (root / "calibrations.csv").write_text("\n".join([",file", *rows]) + "\n")
     config = load_config(_config(tmp_path, root))
-    assert _calibrations(config, root, ["s1", "s2"]) == {"s1": root / "calibrations" / "rig1.toml", "s2": None}
+    with caplog.at_level(logging.WARNING, logger="lp3d_workflows"):
+        assert _calibrations(config, root, ["s1", "s2"]) == {"s1": root / "calibrations" / "rig1.toml", "s2": None}
+    assert "session(s) s2: no calibration found" in caplog.text and "smoothed without 3D" in caplog.text
 
 
 def test_only_rank_zero_deletes_or_writes(tmp_path, monkeypatch):
