@@ -61,9 +61,8 @@ class KeypointSmoother {
       write_outputs(out);
       return;
     }
-    // Two passes are a good enough start for the view and inflation rounds, which keep
+    // One pass is a good enough start for the view and inflation rounds, which keep
     // relinearizing; the track converges after the last round.
-    pass_and_relinearize();
     pass_and_relinearize();
     if (auto_s) keep_moving();
     const bool fit_views = opt_.fit_view_scale && V_ >= 3;
