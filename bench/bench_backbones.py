@@ -4,14 +4,15 @@ ResNet-18 token backbone (``resnet18_s16``) against ViT-S/16 (``vit_s16``) and t
 1. Training frames/s (one frame = all its views) at the models benchmark's setting: 4 views,
    256 x 256, batch 8, random weights; each backbone in its own process, the median of a few steps
    after a warm-up one (the tiny test model at its own 64 x 64).
-2. Held-out error after a fixed wall-clock budget on a synthetic session (2 views, 128 x 128, 600
-   frames, 300 labeled), from random weights (no network here: pretrained weights would help the
-   real backbones, not the tiny one): the test frames are a contiguous stretch (frames 480-599),
-   not a random draw, so near-duplicates of training frames do not flatter anyone. Next to the
-   mean-pose baseline.
+2. Held-out error after a fixed budget of optimizer steps (batch 8; the same work for every
+   backbone whatever else the machine does, the minutes it took reported beside) on a synthetic
+   session (2 views, 128 x 128, 600 frames, 300 labeled), from random weights (no network here:
+   pretrained weights would help the real backbones, not the tiny one): the test frames are a
+   contiguous stretch (frames 480-599), not a random draw, so near-duplicates of training frames do
+   not flatter anyone. Next to the mean-pose baseline.
 
-    .venv/bin/python bench/bench_backbones.py                 # about 25 minutes on 2 cores
-    .venv/bin/python bench/bench_backbones.py --budget 2      # minutes of training per backbone
+    .venv/bin/python bench/bench_backbones.py                 # about 30 minutes on 2 cores
+    .venv/bin/python bench/bench_backbones.py --budget 200    # optimizer steps per backbone
     .venv/bin/python bench/bench_backbones.py --only speed
 """
 
@@ -61,8 +62,8 @@ def speed_worker(backbone: str, steps: int) -> dict:
     return {"backbone": backbone, "input": f"{size} x {size}", "parameters (M)": params, "frames/s": batch / seconds}
 
 
-def accuracy_worker(backbone: str, minutes: float, workdir: Path) -> dict:
-    """One process: train ``backbone`` for ``minutes`` on the synthetic session, evaluate the test stretch."""
+def accuracy_worker(backbone: str, steps: int, workdir: Path) -> dict:
+    """One process: train ``backbone`` for ``steps`` on the synthetic session, evaluate the test stretch."""
     from lp3d_models.config import TINY_MODEL, SyntheticDataConfig, as_overrides, load_config
     from lp3d_models.data import synthetic_project
     from lp3d_models.evaluation import BASELINE, evaluate
@@ -100,8 +101,7 @@ def accuracy_worker(backbone: str, minutes: float, workdir: Path) -> dict:
             "training.schedule=constant",
             "training.warmup_steps=50",
             "training.batch_size=8",
-            "training.max_steps=1000000",
-            f"training.max_minutes={minutes}",
+            f"training.max_steps={steps}",
             "training.val_every_steps=50",
             "masking.final=0.0",
         ],
@@ -137,7 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["speed", "accuracy"], help="run one part")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per backbone (part 1)")
-    parser.add_argument("--budget", type=float, default=4.0, help="minutes of training per backbone (part 2)")
+    parser.add_argument("--budget", type=int, default=300, help="optimizer steps per backbone (part 2)")
     parser.add_argument("--backbones", default=",".join(BACKBONES), help="comma-separated registry names")
     parser.add_argument("--speed-worker", help=argparse.SUPPRESS)
     parser.add_argument("--accuracy-worker", help=argparse.SUPPRESS)
@@ -160,7 +160,7 @@ def main() -> None:
             rows = [
                 _worker(["--accuracy-worker", name, "--budget", str(args.budget), "--workdir", tmp]) for name in names
             ]
-        print(f"\nHeld-out error after {args.budget:g} minutes of training (synthetic, 2 views, 128 x 128):\n")
+        print(f"\nHeld-out error after {args.budget} steps of batch 8 (synthetic, 2 views, 128 x 128):\n")
         print(_table(rows, {"minutes": ".1f", "test error (px)": ".2f", "mean pose (px)": ".2f"}))
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
 
