@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -84,80 +85,171 @@ def _ms(samples: list[float]) -> str:
     return f"{1000 * statistics.median(samples):.1f} ms (median of {len(samples)}; max {1000 * max(samples):.1f})"
 
 
-def measure(root: Path) -> list[tuple[str, str, str]]:
+def _open_session(c, headers: dict, keypoint: str = "kp00") -> tuple[float, dict, dict, dict]:
+    """What the viewer page requests when it opens: the project, the session, frame 0 with its video
+    frames, one keypoint's series over the whole session."""
+    start = time.perf_counter()
+    project = c.get("/api/project", headers=headers).json()
+    session = project["sessions"][0]
+    source = next(s for s in project["sources"] if s["has_smoothed"])
+    c.get(f"/api/sessions/{session['id']}", headers=headers)
+    c.get(f"/api/sessions/{session['id']}/frames/0", headers=headers)
+    for view in session["views"]:
+        c.get(f"/api/sessions/{session['id']}/video/{view}/0", headers=headers)
+    r = c.get(f"/api/sources/{source['id']}/series?keypoint={keypoint}&width=1500", headers=headers)
+    assert r.status_code == 200, r.text
+    return time.perf_counter() - start, project, session, source
+
+
+def measure(root: Path, *, fresh: bool = True) -> list[tuple[str, str, str]]:
     from fastapi.testclient import TestClient
     from lp3d_app.security import Security
     from lp3d_app.server import create_app
+    from lp3d_workflows.viewer_data import CACHE_DIR, OVERVIEW_BLOCK
 
     token = "bench-token-123456"
     headers = {"Authorization": f"token {token}"}
-    app = create_app(root, Security(token, True), frontend=False)
+    if fresh:
+        shutil.rmtree(root / CACHE_DIR, ignore_errors=True)  # the overview is built again
     rows = []
+    app = create_app(root, Security(token, True), frontend=False)
     with TestClient(app, base_url="http://127.0.0.1:8080") as c:
-        start = time.perf_counter()
-        project = c.get("/api/project", headers=headers).json()
-        session = project["sessions"][0]
-        source = next(s for s in project["sources"] if s["has_smoothed"])
-        c.get(f"/api/sessions/{session['id']}", headers=headers)
-        c.get(f"/api/sessions/{session['id']}/frames/0", headers=headers)
-        for view in session["views"]:
-            c.get(f"/api/sessions/{session['id']}/video/{view}/0", headers=headers)
-        c.get(f"/api/sources/{source['id']}/series?keypoint=kp00&width=1500", headers=headers)
-        rows.append(("open the session in the viewer (first time, server cold)", f"{time.perf_counter() - start:.2f} s", "< 2 s"))
+        seconds, project, session, source = _open_session(c, headers)
+        cache = (
+            sum(f.stat().st_size for f in (root / CACHE_DIR).rglob("*") if f.is_file())
+            if (root / CACHE_DIR).is_dir()
+            else 0
+        )
+        rows.append(
+            (
+                f"open the session in the viewer, first time (server cold; builds the overview: "
+                f"{cache / 2**20:.0f} MiB in {CACHE_DIR})",
+                f"{seconds:.2f} s",
+                "< 2 s",
+            )
+        )
+    app = create_app(root, Security(token, True), frontend=False)  # a new server: the overview is on disk
+    rows_after = []
+    with TestClient(app, base_url="http://127.0.0.1:8080") as c:
+        seconds, project, session, source = _open_session(c, headers, "kp19")
+        rows.append(
+            ("open the session in the viewer again (server restarted, overview cached)", f"{seconds:.2f} s", "< 2 s")
+        )
         n = source["n_frames"]
+        frame_url = f"/api/sessions/{session['id']}/frames"
         cold, warm = [], []
         for chunk in range(5, 25, 4):
             frame = chunk * 4096 + 17
             if frame + 10 >= n:
                 break
             t = time.perf_counter()
-            assert c.get(f"/api/sessions/{session['id']}/frames/{frame}", headers=headers).status_code == 200
+            assert c.get(f"{frame_url}/{frame}", headers=headers).status_code == 200
             cold.append(time.perf_counter() - t)
             for f in range(frame + 1, frame + 11):
                 t = time.perf_counter()
-                c.get(f"/api/sessions/{session['id']}/frames/{f}", headers=headers)
+                c.get(f"{frame_url}/{f}", headers=headers)
                 warm.append(time.perf_counter() - t)
-        rows.append(("one frame's overlays, first frame of a chunk (cold)", _ms(cold), "< 20 ms"))
-        rows.append(("one frame's overlays, next frames (playing)", _ms(warm), "< 20 ms"))
-        series = []
-        for k in range(1, 6):
+        rows.append(("one frame's overlays, a frame in a chunk not read before (cold: a jump)", _ms(cold), "< 20 ms"))
+        rows.append(("one frame's overlays, the next frames (warm)", _ms(warm), "< 20 ms"))
+        playing = []
+        start = 3 * n // 4
+        for f in range(start, start + 600):  # 20 s at 30 fps: crosses several chunks (read ahead on a thread)
             t = time.perf_counter()
-            r = c.get(f"/api/sources/{source['id']}/series?keypoint=kp{k:02d}&width=1500", headers=headers)
-            series.append(time.perf_counter() - t)
-        rows.append((f"one keypoint's series, all {n:,} frames, 1,500 columns ({len(r.content) // 1024} KiB JSON)", _ms(series), "< 200 ms"))
+            c.get(f"{frame_url}/{f}", headers=headers)
+            playing.append(time.perf_counter() - t)
+            time.sleep(max(0.0, 1 / 30 - (time.perf_counter() - t)))
+        rows.append(("one frame's overlays while playing at 30 fps (600 frames in order)", _ms(playing), "< 20 ms"))
+        series_url = f"/api/sources/{source['id']}/series"
+        for members in (False, True):
+            samples = []
+            for k in range(1, 6):
+                t = time.perf_counter()
+                r = c.get(f"{series_url}?keypoint=kp{k:02d}&width=1500&members={str(members).lower()}", headers=headers)
+                samples.append(time.perf_counter() - t)
+            what = "with each member's x and y" if members else "without members (the default)"
+            rows.append(
+                (
+                    f"one keypoint's series, all {n:,} frames, 1,500 columns, {what} "
+                    f"({len(r.content) // 1024} KiB JSON)",
+                    _ms(samples),
+                    "< 200 ms",
+                )
+            )
+        for frames, what in ((5000, "read from the chunks"), (20_000, f"overview blocks of {OVERVIEW_BLOCK}")):
+            samples = []
+            for k in range(6, 11):
+                lo = (k * 7919) % (n - frames)
+                t = time.perf_counter()
+                r = c.get(f"{series_url}?keypoint=kp{k:02d}&start={lo}&stop={lo + frames}&width=1500", headers=headers)
+                samples.append(time.perf_counter() - t)
+            rows_after.append(
+                (
+                    f"one keypoint's series, a zoom on {frames:,} frames "
+                    f"({what}; {len(r.json()['time']) // 2} columns)",
+                    _ms(samples),
+                    "(zoom)",
+                )
+            )
+        rows.extend(rows_after)
+        t = time.perf_counter()
+        assert c.get(f"/api/sources/{source['id']}/statistics", headers=headers).status_code == 200
+        rows.append(
+            (
+                "diagnostics: statistics and worst frames of the source (one pass over the store)",
+                f"{time.perf_counter() - t:.2f} s",
+                "(once)",
+            )
+        )
         # the videos of this folder are not a labeled project's: the frame server the video route calls
         videos = sorted((root / "videos").glob("*.mp4"))
-        views = videos
-        frames = app.state.lp3d.frames
+        frames_server = app.state.lp3d.frames
         pool = ThreadPoolExecutor(len(videos))
 
         def frame_set(f: int) -> None:
-            list(pool.map(lambda path: frames.jpeg(path, f), videos))
+            list(pool.map(lambda path: frames_server.jpeg(path, f), videos))
 
         t = time.perf_counter()
         for f in range(1, 151):
             frame_set(f)
         rate = 150 / (time.perf_counter() - t)
-        rows.append((f"video: {len(views)} views of {SIZE[0]}x{SIZE[1]} played in order (JPEG each)", f"{rate:.1f} frames/s", ">= 30 frames/s"))
+        rows.append(
+            (
+                f"video: {len(videos)} views of {SIZE[0]}x{SIZE[1]} played in order (JPEG each)",
+                f"{rate:.1f} frames/s",
+                ">= 30 frames/s",
+            )
+        )
         rng = np.random.default_rng(1)
         t = time.perf_counter()
         for f in rng.integers(151, VIDEO_FRAMES, 20):
             frame_set(int(f))
-        rows.append((f"video: {len(views)} views, random frames (seeks)", f"{20 / (time.perf_counter() - t):.1f} frames/s", "(jumps)"))
+        rows.append(
+            (
+                f"video: {len(videos)} views, random frames (seeks)",
+                f"{20 / (time.perf_counter() - t):.1f} frames/s",
+                "(jumps)",
+            )
+        )
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100_000)
+    parser.add_argument(
+        "--root", type=Path, help="an existing benchmark folder (e.g. one written by an earlier lp3d-io)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    root = HERE / "out" / f"app{args.frames // 1000}k"
+    root = args.root or HERE / "out" / f"app{args.frames // 1000}k"
     if not (root / "smoothed" / "bench.zarr").exists():
         print(f"building the benchmark session in {root} ...", flush=True)
         build_store(root, args.frames)
     rows = measure(root)
-    print(f"\n| lp3d app, {args.frames:,} frames x {N_KEYPOINTS} keypoints x {N_VIEWS} views x {N_MEMBERS} members | measured | goal |")
+    print(
+        f"\n| lp3d app, {args.frames:,} frames x {N_KEYPOINTS} keypoints x {N_VIEWS} views x {N_MEMBERS} members "
+        "| measured | goal |"
+    )
     print("|---|---|---|")
     for what, got, goal in rows:
         print(f"| {what} | {got} | {goal} |")

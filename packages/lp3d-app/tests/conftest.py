@@ -16,7 +16,9 @@ def make_project(root: Path) -> Path:
     from lp3d_io.synthetic import SyntheticConfig, make_ensemble_predictions, make_session, write_session
     from lp3d_workflows.smoothing import SmoothSettings, smooth_predictions, write_smoothed_outputs
 
-    session = make_session(SyntheticConfig(n_views=3, image_size=(96, 80), n_frames=N_FRAMES, seed=3, session_name="synthetic"))
+    session = make_session(
+        SyntheticConfig(n_views=3, image_size=(96, 80), n_frames=N_FRAMES, seed=3, session_name="synthetic")
+    )
     write_session(session, root, labeled_frames=12)
     predictions = make_ensemble_predictions(session, n_members=3, seed=3).to_dataset()
     to_prediction_csvs(predictions, root / "predictions")

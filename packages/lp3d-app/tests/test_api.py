@@ -31,7 +31,9 @@ def static_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def client_for(root: Path, static: Path, *, token: str | None = TOKEN, loopback: bool = True, base: str = "") -> TestClient:
+def client_for(
+    root: Path, static: Path, *, token: str | None = TOKEN, loopback: bool = True, base: str = ""
+) -> TestClient:
     app = create_app(root, Security(token, loopback, base), assets_dir=static)
     return TestClient(app, base_url="http://127.0.0.1:8080", raise_server_exceptions=False)
 
@@ -79,9 +81,13 @@ def test_session_and_frame_overlays_match_the_store(client, project, project_dir
     truth = read_group(project_dir / "smoothed/synthetic/synthetic.zarr", "smoothed/eks").isel(time=42, individual=0)
     expected = truth["reprojection"].transpose("view", "keypoint", "image_space").values
     np.testing.assert_allclose(np.array(got["smoothed"], dtype=float), expected, rtol=1e-12)
-    members = read_group(project_dir / "smoothed/synthetic/synthetic.zarr", "predictions/ensemble").isel(time=42, individual=0)
+    members = read_group(project_dir / "smoothed/synthetic/synthetic.zarr", "predictions/ensemble").isel(
+        time=42, individual=0
+    )
     np.testing.assert_allclose(
-        np.array(got["members"], dtype=float), members["position"].transpose("member", "view", "keypoint", "space").values, rtol=1e-12
+        np.array(got["members"], dtype=float),
+        members["position"].transpose("member", "view", "keypoint", "space").values,
+        rtol=1e-12,
     )
     assert np.array(got["position3d"]).shape == (11, 3) and np.array(got["triangulated"]).shape == (3, 11, 2)
 
@@ -265,7 +271,9 @@ def test_missing_front_end_is_one_line(tmp_path):
 
 def test_committed_openapi_matches_the_server():
     committed = json.loads((HERE.parent / "frontend" / "openapi.json").read_text())
-    assert committed == json.loads(json.dumps(schema())), "run: python -m lp3d_app.openapi > packages/lp3d-app/frontend/openapi.json && npm run api"
+    assert committed == json.loads(json.dumps(schema())), (
+        "run: python -m lp3d_app.openapi > packages/lp3d-app/frontend/openapi.json && npm run api"
+    )
 
 
 # --- jobs ------------------------------------------------------------------------------------------------
@@ -286,7 +294,12 @@ def test_smoothing_job_writes_a_result_the_viewer_opens(project_dir, static_dir,
     shutil.copytree(project_dir, root)
     with client_for(root, static_dir) as c:
         p = c.get("/api/project", headers=AUTH).json()
-        body = {"input": p["prediction_folders"][0]["id"], "calibration": p["calibrations"][0]["id"], "name": "run1", "s": 2.0}
+        body = {
+            "input": p["prediction_folders"][0]["id"],
+            "calibration": p["calibrations"][0]["id"],
+            "name": "run1",
+            "s": 2.0,
+        }
         r = c.post("/api/jobs/smooth", json=body, headers=AUTH)
         assert r.status_code == 201, r.text
         job = r.json()
@@ -326,40 +339,64 @@ def test_failed_job_shows_its_error_and_leaves_nothing(project_dir, static_dir, 
     shutil.copytree(project_dir, root)
     with client_for(root, static_dir) as c:
         p = c.get("/api/project", headers=AUTH).json()
-        body = {"input": p["prediction_folders"][0]["id"], "calibration": None, "name": "linear", "variance": "confidence-weighted", "s_frames": "0:5000"}
+        body = {
+            "input": p["prediction_folders"][0]["id"],
+            "calibration": None,
+            "name": "linear",
+            "variance": "confidence-weighted",
+            "s_frames": "0:5000",
+        }
         job = c.post("/api/jobs/smooth", json=body, headers=AUTH).json()
         done = wait_for(lambda: (j := c.get(f"/api/jobs/{job['id']}", headers=AUTH).json())["state"] != "running" and j)
         assert done["state"] == "failed" and "expected --views" in done["error"] and "\n" not in done["error"]
         assert not (root / "lp3d-app/smoothed/linear").exists()
 
 
-def test_cancel_kills_the_process_group_and_restart_marks_interrupted(project_dir, static_dir, tmp_path):
-    from lp3d_workflows.jobs import JobManager, _alive
+@pytest.fixture
+def wait_kind(monkeypatch):
+    """A job that waits until it is stopped (this folder's ``app_test_jobs``)."""
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    import app_test_jobs
 
-    root = tmp_path / "p"
-    root.mkdir()
-    manager = JobManager(root)
-    job = manager.start("sleep", {"out": str(root / "out"), "seconds": 60, "steps": 600}, "wait")
-    wait_for(lambda: "step" in manager.log(job.id)[0])
-    cancelled = manager.cancel(job.id)
-    assert cancelled.state == "cancelled" and not _alive(job.pid)
-    assert not (root / "out").exists() and not list(root.glob(".out.*"))
-    second = manager.start("sleep", {"out": str(root / "out2"), "seconds": 60, "steps": 600}, "wait")
-    wait_for(lambda: "step" in manager.log(second.id)[0])
-    # a new server (a new manager) finds it running: it stops it and marks it interrupted
-    assert JobManager(root).recover() == [second.id]
-    assert manager.get(second.id).state == "interrupted" and not _alive(second.pid)
-    manager.shutdown()
+    return app_test_jobs.WAIT
 
 
-def test_server_shutdown_stops_its_jobs(project_dir, static_dir, tmp_path):
-    from lp3d_workflows.jobs import _alive
-
+def test_a_running_job_through_the_api_log_events_and_cancel(tmp_path, static_dir, wait_kind):
     root = tmp_path / "p"
     root.mkdir()
     app = create_app(root, Security(TOKEN, True), assets_dir=static_dir)
     with TestClient(app, base_url="http://127.0.0.1:8080") as c:
-        job = app.state.lp3d.jobs.start("sleep", {"out": str(root / "o"), "seconds": 60}, "wait")
+        app.state.lp3d.jobs.kinds = {"wait": wait_kind}
+        job = app.state.lp3d.jobs.start("wait", {"out": str(root / "o")}, "wait")
+        wait_for(lambda: "waiting" in c.get(f"/api/jobs/{job.id}/log", headers=AUTH).json()["text"])
+        with c.stream("GET", f"/api/jobs/{job.id}/events", headers=AUTH) as events:
+            first = next(line for line in events.iter_lines() if line.startswith("data: "))
+        assert json.loads(first[6:])["state"] == "running"
+        # the client went away: the job runs on
         assert c.get(f"/api/jobs/{job.id}", headers=AUTH).json()["state"] == "running"
-    assert not _alive(job.pid)
+        assert [j["id"] for j in c.get("/api/jobs", headers=AUTH).json()] == [job.id]
+        log = c.get(f"/api/jobs/{job.id}/log", headers=AUTH).json()
+        assert c.get(f"/api/jobs/{job.id}/log?offset={log['offset']}", headers=AUTH).json() == {
+            "text": "",
+            "offset": log["offset"],
+        }
+        cancelled = c.delete(f"/api/jobs/{job.id}", headers=AUTH).json()
+        assert cancelled["state"] == "cancelled" and cancelled["error"] == "cancelled"
+        assert c.delete(f"/api/jobs/{job.id}", headers=AUTH).json()["state"] == "cancelled"
+        assert c.get(f"/api/jobs/{job.id}/log?offset=-1", headers=AUTH).status_code == 400
+
+
+def test_server_shutdown_stops_its_jobs(tmp_path, static_dir, wait_kind):
+    root = tmp_path / "p"
+    root.mkdir()
+    app = create_app(root, Security(TOKEN, True), assets_dir=static_dir)
+    with TestClient(app, base_url="http://127.0.0.1:8080") as c:
+        app.state.lp3d.jobs.kinds = {"wait": wait_kind}
+        job = app.state.lp3d.jobs.start("wait", {"out": str(root / "o")}, "wait")
+        assert c.get(f"/api/jobs/{job.id}", headers=AUTH).json()["state"] == "running"
+    assert (
+        not Path(f"/proc/{job.pid}").exists()
+        or Path(f"/proc/{job.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    )
     assert app.state.lp3d.jobs.get(job.id).state == "interrupted"

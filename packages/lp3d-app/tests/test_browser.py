@@ -145,10 +145,14 @@ def test_viewer_plays_scrubs_and_follows_the_time_series(page, server):
     plot = page.locator(".uplot .u-over").first
     box = plot.bounding_box()
     plot.click(position={"x": box["width"] * 0.25, "y": box["height"] / 2})
-    page.wait_for_function("Math.abs(Number(document.querySelector('[data-testid=viewer-page]').dataset.shown) - 22) <= 2")
-    page.wait_for_function("document.querySelector('[data-testid=scene3d]').dataset.frame === document.querySelector('[data-testid=viewer-page]').dataset.shown")
+    page.wait_for_function(
+        "Math.abs(Number(document.querySelector('[data-testid=viewer-page]').dataset.shown) - 22) <= 2"
+    )
+    page.wait_for_function(
+        "document.querySelector('[data-testid=scene3d]').dataset.frame === "
+        "document.querySelector('[data-testid=viewer-page]').dataset.shown"
+    )
     shot(page, "viewer")
-
 
 
 def test_smoothing_job_runs_and_opens_in_the_viewer(page):

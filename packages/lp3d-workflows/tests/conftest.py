@@ -38,3 +38,67 @@ def write_csvs(
 @pytest.fixture
 def csvs() -> Callable[..., list[Path]]:
     return write_csvs
+
+
+# --- a project folder for the front-end modules (project, viewer_data, diagnostics) ----------------
+
+VIEWER_FRAMES = 300
+VIEWER_CHUNK_FRAMES = 16
+
+
+def _old_layout_copy(store: Path, target: Path, time_chunk: int = 64) -> None:
+    """A copy of ``store`` whose arrays with time and keypoint are chunked ``time_chunk`` frames by one
+    keypoint (the layout of earlier lp3d-io versions), written with zarr."""
+    import shutil
+
+    import zarr
+
+    shutil.copytree(store, target)
+    for group in ("predictions/ensemble", "smoothed/eks"):
+        for array_dir in sorted((target / group).iterdir()):
+            if not (array_dir / ".zarray").is_file():
+                continue
+            source = zarr.open_array(store / group / array_dir.name, mode="r", zarr_format=2)
+            dims = list(source.attrs["_ARRAY_DIMENSIONS"])
+            if "time" not in dims or "keypoint" not in dims:
+                continue
+            sizes = {"keypoint": 1, "time": time_chunk}
+            chunks = [sizes.get(d, n) for d, n in zip(dims, source.shape, strict=True)]
+            shutil.rmtree(array_dir)
+            copy = zarr.create_array(
+                array_dir, shape=source.shape, chunks=chunks, dtype=source.dtype, zarr_format=2,
+                fill_value=source.fill_value, chunk_key_encoding={"name": "v2", "separator": "."},
+            )  # fmt: skip
+            copy.attrs["_ARRAY_DIMENSIONS"] = dims
+            copy[...] = source[...]
+        zarr.consolidate_metadata(str(target / group), zarr_format=2)
+
+
+@pytest.fixture(scope="session")
+def viewer_project(tmp_path_factory) -> Path:
+    """A calibrated 3-view synthetic session of 300 frames in the Lightning Pose layout (videos, 12
+    labeled frames), its ensemble predictions as CSVs, and their smoothed store
+    ``smoothed/synthetic/synthetic.zarr`` (written as ``lp3d smooth`` writes a long session: compressed
+    chunks of whole frames, 16 frames each), plus ``old/synthetic.zarr``: the same store in the
+    earlier layout (64 frames by one keypoint)."""
+    import lp3d_io.store as lstore
+    from lp3d_io.csv import to_prediction_csvs
+    from lp3d_io.synthetic import SyntheticConfig, make_ensemble_predictions, make_session, write_session
+    from lp3d_workflows.smoothing import SmoothSettings, smooth_predictions, write_smoothed_outputs
+
+    root = tmp_path_factory.mktemp("viewer-project")
+    config = SyntheticConfig(n_views=3, image_size=(96, 80), n_frames=VIEWER_FRAMES, seed=5, session_name="synthetic")
+    session = make_session(config)
+    write_session(session, root, labeled_frames=12)
+    predictions = make_ensemble_predictions(session, n_members=3, seed=5).to_dataset()
+    to_prediction_csvs(predictions, root / "predictions")
+    _, smoothed = smooth_predictions(predictions, session.rig, SmoothSettings(n_threads=1))
+    out = root / "smoothed" / "synthetic"
+    out.mkdir(parents=True)
+    with pytest.MonkeyPatch.context() as patch:  # a long session's layout on a short one
+        patch.setattr(lstore, "SMALL_VARIABLE_BYTES", 0)
+        patch.setattr(lstore, "CHUNK_BYTES", 1)
+        write_smoothed_outputs(out, "synthetic", predictions, smoothed, session.rig)
+    (root / "old").mkdir()
+    _old_layout_copy(out / "synthetic.zarr", root / "old" / "synthetic.zarr")
+    return root

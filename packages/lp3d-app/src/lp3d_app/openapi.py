@@ -1,6 +1,6 @@
 """Prints the server's OpenAPI schema (the typed client of the front end is generated from it):
 
-    python -m lp3d_app.openapi > packages/lp3d-app/frontend/openapi.json
+python -m lp3d_app.openapi > packages/lp3d-app/frontend/openapi.json
 """
 
 from __future__ import annotations

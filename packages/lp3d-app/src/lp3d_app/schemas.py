@@ -113,7 +113,9 @@ class SourceFrameOut(BaseModel):
     smoothed: list[list[list[Num]]] | None = Field(None, description="(view, keypoint, 2) smoothed track")
     smoothed_variance: list[list[list[Num]]] | None = Field(None, description="(view, keypoint, 2) pixels²")
     inflated: list[list[bool]] | None = Field(None, description="(view, keypoint)")
-    triangulated: list[list[list[Num]]] | None = Field(None, description="(view, keypoint, 2) DLT of the centres, reprojected")
+    triangulated: list[list[list[Num]]] | None = Field(
+        None, description="(view, keypoint, 2) DLT of the centres, reprojected"
+    )
     position3d: list[list[Num]] | None = Field(None, description="(keypoint, 3) world units")
     variance3d: list[list[Num]] | None = Field(None, description="(keypoint, 3)")
 
@@ -133,6 +135,7 @@ class SeriesOut(BaseModel):
     views: dict[str, dict[str, list[Num]]]
     space: dict[str, list[Num]]
     s: float | None
+    overview: bool = Field(False, description="columns of whole blocks of frames from the source's overview")
 
 
 class KeypointViewStatsOut(BaseModel):
@@ -189,12 +192,15 @@ class ErrorGroupOut(BaseModel):
 class ErrorsOut(BaseModel):
     groups: list[ErrorGroupOut]
     message: str | None = None
+    scored: str | None = Field(None, description="which labeled frames are scored, in words")
 
 
 class SmoothRequest(BaseModel):
     input: str = Field(description="a source id (its predictions) or a prediction folder id")
     calibration: str | None = Field(None, description="a calibration id; none: smooth without one")
-    name: str = Field(description="output name: results go to lp3d-app/smoothed/<name>/", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: str = Field(
+        description="output name: results go to lp3d-app/smoothed/<name>/", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+    )
     ensemble: Literal["median", "mean"] = "median"
     variance: Literal["var", "confidence-weighted"] = "var"
     s: float | None = Field(None, gt=0, description="fixed smoothing parameter; none: chosen per keypoint")

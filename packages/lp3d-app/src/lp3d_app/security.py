@@ -110,4 +110,7 @@ def check_request(request: Request) -> None:
     security: Security = request.app.state.security
     check_host_and_origin(security, request)
     if not token_matches(security, presented_token(request)):
-        raise HTTPException(401, "token: expected the token of this server (open the URL that lp3d app printed), but got none or another")
+        raise HTTPException(
+            401,
+            "token: expected the token of this server (open the URL that lp3d app printed), but got none or another",
+        )

@@ -17,15 +17,23 @@ import time
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
-from starlette.exceptions import HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from lp3d_workflows.errors import one_line
 from lp3d_workflows.project import describe_project
+from starlette.exceptions import HTTPException
 
 from lp3d_app import __version__
 from lp3d_app.routers import assets, diagnostics, frames, jobs, project, sessions, sources
-from lp3d_app.security import COOKIE, Security, check_host_and_origin, check_request, is_loopback, new_token, token_matches
+from lp3d_app.security import (
+    COOKIE,
+    Security,
+    check_host_and_origin,
+    check_request,
+    is_loopback,
+    new_token,
+    token_matches,
+)
 from lp3d_app.state import AppState
 
 __all__ = ["create_app", "serve", "normalize_base_url", "app_url"]
@@ -55,7 +63,10 @@ def _validation_message(err: RequestValidationError) -> str:
     parts = []
     for e in err.errors()[:3]:
         where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{where}: {e.get('msg', 'invalid')}" + (f", but got {e['input']!r}" if "input" in e and not isinstance(e["input"], dict) else ""))
+        parts.append(
+            f"{where}: {e.get('msg', 'invalid')}"
+            + (f", but got {e['input']!r}" if "input" in e and not isinstance(e["input"], dict) else "")
+        )
     return "; ".join(parts) or "invalid request"
 
 
@@ -122,7 +133,9 @@ def create_app(
         start = time.perf_counter()
         response = await call_next(request)
         # the path only: a query may hold the token
-        log.debug(f"{request.method} {request.url.path} {response.status_code} {1000 * (time.perf_counter() - start):.0f} ms")
+        log.debug(
+            f"{request.method} {request.url.path} {response.status_code} {1000 * (time.perf_counter() - start):.0f} ms"
+        )
         return response
 
     # the page: a valid ?token= becomes a cookie, and the URL loses it

@@ -8,12 +8,14 @@ outside the project folder can be named. Readers of sources and video files are 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from lp3d_workflows.jobs import JobManager
 from lp3d_workflows.project import Project, SessionInfo, SourceInfo, describe_project
-from lp3d_workflows.viewer_data import SourceReader
+from lp3d_workflows.viewer_data import CACHE_DIR, SourceReader
 
 from lp3d_app.video_frames import FrameServer
 
@@ -31,6 +33,7 @@ class AppState:
         self.frames = FrameServer()
         self.jobs = JobManager(self.root)
         self._finished_jobs: set[str] = set()
+        self._statistics: dict[tuple, dict] = {}
 
     def project(self) -> Project:
         """The project's description (described again after a job finished)."""
@@ -51,32 +54,60 @@ class AppState:
         with self._lock:
             reader = self._readers.get(source.id)
             if reader is None:
-                reader = SourceReader(source.store, source.predictions, source.smoothed, source.calibrated)
+                cache = self.root / CACHE_DIR / source.id
+                reader = SourceReader(source.store, source.predictions, source.smoothed, source.calibrated, cache=cache)
                 self._readers[source.id] = reader
             return reader
+
+    def statistics(self, source: SourceInfo, n_worst: int, compute: Callable[[], dict]) -> dict:
+        """A source's statistics, computed once per state of its store (the reader's group versions)."""
+        reader = self.reader(source)
+        key = (source.id, n_worst, *(tuple(g.version) for g in (reader.predictions, reader.smoothed) if g is not None))
+        with self._lock:
+            found = self._statistics.get(key)
+        if found is None:
+            found = compute()
+            with self._lock:
+                self._statistics[key] = found
+        return found
 
 
 def get_state(request: Request) -> AppState:
     return request.app.state.lp3d
 
 
-def get_project(state: AppState = Depends(get_state)) -> Project:
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_project(state: StateDep) -> Project:
     return state.project()
 
 
-def get_session(session_id: str, project: Project = Depends(get_project)) -> SessionInfo:
+ProjectDep = Annotated[Project, Depends(get_project)]
+
+
+def get_session(session_id: str, project: ProjectDep) -> SessionInfo:
     try:
         return project.session(session_id)
     except KeyError as err:
         raise HTTPException(404, str(err.args[0])) from None
 
 
-def get_source(source_id: str, project: Project = Depends(get_project)) -> SourceInfo:
+SessionDep = Annotated[SessionInfo, Depends(get_session)]
+
+
+def get_source(source_id: str, project: ProjectDep) -> SourceInfo:
     try:
         return project.source(source_id)
     except KeyError as err:
         raise HTTPException(404, str(err.args[0])) from None
 
 
-def get_reader(source: SourceInfo = Depends(get_source), state: AppState = Depends(get_state)) -> SourceReader:
+SourceDep = Annotated[SourceInfo, Depends(get_source)]
+
+
+def get_reader(source: SourceDep, state: StateDep) -> SourceReader:
     return state.reader(source)
+
+
+ReaderDep = Annotated[SourceReader, Depends(get_reader)]

@@ -13,15 +13,22 @@ from lp3d_cli.options import Debug, Quiet, Verbose
 
 def app(
     project_dir: Annotated[
-        Path, typer.Argument(help="The project folder (lp3d init / lp3d pipeline / lp3d demo output).", show_default=False)
+        Path,
+        typer.Argument(help="The project folder (lp3d init / lp3d pipeline / lp3d demo output).", show_default=False),
     ] = Path("."),
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on; beyond 127.0.0.1 a token is required.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to listen on; beyond 127.0.0.1 a token is required.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port.")] = 8080,
     token: Annotated[
         str | None,
-        typer.Option("--token", help="Access token (default: a new one, printed in the URL); '' turns it off on 127.0.0.1."),
+        typer.Option(
+            "--token", help="Access token (default: a new one, printed in the URL); '' turns it off on 127.0.0.1."
+        ),
     ] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="Path prefix behind a reverse proxy, e.g. /lp3d.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="Path prefix behind a reverse proxy, e.g. /lp3d.")
+    ] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -40,5 +47,7 @@ def app(
     try:
         from lp3d_app.server import serve
     except ImportError:
-        raise MissingExtraError("lp3d app needs lp3d-app, which is not installed: pip install 'lp3d-cli[app]'") from None
+        raise MissingExtraError(
+            "lp3d app needs lp3d-app, which is not installed: pip install 'lp3d-cli[app]'"
+        ) from None
     serve(project_dir, host=host, port=port, token=token, base_url=base_url, open_browser=not no_browser)

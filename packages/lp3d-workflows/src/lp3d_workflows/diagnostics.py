@@ -2,24 +2,29 @@
 
 - :func:`source_statistics`: for one source (a store with a smoothed result), per keypoint and view:
   the share of inflated observations, the median ensemble and posterior variance, a histogram of the
-  reprojection error (pixels between ensemble centre and smoothed track), and ``s``; read keypoint by
-  keypoint (the store's chunks), never the whole session at once.
+  reprojection error (pixels between ensemble centre and smoothed track), and ``s``; read in one
+  pass over the store, span by span of frames (:meth:`lp3d_workflows.viewer_data.SourceReader.spans`).
 - the same pass ranks the **worst frames**: the most inconsistent across views (largest mean over
-  keypoints of the worst view's reprojection error) and the highest posterior variance (largest
-  mean over keypoints of the posterior variance, summed over coordinates).
-- :func:`labeled_errors`: the pixel error on the labeled frames of the project, per model and
-  stage (each source's members, ensemble centre and smoothed track), keypoint and view, as box-plot
-  statistics (any number of models).
+  keypoints of the worst view's reprojection error) and the most uncertain (largest mean over
+  keypoints of the posterior variance: of the 3D position, summed over x, y, z, for the
+  calibrated smoother; else of the worst view, summed over x and y; a keypoint without one counts 0).
+- :func:`labeled_errors`: the pixel error on labeled frames, per model and stage (each source's
+  members, ensemble centre and smoothed track), keypoint and view, as box-plot statistics (any
+  number of models). The frames scored are a training run's held-out frames when the project has
+  a run with a split (``split.json``, :data:`lp3d_models.runs.SPLIT_FILE`: its test frames, else
+  its validation frames, which chose the checkpoints); without one, every labeled frame (which a
+  model may have trained on). :class:`LabeledErrors` says which.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lp3d_workflows.project import Project, SourceInfo
+from lp3d_workflows.project import SPLIT_FILE, Project, RunInfo, SourceInfo
 from lp3d_workflows.viewer_data import SourceReader
 
 __all__ = [
@@ -31,6 +36,9 @@ __all__ = [
     "BoxStats",
     "box_stats",
     "ErrorGroup",
+    "ScoredFrames",
+    "LabeledErrors",
+    "scored_frames",
     "labeled_errors",
 ]
 
@@ -46,7 +54,8 @@ class KeypointViewStats:
         inflated: share of observed frames whose variance was inflated.
         ensemble_variance, posterior_variance: medians (pixels², x + y).
         error_median, error_p95: reprojection error (pixels).
-        histogram: counts of the reprojection error in :data:`HISTOGRAM_BINS` bins over ``edges``.
+        histogram: counts of the reprojection error in :data:`HISTOGRAM_BINS` bins over ``edges``
+            (errors above the 99th percentile are counted in the last bin).
         edges: bin edges (pixels).
         n_observed: frames with an observation.
     """
@@ -97,12 +106,13 @@ def _median(values: np.ndarray) -> float:
 
 
 def _top(score: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` largest finite scores, largest first (ties: the earlier frame first)."""
     score = np.where(np.isfinite(score), score, -np.inf)
     n = min(n, int(np.isfinite(score).sum()), score.size)
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
     top = np.argpartition(-score, n - 1)[:n]
-    return top[np.argsort(-score[top], kind="stable")]
+    return top[np.lexsort((top, -score[top]))]
 
 
 def source_statistics(reader: SourceReader, source_id: str, *, n_worst: int = 20) -> SourceStatistics:
@@ -113,73 +123,83 @@ def source_statistics(reader: SourceReader, source_id: str, *, n_worst: int = 20
     """
     sm = reader.smoothed
     if sm is None:
-        raise ValueError(f"source {source_id}: expected a smoothed result (smooth it first), but it has only predictions")
-    T, V = reader.n_frames, len(reader.views)
-    sum_error = np.zeros(T)  # per frame: sum over keypoints of the worst view's error
-    sum_variance = np.zeros(T)
-    count = np.zeros(T)
-    worst_error = np.full(T, -np.inf)
-    worst_error_kp = np.zeros(T, dtype=np.int64)
-    worst_error_view = np.zeros(T, dtype=np.int64)
-    worst_var = np.full(T, -np.inf)
-    worst_var_kp = np.zeros(T, dtype=np.int64)
+        raise ValueError(
+            f"source {source_id}: expected a smoothed result (smooth it first), but it has only predictions"
+        )
+    T, K, V = reader.n_frames, len(reader.keypoints), len(reader.views)  # noqa: N806
+    error = np.empty((K, V, T), dtype=np.float32)
+    ensemble = np.empty((K, V, T), dtype=np.float32)
+    posterior = np.empty((K, V, T), dtype=np.float32)
+    inflated = np.zeros((K, V), dtype=np.int64)
+    observed = np.zeros((K, V), dtype=np.int64)
+    inconsistency = np.empty(T)
+    uncertainty = np.empty(T)
+    worst_error = np.zeros((T, 2), dtype=np.int64)  # keypoint, view
+    worst_variance = np.zeros(T, dtype=np.int64)
+    for span in reader.spans(members=False):
+        t = slice(span.start, span.stop)
+        layers = span.layers
+        center, track = layers["center"], layers["smoothed"]  # (view, time, keypoint, 2)
+        e = np.sqrt(((center - track) ** 2).sum(axis=-1))  # (view, time, keypoint)
+        variance = layers["variance"].sum(axis=-1)
+        seen = np.isfinite(center).all(axis=-1)
+        error[:, :, t] = e.transpose(2, 0, 1)
+        ensemble[:, :, t] = layers["ensemble_variance"].sum(axis=-1).transpose(2, 0, 1)
+        posterior[:, :, t] = variance.transpose(2, 0, 1)
+        inflated += ((layers["inflation"] > 1.0) & seen).sum(axis=1).T
+        observed += seen.sum(axis=1).T
+        # inconsistency: per keypoint the worst view's error, averaged over keypoints that have one
+        filled = np.where(np.isfinite(e), e, -np.inf)
+        view_max = filled.max(axis=0)  # (time, keypoint)
+        has = np.isfinite(view_max)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inconsistency[t] = np.where(has, view_max, 0.0).sum(axis=1) / np.where(
+                has.any(axis=1), has.sum(axis=1), np.nan
+            )
+        kp = view_max.argmax(axis=1)
+        worst_error[t, 0] = kp
+        worst_error[t, 1] = filled.argmax(axis=0)[np.arange(kp.size), kp]
+        if reader.smoother == "calibrated":
+            kp_var = layers["position_variance"].sum(axis=-1)  # (time, keypoint)
+        else:
+            kp_var = np.where(np.isfinite(variance), variance, -np.inf).max(axis=0)
+        kp_var = np.where(np.isfinite(kp_var), kp_var, 0.0)
+        uncertainty[t] = kp_var.sum(axis=1) / max(K, 1)
+        worst_variance[t] = kp_var.argmax(axis=1)
     stats, s = [], {}
     for k, keypoint in enumerate(reader.keypoints):
-        center = sm.keypoint_range("ensemble_center", k, 0, T)[:, :, 0]  # (time, view, 2)
-        track = sm.keypoint_range("reprojection", k, 0, T)[:, :, 0]
-        variance = sm.keypoint_range("reprojection_variance", k, 0, T)[:, :, 0].sum(axis=-1)  # (time, view)
-        ensemble = sm.keypoint_range("ensemble_variance", k, 0, T)[:, :, 0].sum(axis=-1)
-        inflation = sm.keypoint_range("inflation", k, 0, T)[:, :, 0]
         s[keypoint] = float(np.asarray(sm.arrays["smoothing_parameter"][k, 0]))
-        error = np.sqrt(((center - track) ** 2).sum(axis=-1))  # (time, view)
-        observed = np.isfinite(center).all(axis=-1)
         for v, view in enumerate(reader.views):
-            e = _finite(error[:, v])
+            e = _finite(error[k, v]).astype(np.float64)
             top = float(np.percentile(e, 99)) if e.size else 1.0
             hist, edges = np.histogram(np.minimum(e, top), bins=HISTOGRAM_BINS, range=(0.0, max(top, 1e-6)))
-            n_obs = int(observed[:, v].sum())
             stats.append(
                 KeypointViewStats(
                     keypoint=keypoint,
                     view=view,
-                    inflated=float(((inflation[:, v] > 1.0) & observed[:, v]).sum() / max(n_obs, 1)),
-                    ensemble_variance=_median(ensemble[:, v]),
-                    posterior_variance=_median(variance[:, v]),
+                    inflated=float(inflated[k, v] / max(observed[k, v], 1)),
+                    ensemble_variance=_median(ensemble[k, v].astype(np.float64)),
+                    posterior_variance=_median(posterior[k, v].astype(np.float64)),
                     error_median=float(np.median(e)) if e.size else float("nan"),
                     error_p95=float(np.percentile(e, 95)) if e.size else float("nan"),
                     histogram=hist.astype(int).tolist(),
                     edges=edges.tolist(),
-                    n_observed=n_obs,
+                    n_observed=int(observed[k, v]),
                 )
             )
-        filled = np.where(np.isfinite(error), error, -np.inf)
-        view_max = filled.max(axis=1)
-        has = np.isfinite(view_max)
-        sum_error += np.where(has, view_max, 0.0)
-        count += has
-        better = view_max > worst_error
-        worst_error = np.where(better, view_max, worst_error)
-        worst_error_kp = np.where(better, k, worst_error_kp)
-        worst_error_view = np.where(better, filled.argmax(axis=1), worst_error_view)
-        if reader.smoother == "calibrated":
-            kp_var = sm.keypoint_range("position_variance", k, 0, T)[:, 0].sum(axis=-1)
-        else:
-            kp_var = np.where(np.isfinite(variance), variance, -np.inf).max(axis=1)
-        kp_var = np.where(np.isfinite(kp_var), kp_var, 0.0)
-        sum_variance += kp_var
-        better = kp_var > worst_var
-        worst_var = np.where(better, kp_var, worst_var)
-        worst_var_kp = np.where(better, k, worst_var_kp)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inconsistency = np.where(count > 0, sum_error / np.maximum(count, 1), np.nan)
-    uncertainty = sum_variance / max(len(reader.keypoints), 1)
     frames = np.asarray(sm.arrays["time"][:])
     inconsistent = [
-        WorstFrame(int(frames[t]), float(inconsistency[t]), reader.keypoints[worst_error_kp[t]], reader.views[worst_error_view[t]])
+        WorstFrame(
+            int(frames[t]),
+            float(inconsistency[t]),
+            reader.keypoints[worst_error[t, 0]],
+            reader.views[worst_error[t, 1]],
+        )
         for t in _top(inconsistency, n_worst)
     ]
     uncertain = [
-        WorstFrame(int(frames[t]), float(uncertainty[t]), reader.keypoints[worst_var_kp[t]]) for t in _top(uncertainty, n_worst)
+        WorstFrame(int(frames[t]), float(uncertainty[t]), reader.keypoints[worst_variance[t]])
+        for t in _top(uncertainty, n_worst)
     ]
     return SourceStatistics(source_id, T, reader.keypoints, reader.views[:V], s, stats, inconsistent, uncertain)
 
@@ -215,7 +235,7 @@ def box_stats(values: np.ndarray) -> BoxStats:
 
 @dataclass(frozen=True)
 class ErrorGroup:
-    """Errors of one model (or stage) on the labeled frames.
+    """Errors of one model (or stage) on the scored labeled frames.
 
     Attributes:
         model: e.g. ``"pipeline/smoothed/synthetic: EKS"``.
@@ -224,7 +244,7 @@ class ErrorGroup:
         overall: every keypoint and view together.
         by_keypoint: ``{keypoint: BoxStats}`` over views.
         by_view: ``{view: BoxStats}`` over keypoints.
-        n_frames: labeled frames found in the source.
+        n_frames: scored frames found in the source.
     """
 
     model: str
@@ -234,6 +254,31 @@ class ErrorGroup:
     by_keypoint: dict[str, BoxStats] = field(default_factory=dict)
     by_view: dict[str, BoxStats] = field(default_factory=dict)
     n_frames: int = 0
+
+
+@dataclass(frozen=True)
+class ScoredFrames:
+    """Which labeled frames are scored.
+
+    Attributes:
+        part: ``test`` or ``val`` (a run's held-out frames), or ``all`` (every labeled frame).
+        run: the run whose split it is (its name in the project), or None.
+        description: one line for a page.
+        frames: ``{session: (frames (n,), labels (view, n, keypoint, 2))}``, views in the project's order.
+    """
+
+    part: str
+    run: str | None
+    description: str
+    frames: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class LabeledErrors:
+    """What :func:`labeled_errors` found: the groups, and which frames they score."""
+
+    groups: list[ErrorGroup]
+    scored: ScoredFrames
 
 
 def _labels_by_session(project: Project) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -256,38 +301,92 @@ def _labels_by_session(project: Project) -> dict[str, tuple[np.ndarray, np.ndarr
             rows, frames = out.setdefault(session, ([], []))
             rows.append(row)
             frames.append(frame)
-    return {s: (np.array(frames), position[:, rows]) for s, (rows, frames) in out.items()}
+    return {s: (np.array(frames, dtype=np.int64), position[:, rows]) for s, (rows, frames) in out.items()}
 
 
-def labeled_errors(project: Project, readers: dict[str, SourceReader]) -> list[ErrorGroup]:
-    """Pixel errors of every source on the labeled frames of its session (see the module docstring).
+def _held_out(run: RunInfo) -> tuple[str, set[tuple[str, int]]] | None:
+    """A run's held-out frames ``(part, {(session, frame)})``: its test frames, else its validation
+    frames; None without a readable split or held-out frames."""
+    from lp3d_io.layout import frame_id
+
+    try:
+        split = json.loads((run.path / SPLIT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    view = run.views[0] if run.views else None
+    for part in ("test", "val"):
+        images = split.get(part, {}).get("images", []) if isinstance(split.get(part), dict) else []
+        ids = {found for image in images if (found := frame_id(str(image), view)) is not None}
+        if ids:
+            return part, ids
+    return None
+
+
+def scored_frames(project: Project) -> ScoredFrames:
+    """The labeled frames to score: the held-out frames of the project's first run with a split
+    (runs in the order :func:`lp3d_workflows.project.describe_project` lists them), else all."""
+    labels = _labels_by_session(project)
+    n_all = sum(f.size for f, _ in labels.values())
+    for run in project.runs:
+        held = _held_out(run)
+        if held is None:
+            continue
+        part, ids = held
+        kept = {}
+        for session, (frames, truth) in labels.items():
+            keep = np.array([(session, int(f)) in ids for f in frames], dtype=bool)
+            if keep.any():
+                kept[session] = (frames[keep], truth[:, keep])
+        n = sum(f.size for f, _ in kept.values())
+        if part == "test":
+            description = f"the {n} held-out test frames of run {run.name}"
+        else:
+            description = (
+                f"the {n} held-out validation frames of run {run.name} (it has no test frames; these chose its "
+                "checkpoints, so they flatter its models)"
+            )
+        return ScoredFrames(part, run.name, description, kept)
+    description = "every labeled frame"
+    if n_all:
+        description += (
+            f" ({n_all}; no training run with held-out frames in the project, so models may have trained on them)"
+        )
+    return ScoredFrames("all", None, description, labels)
+
+
+def labeled_errors(project: Project, readers: dict[str, SourceReader]) -> LabeledErrors:
+    """Pixel errors of every source on the scored labeled frames of its session (see the module
+    docstring and :func:`scored_frames`).
 
     Args:
-        project: the project (its label files).
+        project: the project (its label files and runs).
         readers: ``{source id: reader}`` of the sources to score.
     """
-    labels = _labels_by_session(project)
+    scored = scored_frames(project)
     groups = []
     for source in project.sources:
         reader = readers.get(source.id)
-        if reader is None or source.session not in labels:
+        if reader is None or source.session not in scored.frames:
             continue
-        frames, truth = labels[source.session]
+        frames, truth = scored.frames[source.session]
         keep = frames < reader.n_frames
         frames, truth = frames[keep], truth[:, keep]
         if frames.size == 0 or reader.keypoints != project.keypoints:
             continue
         v_idx = [reader.views.index(v) for v in project.views if v in reader.views]
         truth = truth[[project.views.index(reader.views[v]) for v in v_idx]]
-        overlays = [reader.frame(int(f)) for f in frames]
+        overlays = [reader.frame(int(f), read_ahead=False) for f in frames]
         estimates: list[tuple[str, str, np.ndarray]] = []
+        name = _short(project, source)
         if overlays[0].members is not None:
             members = np.stack([o.members for o in overlays], axis=2)  # (member, view, n, keypoint, 2)
             for m, member in enumerate(reader.members):
-                estimates.append((f"{_short(project, source)}: {member}", "member", members[m][v_idx]))
-        estimates.append((f"{_short(project, source)}: ensemble centre", "ensemble", np.stack([o.center for o in overlays], axis=1)[v_idx]))
+                estimates.append((f"{name}: {member}", "member", members[m][v_idx]))
+        estimates.append(
+            (f"{name}: ensemble centre", "ensemble", np.stack([o.center for o in overlays], axis=1)[v_idx])
+        )
         if overlays[0].smoothed is not None:
-            estimates.append((f"{_short(project, source)}: EKS", "smoothed", np.stack([o.smoothed for o in overlays], axis=1)[v_idx]))
+            estimates.append((f"{name}: EKS", "smoothed", np.stack([o.smoothed for o in overlays], axis=1)[v_idx]))
         views = [reader.views[v] for v in v_idx]
         for model, stage, estimate in estimates:
             error = np.sqrt(((estimate - truth) ** 2).sum(axis=-1))  # (view, n, keypoint)
@@ -302,7 +401,7 @@ def labeled_errors(project: Project, readers: dict[str, SourceReader]) -> list[E
                     n_frames=int(frames.size),
                 )
             )
-    return groups
+    return LabeledErrors(groups, scored)
 
 
 def _short(project: Project, source: SourceInfo) -> str:

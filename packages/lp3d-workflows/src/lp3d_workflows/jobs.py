@@ -1,7 +1,7 @@
 """Long operations as jobs in their own processes, with progress, a log, cancel and recovery.
 
 A front end (the app) starts a job with :meth:`JobManager.start`; the job runs in a new process
-(``python -m lp3d_workflows.jobs <job folder>``) in its own process group, so cancelling it
+(``python -m lp3d_workflows.jobs <job folder> <module>:<function>``) in its own process group, so cancelling it
 (:meth:`JobManager.cancel`) kills everything it started. Each job has a folder
 ``<root>/.lp3d-app/jobs/<id>/`` with ``job.json`` (its record: kind, parameters, output, state,
 progress, the one-line error of a failure; rewritten atomically) and ``log.txt`` (the
@@ -14,13 +14,16 @@ leaves no half-written output. Two running jobs never write the same output (ref
 The job process dies with the process that started it (Linux: ``PR_SET_PDEATHSIG``), and
 :meth:`JobManager.shutdown` stops every job it runs.
 
-Kinds are functions ``run(params, progress) -> dict`` in :data:`JOB_KINDS`, with a ``check``
-that validates the parameters before any process starts (bad input is refused at once).
+Kinds (:class:`JobKind`) are a function ``run(params, progress) -> dict`` that the job process
+imports by its module and name, with a ``check`` that validates the parameters before any process
+starts (bad input is refused at once). :data:`JOB_KINDS` are the app's (``smooth``); a manager
+can be given others (any importable function).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -38,12 +41,13 @@ from lp3d_io.files import write_text_atomic
 
 from lp3d_workflows.errors import UserError, one_line
 from lp3d_workflows.progress import ProgressCallback
+from lp3d_workflows.project import APP_DIR
 
 __all__ = ["JOBS_DIR", "TERMINAL_STATES", "JobRecord", "JobKind", "JOB_KINDS", "JobManager", "run_job"]
 
 log = logging.getLogger(__name__)
 
-JOBS_DIR = ".lp3d-app/jobs"
+JOBS_DIR = f"{APP_DIR}/jobs"
 TERMINAL_STATES = ("done", "failed", "cancelled", "interrupted")
 _RECORD = "job.json"
 _LOG = "log.txt"
@@ -91,10 +95,24 @@ class JobRecord:
 @dataclass(frozen=True)
 class JobKind:
     """A kind of job: ``check(params)`` raises a user error before anything starts (and returns the
-    output folder), ``run(params, progress)`` does the work in the job process and returns a result."""
+    output folder), ``run(params, progress)`` does the work in the job process and returns a result.
+    ``run`` is a module-level function: the job process imports it (:attr:`entry`)."""
 
     check: Callable[[dict[str, Any]], Path]
     run: Callable[[dict[str, Any], ProgressCallback], dict[str, Any]]
+
+    @property
+    def entry(self) -> str:
+        """``<module>:<function>`` of :attr:`run`, what the job process imports."""
+        return f"{self.run.__module__}:{self.run.__qualname__}"
+
+
+def _import_entry(entry: str) -> Callable[[dict[str, Any], ProgressCallback], dict[str, Any]]:
+    module, _, name = entry.partition(":")
+    value: Any = importlib.import_module(module)
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
 
 
 # --- kinds ------------------------------------------------------------------------------------------
@@ -156,30 +174,8 @@ def _run_smooth(params: dict[str, Any], progress: ProgressCallback) -> dict[str,
     }
 
 
-def _check_sleep(params: dict[str, Any]) -> Path:  # for tests of the job machinery
-    return Path(params["out"])
-
-
-def _run_sleep(params: dict[str, Any], progress: ProgressCallback) -> dict[str, Any]:
-    """Waits ``seconds`` reporting progress, then writes ``out`` (or fails with ``fail``)."""
-    from lp3d_io.files import staged_directory
-
-    steps = int(params.get("steps", 10))
-    with staged_directory(Path(params["out"])) as tmp:
-        for i in range(steps):
-            progress("waiting", i, steps)
-            logging.getLogger("lp3d_workflows").info(f"step {i + 1} of {steps}")
-            (tmp / f"part{i}.txt").write_text(str(i))
-            time.sleep(float(params.get("seconds", 1.0)) / steps)
-            if params.get("fail") and i == steps // 2:
-                raise UserError(str(params["fail"]))
-    progress("done", steps, steps)
-    return {"steps": steps}
-
-
 JOB_KINDS: dict[str, JobKind] = {
     "smooth": JobKind(_check_smooth, _run_smooth),
-    "sleep": JobKind(_check_sleep, _run_sleep),
 }
 
 
@@ -296,7 +292,9 @@ class JobManager:
         with self._lock:
             for other in self.list():
                 if other.state == "running" and Path(other.output) == output:
-                    raise UserError(f"output {output.name}: job {other.id} ({other.label}) is writing it; wait for it or cancel it")
+                    raise UserError(
+                        f"output {output.name}: job {other.id} ({other.label}) is writing it; wait for it or cancel it"
+                    )
             job_id = time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
             folder = self.folder / job_id
             folder.mkdir(parents=True)
@@ -304,7 +302,7 @@ class JobManager:
             record.save(folder)
             with open(folder / _LOG, "ab") as out:
                 child = subprocess.Popen(
-                    [sys.executable, "-m", "lp3d_workflows.jobs", str(folder)],
+                    [sys.executable, "-m", "lp3d_workflows.jobs", str(folder), self.kinds[kind].entry],
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -312,7 +310,6 @@ class JobManager:
                     env={**os.environ, "LP3D_JOB_PARENT": str(os.getpid())},
                 )
             self._children[job_id] = child
-            record.pid = child.pid
             current = JobRecord.load(folder)  # the child may have written already: keep its progress
             current.pid = child.pid
             current.save(folder)
@@ -382,8 +379,13 @@ def _die_with_parent() -> None:
         raise SystemExit(1)
 
 
-def run_job(folder: Path) -> int:
-    """Runs the job of ``folder`` in this process (the job process's main); returns the exit code."""
+def run_job(folder: Path, entry: str | None = None) -> int:
+    """Runs the job of ``folder`` in this process (the job process's main); returns the exit code.
+
+    Args:
+        folder: the job's folder (its ``job.json``).
+        entry: ``<module>:<function>`` of the kind's ``run``; None: the kind's in :data:`JOB_KINDS`.
+    """
     record = JobRecord.load(folder)
     record.pid = os.getpid()
     record.save(folder)
@@ -410,7 +412,8 @@ def run_job(folder: Path) -> int:
 
     try:
         _die_with_parent()
-        record.result = JOB_KINDS[record.kind].run(record.params, progress)
+        run = JOB_KINDS[record.kind].run if entry is None else _import_entry(entry)
+        record.result = run(record.params, progress)
         record.state = "done"
     except KeyboardInterrupt:
         record.state, record.error = "interrupted", "stopped"
@@ -426,4 +429,4 @@ def run_job(folder: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_job(Path(sys.argv[1])))
+    sys.exit(run_job(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None))

@@ -58,7 +58,12 @@ from lp3d_io.layout import (
 from lp3d_workflows.errors import UserError
 
 __all__ = [
+    "APP_DIR",
     "RUN_FILE",
+    "SPLIT_FILE",
+    "SYNTHETIC_DIR",
+    "BEST_CHECKPOINT",
+    "PIPELINE_TEACHER",
     "SKELETON_FILE",
     "Problem",
     "VideoInfo",
@@ -74,9 +79,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+APP_DIR = ".lp3d-app"
+"""What front ends keep in a project folder (hidden: never listed as project content): the jobs
+(:data:`lp3d_workflows.jobs.JOBS_DIR`) and caches (:data:`lp3d_workflows.viewer_data.CACHE_DIR`)."""
+# A training run's folder is lp3d_models.runs' convention; lp3d_models is optional and importing
+# lp3d_models.runs loads torch, so the names a front end needs are repeated here and a test checks
+# that they agree with the owner's (tests/test_project.py).
 RUN_FILE = "run.json"
-"""A training run's info file (:data:`lp3d_models.runs.RUN_FILE`, named here because importing
-lp3d_models.runs loads torch; a test checks both agree)."""
+"""A training run's info file (:data:`lp3d_models.runs.RUN_FILE`)."""
+SPLIT_FILE = "split.json"
+"""A training run's split (:data:`lp3d_models.runs.SPLIT_FILE`): ``{part: {"frames": [...],
+"images": [the first view's image paths]}}`` for ``train``, ``val``, ``test``."""
+SYNTHETIC_DIR = "synthetic"
+"""The synthetic session a run writes into its folder (:data:`lp3d_models.runs.SYNTHETIC_DIR`)."""
+BEST_CHECKPOINT = "checkpoints/best.ckpt"
+"""A member's checkpoint in its run folder (:func:`lp3d_models.runs.checkpoint_path`)."""
+PIPELINE_TEACHER = "teacher"
+"""The teacher run of a pipeline folder (:mod:`lp3d_workflows.pipeline`, which names it inline)."""
 SKELETON_FILE = "skeleton.csv"
 """Optional, in the data root: one bone per row, two keypoint names."""
 CONFIG_NAMES = ("lp3d.yaml", "lp3d.yml")
@@ -327,7 +346,10 @@ def _walk(project: Project) -> _Found:
                 continue
             if entry.is_symlink() and not is_inside(root, entry):
                 project.problems.append(
-                    Problem(f"{project.relative(folder)}/{entry.name}".removeprefix("./"), "skipped: a link to outside the project")
+                    Problem(
+                        f"{project.relative(folder)}/{entry.name}".removeprefix("./"),
+                        "skipped: a link to outside the project",
+                    )
                 )
                 continue
             if not entry.is_dir():
@@ -367,17 +389,26 @@ def _read_config(project: Project) -> dict[str, Any]:
     try:
         values = yaml.safe_load(project.config.read_text())
     except (OSError, yaml.YAMLError) as err:
-        project.problems.append(Problem(project.relative(project.config), f"cannot read the config: {' '.join(str(err).split())}"))
+        project.problems.append(
+            Problem(project.relative(project.config), f"cannot read the config: {' '.join(str(err).split())}")
+        )
         return {}
     if not isinstance(values, dict):
-        project.problems.append(Problem(project.relative(project.config), f"expected a mapping, but got {type(values).__name__}"))
+        project.problems.append(
+            Problem(project.relative(project.config), f"expected a mapping, but got {type(values).__name__}")
+        )
         return {}
     return values
 
 
 def _inside_or_problem(project: Project, path: Path, what: str) -> Path | None:
     if not is_inside(project.root, path):
-        project.problems.append(Problem(project.relative(project.config or project.root), f"{what} {path} is outside the project folder: not shown"))
+        project.problems.append(
+            Problem(
+                project.relative(project.config or project.root),
+                f"{what} {path} is outside the project folder: not shown",
+            )
+        )
         return None
     return Path(os.path.realpath(path))
 
@@ -393,13 +424,16 @@ def _locate_data(project: Project, values: dict[str, Any]) -> str | None:
         project.data_root = _inside_or_problem(project, base / os.path.expanduser(str(data["root"])), "data.root")
     elif synthetic is not None and project.run_dir is not None:
         # the synthetic session a run writes into its folder (a pipeline's is its teacher's)
-        for candidate in (project.run_dir / "teacher" / "synthetic", project.run_dir / "synthetic"):
+        for candidate in (project.run_dir / PIPELINE_TEACHER / SYNTHETIC_DIR, project.run_dir / SYNTHETIC_DIR):
             if candidate.is_dir():
                 project.data_root = candidate
                 break
         else:
             project.problems.append(
-                Problem(project.relative(project.run_dir), "the synthetic session is not written yet (run the pipeline or lp3d train)")
+                Problem(
+                    project.relative(project.run_dir),
+                    "the synthetic session is not written yet (run the pipeline or lp3d train)",
+                )
             )
     if project.data_root is not None and not project.data_root.is_dir():
         project.problems.append(Problem(project.relative(project.data_root), "data.root: no such folder"))
@@ -490,7 +524,9 @@ def _find_videos(project: Project) -> dict[str, dict[str, VideoInfo]]:
         return {}
     folder = project.data_root / VIDEOS
     if not folder.is_dir():
-        project.problems.append(Problem(project.relative(project.data_root), f"no {VIDEOS}/ folder: sessions have no video"))
+        project.problems.append(
+            Problem(project.relative(project.data_root), f"no {VIDEOS}/ folder: sessions have no video")
+        )
         return {}
     try:
         sessions = find_video_sessions([folder], project.views)
@@ -502,7 +538,9 @@ def _find_videos(project: Project) -> dict[str, dict[str, VideoInfo]]:
         infos = {}
         for view, path in by_view.items():
             if not is_inside(project.root, path):
-                project.problems.append(Problem(project.relative(folder), f"{path.name}: a link to outside the project: skipped"))
+                project.problems.append(
+                    Problem(project.relative(folder), f"{path.name}: a link to outside the project: skipped")
+                )
                 continue
             try:
                 infos[view] = _video_info(view, path)
@@ -512,7 +550,10 @@ def _find_videos(project: Project) -> dict[str, dict[str, VideoInfo]]:
         if len(counts) > 1:
             detail = ", ".join(f"{v}: {i.n_frames}" for v, i in infos.items())
             project.problems.append(
-                Problem(project.relative(folder), f"session {name}: expected the same number of frames in every view, but got {detail}")
+                Problem(
+                    project.relative(folder),
+                    f"session {name}: expected the same number of frames in every view, but got {detail}",
+                )
             )
         out[name] = infos
     return out
@@ -531,7 +572,9 @@ def _store_source(project: Project, path: Path) -> SourceInfo | None:
     predictions = (groups_of_kind(groups, PREDICTIONS) or [None])[0]
     smoothed = (groups_of_kind(groups, SMOOTHED) or [None])[0]
     if predictions is None and smoothed is None:
-        project.problems.append(Problem(where, f"expected predictions or smoothed results in the store, but it has {groups}"))
+        project.problems.append(
+            Problem(where, f"expected predictions or smoothed results in the store, but it has {groups}")
+        )
         return None
     try:
         main = read_group(store, smoothed or predictions)
@@ -541,7 +584,11 @@ def _store_source(project: Project, path: Path) -> SourceInfo | None:
             members = [str(m) for m in ds["member"].values]
             if smoothed is not None and ds.sizes["time"] != main.sizes["time"]:
                 project.problems.append(
-                    Problem(where, f"{predictions} has {ds.sizes['time']} frames but {smoothed} {main.sizes['time']}: members not shown")
+                    Problem(
+                        where,
+                        f"{predictions} has {ds.sizes['time']} frames but {smoothed} {main.sizes['time']}: "
+                        "members not shown",
+                    )
                 )
                 predictions, members = None, []
     except (OSError, ValueError, KeyError) as err:
@@ -580,7 +627,7 @@ def _read_run(project: Project, folder: Path) -> RunInfo | None:
             views=[str(v) for v in info.get("views", [])],
             keypoints=[str(k) for k in info.get("keypoints", [])],
             members=members,
-            trained=[m for m in members if (folder / m / "checkpoints" / "best.ckpt").is_file()],
+            trained=[m for m in members if (folder / m / BEST_CHECKPOINT).is_file()],
         )
     except (OSError, ValueError, TypeError, AttributeError) as err:
         project.problems.append(Problem(where, f"{RUN_FILE}: cannot read it: {' '.join(str(err).split())}"))
@@ -613,7 +660,12 @@ def _calibration_files(project: Project, session_names: list[str], values: dict[
         elif is_inside(project.root, path):
             out[session] = Path(os.path.realpath(path))
         else:
-            project.problems.append(Problem(project.relative(project.data_root), f"session {session}: calibration {path} is outside the project: not used"))
+            project.problems.append(
+                Problem(
+                    project.relative(project.data_root),
+                    f"session {session}: calibration {path} is outside the project: not used",
+                )
+            )
     return out
 
 
@@ -623,7 +675,9 @@ def _calibration_info(project: Project, path: Path) -> CalibrationInfo | None:
     try:
         rig = CameraRig.from_toml(path)
     except (OSError, ValueError, KeyError) as err:
-        project.problems.append(Problem(project.relative(path), f"cannot read the calibration: {' '.join(str(err).split())}"))
+        project.problems.append(
+            Problem(project.relative(path), f"cannot read the calibration: {' '.join(str(err).split())}")
+        )
         return None
     return CalibrationInfo(_hash_id("cal", project.relative(path)), path, list(rig.names))
 
@@ -650,7 +704,10 @@ def describe_project(root: str | os.PathLike) -> Project:
     """
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise UserError(f"PROJECT_DIR {path}: expected a project folder, but {'it is a file' if path.exists() else 'it does not exist'}")
+        raise UserError(
+            f"PROJECT_DIR {path}: expected a project folder, "
+            f"but {'it is a file' if path.exists() else 'it does not exist'}"
+        )
     project = Project(root=Path(os.path.realpath(path)), name=path.resolve().name)
     project.config = _find_config(project.root)
     values = _read_config(project) if project.config is not None else {}
@@ -669,7 +726,8 @@ def describe_project(root: str | os.PathLike) -> Project:
     if not project.views and sources:
         project.views, project.keypoints = sources[0].views, sources[0].keypoints
     project.prediction_folders = [
-        PredictionFolder(_hash_id("csv", project.relative(p)), project.relative(p), p, n) for p, n in found.prediction_folders
+        PredictionFolder(_hash_id("csv", project.relative(p)), project.relative(p), p, n)
+        for p, n in found.prediction_folders
     ]
     videos = _find_videos(project)
     names = list(dict.fromkeys([*videos, *(s.session for s in sources)]))
@@ -699,7 +757,9 @@ def describe_project(root: str | os.PathLike) -> Project:
             )
         )
     if not project.sessions:
-        project.problems.append(Problem(".", "no sessions: no videos (videos/<session>_<view>.mp4) and no result stores (*.zarr)"))
+        project.problems.append(
+            Problem(".", "no sessions: no videos (videos/<session>_<view>.mp4) and no result stores (*.zarr)")
+        )
     return project
 
 

@@ -2,19 +2,25 @@
 
 A *source* is one store of a session (:class:`lp3d_workflows.project.SourceInfo`): ensemble members
 (a predictions group) and / or a smoothed result (a smoothed group), and its calibration.
-:class:`SourceReader` reads them by chunk, never a whole session:
+:class:`SourceReader` reads them by chunk, never a whole session at once:
 
 - :meth:`SourceReader.frame`: every layer at one frame (members, ensemble centre, the smoothed
   track and its posterior variance, inflated observations, the per-frame triangulation of the
-  centres reprojected, the 3D position). The store's time chunks (``time_chunk`` frames, all
-  keypoints) are read whole and kept in a small cache, so playing through a session reads each
-  chunk once.
-- :meth:`SourceReader.series`: one keypoint over a range of frames, every view: members, centre,
-  smoothed track with its 95% band, ensemble variance, posterior variance, the reprojection error
-  (pixels between ensemble centre and smoothed track), inflation flags, and ``s``; reads only that
-  keypoint's chunks (the store's layout for large arrays) and decimates on the server
-  (:func:`decimate_min_max`: per screen column its minimum and maximum, so a plot of 100,000 frames
-  is 2 x ``width`` points and no spike is lost).
+  centres reprojected, the 3D position). It reads the store's time chunk of each variable that
+  holds the frame (:func:`lp3d_io.store.storage`: about 1 MiB of whole frames) and keeps decoded
+  chunks in a small cache; while a viewer plays, the next chunks are read ahead on a thread.
+- :meth:`SourceReader.series`: one keypoint over a range of frames, every view: centre, smoothed
+  track with its 95% band, ensemble variance, posterior variance, the reprojection error (pixels
+  between ensemble centre and smoothed track), inflation flags, ``s``, and on request each
+  member; decimated on the server (per screen column its minimum and maximum, so a plot of
+  100,000 frames is 2 x ``width`` points and no spike is lost). A short range is read from the
+  store's chunks; a long one from the source's **overview**: every series' minimum and maximum
+  per block of :data:`OVERVIEW_BLOCK` frames, built in one pass over the store the first time it
+  is needed and kept in the app's cache folder (``<project>/.lp3d-app/cache/<source id>/``,
+  :data:`CACHE_DIR`), rebuilt when the store changes (its groups' consolidated metadata, the
+  store's commit record, differ).
+- :meth:`SourceReader.spans`: the whole session, all keypoints, one span of frames at a time
+  (what the overview and :mod:`lp3d_workflows.diagnostics` read).
 
 Pixel quantities use the smoothed dataset's ``image_space`` variables, the same for every
 smoother (``reprojection`` is the smoothed track in each view). Without a smoothed group the
@@ -23,10 +29,14 @@ ensemble centre is the members' median.
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import threading
+import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,31 +44,35 @@ from typing import Any
 import numpy as np
 
 from lp3d_workflows.errors import UserError
+from lp3d_workflows.project import APP_DIR
 
 __all__ = [
     "Z95",
+    "CACHE_DIR",
+    "OVERVIEW_BLOCK",
+    "RAW_FRAMES",
     "FrameOverlay",
     "KeypointSeries",
+    "Span",
     "SourceReader",
     "decimate_min_max",
     "bucket_size",
 ]
 
+log = logging.getLogger(__name__)
+
 Z95 = 1.959963984540054
 CACHE_BYTES = 384 << 20
 """Decoded time chunks kept per process (all sources together)."""
-
-_FRAME_VARIABLES = {
-    "smoothed": (
-        "ensemble_center",
-        "reprojection",
-        "reprojection_variance",
-        "inflation",
-        "position",
-        "position_variance",
-    ),
-    "predictions": ("position",),
-}
+CACHE_DIR = f"{APP_DIR}/cache"
+"""The app's cache folder in a project: one folder per source id (the overview)."""
+OVERVIEW_BLOCK = 16
+"""Frames per block of the overview (each series' minimum and maximum per block)."""
+RAW_FRAMES = 8192
+"""A series of at most this many frames is read from the store's chunks at full resolution; a longer
+one whose columns would be narrower than a block comes from the overview, one column per block."""
+_OVERVIEW_VERSION = 1
+_ORDER = ("member", "view", "time", "keypoint")
 
 
 class _ChunkCache:
@@ -77,6 +91,10 @@ class _ChunkCache:
                 self._items.move_to_end(key)
             return value
 
+    def __contains__(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._items
+
     def put(self, key: tuple, value: np.ndarray) -> None:
         with self._lock:
             if key in self._items:
@@ -89,6 +107,7 @@ class _ChunkCache:
 
 
 _CACHE = _ChunkCache(CACHE_BYTES)
+_PREFETCH = ThreadPoolExecutor(1, thread_name_prefix="lp3d-prefetch")
 
 
 @dataclass(frozen=True)
@@ -128,14 +147,17 @@ class KeypointSeries:
         start, stop: the frame range.
         step: frames per column (1: every frame, no decimation).
         time: ``(n,)`` frame of each point (with decimation each column gives two points: its
-            minimum, then its maximum, both at the column's first frame and half a column later).
+            minimum, then its maximum, at the column's first frame and half a column later).
+            Columns from the overview are whole blocks: the first may start up to
+            ``OVERVIEW_BLOCK - 1`` frames before ``start``, the last end as far after ``stop``.
         views: ``{view: {series: (n,) values}}``: ``x_center``, ``y_center``, ``x_smoothed``,
             ``y_smoothed``, ``x_low``, ``x_high``, ``y_low``, ``y_high`` (95% band),
             ``ensemble_variance`` and ``posterior_variance`` (x + y, pixels²), ``error`` (pixels
             between centre and smoothed track), ``inflated`` (share of inflated frames in the
-            column, 0..1), and per member ``x_<member>``, ``y_<member>``.
+            column, 0..1), and with ``members`` per member ``x_<member>``, ``y_<member>``.
         space: ``{series: (n,)}`` for a 3D result: ``x``, ``y``, ``z`` and ``variance`` (sum).
         s: the smoothing parameter of this keypoint, or None.
+        overview: the columns come from the overview (blocks of :data:`OVERVIEW_BLOCK` frames).
     """
 
     keypoint: str
@@ -146,6 +168,24 @@ class KeypointSeries:
     views: dict[str, dict[str, np.ndarray]]
     space: dict[str, np.ndarray]
     s: float | None
+    overview: bool = False
+
+
+@dataclass(frozen=True)
+class Span:
+    """Frames ``start..stop-1`` of a source, every keypoint (one individual), as arrays.
+
+    Attributes:
+        start, stop: the frames.
+        layers: ``center``, ``smoothed``, ``variance``, ``ensemble_variance`` ``(view, time,
+            keypoint, 2)``; ``inflation`` ``(view, time, keypoint)``; ``members`` ``(member, view,
+            time, keypoint, 2)``; ``position``, ``position_variance`` ``(time, keypoint, 3)`` (a
+            calibrated smoother); those the source has.
+    """
+
+    start: int
+    stop: int
+    layers: dict[str, np.ndarray]
 
 
 def bucket_size(n: int, width: int) -> int:
@@ -163,29 +203,62 @@ def decimate_min_max(values: np.ndarray, step: int) -> np.ndarray:
         return values
     n = values.shape[-1]
     columns = -(-n // step)
-    padded = np.full((*values.shape[:-1], columns * step), np.nan, dtype=np.float64)
-    padded[..., :n] = values
-    blocks = padded.reshape(*values.shape[:-1], columns, step)
-    finite = np.isfinite(blocks)
-    low = np.where(finite, blocks, np.inf).min(axis=-1)
-    high = np.where(finite, blocks, -np.inf).max(axis=-1)
-    empty = ~finite.any(axis=-1)
-    low[empty] = np.nan
-    high[empty] = np.nan
-    out = np.empty((*values.shape[:-1], 2 * columns), dtype=np.float64)
-    out[..., 0::2] = low
-    out[..., 1::2] = high
+    blocks = _pad_last(values, columns * step).reshape(*values.shape[:-1], columns, step)
+    out = np.empty((*values.shape[:-1], 2 * columns), dtype=values.dtype if values.dtype.kind == "f" else np.float64)
+    out[..., 0::2] = np.fmin.reduce(blocks, axis=-1)  # fmin / fmax skip NaN (NaN only when all are)
+    out[..., 1::2] = np.fmax.reduce(blocks, axis=-1)
     return out
 
 
+def _pad_last(values: np.ndarray, n: int, fill: float = np.nan) -> np.ndarray:
+    if values.shape[-1] == n:
+        return values
+    dtype = values.dtype if values.dtype.kind == "f" else np.float64
+    out = np.full((*values.shape[:-1], n), fill, dtype=dtype)
+    out[..., : values.shape[-1]] = values
+    return out
+
+
+def _column_share(flags: np.ndarray, step: int) -> np.ndarray:
+    """Per column of ``step`` frames the share of flagged frames, twice (the min / max layout)."""
+    n = flags.shape[-1]
+    columns = -(-n // step)
+    counts = (
+        _pad_last(flags.astype(np.float32), columns * step, 0.0).reshape(*flags.shape[:-1], columns, step).sum(axis=-1)
+    )
+    share = counts / np.minimum(step, n - np.arange(columns) * step)
+    return np.repeat(share, 2, axis=-1)
+
+
+def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
+    """Median over ``axis`` ignoring NaN; NaN where all are NaN (without numpy's warning about it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(values, axis=axis)
+
+
+def _version(folder: Path) -> list:
+    """What identifies a group's committed state: its consolidated metadata's size and time."""
+    try:
+        stat = (folder / ".zmetadata").stat()
+    except OSError:
+        return [str(folder), None]
+    return [str(folder), stat.st_size, stat.st_mtime_ns]
+
+
 class _Group:
-    """One group of a store, read array by array through zarr (opened once)."""
+    """One group of a store, read through zarr (opened once). Arrays chunked along ``time`` alone
+    (the store's layout for whole frames, :func:`lp3d_io.store.storage`) are read chunk file by
+    chunk file (zarr v2: ``<array>/<i>.0.0...``, decoded by the array's numcodecs compressor, no
+    thread hop through zarr's event loop), and decoded chunks are cached."""
 
     def __init__(self, store: Path, group: str) -> None:
         import zarr
 
-        self.key = (str(store), group)
-        self.group = zarr.open_group(store / group, mode="r", zarr_format=2, use_consolidated=True)
+        self.folder = store / group
+        self.version = _version(self.folder)
+        self.key = (str(store), group, *self.version[1:])
+        self.group = zarr.open_group(self.folder, mode="r", zarr_format=2, use_consolidated=True)
         self.arrays: dict[str, Any] = {}
         self.dims: dict[str, list[str]] = {}
         for name in self.group.array_keys():
@@ -202,35 +275,91 @@ class _Group:
     def time_chunk(self, name: str) -> int:
         return int(self.arrays[name].chunks[self.dims[name].index("time")])
 
-    def block(self, name: str, index: int) -> np.ndarray:
-        """Time chunk ``index`` of a variable, time moved first (cached)."""
+    def time_chunked(self, name: str) -> bool:
+        """Whether a chunk of ``name`` holds whole frames (every other axis whole): one frame, one chunk."""
+        dims, array = self.dims[name], self.arrays[name]
+        return all(c >= n for d, c, n in zip(dims, array.chunks, array.shape, strict=True) if d != "time")
+
+    def block(self, name: str, index: int, *, cache: bool = True) -> np.ndarray:
+        """Time chunk ``index`` of a time-chunked variable, in its stored axis order (cached)."""
         key = (*self.key, name, index)
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        array, dims = self.arrays[name], self.dims[name]
-        axis = dims.index("time")
-        size = self.time_chunk(name)
-        selection = [slice(None)] * len(dims)
-        selection[axis] = slice(index * size, min((index + 1) * size, array.shape[axis]))
-        values = np.moveaxis(np.asarray(array[tuple(selection)]), axis, 0)
-        _CACHE.put(key, values)
+        values = self._chunk_file(name, index)
+        if values is None:  # not a layout read here: through zarr
+            array, dims = self.arrays[name], self.dims[name]
+            axis = dims.index("time")
+            size = self.time_chunk(name)
+            selection = [slice(None)] * len(dims)
+            selection[axis] = slice(index * size, min((index + 1) * size, array.shape[axis]))
+            values = np.asarray(array[tuple(selection)])
+        if cache:
+            _CACHE.put(key, values)
         return values
 
-    def at(self, name: str, frame: int) -> np.ndarray:
-        """A variable at one frame (time removed)."""
-        size = self.time_chunk(name)
-        return self.block(name, frame // size)[frame % size]
-
-    def keypoint_range(self, name: str, keypoint: int, start: int, stop: int) -> np.ndarray:
-        """A variable at one keypoint over ``start..stop-1`` (time first, keypoint removed)."""
+    def _chunk_file(self, name: str, index: int) -> np.ndarray | None:
         array, dims = self.arrays[name], self.dims[name]
+        meta = array.metadata
+        if (
+            getattr(meta, "filters", None)
+            or getattr(meta, "order", "C") != "C"
+            or not hasattr(meta, "dimension_separator")
+        ):
+            return None
+        axis = dims.index("time")
+        key = meta.dimension_separator.join(str(index) if d == axis else "0" for d in range(len(dims)))
+        shape = tuple(array.chunks)
+        try:
+            data = (self.folder / name / key).read_bytes()
+        except FileNotFoundError:
+            values = np.full(shape, meta.fill_value, dtype=array.dtype)
+        else:
+            if meta.compressor is not None:
+                data = meta.compressor.decode(data)
+            values = np.frombuffer(data, dtype=array.dtype).reshape(shape)
+        stop = min((index + 1) * shape[axis], array.shape[axis]) - index * shape[axis]
+        return values if stop == shape[axis] else values[(slice(None),) * axis + (slice(0, stop),)]
+
+    def cached(self, name: str, index: int) -> bool:
+        return (*self.key, name, index) in _CACHE
+
+    def read(
+        self,
+        name: str,
+        start: int,
+        stop: int,
+        *,
+        keypoints: slice = slice(None),
+        individual: int = 0,
+        cache: bool = True,
+    ) -> np.ndarray:
+        """A variable over frames ``start..stop-1``, individual removed, axes ordered ``member, view,
+        time, keypoint, ...``: from its chunks when they hold whole frames (kept in the cache with
+        ``cache``), else through zarr (reading only the chunks of those keypoints)."""
+        array, dims = self.arrays[name], self.dims[name]
+        axis = dims.index("time")
         selection: list[Any] = [slice(None)] * len(dims)
-        selection[dims.index("time")] = slice(start, stop)
-        selection[dims.index("keypoint")] = keypoint
-        values = np.asarray(array[tuple(selection)])
-        kept = [d for d in dims if d != "keypoint"]
-        return np.moveaxis(values, kept.index("time"), 0)
+        if self.time_chunked(name):
+            size = self.time_chunk(name)
+            first, last = start // size, (stop - 1) // size
+            pieces = [self.block(name, c, cache=cache) for c in range(first, last + 1)]
+            values = pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=axis)
+            selection[axis] = slice(start - first * size, stop - first * size)
+            if "keypoint" in dims:
+                selection[dims.index("keypoint")] = keypoints
+        else:
+            selection[axis] = slice(start, stop)
+            if "keypoint" in dims:
+                selection[dims.index("keypoint")] = keypoints
+            values = np.asarray(array[tuple(selection)])
+            selection = [slice(None)] * len(dims)
+        if "individual" in dims:
+            selection[dims.index("individual")] = individual
+        values = values[tuple(selection)]
+        kept = [d for d in dims if d != "individual"]
+        order = [d for d in _ORDER if d in kept] + [d for d in kept if d not in _ORDER]
+        return np.transpose(values, [kept.index(d) for d in order])
 
 
 class SourceReader:
@@ -241,15 +370,25 @@ class SourceReader:
         predictions: its predictions group (members), or None.
         smoothed: its smoothed group, or None.
         calibrated: the store has a calibration group (for the triangulation layer).
+        cache: a folder for the overview (created when needed; None or not writable: kept in memory).
 
     Raises:
-        ValueError: the groups do not agree on views, keypoints or frames.
+        UserError: no group, or the groups do not agree on views, keypoints or frames.
     """
 
-    def __init__(self, store: Path, predictions: str | None, smoothed: str | None, calibrated: bool = False) -> None:
+    def __init__(
+        self,
+        store: Path,
+        predictions: str | None,
+        smoothed: str | None,
+        calibrated: bool = False,
+        *,
+        cache: Path | None = None,
+    ) -> None:
         if predictions is None and smoothed is None:
             raise UserError(f"{store}: expected a predictions or a smoothed group")
         self.store = Path(store)
+        self.cache = None if cache is None else Path(cache)
         self.predictions = _Group(self.store, predictions) if predictions else None
         self.smoothed = _Group(self.store, smoothed) if smoothed else None
         main = self.smoothed or self.predictions
@@ -268,7 +407,45 @@ class SourceReader:
         if self.predictions is not None and self.smoothed is not None:
             same = self.predictions.names("view") == self.views and self.predictions.names("keypoint") == self.keypoints
             if not same or int(self.predictions.arrays["time"].shape[0]) != self.n_frames:
-                raise UserError(f"{store}: expected the predictions and the smoothed result to have the same views, keypoints and frames")
+                raise UserError(
+                    f"{store}: expected the predictions and the smoothed result to have the same views, keypoints "
+                    "and frames"
+                )
+        self._overviews: dict[int, tuple[list[tuple[str | None, str]], np.ndarray]] = {}
+        self._overview_lock = threading.Lock()
+        self._prefetching: set[tuple] = set()
+
+    # --- what a layer is made of ---------------------------------------------------------------
+
+    def _sources(self, *, members: bool, series: bool) -> dict[str, tuple[_Group, str]]:
+        """``{layer: (group, variable)}`` of what this source has."""
+        out: dict[str, tuple[_Group, str]] = {}
+        if self.predictions is not None and (members or self.smoothed is None):
+            out["members"] = (self.predictions, "position")
+        sm = self.smoothed
+        if sm is not None:
+            out.update(
+                center=(sm, "ensemble_center"),
+                smoothed=(sm, "reprojection"),
+                variance=(sm, "reprojection_variance"),
+                inflation=(sm, "inflation"),
+            )
+            if series:
+                out["ensemble_variance"] = (sm, "ensemble_variance")
+            if self.smoother == "calibrated":
+                out.update(position=(sm, "position"), position_variance=(sm, "position_variance"))
+        return out
+
+    def _layers(
+        self, start: int, stop: int, *, members: bool, series: bool, keypoints: slice, individual: int
+    ) -> dict[str, np.ndarray]:
+        layers = {
+            layer: group.read(name, start, stop, keypoints=keypoints, individual=individual)
+            for layer, (group, name) in self._sources(members=members, series=series).items()
+        }
+        if "center" not in layers:
+            layers["center"] = _nanmedian(layers["members"], axis=0)
+        return layers
 
     def _check_frame(self, frame: int) -> None:
         if not 0 <= frame < self.n_frames:
@@ -286,32 +463,79 @@ class SourceReader:
             raise KeyError(f"keypoint {keypoint!r}: expected one of {self.keypoints}")
         return self.keypoints.index(keypoint)
 
-    def frame(self, frame: int, individual: str | None = None) -> FrameOverlay:
-        """Every layer at ``frame`` (see :class:`FrameOverlay`)."""
+    # --- one frame -------------------------------------------------------------------------------
+
+    def frame(
+        self, frame: int, individual: str | None = None, *, members: bool = True, read_ahead: bool = True
+    ) -> FrameOverlay:
+        """Every layer at ``frame`` (see :class:`FrameOverlay`); ``members=False`` leaves them out.
+        ``read_ahead``: read the next time chunks on a thread (a viewer plays forward)."""
         self._check_frame(frame)
         i = self._individual(individual)
-        members = None
-        if self.predictions is not None:
-            members = self.predictions.at("position", frame)[:, :, :, i, :]  # (member, view, keypoint, 2)
+        layers = self._layers(frame, frame + 1, members=members, series=False, keypoints=slice(None), individual=i)
+        at = {k: np.take(v, 0, axis=_time_axis(k)) for k, v in layers.items()}
         sm = self.smoothed
-        if sm is None:
-            assert members is not None
-            center = _nanmedian(members, axis=0)
-            smoothed = variance = inflated = position3d = variance3d = None
-        else:
-            center = sm.at("ensemble_center", frame)[:, :, i]
-            smoothed = sm.at("reprojection", frame)[:, :, i]
-            variance = sm.at("reprojection_variance", frame)[:, :, i]
-            inflated = sm.at("inflation", frame)[:, :, i] > 1.0
-            position3d = variance3d = None
-            if self.smoother == "calibrated":
-                position3d = sm.at("position", frame)[:, i]
-                variance3d = sm.at("position_variance", frame)[:, i]
+        smoothed = variance = inflated = position3d = variance3d = None
+        if sm is not None:
+            smoothed, variance = at["smoothed"], at["variance"]
+            inflated = at["inflation"] > 1.0
+            position3d, variance3d = at.get("position"), at.get("position_variance")
+        center = at["center"]
         triangulated = None
         if self._rig is not None:
             with np.errstate(invalid="ignore", divide="ignore"):
                 triangulated = self._rig.project(self._rig.triangulate(center))
-        return FrameOverlay(frame, members, center, smoothed, variance, inflated, triangulated, position3d, variance3d)
+        if read_ahead:
+            self._read_ahead(frame, members)
+        shown = at.get("members") if members else None
+        return FrameOverlay(frame, shown, center, smoothed, variance, inflated, triangulated, position3d, variance3d)
+
+    def _read_ahead(self, frame: int, members: bool) -> None:
+        """Reads, on a thread, the chunk after the one of ``frame`` of each layer once ``frame`` is past
+        its chunk's middle (a viewer that plays on finds it decoded)."""
+        for group, name in self._sources(members=members, series=False).values():
+            if not group.time_chunked(name):
+                continue
+            size = group.time_chunk(name)
+            ahead = (frame + size // 2) // size
+            if ahead * size >= self.n_frames or ahead == frame // size or group.cached(name, ahead):
+                continue
+            key = (*group.key, name, ahead)
+            if key in self._prefetching:
+                continue
+            self._prefetching.add(key)
+
+            def load(group=group, name=name, ahead=ahead, key=key) -> None:
+                try:
+                    group.block(name, ahead)
+                finally:
+                    self._prefetching.discard(key)
+
+            _PREFETCH.submit(load)
+
+    # --- the whole session, span by span ---------------------------------------------------------
+
+    def span_frames(self) -> int:
+        """Frames per span of :meth:`spans`: a multiple of every variable's time chunk (each chunk
+        is read once) and of :data:`OVERVIEW_BLOCK`, at least 2048."""
+        sizes = [OVERVIEW_BLOCK] + [g.time_chunk(n) for g, n in self._sources(members=True, series=True).values()]
+        step = math.lcm(*sizes)
+        return step * max(1, -(-2048 // step))
+
+    def spans(self, individual: int = 0, *, members: bool = True) -> Iterator[Span]:
+        """Every frame, every keypoint, :meth:`span_frames` frames at a time (see :class:`Span`)."""
+        size = self.span_frames()
+        for start in range(0, self.n_frames, size):
+            stop = min(start + size, self.n_frames)
+            layers = {
+                layer: group.read(name, start, stop, individual=individual, cache=False)
+                for layer, (group, name) in self._sources(members=members, series=True).items()
+            }
+            if "center" not in layers:
+                layers["center"] = _nanmedian(layers["members"], axis=0)
+            yield Span(start, stop, layers)
+
+    # --- one keypoint over time ------------------------------------------------------------------
 
     def series(
         self,
@@ -321,7 +545,7 @@ class SourceReader:
         width: int = 1500,
         *,
         views: Sequence[str] | None = None,
-        members: bool = True,
+        members: bool = False,
         individual: str | None = None,
     ) -> KeypointSeries:
         """One keypoint over ``start..stop-1``, decimated to ``width`` columns (see :class:`KeypointSeries`)."""
@@ -335,84 +559,214 @@ class SourceReader:
         unknown = [v for v in chosen if v not in self.views]
         if unknown:
             raise UserError(f"views: expected names among {self.views}, but got {unknown}")
-        step = bucket_size(stop - start, width)
+        want_members = members and self.predictions is not None
+        n = stop - start
+        step = bucket_size(n, width)
+        s = None
+        if self.smoothed is not None:
+            s = float(np.asarray(self.smoothed.arrays["smoothing_parameter"][k, i]))
+        if step >= OVERVIEW_BLOCK or (step > 1 and n > RAW_FRAMES):
+            return self._series_from_overview(keypoint, k, i, start, stop, step, chosen, want_members, s)
+        layers = self._layers(start, stop, members=want_members, series=True, keypoints=slice(k, k + 1), individual=i)
+        per_view, space = _derived(layers, self.members if want_members else [])
+        out = {}
+        for view in chosen:
+            v = self.views.index(view)
+            out[view] = {
+                name: _float32(
+                    _column_share(values[v, :, 0], step)
+                    if name == "inflated" and step > 1
+                    else decimate_min_max(values[v, :, 0], step)
+                )
+                for name, values in per_view.items()
+            }
+        space_out = {name: _float32(decimate_min_max(values[:, 0], step)) for name, values in space.items()}
         frames = np.arange(start, stop)
         if step > 1:
             time = np.repeat(frames[::step], 2).astype(np.float64)
             time[1::2] += (step - 1) / 2
         else:
             time = frames.astype(np.float64)
-        v_idx = [self.views.index(v) for v in chosen]
-        raw: dict[str, np.ndarray] = {}  # name -> (view, time) or (member, view, time)
-        if self.predictions is not None and (members or self.smoothed is None):
-            pos = self.predictions.keypoint_range("position", k, start, stop)[:, :, :, i, :]  # (time, member, view, 2)
-            pos = np.moveaxis(pos, 0, -2)  # (member, view, time, 2)
-            raw["members"] = pos[:, v_idx]
-        sm = self.smoothed
-        if sm is not None:
+        return KeypointSeries(keypoint, start, stop, step, time, out, space_out, s)
 
-            def get(name: str) -> np.ndarray:
-                values = sm.keypoint_range(name, k, start, stop)  # (time, view, individual, ...)
-                return np.moveaxis(values[:, v_idx][:, :, i], 0, 1)  # (view, time, ...)
-
-            raw["center"] = get("ensemble_center")
-            raw["smoothed"] = get("reprojection")
-            raw["variance"] = get("reprojection_variance")
-            raw["ensemble_variance"] = get("ensemble_variance")
-            raw["inflation"] = get("inflation")
-        elif "members" in raw:
-            raw["center"] = _nanmedian(raw["members"], axis=0)
-        out: dict[str, dict[str, np.ndarray]] = {}
-        for j, view in enumerate(chosen):
-            series: dict[str, np.ndarray] = {}
-            center = raw["center"][j]
-            series["x_center"], series["y_center"] = center[:, 0], center[:, 1]
-            if "smoothed" in raw:
-                track, var = raw["smoothed"][j], raw["variance"][j]
-                sd = np.sqrt(np.maximum(var, 0.0))
-                series["x_smoothed"], series["y_smoothed"] = track[:, 0], track[:, 1]
-                series["x_low"], series["x_high"] = track[:, 0] - Z95 * sd[:, 0], track[:, 0] + Z95 * sd[:, 0]
-                series["y_low"], series["y_high"] = track[:, 1] - Z95 * sd[:, 1], track[:, 1] + Z95 * sd[:, 1]
-                series["posterior_variance"] = var.sum(axis=-1)
-                series["ensemble_variance"] = raw["ensemble_variance"][j].sum(axis=-1)
-                series["error"] = np.sqrt(((center - track) ** 2).sum(axis=-1))
-                series["inflated"] = (raw["inflation"][j] > 1.0).astype(np.float64)
-            if "members" in raw:
-                for m, member in enumerate(self.members):
-                    series[f"x_{member}"] = raw["members"][m, j, :, 0]
-                    series[f"y_{member}"] = raw["members"][m, j, :, 1]
-            out[view] = {name: _decimate_series(name, values, step) for name, values in series.items()}
+    def _series_from_overview(
+        self,
+        keypoint: str,
+        k: int,
+        i: int,
+        start: int,
+        stop: int,
+        step: int,
+        chosen: list[str],
+        members: bool,
+        s: float | None,
+    ) -> KeypointSeries:
+        names, values = self.overview(i)
+        block = OVERVIEW_BLOCK
+        per_column = -(-step // block)
+        step = per_column * block
+        first, last = start // block, -(-stop // block)
+        n_blocks = last - first
+        columns = -(-n_blocks // per_column)
+        wanted = [
+            (j, view, name)
+            for j, (view, name) in enumerate(names)
+            if (view is None or view in chosen) and (members or view is None or not _is_member(name, self.members))
+        ]
+        rows = np.asarray(values[k][[j for j, _, _ in wanted], first:last], dtype=np.float32)  # (series, block, 2)
+        padded = np.full((len(wanted), columns * per_column, 2), np.nan, dtype=np.float32)
+        padded[:, :n_blocks] = rows
+        padded = padded.reshape(len(wanted), columns, per_column, 2)
+        low = np.fmin.reduce(padded[..., 0], axis=-1)
+        high = np.fmax.reduce(padded[..., 1], axis=-1)
+        counted = np.nan_to_num(padded)  # inflated: (flagged frames, frames) per block
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = counted[..., 0].sum(axis=-1) / counted[..., 1].sum(axis=-1)
+        views: dict[str, dict[str, np.ndarray]] = {view: {} for view in chosen}
         space: dict[str, np.ndarray] = {}
-        s = None
-        if sm is not None:
-            s = float(np.asarray(sm.arrays["smoothing_parameter"][k, i]))
-            if self.smoother == "calibrated":
-                position = sm.keypoint_range("position", k, start, stop)[:, i]  # (time, 3)
-                variance = sm.keypoint_range("position_variance", k, start, stop)[:, i]
-                for a, axis in enumerate("xyz"):
-                    space[axis] = decimate_min_max(position[:, a], step)
-                space["variance"] = decimate_min_max(variance.sum(axis=-1), step)
-        return KeypointSeries(keypoint, start, stop, step, time, out, space, s)
+        for row, (_, view, name) in enumerate(wanted):
+            pair = np.empty(2 * columns, dtype=np.float32)
+            if name == "inflated":
+                pair[0::2] = pair[1::2] = share[row]
+            else:
+                pair[0::2], pair[1::2] = low[row], high[row]
+            (space if view is None else views[view])[name] = pair
+        time = np.repeat(first * block + np.arange(columns) * step, 2).astype(np.float64)
+        time[1::2] += (step - 1) / 2
+        return KeypointSeries(keypoint, start, stop, step, time, views, space, s, overview=True)
+
+    # --- the overview ----------------------------------------------------------------------------
+
+    def overview(self, individual: int = 0) -> tuple[list[tuple[str | None, str]], np.ndarray]:
+        """Every series' minimum and maximum per block of :data:`OVERVIEW_BLOCK` frames: the series'
+        names ``(view, name)`` (view None: 3D) and ``(keypoint, series, block, 2)`` float32 values
+        (``inflated``: flagged frames and frames per block). Built once (a pass over the store), kept
+        in the cache folder, rebuilt when the store changed."""
+        with self._overview_lock:
+            found = self._overviews.get(individual)
+            if found is None:
+                found = self._load_overview(individual)
+                if found is None:
+                    found = self._build_overview(individual)
+                    self._save_overview(individual, *found)
+                self._overviews[individual] = found
+            return found
+
+    def _overview_key(self, individual: int) -> dict[str, Any]:
+        groups = [g.version for g in (self.predictions, self.smoothed) if g is not None]
+        return {
+            "version": _OVERVIEW_VERSION,
+            "block": OVERVIEW_BLOCK,
+            "individual": individual,
+            "groups": groups,
+            "n_frames": self.n_frames,
+        }
+
+    def _overview_folder(self, individual: int) -> Path | None:
+        return None if self.cache is None else self.cache / f"overview-{individual}"
+
+    def _load_overview(self, individual: int) -> tuple[list[tuple[str | None, str]], np.ndarray] | None:
+        folder = self._overview_folder(individual)
+        if folder is None or not (folder / "overview.json").is_file():
+            return None
+        try:
+            meta = json.loads((folder / "overview.json").read_text())
+            if meta.get("key") != json.loads(json.dumps(self._overview_key(individual))):
+                return None
+            values = np.load(folder / "values.npy", mmap_mode="r")
+            names = [(v, n) for v, n in meta["names"]]
+            if values.shape[:2] != (len(self.keypoints), len(names)):
+                return None
+            return names, values
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _save_overview(self, individual: int, names: list[tuple[str | None, str]], values: np.ndarray) -> None:
+        folder = self._overview_folder(individual)
+        if folder is None:
+            return
+        from lp3d_io.files import staged_directory
+
+        try:
+            with staged_directory(folder) as tmp:
+                np.save(tmp / "values.npy", values)
+                meta = {"key": self._overview_key(individual), "names": names}
+                (tmp / "overview.json").write_text(json.dumps(meta))
+        except OSError as err:
+            log.warning(f"{self.store.name}: the overview is kept in memory only ({folder}: {err.strerror})")
+
+    def _build_overview(self, individual: int) -> tuple[list[tuple[str | None, str]], np.ndarray]:
+        block = OVERVIEW_BLOCK
+        n_blocks = -(-self.n_frames // block)
+        K = len(self.keypoints)  # noqa: N806
+        names: list[tuple[str | None, str]] | None = None
+        values: np.ndarray | None = None
+        for span in self.spans(individual):
+            per_view, space = _derived(
+                {k: v.astype(np.float32, copy=False) for k, v in span.layers.items()}, self.members
+            )
+            n = span.stop - span.start
+            nb = -(-n // block)
+            # every series of the span as rows (view-major, then 3D): (series, time, keypoint), padded to whole blocks
+            rows = [per_view[name][v] for v in range(len(self.views)) for name in per_view] + list(space.values())
+            if names is None:
+                names = [(view, name) for view in self.views for name in per_view] + [(None, name) for name in space]
+                values = np.full((K, len(names), n_blocks, 2), np.nan, dtype=np.float32)
+            assert values is not None
+            stacked = np.full((len(rows), nb * block, K), np.nan, dtype=np.float32)
+            for r, series in enumerate(rows):
+                stacked[r, :n] = series
+            blocks = stacked.reshape(len(rows), nb, block, K)
+            low = np.fmin.reduce(blocks, axis=2)  # (series, block, keypoint); NaN only where all are
+            high = np.fmax.reduce(blocks, axis=2)
+            inflated = [r for r, (_, name) in enumerate(names) if name == "inflated"]
+            if inflated:  # flagged frames and frames per block
+                low[inflated] = np.nan_to_num(blocks[inflated]).sum(axis=2)
+                high[inflated] = np.minimum(block, n - np.arange(nb) * block)[None, :, None]
+            b0 = span.start // block
+            values[:, :, b0 : b0 + nb, 0] = low.transpose(2, 0, 1)
+            values[:, :, b0 : b0 + nb, 1] = high.transpose(2, 0, 1)
+        assert names is not None and values is not None
+        return names, values
 
 
-def _decimate_series(name: str, values: np.ndarray, step: int) -> np.ndarray:
-    if name != "inflated" or step <= 1:
-        return decimate_min_max(np.asarray(values, dtype=np.float64), step)
-    share = decimate_min_max(values, step)  # a column's flags: the share of inflated frames, twice
-    n = values.shape[-1]
-    columns = -(-n // step)
-    padded = np.zeros(columns * step)
-    padded[:n] = values
-    mean = padded.reshape(columns, step).sum(axis=-1) / np.minimum(step, n - np.arange(columns) * step)
-    share[0::2] = mean
-    share[1::2] = mean
-    return share
+def _float32(values: np.ndarray) -> np.ndarray:
+    """Series go out as float32: 7 digits are more than a plot shows, and half the bytes."""
+    return np.asarray(values, dtype=np.float32)
 
 
-def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
-    """Median over ``axis`` ignoring NaN; NaN where all are NaN (without numpy's warning about it)."""
-    import warnings
+def _time_axis(layer: str) -> int:
+    return {"members": 2, "position": 0, "position_variance": 0}.get(layer, 1)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(values, axis=axis)
+
+def _derived(
+    layers: dict[str, np.ndarray], members: Sequence[str]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The plotted series of a span of frames: ``{name: (view, time, keypoint)}`` and the 3D ones
+    ``{name: (time, keypoint)}`` (see :class:`KeypointSeries` for the names)."""
+    center = layers["center"]
+    per_view: dict[str, np.ndarray] = {"x_center": center[..., 0], "y_center": center[..., 1]}
+    if "smoothed" in layers:
+        track, variance = layers["smoothed"], layers["variance"]
+        sd = np.sqrt(np.maximum(variance, 0.0))
+        per_view["x_smoothed"], per_view["y_smoothed"] = track[..., 0], track[..., 1]
+        per_view["x_low"], per_view["x_high"] = track[..., 0] - Z95 * sd[..., 0], track[..., 0] + Z95 * sd[..., 0]
+        per_view["y_low"], per_view["y_high"] = track[..., 1] - Z95 * sd[..., 1], track[..., 1] + Z95 * sd[..., 1]
+        per_view["posterior_variance"] = variance.sum(axis=-1)
+        per_view["ensemble_variance"] = layers["ensemble_variance"].sum(axis=-1)
+        per_view["error"] = np.sqrt(((center - track) ** 2).sum(axis=-1))
+        per_view["inflated"] = (layers["inflation"] > 1.0).astype(np.float32)
+    if members and "members" in layers:
+        for m, member in enumerate(members):
+            per_view[f"x_{member}"] = layers["members"][m, ..., 0]
+            per_view[f"y_{member}"] = layers["members"][m, ..., 1]
+    space: dict[str, np.ndarray] = {}
+    if "position" in layers:
+        for a, axis in enumerate("xyz"):
+            space[axis] = layers["position"][..., a]
+        space["variance"] = layers["position_variance"].sum(axis=-1)
+    return per_view, space
+
+
+def _is_member(name: str, members: Sequence[str]) -> bool:
+    return name[:2] in ("x_", "y_") and name[2:] in members and name[2:] not in ("center", "smoothed", "low", "high")

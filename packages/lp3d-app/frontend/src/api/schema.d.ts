@@ -13,7 +13,8 @@ export interface paths {
         };
         /**
          * Get Errors
-         * @description Box-plot statistics of the pixel error on labeled frames, for every source (model and stage).
+         * @description Box-plot statistics of the pixel error on labeled frames (a run's held-out frames when there is
+         *     one), for every source (model and stage).
          */
         get: operations["get_errors_api_diagnostics_errors_get"];
         put?: never;
@@ -319,6 +320,11 @@ export interface components {
             groups: components["schemas"]["ErrorGroupOut"][];
             /** Message */
             message?: string | null;
+            /**
+             * Scored
+             * @description which labeled frames are scored, in words
+             */
+            scored?: string | null;
         };
         /** FrameOut */
         FrameOut: {
@@ -466,6 +472,12 @@ export interface components {
         SeriesOut: {
             /** Keypoint */
             keypoint: string;
+            /**
+             * Overview
+             * @description columns of whole blocks of frames from the source's overview
+             * @default false
+             */
+            overview: boolean;
             /** S */
             s: number | null;
             /** Source */
@@ -1074,6 +1086,7 @@ export interface operations {
                 stop?: number | null;
                 /** @description screen columns: at most 2 points per column */
                 width?: number;
+                /** @description each member's x and y too */
                 members?: boolean;
                 /** @description comma-separated views (default all) */
                 views?: string | null;

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from lp3d_workflows.project import Project, SessionInfo
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from lp3d_app.responses import NumpyJSONResponse
 from lp3d_app.schemas import FrameOut
-from lp3d_app.state import AppState, get_project, get_session, get_state
+from lp3d_app.state import ProjectDep, SessionDep, StateDep
 
 router = APIRouter(tags=["frames"])
 
 
 @router.get("/sessions/{session_id}/frames/{frame}", response_model=FrameOut)
 def get_frame(
+    *,
     frame: int = Path(ge=0),
     sources: str | None = Query(None, description="comma-separated source ids (default: all of the session)"),
-    session: SessionInfo = Depends(get_session),
-    project: Project = Depends(get_project),
-    state: AppState = Depends(get_state),
+    session: SessionDep,
+    project: ProjectDep,
+    state: StateDep,
 ) -> Response:
     """Every layer of the chosen sources at one frame (read by chunk from the stores)."""
     chosen = session.sources if not sources else [s for s in sources.split(",") if s]
     unknown = [s for s in chosen if s not in session.sources]
     if unknown:
-        raise HTTPException(404, f"sources: expected ids of this session's sources {session.sources}, but got {unknown}")
+        raise HTTPException(
+            404, f"sources: expected ids of this session's sources {session.sources}, but got {unknown}"
+        )
     out = []
     for source_id in chosen:
         reader = state.reader(project.source(source_id))
@@ -53,10 +55,11 @@ def get_frame(
     responses={200: {"content": {"image/jpeg": {}}, "description": "the frame as JPEG"}},
 )
 def get_video_frame(
+    *,
     view: str,
     frame: int = Path(ge=0),
-    session: SessionInfo = Depends(get_session),
-    state: AppState = Depends(get_state),
+    session: SessionDep,
+    state: StateDep,
 ) -> Response:
     """One view's video frame by index."""
     video = session.videos.get(view)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from lp3d_workflows.jobs import TERMINAL_STATES, JobRecord
 from lp3d_workflows.project import Project
 
 from lp3d_app.schemas import JobLogOut, JobOut, SmoothRequest
-from lp3d_app.state import AppState, get_project, get_state
+from lp3d_app.state import AppState, ProjectDep, StateDep
 
 router = APIRouter(tags=["jobs"])
 
@@ -44,15 +44,13 @@ def _job(job_id: str, state: AppState) -> JobRecord:
 
 
 @router.get("/jobs", response_model=list[JobOut])
-def list_jobs(state: AppState = Depends(get_state), project: Project = Depends(get_project)) -> list[JobOut]:
+def list_jobs(state: StateDep, project: ProjectDep) -> list[JobOut]:
     """Every job of the project, newest first."""
     return [job_out(r, project) for r in state.jobs.list()]
 
 
 @router.post("/jobs/smooth", response_model=JobOut, status_code=201)
-def start_smoothing(
-    request: SmoothRequest, state: AppState = Depends(get_state), project: Project = Depends(get_project)
-) -> JobOut:
+def start_smoothing(request: SmoothRequest, state: StateDep, project: ProjectDep) -> JobOut:
     """Starts smoothing one session's predictions (a source's store, or a folder of prediction files)."""
     try:
         source = project.source(request.input)
@@ -63,7 +61,9 @@ def start_smoothing(
         try:
             folder = project.prediction_folder(request.input)
         except KeyError:
-            raise HTTPException(404, f"input {request.input!r}: not a source or prediction folder of this project") from None
+            raise HTTPException(
+                404, f"input {request.input!r}: not a source or prediction folder of this project"
+            ) from None
         inputs, label = [str(folder.path)], folder.label
     calibration = None
     if request.calibration:
@@ -88,28 +88,26 @@ def start_smoothing(
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-def get_job(job_id: str, state: AppState = Depends(get_state), project: Project = Depends(get_project)) -> JobOut:
+def get_job(job_id: str, state: StateDep, project: ProjectDep) -> JobOut:
     return job_out(_job(job_id, state), project)
 
 
 @router.delete("/jobs/{job_id}", response_model=JobOut)
-def cancel_job(job_id: str, state: AppState = Depends(get_state), project: Project = Depends(get_project)) -> JobOut:
+def cancel_job(job_id: str, state: StateDep, project: ProjectDep) -> JobOut:
     """Cancels a running job (kills its whole process group); a finished job is returned as it is."""
     _job(job_id, state)
     return job_out(state.jobs.cancel(job_id), project)
 
 
 @router.get("/jobs/{job_id}/log", response_model=JobLogOut)
-def get_job_log(job_id: str, offset: int = Query(0, ge=0), state: AppState = Depends(get_state)) -> JobLogOut:
+def get_job_log(*, job_id: str, offset: int = Query(0, ge=0), state: StateDep) -> JobLogOut:
     _job(job_id, state)
     text, end = state.jobs.log(job_id, offset)
     return JobLogOut(text=text, offset=end)
 
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
-async def job_events(
-    job_id: str, request: Request, state: AppState = Depends(get_state), project: Project = Depends(get_project)
-) -> StreamingResponse:
+async def job_events(job_id: str, request: Request, state: StateDep, project: ProjectDep) -> StreamingResponse:
     """Server-sent events: the job (as ``GET /jobs/{id}``) each time it changes, until it ends.
     A client that goes away only stops its stream, never the job."""
     _job(job_id, state)

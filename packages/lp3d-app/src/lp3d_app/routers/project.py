@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from lp3d_workflows.project import Project, SourceInfo
 
 from lp3d_app.schemas import (
@@ -14,7 +14,7 @@ from lp3d_app.schemas import (
     SessionSummary,
     SourceOut,
 )
-from lp3d_app.state import AppState, get_project, get_state
+from lp3d_app.state import ProjectDep, StateDep
 
 router = APIRouter(tags=["project"])
 
@@ -61,24 +61,28 @@ def project_out(project: Project) -> ProjectOut:
             )
             for s in project.sessions
         ],
-        calibrations=[CalibrationOut(id=c.id, label=project.relative(c.path), views=c.views) for c in project.calibrations],
+        calibrations=[
+            CalibrationOut(id=c.id, label=project.relative(c.path), views=c.views) for c in project.calibrations
+        ],
         runs=[
             RunOut(id=r.id, name=r.name, views=r.views, keypoints=r.keypoints, members=r.members, trained=r.trained)
             for r in project.runs
         ],
         sources=[source_out(s) for s in project.sources],
-        prediction_folders=[PredictionFolderOut(id=f.id, label=f.label, n_files=f.n_files) for f in project.prediction_folders],
+        prediction_folders=[
+            PredictionFolderOut(id=f.id, label=f.label, n_files=f.n_files) for f in project.prediction_folders
+        ],
         problems=[ProblemOut(where=p.where, message=p.message) for p in project.problems],
     )
 
 
 @router.get("/project", response_model=ProjectOut)
-def get_project_info(project: Project = Depends(get_project)) -> ProjectOut:
+def get_project_info(project: ProjectDep) -> ProjectOut:
     """The project folder: views, keypoints, skeleton, sessions, calibrations, runs, results, problems."""
     return project_out(project)
 
 
 @router.post("/project/refresh", response_model=ProjectOut)
-def refresh_project(state: AppState = Depends(get_state)) -> ProjectOut:
+def refresh_project(state: StateDep) -> ProjectOut:
     """Looks at the folder again (new videos, stores or runs)."""
     return project_out(state.refresh())

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from lp3d_workflows.project import Project, SessionInfo
+from fastapi import APIRouter
 
 from lp3d_app.routers.project import source_out
 from lp3d_app.schemas import SessionOut, VideoOut
-from lp3d_app.state import get_project, get_session
+from lp3d_app.state import ProjectDep, SessionDep
 
 router = APIRouter(tags=["sessions"])
 
 
 @router.get("/sessions/{session_id}", response_model=SessionOut)
-def get_session_info(session: SessionInfo = Depends(get_session), project: Project = Depends(get_project)) -> SessionOut:
+def get_session_info(session: SessionDep, project: ProjectDep) -> SessionOut:
     """A session: what the viewer needs to open it."""
     sources = [project.source(i) for i in session.sources]
     views = list(session.videos) or (sources[0].views if sources else [])
     n_frames = session.n_frames or max((s.n_frames for s in sources), default=0)
-    fps = next((v.fps for v in session.videos.values() if v.fps > 0), None) or next((s.fps for s in sources if s.fps), None) or 30.0
+    fps = (
+        next((v.fps for v in session.videos.values() if v.fps > 0), None)
+        or next((s.fps for s in sources if s.fps), None)
+        or 30.0
+    )
     keypoints = sources[0].keypoints if sources else project.keypoints
     return SessionOut(
         id=session.id,
@@ -28,7 +31,10 @@ def get_session_info(session: SessionInfo = Depends(get_session), project: Proje
         skeleton=[b for b in project.skeleton if b[0] in keypoints and b[1] in keypoints],
         n_frames=n_frames,
         fps=fps,
-        videos=[VideoOut(view=v.view, n_frames=v.n_frames, fps=v.fps, width=v.width, height=v.height) for v in session.videos.values()],
+        videos=[
+            VideoOut(view=v.view, n_frames=v.n_frames, fps=v.fps, width=v.width, height=v.height)
+            for v in session.videos.values()
+        ],
         calibration=session.calibration,
         sources=[source_out(s) for s in sources],
     )
