@@ -102,8 +102,9 @@ FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, co
         if (!(S > 0.0) || !std::isfinite(S)) continue;
         const double e = obs.y[i] - h.dot(m) - obs.c[i];
         if (e * e > gate * S) continue;  // gated: an innovation beyond the gate is not assimilated
-        m.noalias() += Ph * (e / S);
-        P.noalias() -= Ph * Ph.transpose() / S;
+        const double inv_S = 1.0 / S;
+        m.noalias() += Ph * (e * inv_S);
+        P.noalias() -= (Ph * inv_S) * Ph.transpose();
         if (S > 1e-100 && S < 1e100) {
           prod *= S;
           if (!(prod > 1e-150 && prod < 1e150)) {
@@ -113,10 +114,11 @@ FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, co
         } else {
           st.sum_log_S += std::log(S);
         }
-        st.sum_e2_S += e * e / S;
+        const double e2_S = e * e * inv_S;
+        st.sum_e2_S += e2_S;
         st.n += 1;
         if (free) {
-          st.sum_e2_S_free += e * e / S;
+          st.sum_e2_S_free += e2_S;
           st.n_free += 1;
         }
       }
