@@ -21,7 +21,7 @@ def make_project(root: Path) -> Path:
     )
     write_session(session, root, labeled_frames=12)
     predictions = make_ensemble_predictions(session, n_members=3, seed=3).to_dataset()
-    to_prediction_csvs(predictions, root / "predictions")
+    to_prediction_csvs(predictions, root / "predictions" / "synthetic")  # a folder per session, named after it
     _, smoothed = smooth_predictions(predictions, session.rig, SmoothSettings(n_threads=1))
     out = root / "smoothed" / "synthetic"
     out.mkdir(parents=True)

@@ -74,6 +74,7 @@ def test_session_and_frame_overlays_match_the_store(client, project, project_dir
 
     session = client.get("/api/sessions/synthetic", headers=AUTH).json()
     assert session["n_frames"] == 90 and session["fps"] == 30 and len(session["videos"]) == 3
+    assert session["missing_videos"] == [] and session["image_sizes"] == {v: [96, 80] for v in ("cam0", "cam1", "cam2")}
     source = smoothed_source(project)
     r = client.get(f"/api/sessions/synthetic/frames/42?sources={source['id']}", headers=AUTH)
     assert r.status_code == 200, r.text

@@ -5,6 +5,7 @@ Screenshots go to ``tests/artifacts/``. Without Chromium or Playwright these tes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -47,34 +48,42 @@ def _require_browser():
         pytest.skip(f"{', '.join(missing)} missing")
 
 
+@contextlib.contextmanager
+def running_app(root: Path):
+    """``lp3d app ROOT`` in a subprocess on a free port; yields its URL; stopped (SIGTERM) at the end."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = root.parent / f"server-{root.name}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lp3d_cli", "app", str(root), "--port", str(port), "--token", TOKEN, "--no-browser"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if process.poll() is not None:
+                        raise AssertionError(log_path.read_text()) from None
+                    time.sleep(0.2)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server(project_dir, tmp_path_factory):
     _require_browser()
     root = tmp_path_factory.mktemp("browser") / "project"
     shutil.copytree(project_dir, root)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(root.parent / "server.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lp3d_cli", "app", str(root), "--port", str(port), "--token", TOKEN, "--no-browser"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None:
-                raise AssertionError((root.parent / "server.log").read_text()) from None
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    with running_app(root) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -87,17 +96,24 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, server, tmp_path):
+@contextlib.contextmanager
+def open_page(browser, url: str):
+    """A page of the app at ``url`` (signed in with the token); fails on any script error."""
     context = browser.new_context(viewport={"width": 1500, "height": 1200})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.set_default_timeout(WAIT)
-    page.goto(f"{server}/?token={TOKEN}")
+    page.goto(f"{url}/?token={TOKEN}")
     yield page
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def page(browser, server):
+    with open_page(browser, server) as page:
+        yield page
 
 
 def shot(page, name: str) -> None:
@@ -171,14 +187,31 @@ def test_smoothing_job_runs_and_opens_in_the_viewer(page):
     page.click("[data-testid=open-result]")
     page.wait_for_selector("[data-testid=viewer-page][data-shown='0']")
     assert page.locator("text=lp3d-app/smoothed/browser-run").count() >= 1
+    assert page.locator("[data-testid=missing-videos]").count() == 0  # the result joined the session of its videos
 
 
 def test_diagnostics_show_box_plots_and_worst_frames(page):
     page.goto(page.url.split("#")[0] + "#/diagnostics")
     page.wait_for_selector("[data-testid=boxplot]")
     page.wait_for_selector("[data-testid=worst-inconsistent] li a")
+    assert page.inner_text("[data-testid=scored]").startswith("Scored: every labeled frame (12;")
+    assert page.locator("[data-testid=stats-table] tr").count() == 2 + 11  # two header rows, a row per keypoint
     shot(page, "diagnostics")
     href = page.get_attribute("[data-testid=worst-inconsistent] li a", "href")
     frame = int(href.split("frame=")[1])
     page.click("[data-testid=worst-inconsistent] li a")
     page.wait_for_selector(f"[data-testid=viewer-page][data-shown='{frame}']")
+
+
+def test_views_without_video_are_drawn_at_their_calibrated_size_and_say_so(project_dir, browser, tmp_path):
+    _require_browser()
+    root = tmp_path / "project"
+    shutil.copytree(project_dir, root, ignore=shutil.ignore_patterns("lp3d-app", ".lp3d-app", "videos"))
+    with running_app(root) as url, open_page(browser, url) as page:
+        page.click("[data-testid=open-synthetic]")
+        page.wait_for_selector("[data-testid=viewer-page][data-shown='0']")
+        assert "No video for cam0, cam1, cam2" in page.inner_text("[data-testid=missing-videos]")
+        size = page.eval_on_selector("[data-testid=view-cam2]", "c => [c.width, c.height, c.dataset.frame]")
+        assert size == [96, 80, "0"]  # the calibration's image size, drawn with the overlays
+        assert "no video" in page.inner_text("figure:has([data-testid=view-cam2]) figcaption")
+        shot(page, "viewer-without-videos")

@@ -55,7 +55,7 @@ def test_a_lightning_pose_project_with_stores(project, viewer_project):
     )
     assert source.n_frames == 300 and source.fps == 30
     [folder] = project.prediction_folders
-    assert folder.label == "predictions" and folder.n_files == 9
+    assert folder.label == "predictions/synthetic" and folder.n_files == 9
     assert project.problems == []
 
 

@@ -102,6 +102,12 @@ class SessionOut(BaseModel):
     n_frames: int
     fps: float
     videos: list[VideoOut]
+    missing_videos: list[str] = Field(
+        description="views without a video (the viewer draws their overlays on a blank image)"
+    )
+    image_sizes: dict[str, tuple[int, int]] = Field(
+        description="each view's image (width, height): its video's, else its calibration's; unknown views left out"
+    )
     calibration: str | None
     sources: list[SourceOut]
 

@@ -127,17 +127,23 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class CalibrationInfo:
-    """A calibration: an anipose file, or a store's calibration group (``group`` set)."""
+    """A calibration: an anipose file, or a store's calibration group (``group`` set); ``sizes``:
+    each camera's image ``(width, height)`` (cameras without one are left out)."""
 
     id: str
     path: Path
     views: list[str]
     group: str | None = None
+    sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SessionInfo:
-    """A recording: its videos by view (possibly none), calibration and result sources."""
+    """A recording: its videos by view (possibly none), calibration and result sources.
+
+    ``image_sizes``: each view's image ``(width, height)``: its video's, else its calibration's
+    (the session's calibration file, else a source store's calibration group); views of no known
+    size are left out."""
 
     id: str
     name: str
@@ -145,6 +151,7 @@ class SessionInfo:
     calibration: str | None  # a CalibrationInfo id
     sources: list[str]  # SourceInfo ids
     n_labeled: int = 0
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def n_frames(self) -> int:
@@ -180,6 +187,7 @@ class SourceInfo:
         views, keypoints, members: names.
         n_frames: frames.
         fps: frame rate, if recorded.
+        image_sizes: each view's image ``(width, height)`` from the store's calibration, if any.
     """
 
     id: str
@@ -195,6 +203,7 @@ class SourceInfo:
     members: list[str]
     n_frames: int
     fps: float | None
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -595,6 +604,17 @@ def _store_source(project: Project, path: Path) -> SourceInfo | None:
         project.problems.append(Problem(where, " ".join(str(err).split())))
         return None
     session = store.session or str(main.attrs.get("session") or path.stem)
+    sizes: dict[str, tuple[int, int]] = {}
+    if CALIBRATION_GROUP in groups:
+        try:
+            calibration = read_group(store, CALIBRATION_GROUP)
+            sizes = {
+                str(v): (int(w), int(h))
+                for v, (w, h) in zip(calibration["view"].values, calibration["image_size"].values, strict=True)
+                if w > 0 and h > 0
+            }
+        except (OSError, ValueError, KeyError) as err:
+            project.problems.append(Problem(where, f"{CALIBRATION_GROUP}: {' '.join(str(err).split())}"))
     folder = project.relative(path.parent)
     shown = [g for g in (predictions, smoothed) if g]
     fps = main.attrs.get("fps")
@@ -612,6 +632,7 @@ def _store_source(project: Project, path: Path) -> SourceInfo | None:
         members=members,
         n_frames=int(main.sizes["time"]),
         fps=float(fps) if fps is not None else None,
+        image_sizes=sizes,
     )
 
 
@@ -679,7 +700,8 @@ def _calibration_info(project: Project, path: Path) -> CalibrationInfo | None:
             Problem(project.relative(path), f"cannot read the calibration: {' '.join(str(err).split())}")
         )
         return None
-    return CalibrationInfo(_hash_id("cal", project.relative(path)), path, list(rig.names))
+    sizes = {c.name: (int(c.size[0]), int(c.size[1])) for c in rig.cameras if c.size[0] > 0 and c.size[1] > 0}
+    return CalibrationInfo(_hash_id("cal", project.relative(path)), path, list(rig.names), sizes=sizes)
 
 
 def _toml_files(project: Project) -> list[Path]:
@@ -746,6 +768,9 @@ def describe_project(root: str | os.PathLike) -> Project:
             views = (own[0].views if own else project.views) or []
             matching = [c for c in tomls if set(views) <= set(c.views)]
             calibration = matching[0] if len(matching) == 1 else None
+        sizes = {view: (info.width, info.height) for view, info in videos.get(name, {}).items()}
+        for known in [calibration.sizes if calibration is not None else {}, *(s.image_sizes for s in own)]:
+            sizes = {**known, **sizes}
         project.sessions.append(
             SessionInfo(
                 id=_session_id(name),
@@ -754,6 +779,7 @@ def describe_project(root: str | os.PathLike) -> Project:
                 calibration=None if calibration is None else calibration.id,
                 sources=[s.id for s in own],
                 n_labeled=labeled.get(name, 0),
+                image_sizes=sizes,
             )
         )
     if not project.sessions:

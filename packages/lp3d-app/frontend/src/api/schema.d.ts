@@ -512,8 +512,23 @@ export interface components {
             fps: number;
             /** Id */
             id: string;
+            /**
+             * Image Sizes
+             * @description each view's image (width, height): its video's, else its calibration's; unknown views left out
+             */
+            image_sizes: {
+                [key: string]: [
+                    number,
+                    number
+                ];
+            };
             /** Keypoints */
             keypoints: string[];
+            /**
+             * Missing Videos
+             * @description views without a video (the viewer draws their overlays on a blank image)
+             */
+            missing_videos: string[];
             /** N Frames */
             n_frames: number;
             /** Name */

@@ -1,6 +1,7 @@
-/** One keypoint over time, linked to the cursor: x and y per view (members, centre, EKS with its 95% band),
- * ensemble and posterior variance, reprojection error with the inflated frames, and s. Click a point: the
- * viewer goes to its frame. Drag to zoom: the zoomed range is fetched again, decimated on the server. */
+/** One keypoint over time, linked to the cursor: x and y per view (centre, EKS with its 95% band, and each
+ * member when asked), ensemble and posterior variance, reprojection error with the inflated frames, and s.
+ * Click a point: the viewer goes to its frame. Drag to zoom: the zoomed range is fetched again, decimated on
+ * the server. */
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, type Series, type Session, type Source } from "../api/client";
@@ -19,10 +20,12 @@ export function TimeSeriesPanel(session: Session, cursor: TimeCursor) {
   let loadedStep = 1;
   const keypointSelect = h("select", { "data-testid": "series-keypoint" }, ...session.keypoints.map((k) => h("option", { value: k, text: k })));
   const sourceSelect = h("select", { "data-testid": "series-source" }, ...session.sources.map((s) => h("option", { value: s.id, text: s.label, selected: s.id === source?.id })));
+  const membersBox = h("input", { type: "checkbox", "data-testid": "series-members" });
+  const membersLabel = h("label", { title: "each ensemble member's x and y" }, membersBox, " members");
   const info = h("span", { class: "hint", "data-testid": "series-info" });
   const reset = h("button", { text: "Whole session" });
   const charts = h("div", { class: "charts" });
-  const element = h("section", { class: "timeseries", "data-testid": "timeseries" }, h("div", { class: "toolbar" }, h("b", { text: "Time series " }), keypointSelect, sourceSelect, reset, info), charts);
+  const element = h("section", { class: "timeseries", "data-testid": "timeseries" }, h("div", { class: "toolbar" }, h("b", { text: "Time series " }), keypointSelect, sourceSelect, membersLabel, reset, info), charts);
   keypointSelect.onchange = () => {
     keypoint = keypointSelect.value;
     load();
@@ -31,6 +34,7 @@ export function TimeSeriesPanel(session: Session, cursor: TimeCursor) {
     source = session.sources.find((s) => s.id === sourceSelect.value);
     load();
   };
+  membersBox.onchange = () => load();
   reset.onclick = () => {
     range = [0, session.n_frames];
     load();
@@ -139,7 +143,8 @@ export function TimeSeriesPanel(session: Session, cursor: TimeCursor) {
     if (data.space.x) {
       chart("3D position", time, ["x", "y", "z"].map((a, i) => ({ label: a, values: data.space[a], color: VIEW_COLORS[i] })), width);
     }
-    info.textContent = `s = ${data.s === null ? "—" : data.s.toPrecision(3)} · frames ${data.start}–${data.stop - 1} · ${data.step > 1 ? `${data.step} frames per column (min/max)` : "every frame"}`;
+    const columns = data.step > 1 ? `${data.step} frames per column (min/max${data.overview ? " of 16-frame blocks" : ""})` : "every frame";
+    info.textContent = `s = ${data.s === null ? "—" : data.s.toPrecision(3)} · frames ${data.start}–${data.stop - 1} · ${columns}`;
     element.dataset.ready = `${data.keypoint}:${data.start}:${data.stop}`;
   }
 
@@ -152,7 +157,7 @@ export function TimeSeriesPanel(session: Session, cursor: TimeCursor) {
     loadedStep = bucketSize(range[1] - range[0], width);
     element.dataset.ready = "";
     try {
-      render(await api.series(source.id, keypoint, range[0], range[1], width));
+      render(await api.series(source.id, keypoint, range[0], range[1], width, membersBox.checked));
     } catch (err) {
       showError(charts, err);
     }

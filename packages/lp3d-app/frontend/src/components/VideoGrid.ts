@@ -1,6 +1,8 @@
-/** All views side by side: each view's frame with the overlays of the same frame, drawn together. */
+/** All views side by side: each view's frame with the overlays of the same frame, drawn together. A view
+ * without a video is drawn blank at its image size (its video's, else its calibration's) and says so. */
 import type { Frame, Session } from "../api/client";
 import { withAlpha } from "../lib/colors";
+import { imageSize } from "../lib/frames";
 import { h } from "../lib/dom";
 import type { OverlayState } from "./OverlayPanel";
 
@@ -9,10 +11,16 @@ type P = (number | null)[];
 
 export function VideoGrid(session: Session, colors: string[]) {
   const canvases = session.views.map((view) => {
-    const video = session.videos.find((v) => v.view === view);
-    return h("canvas", { width: video?.width ?? 640, height: video?.height ?? 512, "data-view": view, "data-testid": `view-${view}` });
+    const [width, height] = imageSize(session, view);
+    return h("canvas", { width, height, "data-view": view, "data-testid": `view-${view}` });
   });
-  const element = h("div", { class: "video-grid" }, ...canvases.map((c, i) => h("figure", {}, c, h("figcaption", { text: session.views[i] }))));
+  const captions = session.views.map((view) => {
+    const missing = session.missing_videos.includes(view);
+    const known = view in session.image_sizes;
+    const note = missing ? ` · no video${known ? "" : " (image size unknown: 640 × 512 shown)"}` : "";
+    return h("figcaption", { text: view + note, class: missing ? "missing" : "" });
+  });
+  const element = h("div", { class: "video-grid" }, ...canvases.map((c, i) => h("figure", {}, c, captions[i])));
 
   function draw(frame: number, images: (ImageBitmap | null)[], overlay: Frame | null, state: OverlayState) {
     canvases.forEach((canvas, v) => {
@@ -22,6 +30,12 @@ export function VideoGrid(session: Session, colors: string[]) {
       ctx.fillRect(0, 0, canvas.width, canvas.height);
       const image = images[v];
       if (image) ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+      else if (session.missing_videos.includes(session.views[v])) {
+        ctx.fillStyle = "#777";
+        const size = Math.max(8, Math.round(canvas.height / 9));
+        ctx.font = `${size}px sans-serif`;
+        ctx.fillText(`no video for ${session.views[v]}`, size / 2, size * 1.3);
+      }
       if (overlay) {
         overlay.sources.forEach((src, si) => {
           if (!state.sources.includes(src.source)) return;
@@ -126,3 +140,4 @@ export function VideoGrid(session: Session, colors: string[]) {
 
   return { element, draw };
 }
+

@@ -43,3 +43,15 @@ export function playbackFrame(startFrame: number, startMs: number, nowMs: number
 export function droppedFrames(shown: number, next: number): number {
   return Math.max(next - shown - 1, 0);
 }
+
+/** A view's image (width, height): its video's, else the size the server knows (its calibration's);
+ * 640 × 512 when nothing says. */
+export function imageSize(
+  session: { videos: { view: string; width: number; height: number }[]; image_sizes: Record<string, [number, number]> },
+  view: string,
+): [number, number] {
+  const video = session.videos.find((v) => v.view === view);
+  if (video) return [video.width, video.height];
+  const known = session.image_sizes[view];
+  return known ? [known[0], known[1]] : [640, 512];
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bucketSize, decimateMinMax, decimatedTime } from "./decimate";
-import { clampFrame, droppedFrames, formatTime, parseFrame, playbackFrame, stepFrame } from "./frames";
+import { clampFrame, droppedFrames, formatTime, imageSize, parseFrame, playbackFrame, stepFrame } from "./frames";
 import { hsvToRgb, keypointColors, rampColor, withAlpha } from "./colors";
 
 describe("decimation", () => {
@@ -65,5 +65,14 @@ describe("colours", () => {
     expect(rampColor(0, 0, 1)).toBe("#313695");
     expect(rampColor(5, 0, 1)).toBe("#a50026");
     expect(withAlpha("#ff0080", 0.5)).toBe("rgba(255,0,128,0.5)");
+  });
+});
+
+describe("image sizes", () => {
+  const session = { videos: [{ view: "top", width: 1280, height: 1024 }], image_sizes: { top: [1, 1] as [number, number], side: [800, 600] as [number, number] } };
+  it("is the video's, else the calibration's, else 640 x 512", () => {
+    expect(imageSize(session, "top")).toEqual([1280, 1024]);
+    expect(imageSize(session, "side")).toEqual([800, 600]);
+    expect(imageSize(session, "front")).toEqual([640, 512]);
   });
 });

@@ -8,27 +8,30 @@ import { h, showError, type Page } from "../lib/dom";
 
 type Box = Errors["groups"][number]["overall"];
 
-function boxPlot(rows: { label: string; box: Box }[]): HTMLCanvasElement {
+const STAGE_COLORS: Record<string, string> = { member: "#607d8b", ensemble: "#8d6e63", smoothed: "#1f7ae0" };
+
+function boxPlot(rows: { label: string; box: Box; stage: string }[]): HTMLCanvasElement {
   const rowH = 24;
-  const left = 300;
-  const width = 900;
-  const canvas = h("canvas", { width, height: rows.length * rowH + 30, "data-testid": "boxplot" });
+  const width = 1000;
+  const canvas = h("canvas", { width, height: rows.length * rowH + 34, "data-testid": "boxplot" });
   const ctx = canvas.getContext("2d")!;
-  const max = Math.max(1, ...rows.map((r) => r.box.high ?? 0));
-  const x = (v: number) => left + ((width - left - 20) * v) / max;
-  ctx.fillStyle = "#ddd";
   ctx.font = "12px sans-serif";
-  rows.forEach(({ label, box }, i) => {
+  const left = Math.min(460, 12 + Math.max(...rows.map((r) => ctx.measureText(r.label).width)));
+  const max = Math.max(1, ...rows.map((r) => r.box.high ?? 0));
+  const x = (v: number) => left + ((width - left - 50) * v) / max;
+  rows.forEach(({ label, box, stage }, i) => {
     const y = 10 + i * rowH + rowH / 2;
     ctx.fillStyle = "#ddd";
-    ctx.fillText(label.length > 45 ? "…" + label.slice(-44) : label, 4, y + 4);
+    ctx.textAlign = "right";
+    ctx.fillText(label, left - 8, y + 4);
+    ctx.textAlign = "left";
     if (box.n === 0 || box.q1 === null) return;
     ctx.strokeStyle = "#9cc3ea";
     ctx.beginPath();
     ctx.moveTo(x(box.low!), y);
     ctx.lineTo(x(box.high!), y);
     ctx.stroke();
-    ctx.fillStyle = "#1f5fa8";
+    ctx.fillStyle = STAGE_COLORS[stage] ?? "#1f5fa8";
     ctx.fillRect(x(box.q1!), y - 7, x(box.q3!) - x(box.q1!), 14);
     ctx.strokeStyle = "#fff";
     ctx.beginPath();
@@ -37,20 +40,21 @@ function boxPlot(rows: { label: string; box: Box }[]): HTMLCanvasElement {
     ctx.stroke();
   });
   ctx.fillStyle = "#aaa";
-  for (let t = 0; t <= 4; t++) ctx.fillText(`${((max * t) / 4).toFixed(1)} px`, x((max * t) / 4) - 10, rows.length * rowH + 25);
+  ctx.textAlign = "center";
+  for (let t = 0; t <= 4; t++) ctx.fillText(`${((max * t) / 4).toFixed(1)} px`, x((max * t) / 4), rows.length * rowH + 28);
   return canvas;
 }
 
 function histogram(counts: number[], edges: number[]): HTMLCanvasElement {
-  const canvas = h("canvas", { width: 160, height: 50, class: "hist" });
+  const canvas = h("canvas", { width: 120, height: 40, class: "hist" });
   const ctx = canvas.getContext("2d")!;
   const max = Math.max(1, ...counts);
-  const w = 160 / counts.length;
+  const w = 120 / counts.length;
   counts.forEach((c, i) => {
     ctx.fillStyle = "#4fc3f7";
-    ctx.fillRect(i * w, 50 - (44 * c) / max, w - 1, (44 * c) / max);
+    ctx.fillRect(i * w, 40 - (36 * c) / max, Math.max(w - 1, 1), (36 * c) / max);
   });
-  canvas.title = `0 – ${edges[edges.length - 1].toFixed(2)} px`;
+  canvas.title = `reprojection error, 0 – ${edges[edges.length - 1].toFixed(2)} px (the 99th percentile)`;
   return canvas;
 }
 
@@ -83,8 +87,17 @@ export function DiagnosticsPage(): Page {
         return;
       }
       const key = byKeypoint.value;
-      const rows = errors.groups.map((g) => ({ label: `${g.model} (${g.n_frames} frames)`, box: key === "overall" ? g.overall : g.by_keypoint[key] }));
-      errorsBox.replaceChildren(boxPlot(rows));
+      const rows = errors.groups.map((g) => ({ label: `${g.model} (${g.n_frames} frames)`, box: key === "overall" ? g.overall : g.by_keypoint[key], stage: g.stage }));
+      errorsBox.replaceChildren(
+        h("p", { "data-testid": "scored", text: `Scored: ${errors.scored ?? "the labeled frames"}.` }),
+        h(
+          "p",
+          { class: "hint" },
+          "Pixel distance to the label, every keypoint and view of every scored frame. Box: quartiles and median; whiskers: the farthest errors within 1.5 × IQR. ",
+          ...Object.entries(STAGE_COLORS).map(([stage, color]) => h("span", { class: "swatch", style: `background:${color}`, text: stage === "smoothed" ? "EKS" : stage === "member" ? "ensemble member" : "ensemble centre" })),
+        ),
+        boxPlot(rows),
+      );
     };
     byKeypoint.onchange = drawErrors;
     api
@@ -108,29 +121,36 @@ export function DiagnosticsPage(): Page {
       }
       const session = project.sessions.find((s) => s.sources.includes(id));
       const maxVar = Math.max(...stats.stats.map((s) => s.ensemble_variance ?? 0), 1e-9);
+      const columns = ["inflated", "ens. var (px²)", "post. var (px²)", "error median / p95 (px)", "error histogram"];
       const table = h(
         "table",
         { class: "stats", "data-testid": "stats-table" },
-        h("tr", {}, h("th", { text: "keypoint" }), h("th", { text: "s" }), ...stats.views.map((v) => h("th", { text: `${v}: inflated · ens. var · post. var · error (median / p95) · histogram` }))),
+        h("tr", {}, h("th", { rowspan: 2, text: "keypoint" }), h("th", { rowspan: 2, text: "s" }), ...stats.views.map((v) => h("th", { colspan: columns.length, class: "view", text: v }))),
+        h("tr", {}, ...stats.views.flatMap(() => columns.map((c) => h("th", { class: "sub", text: c })))),
         ...stats.keypoints.map((k) =>
           h(
             "tr",
             {},
             h("td", { text: k }),
             h("td", { text: stats.s[k]?.toPrecision(3) ?? "—" }),
-            ...stats.views.map((v) => {
+            ...stats.views.flatMap((v) => {
               const s = stats.stats.find((x) => x.keypoint === k && x.view === v)!;
-              return h(
-                "td",
-                {},
-                h("span", { text: `${(100 * s.inflated).toFixed(1)}% · ` }),
-                h("span", { style: `color:${rampColor(s.ensemble_variance ?? 0, 0, maxVar)}`, text: `${(s.ensemble_variance ?? NaN).toFixed(2)} · ` }),
-                h("span", { text: `${(s.posterior_variance ?? NaN).toFixed(2)} · ${(s.error_median ?? NaN).toFixed(2)} / ${(s.error_p95 ?? NaN).toFixed(2)} ` }),
-                histogram(s.histogram, s.edges),
-              );
+              const hist = histogram(s.histogram, s.edges);
+              return [
+                h("td", { class: s.inflated > 0.05 ? "num warn view" : "num view", text: `${(100 * s.inflated).toFixed(1)}%` }),
+                h("td", { class: "num", style: `color:${rampColor(s.ensemble_variance ?? 0, 0, maxVar)}`, text: (s.ensemble_variance ?? NaN).toFixed(2) }),
+                h("td", { class: "num", text: (s.posterior_variance ?? NaN).toFixed(2) }),
+                h("td", { class: "num", text: `${(s.error_median ?? NaN).toFixed(2)} / ${(s.error_p95 ?? NaN).toFixed(2)}` }),
+                h("td", {}, hist),
+              ];
             }),
           ),
         ),
+      );
+      const note = h(
+        "p",
+        { class: "hint" },
+        `${stats.n_frames} frames. inflated: share of observed frames whose variance the smoother inflated (outliers); ens. var: median ensemble variance (coloured from low, grey, to the highest, red); post. var: median posterior variance; error: reprojection error, the distance between the ensemble centre and the smoothed track; histogram: 0 px to the 99th percentile (larger errors in the last bar).`,
       );
       const worst = (title: string, items: Statistics["inconsistent"], testid: string) =>
         h(
@@ -145,9 +165,17 @@ export function DiagnosticsPage(): Page {
             ),
           ),
         );
+      const calibrated = project.sources.find((s) => s.id === id)?.smoother === "calibrated";
       sourceBox.replaceChildren(
+        note,
         table,
-        h("div", { class: "worst-lists" }, worst("Most inconsistent across views (px)", stats.inconsistent, "worst-inconsistent"), worst("Highest posterior variance", stats.uncertain, "worst-uncertain")),
+        h(
+          "div",
+          { class: "worst-lists" },
+          worst("Most inconsistent across views: mean over keypoints of the worst view's reprojection error (px)", stats.inconsistent, "worst-inconsistent"),
+          worst(`Most uncertain: mean over keypoints of the posterior variance (${calibrated ? "3D, world units², x + y + z" : "worst view, px², x + y"})`, stats.uncertain, "worst-uncertain"),
+        ),
+        h("p", { class: "hint", text: "Click a frame to open it in the viewer; in brackets the keypoint (and view) that contributes most." }),
       );
     }
   }

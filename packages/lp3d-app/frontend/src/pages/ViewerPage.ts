@@ -129,9 +129,17 @@ export function ViewerPage(sessionId: string, startFrame: number): Page {
       series.destroy,
     );
     const status = h("div", { class: "status", "data-testid": "viewer-status" });
+    const missing = session.missing_videos.length
+      ? h("p", {
+          class: "notice",
+          "data-testid": "missing-videos",
+          text: `No video for ${session.missing_videos.join(", ")}: ${session.missing_videos.length > 1 ? "their" : "its"} overlays are drawn on a blank image (videos/${session.name}_<view>.mp4 in the data folder would show it).`,
+        })
+      : "";
     element.replaceChildren(
       h("h1", { text: `Session ${session.name}` }, h("span", { class: "hint", text: ` ${session.n_frames} frames at ${session.fps} fps · keys: space play/pause, ← → step, shift+← → jump 10` })),
       bar.element,
+      missing,
       status,
       h("div", { class: "viewer-main" }, grid.element, panel),
       h("div", { class: "viewer-lower" }, h("div", { class: "scene-box" }, h("h3", { text: "3D" }), scene.element), series.element),

@@ -15,7 +15,7 @@ router = APIRouter(tags=["sessions"])
 def get_session_info(session: SessionDep, project: ProjectDep) -> SessionOut:
     """A session: what the viewer needs to open it."""
     sources = [project.source(i) for i in session.sources]
-    views = list(session.videos) or (sources[0].views if sources else [])
+    views = list(dict.fromkeys([*(sources[0].views if sources else []), *session.videos]))  # videos may lack a view
     n_frames = session.n_frames or max((s.n_frames for s in sources), default=0)
     fps = (
         next((v.fps for v in session.videos.values() if v.fps > 0), None)
@@ -35,6 +35,8 @@ def get_session_info(session: SessionDep, project: ProjectDep) -> SessionOut:
             VideoOut(view=v.view, n_frames=v.n_frames, fps=v.fps, width=v.width, height=v.height)
             for v in session.videos.values()
         ],
+        missing_videos=[v for v in views if v not in session.videos],
+        image_sizes={v: session.image_sizes[v] for v in views if v in session.image_sizes},
         calibration=session.calibration,
         sources=[source_out(s) for s in sources],
     )
