@@ -56,7 +56,7 @@ def test_init_train_predict_evaluate(synthetic_project, tmp_path):
     result = _run("predict", tmp_path / "run", *videos, "--out", store, "--batch-size", "16", "--no-progress")
     assert result.exit_code == 0, result.output
     assert f"40 frames -> {store}/predictions/run" in result.output
-    assert (tmp_path / "out_csv" / "cam0.seed_3.csv").is_file()
+    assert (tmp_path / "out_csv" / "synthetic_cam0.seed_3.csv").is_file()  # the session the videos name
 
     result = _run("evaluate", tmp_path / "run")
     assert result.exit_code == 0, result.output
