@@ -171,7 +171,7 @@ def source_statistics(reader: SourceReader, source_id: str, *, n_worst: int = 20
         s[keypoint] = float(np.asarray(sm.arrays["smoothing_parameter"][k, 0]))
         for v, view in enumerate(reader.views):
             e = _finite(error[k, v]).astype(np.float64)
-            top = float(np.percentile(e, 99)) if e.size else 1.0
+            median, p95, top = (float(x) for x in np.percentile(e, [50, 95, 99])) if e.size else (np.nan, np.nan, 1.0)
             hist, edges = np.histogram(np.minimum(e, top), bins=HISTOGRAM_BINS, range=(0.0, max(top, 1e-6)))
             stats.append(
                 KeypointViewStats(
@@ -180,8 +180,8 @@ def source_statistics(reader: SourceReader, source_id: str, *, n_worst: int = 20
                     inflated=float(inflated[k, v] / max(observed[k, v], 1)),
                     ensemble_variance=_median(ensemble[k, v].astype(np.float64)),
                     posterior_variance=_median(posterior[k, v].astype(np.float64)),
-                    error_median=float(np.median(e)) if e.size else float("nan"),
-                    error_p95=float(np.percentile(e, 95)) if e.size else float("nan"),
+                    error_median=median,
+                    error_p95=p95,
                     histogram=hist.astype(int).tolist(),
                     edges=edges.tolist(),
                     n_observed=int(observed[k, v]),

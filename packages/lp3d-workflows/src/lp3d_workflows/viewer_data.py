@@ -71,7 +71,7 @@ OVERVIEW_BLOCK = 16
 RAW_FRAMES = 8192
 """A series of at most this many frames is read from the store's chunks at full resolution; a longer
 one whose columns would be narrower than a block comes from the overview, one column per block."""
-_OVERVIEW_VERSION = 1
+_OVERVIEW_VERSION = 2
 _ORDER = ("member", "view", "time", "keypoint")
 
 
@@ -246,6 +246,21 @@ def _version(folder: Path) -> list:
     return [str(folder), stat.st_size, stat.st_mtime_ns]
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """How one array of a group is stored (read once from its metadata)."""
+
+    chunks: tuple[int, ...]
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    compressor: Any
+    fill_value: Any
+    separator: str
+    time_chunked: bool
+    direct: bool  # chunk files read and decoded here (no filters, C order, zarr v2)
+    path: str
+
+
 class _Group:
     """One group of a store, read through zarr (opened once). Arrays chunked along ``time`` alone
     (the store's layout for whole frames, :func:`lp3d_io.store.storage`) are read chunk file by
@@ -261,10 +276,27 @@ class _Group:
         self.group = zarr.open_group(self.folder, mode="r", zarr_format=2, use_consolidated=True)
         self.arrays: dict[str, Any] = {}
         self.dims: dict[str, list[str]] = {}
+        self._layout: dict[str, _Layout] = {}
         for name in self.group.array_keys():
             array = self.group[name]
             self.arrays[name] = array
-            self.dims[name] = list(array.attrs.get("_ARRAY_DIMENSIONS", []))
+            dims = list(array.attrs.get("_ARRAY_DIMENSIONS", []))
+            self.dims[name] = dims
+            meta = array.metadata
+            chunks, shape = tuple(int(c) for c in array.chunks), tuple(int(n) for n in array.shape)
+            whole = all(c >= n for d, c, n in zip(dims, chunks, shape, strict=True) if d != "time")
+            plain = not getattr(meta, "filters", None) and getattr(meta, "order", "C") == "C"
+            self._layout[name] = _Layout(
+                chunks=chunks,
+                shape=shape,
+                dtype=np.dtype(array.dtype),
+                compressor=getattr(meta, "compressor", None),
+                fill_value=getattr(meta, "fill_value", None),
+                separator=getattr(meta, "dimension_separator", None) or ".",
+                time_chunked="time" in dims and whole,
+                direct=plain and hasattr(meta, "dimension_separator"),
+                path=str(self.folder / name),
+            )
 
     def names(self, dim: str) -> list[str]:
         return [str(v) for v in self.arrays[dim][:]]
@@ -273,12 +305,11 @@ class _Group:
         return name in self.arrays
 
     def time_chunk(self, name: str) -> int:
-        return int(self.arrays[name].chunks[self.dims[name].index("time")])
+        return self._layout[name].chunks[self.dims[name].index("time")]
 
     def time_chunked(self, name: str) -> bool:
         """Whether a chunk of ``name`` holds whole frames (every other axis whole): one frame, one chunk."""
-        dims, array = self.dims[name], self.arrays[name]
-        return all(c >= n for d, c, n in zip(dims, array.chunks, array.shape, strict=True) if d != "time")
+        return self._layout[name].time_chunked
 
     def block(self, name: str, index: int, *, cache: bool = True) -> np.ndarray:
         """Time chunk ``index`` of a time-chunked variable, in its stored axis order (cached)."""
@@ -299,26 +330,22 @@ class _Group:
         return values
 
     def _chunk_file(self, name: str, index: int) -> np.ndarray | None:
-        array, dims = self.arrays[name], self.dims[name]
-        meta = array.metadata
-        if (
-            getattr(meta, "filters", None)
-            or getattr(meta, "order", "C") != "C"
-            or not hasattr(meta, "dimension_separator")
-        ):
+        layout, dims = self._layout[name], self.dims[name]
+        if not layout.direct:
             return None
         axis = dims.index("time")
-        key = meta.dimension_separator.join(str(index) if d == axis else "0" for d in range(len(dims)))
-        shape = tuple(array.chunks)
+        key = layout.separator.join(str(index) if d == axis else "0" for d in range(len(dims)))
+        shape = layout.chunks
         try:
-            data = (self.folder / name / key).read_bytes()
+            with open(f"{layout.path}/{key}", "rb") as f:
+                data = f.read()
         except FileNotFoundError:
-            values = np.full(shape, meta.fill_value, dtype=array.dtype)
+            values = np.full(shape, layout.fill_value, dtype=layout.dtype)
         else:
-            if meta.compressor is not None:
-                data = meta.compressor.decode(data)
-            values = np.frombuffer(data, dtype=array.dtype).reshape(shape)
-        stop = min((index + 1) * shape[axis], array.shape[axis]) - index * shape[axis]
+            if layout.compressor is not None:
+                data = layout.compressor.decode(data)
+            values = np.frombuffer(data, dtype=layout.dtype).reshape(shape)
+        stop = min((index + 1) * shape[axis], layout.shape[axis]) - index * shape[axis]
         return values if stop == shape[axis] else values[(slice(None),) * axis + (slice(0, stop),)]
 
     def cached(self, name: str, index: int) -> bool:
@@ -343,8 +370,16 @@ class _Group:
         if self.time_chunked(name):
             size = self.time_chunk(name)
             first, last = start // size, (stop - 1) // size
-            pieces = [self.block(name, c, cache=cache) for c in range(first, last + 1)]
-            values = pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=axis)
+            if first == last:
+                values = self.block(name, first, cache=cache)
+            else:
+                layout = self._layout[name]
+                span = min((last + 1) * size, layout.shape[axis]) - first * size
+                values = np.empty(layout.shape[:axis] + (span,) + layout.shape[axis + 1 :], dtype=layout.dtype)
+                for c in range(first, last + 1):
+                    piece = self.block(name, c, cache=cache)
+                    at = (c - first) * size
+                    values[(slice(None),) * axis + (slice(at, at + piece.shape[axis]),)] = piece
             selection[axis] = slice(start - first * size, stop - first * size)
             if "keypoint" in dims:
                 selection[dims.index("keypoint")] = keypoints
@@ -523,17 +558,28 @@ class SourceReader:
         return step * max(1, -(-2048 // step))
 
     def spans(self, individual: int = 0, *, members: bool = True) -> Iterator[Span]:
-        """Every frame, every keypoint, :meth:`span_frames` frames at a time (see :class:`Span`)."""
+        """Every frame, every keypoint, :meth:`span_frames` frames at a time (see :class:`Span`); the
+        next span is read on a thread while the caller works on this one."""
         size = self.span_frames()
-        for start in range(0, self.n_frames, size):
+        sources = self._sources(members=members, series=True)
+
+        def read(start: int) -> Span:
             stop = min(start + size, self.n_frames)
             layers = {
                 layer: group.read(name, start, stop, individual=individual, cache=False)
-                for layer, (group, name) in self._sources(members=members, series=True).items()
+                for layer, (group, name) in sources.items()
             }
             if "center" not in layers:
                 layers["center"] = _nanmedian(layers["members"], axis=0)
-            yield Span(start, stop, layers)
+            return Span(start, stop, layers)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="lp3d-span") as pool:
+            ahead = pool.submit(read, 0)
+            for start in range(0, self.n_frames, size):
+                span = ahead.result()
+                if start + size < self.n_frames:
+                    ahead = pool.submit(read, start + size)
+                yield span
 
     # --- one keypoint over time ------------------------------------------------------------------
 
@@ -613,21 +659,19 @@ class SourceReader:
             for j, (view, name) in enumerate(names)
             if (view is None or view in chosen) and (members or view is None or not _is_member(name, self.members))
         ]
-        rows = np.asarray(values[k][[j for j, _, _ in wanted], first:last], dtype=np.float32)  # (series, block, 2)
-        padded = np.full((len(wanted), columns * per_column, 2), np.nan, dtype=np.float32)
-        padded[:, :n_blocks] = rows
-        padded = padded.reshape(len(wanted), columns, per_column, 2)
-        low = np.fmin.reduce(padded[..., 0], axis=-1)
-        high = np.fmax.reduce(padded[..., 1], axis=-1)
-        counted = np.nan_to_num(padded)  # inflated: (flagged frames, frames) per block
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = counted[..., 0].sum(axis=-1) / counted[..., 1].sum(axis=-1)
+        index = [j for j, _, _ in wanted]
+        lows = _columns(values[k, 0, index, first:last], per_column, np.nan)  # (series, column, block)
+        highs = _columns(values[k, 1, index, first:last], per_column, np.nan)
+        with warnings.catch_warnings():  # an all-NaN column is NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, high = np.nanmin(lows, axis=-1), np.nanmax(highs, axis=-1)
         views: dict[str, dict[str, np.ndarray]] = {view: {} for view in chosen}
         space: dict[str, np.ndarray] = {}
         for row, (_, view, name) in enumerate(wanted):
             pair = np.empty(2 * columns, dtype=np.float32)
-            if name == "inflated":
-                pair[0::2] = pair[1::2] = share[row]
+            if name == "inflated":  # (flagged frames, frames) per block
+                flagged = np.nan_to_num(lows[row]).sum(axis=-1)
+                pair[0::2] = pair[1::2] = flagged / np.maximum(np.nan_to_num(highs[row]).sum(axis=-1), 1)
             else:
                 pair[0::2], pair[1::2] = low[row], high[row]
             (space if view is None else views[view])[name] = pair
@@ -639,9 +683,9 @@ class SourceReader:
 
     def overview(self, individual: int = 0) -> tuple[list[tuple[str | None, str]], np.ndarray]:
         """Every series' minimum and maximum per block of :data:`OVERVIEW_BLOCK` frames: the series'
-        names ``(view, name)`` (view None: 3D) and ``(keypoint, series, block, 2)`` float32 values
-        (``inflated``: flagged frames and frames per block). Built once (a pass over the store), kept
-        in the cache folder, rebuilt when the store changed."""
+        names ``(view, name)`` (view None: 3D) and ``(keypoint, 2, series, block)`` float32 values:
+        minima, then maxima (``inflated``: flagged frames, then frames per block). Built once (a pass
+        over the store), kept in the cache folder, rebuilt when the store changed."""
         with self._overview_lock:
             found = self._overviews.get(individual)
             if found is None:
@@ -675,7 +719,7 @@ class SourceReader:
                 return None
             values = np.load(folder / "values.npy", mmap_mode="r")
             names = [(v, n) for v, n in meta["names"]]
-            if values.shape[:2] != (len(self.keypoints), len(names)):
+            if values.shape[:3] != (len(self.keypoints), 2, len(names)):
                 return None
             return names, values
         except (OSError, ValueError, KeyError, TypeError):
@@ -711,21 +755,21 @@ class SourceReader:
             rows = [per_view[name][v] for v in range(len(self.views)) for name in per_view] + list(space.values())
             if names is None:
                 names = [(view, name) for view in self.views for name in per_view] + [(None, name) for name in space]
-                values = np.full((K, len(names), n_blocks, 2), np.nan, dtype=np.float32)
+                values = np.full((K, 2, len(names), n_blocks), np.nan, dtype=np.float32)
             assert values is not None
-            stacked = np.full((len(rows), nb * block, K), np.nan, dtype=np.float32)
+            stacked = np.empty((len(rows), nb * block, K), dtype=np.float32)
+            stacked[:, n:] = np.nan  # the last span's partial block
             for r, series in enumerate(rows):
                 stacked[r, :n] = series
             blocks = stacked.reshape(len(rows), nb, block, K)
-            low = np.fmin.reduce(blocks, axis=2)  # (series, block, keypoint); NaN only where all are
-            high = np.fmax.reduce(blocks, axis=2)
+            low, high = _pairwise(np.fmin, blocks), _pairwise(np.fmax, blocks)  # (series, block, keypoint)
             inflated = [r for r, (_, name) in enumerate(names) if name == "inflated"]
             if inflated:  # flagged frames and frames per block
                 low[inflated] = np.nan_to_num(blocks[inflated]).sum(axis=2)
                 high[inflated] = np.minimum(block, n - np.arange(nb) * block)[None, :, None]
             b0 = span.start // block
-            values[:, :, b0 : b0 + nb, 0] = low.transpose(2, 0, 1)
-            values[:, :, b0 : b0 + nb, 1] = high.transpose(2, 0, 1)
+            values[:, 0, :, b0 : b0 + nb] = low.transpose(2, 0, 1)
+            values[:, 1, :, b0 : b0 + nb] = high.transpose(2, 0, 1)
         assert names is not None and values is not None
         return names, values
 
@@ -766,6 +810,24 @@ def _derived(
             space[axis] = layers["position"][..., a]
         space["variance"] = layers["position_variance"].sum(axis=-1)
     return per_view, space
+
+
+def _pairwise(ufunc: np.ufunc, blocks: np.ndarray) -> np.ndarray:
+    """``ufunc`` (``fmin`` / ``fmax``: NaN only where all are) over axis 2 (a power of two long), by
+    halves: contiguous element-wise passes, faster than a reduction over a middle axis."""
+    while blocks.shape[2] > 1:
+        half = blocks.shape[2] // 2
+        blocks = ufunc(blocks[:, :, :half], blocks[:, :, half:])
+    return blocks[:, :, 0]
+
+
+def _columns(rows: np.ndarray, per_column: int, fill: float) -> np.ndarray:
+    """``(series, blocks)`` -> ``(series, columns, per_column)``, the last column padded with ``fill``."""
+    n = rows.shape[-1]
+    columns = -(-n // per_column)
+    out = np.full((rows.shape[0], columns * per_column), fill, dtype=np.float32)
+    out[:, :n] = rows
+    return out.reshape(rows.shape[0], columns, per_column)
 
 
 def _is_member(name: str, members: Sequence[str]) -> bool:
