@@ -628,8 +628,12 @@ class KeypointSmoother {
 template <int D>
 void run_all(const ObservationModel& model, const double* y, const double* r, const double* nominal, int T,
              int K, const SmootherOptions& opt, const SmootherOutputs& out) {
-  parallel_for(K, opt.n_threads, [&](int64_t k) {
-    KeypointSmoother<D> ks(model, static_cast<int>(k), T, K, opt);
+  // Keypoints taken in the order 0, K/2, 1, K/2 + 1, ...: threads working at the same time write
+  // outputs of keypoints far apart in memory, not neighbours that share cache lines.
+  const int half = (K + 1) / 2;
+  parallel_for(K, opt.n_threads, [&](int64_t i) {
+    const int k = static_cast<int>(i % 2 == 0 ? i / 2 : half + i / 2);
+    KeypointSmoother<D> ks(model, k, T, K, opt);
     ks.run(y, r, nominal, out);
   });
 }
