@@ -145,9 +145,6 @@ def distill(
             )
     data = load_data(teacher.config.data, teacher.run_dir, cameras=False)
     labeled = set().union(*(labeled_frame_ids(data.image_paths[v], view) for v, view in enumerate(data.image_views())))
-    for path, s in zip(stores, sessions, strict=True):
-        n_labeled = sum(1 for session, _ in labeled if session == s.name)
-        log.info(f"{path}: session {s.name!r}, {n_labeled} labeled frame(s) of it are never pseudo-labeled")
     selection = select_frames(
         sessions, dc.n_frames, variance_quantile=dc.variance_quantile, seed=dc.seed, labeled=labeled
     )
@@ -156,6 +153,9 @@ def distill(
             f"no candidate frames in {len(sessions)} session(s): every frame is labeled, inflated or "
             f"above the variance quantile {dc.variance_quantile}"
         )
+    for path, s in zip(stores, sessions, strict=True):
+        n_labeled = sum(1 for session, _ in labeled if session == s.name)
+        log.info(f"{path}: session {s.name!r}, {n_labeled} labeled frame(s) of it never pseudo-labeled")
     crops = teacher.config.data.crops
     boxes = {v: list(crops[v].box) for v in teacher.view_names} if crops else None
     config = student_config(teacher.config, teacher.run_dir, out, out / PSEUDO_LABELS)
