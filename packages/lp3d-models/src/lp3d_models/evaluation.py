@@ -256,7 +256,11 @@ def evaluate(
         raise ValueError(f"split: expected one of {sorted(parts)}, but got {split!r}")
     frames = parts[split]
     if not frames.size:
-        raise ValueError(f"{run.run_dir}: the {split} split has no frames (data.{split}_fraction was 0)")
+        other = " (try --split val)" if split == "test" and parts.get("val", np.zeros(0)).size else ""
+        raise ValueError(
+            f"{run.run_dir}: expected {split} frames to evaluate, but the split holds out none "
+            f"(data.{split}_fraction was 0 and data.split.{split} names none){other}"
+        )
     size = (run.config.model.height, run.config.model.width)
     geometry = dataclasses.replace(run.config.geometry, enabled=True)  # the cameras, whatever training used
     dataset = PoseFrames(data, frames, size, augment=None, cache=False, geometry=geometry)
