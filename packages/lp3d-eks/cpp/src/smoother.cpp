@@ -78,13 +78,13 @@ class KeypointSmoother {
       // Inflation rounds (test, inflate, one relinearized pass) until nothing is flagged; then,
       // with automatic parameters, fit s (and a) again now that outliers are down-weighted, and
       // repeat while the parameters still move (outliers inflate the fitted noise scale).
-      // A round that flags fewer than 1 in 10,000 frames ends them (the last pass is the final
+      // A round that flags at most 1 in 1,000 frames ends them (the last pass is the final
       // smoothing's): a full pass for a handful of observations changes nothing else.
       int flagged = 0;
       for (int it = 1; it <= opt_.inflate_max_iter; ++it) {
         const int n = inflate_step();
         flagged += n;
-        if (n <= T_ / 10000) break;
+        if (n <= T_ / 1000) break;
         pass_and_relinearize();
       }
       if (!fit || (outer > 0 && flagged == 0 && !views_moved)) break;
