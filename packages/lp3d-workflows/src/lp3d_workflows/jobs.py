@@ -422,9 +422,9 @@ def run_job(folder: Path, entry: str | None = None) -> int:
 
         traceback.print_exc()
         record.state, record.error = "failed", one_line(err)
-    record.finished = time.time()
+    print(f"job {record.state}" + (f": {record.error}" if record.error else ""), flush=True)  # the log first:
+    record.finished = time.time()  # a reader that sees the job end finds its last line
     record.save(folder)
-    print(f"job {record.state}" + (f": {record.error}" if record.error else ""), flush=True)
     return 0 if record.state == "done" else 1
 
 
