@@ -85,9 +85,10 @@ def _ms(samples: list[float]) -> str:
     return f"{1000 * statistics.median(samples):.1f} ms (median of {len(samples)}; max {1000 * max(samples):.1f})"
 
 
-def _open_session(c, headers: dict, keypoint: str = "kp00") -> tuple[float, dict, dict, dict]:
+def _open_session(c, headers: dict, keypoint: str = "kp00") -> tuple[float, float, dict, dict, dict]:
     """What the viewer page requests when it opens: the project, the session, frame 0 with its video
-    frames, one keypoint's series over the whole session."""
+    frames (the page is usable: seconds to here), then one keypoint's series over the whole session
+    (seconds to here)."""
     start = time.perf_counter()
     project = c.get("/api/project", headers=headers).json()
     session = project["sessions"][0]
@@ -96,9 +97,10 @@ def _open_session(c, headers: dict, keypoint: str = "kp00") -> tuple[float, dict
     c.get(f"/api/sessions/{session['id']}/frames/0", headers=headers)
     for view in session["views"]:
         c.get(f"/api/sessions/{session['id']}/video/{view}/0", headers=headers)
+    usable = time.perf_counter() - start
     r = c.get(f"/api/sources/{source['id']}/series?keypoint={keypoint}&width=1500", headers=headers)
     assert r.status_code == 200, r.text
-    return time.perf_counter() - start, project, session, source
+    return usable, time.perf_counter() - start, project, session, source
 
 
 def measure(root: Path, *, fresh: bool = True) -> list[tuple[str, str, str]]:
@@ -114,7 +116,7 @@ def measure(root: Path, *, fresh: bool = True) -> list[tuple[str, str, str]]:
     rows = []
     app = create_app(root, Security(token, True), frontend=False)
     with TestClient(app, base_url="http://127.0.0.1:8080") as c:
-        seconds, project, session, source = _open_session(c, headers)
+        usable, seconds, project, session, source = _open_session(c, headers)
         cache = (
             sum(f.stat().st_size for f in (root / CACHE_DIR).rglob("*") if f.is_file())
             if (root / CACHE_DIR).is_dir()
@@ -122,7 +124,14 @@ def measure(root: Path, *, fresh: bool = True) -> list[tuple[str, str, str]]:
         )
         rows.append(
             (
-                f"open the session in the viewer, first time (server cold; builds the overview: "
+                "open the session in the viewer, first time (server cold): video and overlays shown",
+                f"{usable:.2f} s",
+                "< 2 s",
+            )
+        )
+        rows.append(
+            (
+                f"... and its first time series (the overview is built, once per store: "
                 f"{cache / 2**20:.0f} MiB in {CACHE_DIR})",
                 f"{seconds:.2f} s",
                 "< 2 s",
@@ -131,9 +140,13 @@ def measure(root: Path, *, fresh: bool = True) -> list[tuple[str, str, str]]:
     app = create_app(root, Security(token, True), frontend=False)  # a new server: the overview is on disk
     rows_after = []
     with TestClient(app, base_url="http://127.0.0.1:8080") as c:
-        seconds, project, session, source = _open_session(c, headers, "kp19")
+        usable, seconds, project, session, source = _open_session(c, headers, "kp19")
         rows.append(
-            ("open the session in the viewer again (server restarted, overview cached)", f"{seconds:.2f} s", "< 2 s")
+            (
+                "open it again, server restarted (overview cached): video, overlays and time series",
+                f"{seconds:.2f} s",
+                "< 2 s",
+            )
         )
         n = source["n_frames"]
         frame_url = f"/api/sessions/{session['id']}/frames"

@@ -90,7 +90,7 @@ def create_app(
             log.info(f"marked {len(interrupted)} job(s) left running by an earlier server as interrupted")
         yield
         state.jobs.shutdown()
-        state.frames.close()
+        state.close()
 
     app = FastAPI(
         title="lp3d app",

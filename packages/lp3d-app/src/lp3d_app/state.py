@@ -7,17 +7,22 @@ outside the project folder can be named. Readers of sources and video files are 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from lp3d_workflows.errors import one_line
 from lp3d_workflows.jobs import JobManager
 from lp3d_workflows.project import Project, SessionInfo, SourceInfo, describe_project
 from lp3d_workflows.viewer_data import CACHE_DIR, SourceReader
 
 from lp3d_app.video_frames import FrameServer
+
+log = logging.getLogger("lp3d_app")
 
 __all__ = ["AppState", "get_state", "get_project", "get_session", "get_source", "get_reader"]
 
@@ -34,6 +39,7 @@ class AppState:
         self.jobs = JobManager(self.root)
         self._finished_jobs: set[str] = set()
         self._statistics: dict[tuple, dict] = {}
+        self._warmer = ThreadPoolExecutor(1, thread_name_prefix="lp3d-overview")
 
     def project(self) -> Project:
         """The project's description (described again after a job finished)."""
@@ -58,6 +64,22 @@ class AppState:
                 reader = SourceReader(source.store, source.predictions, source.smoothed, source.calibrated, cache=cache)
                 self._readers[source.id] = reader
             return reader
+
+    def prepare(self, sources: list[SourceInfo]) -> None:
+        """Starts reading (or building, the first time) the sources' overviews on a thread: a viewer
+        that opens a session asks for a time series next."""
+        for source in sources:
+            self._warmer.submit(self._overview, source)
+
+    def _overview(self, source: SourceInfo) -> None:
+        try:
+            self.reader(source).overview()
+        except Exception as err:  # the series request that needs it reports it
+            log.debug(f"overview of {source.id}: {one_line(err)}")
+
+    def close(self) -> None:
+        self._warmer.shutdown(wait=False, cancel_futures=True)
+        self.frames.close()
 
     def statistics(self, source: SourceInfo, n_worst: int, compute: Callable[[], dict]) -> dict:
         """A source's statistics, computed once per state of its store (the reader's group versions)."""

@@ -312,13 +312,13 @@ class _Group:
         return self._layout[name].time_chunked
 
     def block(self, name: str, index: int, *, cache: bool = True) -> np.ndarray:
-        """Time chunk ``index`` of a time-chunked variable, in its stored axis order (cached)."""
+        """Time chunk ``index`` of a variable (every keypoint), in its stored axis order (cached)."""
         key = (*self.key, name, index)
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        values = self._chunk_file(name, index)
-        if values is None:  # not a layout read here: through zarr
+        values = self._chunk_file(name, index) if self.time_chunked(name) else None
+        if values is None:  # a layout not read here (filters, one keypoint per chunk, ...): through zarr
             array, dims = self.arrays[name], self.dims[name]
             axis = dims.index("time")
             size = self.time_chunk(name)
@@ -362,12 +362,14 @@ class _Group:
         cache: bool = True,
     ) -> np.ndarray:
         """A variable over frames ``start..stop-1``, individual removed, axes ordered ``member, view,
-        time, keypoint, ...``: from its chunks when they hold whole frames (kept in the cache with
-        ``cache``), else through zarr (reading only the chunks of those keypoints)."""
+        time, keypoint, ...``: from its time chunks (kept in the cache with ``cache``) when they hold
+        whole frames, or when every keypoint of at most one chunk's frames is asked (a frame of a
+        store in the earlier one-keypoint layout); else through zarr (only those keypoints' chunks)."""
         array, dims = self.arrays[name], self.dims[name]
         axis = dims.index("time")
         selection: list[Any] = [slice(None)] * len(dims)
-        if self.time_chunked(name):
+        every_keypoint = keypoints == slice(None)
+        if self.time_chunked(name) or (cache and every_keypoint and stop - start <= self.time_chunk(name)):
             size = self.time_chunk(name)
             first, last = start // size, (stop - 1) // size
             if first == last:
@@ -529,8 +531,6 @@ class SourceReader:
         """Reads, on a thread, the chunk after the one of ``frame`` of each layer once ``frame`` is past
         its chunk's middle (a viewer that plays on finds it decoded)."""
         for group, name in self._sources(members=members, series=False).values():
-            if not group.time_chunked(name):
-                continue
             size = group.time_chunk(name)
             ahead = (frame + size // 2) // size
             if ahead * size >= self.n_frames or ahead == frame // size or group.cached(name, ahead):

@@ -173,7 +173,7 @@ export interface paths {
         };
         /**
          * Get Session Info
-         * @description A session: what the viewer needs to open it.
+         * @description A session: what the viewer needs to open it (its sources' overviews are read meanwhile).
          */
         get: operations["get_session_info_api_sessions__session_id__get"];
         put?: never;

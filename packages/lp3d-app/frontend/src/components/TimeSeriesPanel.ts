@@ -156,6 +156,7 @@ export function TimeSeriesPanel(session: Session, cursor: TimeCursor) {
     const width = Math.max(charts.clientWidth, 600);
     loadedStep = bucketSize(range[1] - range[0], width);
     element.dataset.ready = "";
+    info.textContent = "reading the series… (the first time a long session is opened, its overview is built: seconds)";
     try {
       render(await api.series(source.id, keypoint, range[0], range[1], width, membersBox.checked));
     } catch (err) {

@@ -6,15 +6,16 @@ from fastapi import APIRouter
 
 from lp3d_app.routers.project import source_out
 from lp3d_app.schemas import SessionOut, VideoOut
-from lp3d_app.state import ProjectDep, SessionDep
+from lp3d_app.state import ProjectDep, SessionDep, StateDep
 
 router = APIRouter(tags=["sessions"])
 
 
 @router.get("/sessions/{session_id}", response_model=SessionOut)
-def get_session_info(session: SessionDep, project: ProjectDep) -> SessionOut:
-    """A session: what the viewer needs to open it."""
+def get_session_info(session: SessionDep, project: ProjectDep, state: StateDep) -> SessionOut:
+    """A session: what the viewer needs to open it (its sources' overviews are read meanwhile)."""
     sources = [project.source(i) for i in session.sources]
+    state.prepare(sorted(sources, key=lambda s: s.smoothed is None))  # smoothed first: the time series shows one
     views = list(dict.fromkeys([*(sources[0].views if sources else []), *session.videos]))  # videos may lack a view
     n_frames = session.n_frames or max((s.n_frames for s in sources), default=0)
     fps = (
