@@ -312,7 +312,10 @@ def test_smoothing_job_writes_a_result_the_viewer_opens(project_dir, static_dir,
         assert done["output"] == "lp3d-app/smoothed/run1" and done["result"]["s"][0] == [2.0] * 11
         assert "job done" in c.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json()["text"]
         p = c.get("/api/project", headers=AUTH).json()
-        assert any(s["label"].startswith("lp3d-app/smoothed/run1") for s in p["sources"])
+        [result] = [s for s in p["sources"] if s["label"].startswith("lp3d-app/smoothed/run1")]
+        assert result["session"] == "synthetic"  # it joins the session of its videos
+        # the job prepared it for the viewer: the overview of its store is in the project's cache
+        assert (root / ".lp3d-app" / "cache" / result["id"] / "overview-0" / "values.npy").is_file()
         r = c.post("/api/jobs/smooth", json=body, headers=AUTH)
         assert r.status_code == 400 and "already exist" in r.json()["error"]
 

@@ -163,6 +163,8 @@ def _run_smooth(params: dict[str, Any], progress: ProgressCallback) -> dict[str,
         overwrite=bool(params.get("overwrite")),
         progress=progress,
     )
+    if params.get("project") and summary.error is None:
+        _prepare_viewer(Path(params["project"]), Path(summary.out), progress)
     return {
         "session": summary.session,
         "smoother": summary.smoother,
@@ -172,6 +174,28 @@ def _run_smooth(params: dict[str, Any], progress: ProgressCallback) -> dict[str,
         "inflated": summary.inflated,
         "seconds": summary.seconds,
     }
+
+
+def _prepare_viewer(root: Path, out: Path, progress: ProgressCallback) -> None:
+    """Builds the overview of the stores a job wrote (:meth:`lp3d_workflows.viewer_data.SourceReader.overview`)
+    in the project's cache, so that the viewer shows a long result at once; a failure here only logs."""
+    from lp3d_workflows.project import describe_project
+    from lp3d_workflows.viewer_data import CACHE_DIR, SourceReader
+
+    progress("preparing the result for the viewer", 0, None)
+    try:
+        project = describe_project(root)
+        written = Path(os.path.realpath(out))
+        for source in project.sources:
+            if Path(source.store).parent == written:
+                cache = project.root / CACHE_DIR / source.id
+                SourceReader(
+                    source.store, source.predictions, source.smoothed, source.calibrated, cache=cache
+                ).overview()
+    except (OSError, ValueError, KeyError) as err:
+        log.warning(
+            f"the viewer's overview of {out.name} was not built (it will be when the viewer needs it): {one_line(err)}"
+        )
 
 
 JOB_KINDS: dict[str, JobKind] = {

@@ -82,6 +82,7 @@ def start_smoothing(request: SmoothRequest, state: StateDep, project: ProjectDep
         "inflate": request.inflate,
         "overwrite": request.overwrite,
         "n_threads": 1,
+        "project": str(project.root),  # the job prepares the result for the viewer (its overview)
     }
     record = state.jobs.start("smooth", params, f"smooth {label} -> {request.name}")
     return job_out(record, project)
