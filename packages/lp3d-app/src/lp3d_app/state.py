@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,8 @@ from lp3d_app.video_frames import FrameServer
 
 log = logging.getLogger("lp3d_app")
 
+JOBS_CHECK_SECONDS = 0.5
+
 __all__ = ["AppState", "get_state", "get_project", "get_session", "get_source", "get_reader"]
 
 
@@ -38,13 +41,21 @@ class AppState:
         self.frames = FrameServer()
         self.jobs = JobManager(self.root)
         self._finished_jobs: set[str] = set()
+        self._jobs_checked = 0.0
+        self._ended = 0
         self._statistics: dict[tuple, dict] = {}
         self._warmer = ThreadPoolExecutor(1, thread_name_prefix="lp3d-overview")
 
     def project(self) -> Project:
-        """The project's description (described again after a job finished)."""
+        """The project's description (described again after a job finished: at once for the jobs of
+        this server; the job folder is looked at at most every :data:`JOBS_CHECK_SECONDS`, not on
+        every frame a viewer asks for)."""
+        now, ended = time.monotonic(), self.jobs.ended()
+        if self._project is not None and ended == self._ended and now - self._jobs_checked < JOBS_CHECK_SECONDS:
+            return self._project
         finished = {j.id for j in self.jobs.list() if j.state == "done"}
         with self._lock:
+            self._jobs_checked, self._ended = now, ended
             if self._project is None or finished - self._finished_jobs:
                 self._finished_jobs = finished
                 self._project = describe_project(self.root)

@@ -250,6 +250,7 @@ class JobManager:
         self.kinds = JOB_KINDS if kinds is None else kinds
         self._children: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
+        self._ended = 0
 
     def recover(self) -> list[str]:
         """Marks jobs left ``running`` by an earlier server as ``interrupted`` (stopping any survivor)."""
@@ -371,13 +372,19 @@ class JobManager:
                     record.error = "the server stopped while this job ran"
                     record.save(self.folder / job_id)
 
+    def ended(self) -> int:
+        """How many jobs this manager started have ended on their own so far (cheap: polls its children)."""
+        self._reap()
+        return self._ended
+
     def _reap(self) -> None:
         """Collects finished children; one that died without writing its end is ``failed``."""
         for job_id, child in list(self._children.items()):
             code = child.poll()
             if code is None:
                 continue
-            self._children.pop(job_id, None)
+            if self._children.pop(job_id, None) is not None:
+                self._ended += 1
             with contextlib.suppress(OSError, ValueError):
                 record = JobRecord.load(self.folder / job_id)
                 if record.state == "running":
