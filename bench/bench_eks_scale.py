@@ -5,6 +5,7 @@ simulated ensemble predictions (float64, (member, view, time, keypoint, 2)) are 
 the child, then timed: ensemble statistics + triangulation + smoothing.
 
     python bench/bench_eks_scale.py            # the 100k x 20 x 4 x 5 target and growth tables
+    python bench/bench_eks_scale.py --target   # the target row only (run it on a quiet machine)
     python bench/bench_eks_scale.py --quick    # small sizes only
 """
 
@@ -78,10 +79,13 @@ def table(rows: list[tuple[dict, dict]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument("--target", action="store_true", help="the 100k x 20 x 4 x 5 target row only")
     args = parser.parse_args()
     configs = []
     if args.quick:
         configs = [dict(T=10_000, K=5, V=4, M=5, threads=0)]
+    elif args.target:
+        configs = [dict(T=100_000, K=20, V=4, M=5, threads=0)]
     else:
         configs.append(dict(T=100_000, K=20, V=4, M=5, threads=0))  # the target
         configs += [dict(T=t, K=10, V=4, M=5, threads=0) for t in (10_000, 30_000, 100_000)]  # frames
