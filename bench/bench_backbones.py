@@ -1,9 +1,11 @@
 """Backbones a lab without a GPU can train: speed and accuracy of ViT-Ti/16 (``vit_t16``) and the
 ResNet-18 token backbone (``resnet18_s16``) against ViT-S/16 (``vit_s16``) and the tiny test model.
 
-1. Training frames/s (one frame = all its views) at the models benchmark's setting: 4 views,
-   256 x 256, batch 8, random weights; each backbone in its own process, the median of a few steps
-   after a warm-up one (the tiny test model at its own 64 x 64).
+1. Training frames/s (one frame = all its views) at the models benchmark's setting, 4 views at
+   256 x 256, and at part 2's, 2 views at 128 x 128; batch 8, random weights; every backbone in one
+   process per setting, their steps interleaved (a change in the machine's load hits them all
+   alike), the median of a few rounds after a warm-up one, wall and CPU time (the tiny test model
+   at its own 64 x 64).
 2. Held-out error after a fixed budget of optimizer steps (batch 8; the same work for every
    backbone whatever else the machine does, the minutes it took reported beside) on a synthetic
    session (2 views, 128 x 128, 600 frames, 300 labeled), from random weights (no network here:
@@ -11,7 +13,7 @@ ResNet-18 token backbone (``resnet18_s16``) against ViT-S/16 (``vit_s16``) and t
    contiguous stretch (frames 480-599), not a random draw, so near-duplicates of training frames do
    not flatter anyone. Next to the mean-pose baseline.
 
-    .venv/bin/python bench/bench_backbones.py                 # about 30 minutes on 2 cores
+    .venv/bin/python bench/bench_backbones.py                 # about 40 minutes on an idle 2-core machine
     .venv/bin/python bench/bench_backbones.py --budget 200    # optimizer steps per backbone
     .venv/bin/python bench/bench_backbones.py --only speed
 """
@@ -28,6 +30,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,30 +39,52 @@ BACKBONES = ["vit_tiny_p8", "vit_t16", "resnet18_s16", "vit_s16"]
 TINY = "vit_tiny_p8"  # the test model (lp3d_models.config.TINY_MODEL)
 
 
-def speed_worker(backbone: str, steps: int) -> dict:
-    """One process: training steps (the task's heatmap loss, AdamW) at 4 views, batch 8."""
+SETTINGS = ((4, 256), (2, 128))  # (views, input side) of part 1
+
+
+def speed_worker(names: list[str], rounds: int, views: int, side: int) -> list[dict]:
+    """One process, every backbone: training steps (the task's heatmap loss, AdamW) at batch 8,
+    interleaved (each round steps every model once, so changes in the machine's load hit them all
+    alike); the median of ``rounds`` rounds after a warm-up one, wall and CPU time."""
     from lp3d_models.config import TINY_MODEL
     from lp3d_models.losses import heatmap_loss
     from lp3d_models.model import build_model
 
-    torch.manual_seed(0)
-    views, batch = 4, 8
-    size = TINY_MODEL["model"]["height"] if backbone == TINY else 256
-    model = build_model(views, 17, backbone=backbone, image_size=(size, size), drop_path=0.0).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    images = torch.rand(batch, views, 3, size, size)
-    keypoints = torch.rand(batch, views, 17, 2) * size
-    times = []
-    for _ in range(steps + 1):  # the first is a warm-up
-        start = time.perf_counter()
-        out = model(images)
-        heatmap_loss(out.heatmaps, keypoints, stride=4, sigma=1.25).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - start)
-    seconds = float(np.median(times[1:]))
-    params = sum(p.numel() for p in model.parameters()) / 1e6
-    return {"backbone": backbone, "input": f"{size} x {size}", "parameters (M)": params, "frames/s": batch / seconds}
+    batch, steps = 8, {}
+    for name in names:
+        torch.manual_seed(0)
+        size = TINY_MODEL["model"]["height"] if name == TINY else side
+        model = build_model(views, 17, backbone=name, image_size=(size, size), drop_path=0.0).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        images, keypoints = torch.rand(batch, views, 3, size, size), torch.rand(batch, views, 17, 2) * size
+
+        def step(model=model, optimizer=optimizer, images=images, keypoints=keypoints) -> None:
+            out = model(images)
+            heatmap_loss(out.heatmaps, keypoints, stride=4, sigma=1.25).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        steps[name] = (step, size, sum(p.numel() for p in model.parameters()) / 1e6)
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    for i in range(rounds + 1):
+        for name, (step, _, _) in steps.items():
+            w, c = time.perf_counter(), time.process_time()
+            step()
+            if i:  # the first round warms up
+                wall[name].append(time.perf_counter() - w)
+                cpu[name].append(time.process_time() - c)
+    return [
+        {
+            "backbone": name,
+            "views": views,
+            "input": f"{size} x {size}",
+            "parameters (M)": params,
+            "frames/s": batch / float(np.median(wall[name])),
+            "CPU s / frame": float(np.median(cpu[name])) / batch,
+        }
+        for name, (_, size, params) in steps.items()
+    ]
 
 
 def accuracy_worker(backbone: str, steps: int, workdir: Path) -> dict:
@@ -120,7 +145,7 @@ def accuracy_worker(backbone: str, steps: int, workdir: Path) -> dict:
     }
 
 
-def _worker(args: list[str]) -> dict:
+def _worker(args: list[str]) -> Any:
     out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -136,15 +161,16 @@ def _table(rows: list[dict], formats: dict[str, str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["speed", "accuracy"], help="run one part")
-    parser.add_argument("--steps", type=int, default=3, help="timed training steps per backbone (part 1)")
+    parser.add_argument("--steps", type=int, default=4, help="timed rounds of training steps (part 1)")
     parser.add_argument("--budget", type=int, default=300, help="optimizer steps per backbone (part 2)")
     parser.add_argument("--backbones", default=",".join(BACKBONES), help="comma-separated registry names")
     parser.add_argument("--speed-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--setting", type=int, nargs=2, default=SETTINGS[0], help=argparse.SUPPRESS)
     parser.add_argument("--accuracy-worker", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.speed_worker:
-        print(json.dumps(speed_worker(args.speed_worker, args.steps)))
+        print(json.dumps(speed_worker(args.speed_worker.split(","), args.steps, *args.setting)))
         return
     if args.accuracy_worker:
         print(json.dumps(accuracy_worker(args.accuracy_worker, args.budget, Path(args.workdir))))
@@ -152,9 +178,13 @@ def main() -> None:
     names = args.backbones.split(",")
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if args.only != "accuracy":
-        rows = [_worker(["--speed-worker", name, "--steps", str(args.steps)]) for name in names]
-        print("\nTraining, 4 views, batch 8 (one frame = all its views):\n")
-        print(_table(rows, {"parameters (M)": ".1f", "frames/s": ".2f"}))
+        rows = []
+        for views, side in SETTINGS:
+            rows += _worker(
+                ["--speed-worker", ",".join(names), "--steps", str(args.steps), "--setting", str(views), str(side)]
+            )
+        print("\nTraining at batch 8 (one frame = all its views):\n")
+        print(_table(rows, {"parameters (M)": ".1f", "frames/s": ".2f", "CPU s / frame": ".3f"}))
     if args.only != "speed":
         with tempfile.TemporaryDirectory() as tmp:
             rows = [
