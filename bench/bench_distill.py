@@ -16,9 +16,12 @@ the table says how far each run's validation error still moved over its last qua
 
 - teacher members (``--members`` seeds, labels only), the ensemble (median), ensemble + EKS;
 - students trained on labels + ``--pseudo`` pseudo-labeled frames chosen by
-  (a) the EKS posterior variance and inflation criterion with EKS positions (lp3d's default),
-  (b) random unlabeled frames with EKS positions, (c) the ensemble variance alone with the
-  ensemble median's positions (no EKS); each from scratch and warm-started from a teacher member;
+  (a) the EKS posterior variance and inflation criterion with EKS positions (lp3d's earlier
+  default: confident, then diverse), (b) random unlabeled frames with EKS positions, (c) the
+  ensemble variance alone with the ensemble median's positions (no EKS), (d) confident *and novel*:
+  (a)'s candidates restricted to the poses farthest from the labeled ones (novelty at least the
+  median), the most confident frame of each pose cluster; each from scratch and warm-started from
+  a teacher member;
 - the equal-compute control: a teacher member trained as many more steps on the labels alone;
 - each student + EKS (the student alone is one model: the smoother gets one member).
 
@@ -256,7 +259,7 @@ def ensemble_sessions(world: World, preds: Predictions) -> list:
 
 def choose(arm: str, world: World, preds: Predictions, n: int, seed: int, quantile: float):
     """The sessions (what positions the pseudo-labels take) and the frames of a selection arm."""
-    from lp3d_models.frame_selection import read_smoothed, select_frames
+    from lp3d_models.frame_selection import label_poses, read_smoothed, select_frames
 
     excluded = {(name, int(f)) for name in world.names for f in world.test[name]}
     excluded |= {(world.names[0], int(f)) for f in world.labeled}
@@ -266,6 +269,20 @@ def choose(arm: str, world: World, preds: Predictions, n: int, seed: int, quanti
         sessions = [read_smoothed(preds.stores[name]) for name in world.names]
     if arm in ("a", "c"):
         return sessions, select_frames(sessions, n, variance_quantile=quantile, seed=seed, labeled=excluded)
+    if arm == "d":
+        labels = labeled_poses(world)
+        reference = [label_poses(labels, s.rig) for s in sessions]
+        selection = select_frames(
+            sessions,
+            n,
+            variance_quantile=quantile,
+            seed=seed,
+            labeled=excluded,
+            pick="confident",
+            novelty_quantile=0.5,
+            reference=reference,
+        )
+        return sessions, selection
     rng = np.random.default_rng(seed)  # (b): random unlabeled frames, spread like (a) over the sessions
     pool = [(s.name, f) for s in sessions for f in range(s.n_frames) if (s.name, f) not in excluded]
     picks = rng.choice(len(pool), size=n, replace=False)
@@ -273,6 +290,14 @@ def choose(arm: str, world: World, preds: Predictions, n: int, seed: int, quanti
     for k in picks:
         frames[pool[k][0]].append(pool[k][1])
     return sessions, {name: np.sort(np.asarray(f, dtype=np.int64)) for name, f in frames.items()}
+
+
+def labeled_poses(world: World) -> np.ndarray:
+    """The labels as the lab has them (the label files, noise included): ``(view, frame, keypoint, 2)``."""
+    from lp3d_io import from_pose_csv
+
+    views = world.sessions[0].view_names
+    return np.stack([from_pose_csv(world.root / f"CollectedData_{v}.csv").position[:, :, 0, :] for v in views])
 
 
 def pseudo_label_accuracy(world: World, sessions, selection) -> dict[str, float]:
@@ -348,7 +373,7 @@ def main() -> None:
     parser.add_argument("--pseudo", type=int, default=300, help="pseudo-labeled frames")
     parser.add_argument("--quantile", type=float, default=0.5, help="arm (a)/(c) variance quantile")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds (repeats)")
-    parser.add_argument("--arms", default="abc", help="selection arms to run")
+    parser.add_argument("--arms", default="abcd", help="selection arms to run")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out/distill"))
     parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test")
     args = parser.parse_args()

@@ -9,6 +9,8 @@ from lp3d_models.frame_selection import (
     SmoothedSession,
     candidate_frames,
     frame_variance,
+    label_poses,
+    novelty,
     pose_features,
     select_frames,
     session_quotas,
@@ -158,3 +160,49 @@ def test_pseudo_labels_are_written_in_the_project_layout(tmp_path):
             assert (out / image).is_file()
     assert (out / "calibration.toml").is_file()
     assert (out / "selection.csv").read_text().splitlines()[0] == "session,frame,frame_variance,mean_weight"
+
+
+def test_novelty_is_the_distance_to_the_nearest_labeled_pose():
+    s = make_session(n_frames=30, n_keypoints=4)
+    reference = s.position[[3, 17]]
+    distance = novelty(s, reference, block=7)  # several blocks
+    features, ref = pose_features(s.position), pose_features(reference)
+    brute = np.array([min(np.linalg.norm(f - r) for r in ref) for f in features])
+    np.testing.assert_allclose(distance, brute, atol=1e-6)
+    assert distance[3] < 1e-6 and distance[17] < 1e-6
+    with pytest.raises(ValueError, match="at least one labeled pose with every keypoint"):
+        novelty(s, np.full((2, 4, 3), np.nan))
+
+
+def test_label_poses_triangulate_with_the_cameras_or_stay_2d():
+    from lp3d_io.synthetic import make_rig
+
+    rig = make_rig(3, (64, 64), seed=2)
+    points = np.random.default_rng(4).normal(scale=20.0, size=(5, 4, 3)) + [0.0, 0.0, 20.0]
+    labels = rig.project(points)  # (view, frame, keypoint, 2)
+    np.testing.assert_allclose(label_poses(labels, rig), points, atol=1e-4)
+    assert label_poses(labels).shape == labels.shape
+
+
+def test_novel_selection_keeps_the_poses_far_from_the_labels():
+    s = make_session(n_frames=80, n_keypoints=4)
+    reference = s.position[:10]  # the labels resemble the first frames
+    distance = novelty(s, reference)
+    chosen = select_frames([s], 8, variance_quantile=1.0, novelty_quantile=0.5, reference=[reference])["s"]
+    assert len(chosen) == 8 and (distance[chosen] >= np.quantile(distance, 0.5) - TOL).all()
+    with pytest.raises(ValueError, match="labeled poses of every session"):
+        select_frames([s], 8, novelty_quantile=0.5)
+    with pytest.raises(ValueError, match="novelty_quantile: expected a share in"):
+        select_frames([s], 8, novelty_quantile=1.0, reference=[reference])
+
+
+def test_confident_pick_takes_the_lowest_variance_frame_of_each_cluster():
+    s = make_session(n_frames=40, n_keypoints=3)
+    shapes = np.random.default_rng(5).normal(size=(2, 3, 3)) * 10.0
+    cluster = np.arange(40) % 2
+    s.position[:] = shapes[cluster] + 0.3 * np.random.default_rng(6).normal(size=(40, 3, 3))
+    chosen = select_frames([s], 2, variance_quantile=1.0, pick="confident")["s"]
+    variance = frame_variance(s)
+    for frame in chosen:  # frame t has variance (t + 1) / n: the first frame of its cluster
+        same = np.flatnonzero(cluster == cluster[frame])
+        assert frame == same[variance[same].argmin()]

@@ -1,4 +1,4 @@
-"""Which frames of smoothed videos to pseudo-label: confident, then diverse, spread over the sessions.
+"""Which frames of smoothed videos to pseudo-label: confident, novel, then diverse, spread over the sessions.
 
 1. **Candidates** (:func:`candidate_frames`). The *frame variance* (:func:`frame_variance`) is the
    posterior variance of the smoothed positions averaged over keypoints and coordinates: of the 3D
@@ -6,12 +6,19 @@
    squared). A frame is a candidate when its frame variance is at most the ``variance_quantile``
    quantile of its session's frames, no observation of it was inflated (the smoother found every
    view consistent with the others), every keypoint has a position, and it is not labeled already.
-2. **A diverse subset** (:func:`select_frames`). Poses are centred on the mean of their keypoints
+2. **Novel poses** (``novelty_quantile > 0``). A frame's *novelty* (:func:`novelty`) is the
+   distance of its smoothed pose to the nearest labeled pose, both normalised as below (the labels'
+   poses from :func:`label_poses`). Candidates keep only the frames whose novelty is at least the
+   ``novelty_quantile`` quantile of their session's: the poses the labels miss, where a student has
+   the most to learn (bench/bench_distill.py: confident frames alone are mostly poses the labels
+   already cover).
+3. **A diverse subset** (:func:`select_frames`). Poses are centred on the mean of their keypoints
    and divided by their RMS distance to it (:func:`pose_features`; 3D when calibrated, else each
    view's 2D pose normalised on its own, then stacked), clustered with scikit-learn's k-means
-   (k-means++ initialisation, seeded), and the candidate nearest each centre is taken. The frames
-   are shared between sessions in proportion to their candidates, every session with candidates
-   getting at least one when ``n_frames`` allows (:func:`session_quotas`).
+   (k-means++ initialisation, seeded), and one candidate of each cluster is taken: the one nearest
+   its centre, or the most confident (``pick="confident"``). The frames are shared between sessions
+   in proportion to their candidates, every session with candidates getting at least one when
+   ``n_frames`` allows (:func:`session_quotas`).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ __all__ = [
     "frame_variance",
     "candidate_frames",
     "pose_features",
+    "label_poses",
+    "novelty",
     "session_quotas",
     "select_frames",
 ]
@@ -168,6 +177,37 @@ def pose_features(poses: np.ndarray) -> np.ndarray:
     return out.reshape(len(poses), -1)
 
 
+def label_poses(labels: np.ndarray, rig: Any = None) -> np.ndarray:
+    """Labeled poses in the space of a session's poses: ``labels`` ``(view, frame, keypoint, 2)``
+    (pixels, NaN where unlabeled) triangulated to ``(frame, keypoint, 3)`` with the session's cameras
+    ``rig`` (a :class:`lp3d_eks.CameraRig`), or kept as they are without cameras."""
+    labels = np.asarray(labels, dtype=np.float64)
+    return rig.triangulate(labels) if rig is not None else labels
+
+
+def novelty(session: SmoothedSession, reference: np.ndarray, block: int = 4096) -> np.ndarray:
+    """``(time,)`` distance of each frame's normalised pose to the nearest reference pose (NaN where a
+    keypoint has no position); ``reference`` in the session's pose space (:func:`label_poses`).
+
+    Raises:
+        ValueError: no reference pose with every keypoint.
+    """
+    ref = pose_features(reference)
+    ref = ref[np.isfinite(ref).all(axis=1)]
+    if not len(ref):
+        raise ValueError("reference: expected at least one labeled pose with every keypoint, but got none")
+    features = pose_features(_poses(session))
+    out = np.full(len(features), np.nan)
+    for start in range(0, len(features), block):
+        part = features[start : start + block]
+        out[start : start + block] = np.sqrt(np.maximum(_squared_distances(part, ref).min(axis=1), 0.0))
+    return out
+
+
+def _squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (x**2).sum(1)[:, None] - 2.0 * x @ y.T + (y**2).sum(1)[None, :]
+
+
 def session_quotas(counts: Sequence[int], n_frames: int) -> np.ndarray:
     """How many frames each session gives: in proportion to its candidates ``counts``, at least one
     per session with candidates when ``n_frames`` allows, never more than it has."""
@@ -192,6 +232,9 @@ def select_frames(
     variance_quantile: float = 0.5,
     seed: int = 0,
     labeled: Collection[tuple[str, int]] = (),
+    pick: str = "centre",
+    novelty_quantile: float = 0.0,
+    reference: Sequence[np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Chooses the frames to pseudo-label (see the module docstring, steps 1 and 2).
 
@@ -201,10 +244,22 @@ def select_frames(
         variance_quantile: candidates have a frame variance at most this quantile of their session's.
         seed: seed of the k-means initialisation.
         labeled: ``(session, frame)`` pairs that are labeled already (never chosen).
+        pick: which frame of each pose cluster: ``"centre"`` (nearest the cluster's centre) or
+            ``"confident"`` (the lowest frame variance).
+        novelty_quantile: candidates have a novelty at least this quantile of their session's
+            (0: no condition).
+        reference: with ``novelty_quantile > 0``: the labeled poses in each session's pose space
+            (:func:`label_poses`), one array per session.
 
     Returns:
         ``{session name: sorted frame indices (in the videos)}`` for every session.
     """
+    if pick not in ("centre", "confident"):
+        raise ValueError(f"pick: expected 'centre' or 'confident', but got {pick!r}")
+    if not 0 <= novelty_quantile < 1:
+        raise ValueError(f"novelty_quantile: expected a share in [0, 1), but got {novelty_quantile}")
+    if novelty_quantile > 0 and (reference is None or len(reference) != len(sessions)):
+        raise ValueError("reference: expected the labeled poses of every session to measure novelty, but got none")
     if n_frames < 1:
         raise ValueError(f"n_frames: expected a positive number, but got {n_frames}")
     names = [s.name for s in sessions]
@@ -213,7 +268,13 @@ def select_frames(
     masks = []
     for s in sessions:
         exclude = {frame for session, frame in labeled if session == s.name}
-        masks.append(candidate_frames(s, variance_quantile, exclude))
+        mask = candidate_frames(s, variance_quantile, exclude)
+        if novelty_quantile > 0:
+            distance = novelty(s, reference[len(masks)])
+            finite = np.isfinite(distance)
+            if finite.any():
+                mask &= finite & (distance >= np.quantile(distance[finite], novelty_quantile))
+        masks.append(mask)
     quotas = session_quotas([int(m.sum()) for m in masks], n_frames)
     chosen: dict[str, np.ndarray] = {}
     for i, (s, mask, quota) in enumerate(zip(sessions, masks, quotas, strict=True)):
@@ -223,11 +284,12 @@ def select_frames(
             continue
         features = pose_features(_poses(s))[rows]
         centres, labels = _kmeans(features, int(quota), seed=seed + i)
+        score = frame_variance(s)[rows] if pick == "confident" else None
         picks = []
         for j, centre in enumerate(centres):
             members = np.flatnonzero(labels == j)
             if members.size:
-                d = ((features[members] - centre) ** 2).sum(axis=1)
+                d = ((features[members] - centre) ** 2).sum(axis=1) if score is None else score[members]
                 picks.append(rows[members[int(d.argmin())]])
         chosen[s.name] = np.sort(s.frames[np.asarray(picks, dtype=np.int64)])
     return chosen
