@@ -143,6 +143,7 @@ CONTRACT = {
     "dist_coeffs": ((2, 5), torch.float64),
     "rotation": ((2, 3, 3), torch.float64),
     "translation": ((2, 3), torch.float64),
+    "fisheye": ((2,), torch.bool),
 }
 
 

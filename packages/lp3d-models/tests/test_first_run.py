@@ -214,3 +214,26 @@ def test_without_test_frames_the_validation_frames_are_held_out(synthetic_projec
     rows, frames = held.rows["synthetic"]
     assert [f"labeled-data/synthetic_cam0/img{f:05d}.png" for f in frames] == split["val"]["images"]
     assert held_out_frames(run, ["another"]).rows == {}
+
+
+def test_samples_carry_the_lens_model(two_sessions, session_project, tmp_path):
+    """A fisheye rig's samples say so (the torch geometry then projects through the fisheye model)."""
+    import dataclasses
+
+    from lp3d_eks import CameraRig
+    from lp3d_models.config import GeometryConfig
+    from lp3d_models.geometry import cameras_from_batch
+
+    root = session_project(two_sessions, tmp_path, {"calibration.toml": "sessA"})
+    data = load_data(DataConfig(root=str(root)), tmp_path)
+    fisheye = {
+        s: CameraRig([dataclasses.replace(c, fisheye=True, dist=np.zeros(4)) for c in rig.cameras])
+        for s, rig in data.rigs.items()
+    }
+    frames = PoseFrames(
+        dataclasses.replace(data, rigs=fisheye), np.arange(2), (48, 48), geometry=GeometryConfig(enabled=True)
+    )
+    batch = torch.utils.data.default_collate([frames[0], frames[1]])
+    assert batch["fisheye"].dtype == torch.bool and bool(cameras_from_batch(batch).fisheye.all())
+    plain = PoseFrames(data, np.arange(1), (48, 48), geometry=GeometryConfig(enabled=True))[0]
+    assert not plain["fisheye"].any()

@@ -101,6 +101,7 @@ def test_uncalibrated_samples_contribute_nothing():
         torch.zeros(V, 5, dtype=torch.float64),
         torch.eye(3, dtype=torch.float64).expand(V, 3, 3),
         torch.zeros(V, 3, dtype=torch.float64),
+        torch.zeros(V, dtype=torch.bool),
     )
     mixed = Cameras(*(torch.stack([c[0], u, c[2]]) for c, u in zip(cams, identity, strict=True)))
     loss = triangulation_loss(predicted, batch["keypoints"], mixed, batch["affine"], calibrated=calibrated)

@@ -112,14 +112,16 @@ def check_image_sizes(
 
 
 def camera_arrays(rig: CameraRig) -> dict[str, np.ndarray]:
-    """The rig as float64 arrays: ``camera_matrix`` ``(V, 3, 3)``, ``dist_coeffs`` ``(V, 5)``
-    ``(k1, k2, p1, p2, k3)``, ``rotation`` ``(V, 3, 3)`` and ``translation`` ``(V, 3)``
-    (world to camera: ``x_cam = R X + t``)."""
+    """The rig as arrays: ``camera_matrix`` ``(V, 3, 3)``, ``dist_coeffs`` ``(V, 5)``
+    ``(k1, k2, p1, p2, k3)`` (``(k1, k2, k3, k4, 0)`` for a fisheye lens), ``rotation`` ``(V, 3, 3)``
+    and ``translation`` ``(V, 3)`` (world to camera: ``x_cam = R X + t``), float64, and ``fisheye``
+    ``(V,)`` bool (the keys :func:`lp3d_models.geometry.cameras_from_batch` reads)."""
     return {
         "camera_matrix": np.stack([c.matrix for c in rig.cameras]),
         "dist_coeffs": np.stack([c.dist for c in rig.cameras]),
         "rotation": np.stack([c.rotation for c in rig.cameras]),
         "translation": np.stack([c.tvec for c in rig.cameras]),
+        "fisheye": np.array([bool(c.fisheye) for c in rig.cameras]),
     }
 
 

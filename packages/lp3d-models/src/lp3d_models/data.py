@@ -42,6 +42,7 @@ A sample (a dict) holds, for ``V`` views and ``K`` keypoints::
     dist_coeffs    (V, 5)      float64    k1, k2, p1, p2, k3 (zeros)
     rotation       (V, 3, 3)   float64    world to camera, x_cam = R X + t (identity)
     translation    (V, 3)      float64    t (zeros)
+    fisheye        (V,)        bool       OpenCV's fisheye lens model (False)
     frame          int                    the frame's index in its LabeledData
 """
 
@@ -535,6 +536,7 @@ class PoseFrames(Dataset):
             "dist_coeffs": np.zeros((V, 5)),
             "rotation": np.tile(np.eye(3), (V, 1, 1)),
             "translation": np.zeros((V, 3)),
+            "fisheye": np.zeros(V, dtype=bool),
         }
         self._cameras = {session: camera_arrays(rig) for session, rig in data.rigs.items()}
         self._vertical: dict[str, np.ndarray] = {}
