@@ -221,8 +221,30 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def _kill_group(pid: int, timeout: float = 5.0) -> None:
-    """SIGTERM to the process group, then SIGKILL if it is still there after ``timeout`` seconds."""
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (zombies, dead but not yet reaped, do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":  # state, ppid, pgrp
+                    return True
+    return False
+
+
+def _kill_group(pid: int, timeout: float = 5.0, child: subprocess.Popen | None = None) -> None:
+    """SIGTERM to the process group, then SIGKILL if it still runs after ``timeout`` seconds.
+    ``child``: the group's leader when it is this process's child (reaped as soon as it ends)."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
         try:
             os.killpg(pid, sig)
@@ -230,9 +252,9 @@ def _kill_group(pid: int, timeout: float = 5.0) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
+            if child is not None:
+                child.poll()
+            if not _group_alive(pid):
                 return
             time.sleep(0.05)
 
@@ -346,9 +368,9 @@ class JobManager:
         record = self.get(job_id)
         if record.state != "running":
             return record
-        if record.pid:
-            _kill_group(record.pid)
         child = self._children.pop(job_id, None)
+        if record.pid:
+            _kill_group(record.pid, child=child if child is not None and child.pid == record.pid else None)
         if child is not None:
             child.wait()
         record = JobRecord.load(self.folder / job_id)
@@ -362,7 +384,7 @@ class JobManager:
         """Stops every job this manager started (they end ``interrupted``)."""
         for job_id, child in list(self._children.items()):
             if child.poll() is None:
-                _kill_group(child.pid)
+                _kill_group(child.pid, child=child)
             child.wait()
             self._children.pop(job_id, None)
             with contextlib.suppress(OSError, ValueError):
