@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_models import _table  # the benchmarks' one markdown table (this folder is on sys.path)
 
 BACKBONES = ["vit_tiny_p8", "vit_t16", "resnet18_s16", "vit_s16"]
 TINY = "vit_tiny_p8"  # the test model (lp3d_models.config.TINY_MODEL)
@@ -148,14 +149,6 @@ def accuracy_worker(backbone: str, steps: int, workdir: Path) -> dict:
 def _worker(args: list[str]) -> Any:
     out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _table(rows: list[dict], formats: dict[str, str]) -> str:
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---:" if k in formats else "---" for k in keys) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(format(row[k], formats.get(k, "")) for k in keys) + " |")
-    return "\n".join(lines)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ Fixtures:
 - ``synthetic``: a small calibrated session (3 cameras, 3 members, 150 frames) written as
   prediction CSVs with its calibration and truth; session-scoped, treat it as read-only.
 - ``fly``, ``mirror_mouse``: the real data sets; the test is skipped (naming the path) when absent.
+- ``sessions_project``: writes several synthetic labeled sessions as one Lightning Pose project.
 """
 
 from __future__ import annotations
@@ -124,3 +125,42 @@ def leftovers(parent: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def staging_leftovers() -> Callable[[Path], list[str]]:
     return leftovers
+
+
+def write_sessions_project(
+    folder: Path, sessions: dict[str, int], *, n_frames: int, labeled_frames: int, videos: bool = False
+) -> dict[str, Path]:
+    """One project in Lightning Pose's layout (2 views ``cam0``, ``cam1``, 64 x 64) from synthetic
+    sessions ``{name: seed}`` (each its own rig): labels of every session in one CSV per view, their
+    images (and ``videos/`` with ``videos``) in ``folder/project``. Returns each session's
+    calibration, written to ``folder/<name>/calibration.toml`` (the project has none)."""
+    import shutil
+
+    from lp3d_io import from_pose_csv, to_pose_csv
+    from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
+
+    project = folder / "project"
+    tables: dict[str, list] = {"cam0": [], "cam1": []}
+    rigs = {}
+    for name, seed in sessions.items():
+        part = folder / name
+        config = SyntheticConfig(n_views=2, image_size=(64, 64), n_frames=n_frames, seed=seed, session_name=name)
+        write_session(make_session(config), part, labeled_frames=labeled_frames)
+        for sub in ("labeled-data", "videos") if videos else ("labeled-data",):
+            shutil.copytree(part / sub, project / sub, dirs_exist_ok=True)
+        rigs[name] = part / "calibration.toml"
+        for view in tables:
+            tables[view].append(from_pose_csv(part / f"CollectedData_{view}.csv"))
+    for view, parts in tables.items():
+        position = np.concatenate([t.position[:, :, 0] for t in parts])
+        index = np.concatenate([t.index for t in parts])
+        to_pose_csv(
+            project / f"CollectedData_{view}.csv", position, keypoint_names=parts[0].keypoint_names, index=index
+        )
+    return rigs
+
+
+@pytest.fixture(scope="session")
+def sessions_project() -> Callable[..., dict[str, Path]]:
+    """:func:`write_sessions_project`: several synthetic sessions as one Lightning Pose project."""
+    return write_sessions_project

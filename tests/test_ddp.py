@@ -35,31 +35,6 @@ pytestmark = [
 RELATIVE, PIXELS = 3e-3, 0.2
 
 
-def two_sessions(root: Path) -> Path:
-    """``s1`` (calibrated) and ``s2`` (not): 2 views, 12 labeled frames each, one project."""
-    from lp3d_io import from_pose_csv, to_pose_csv
-    from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
-
-    project = root / "project"
-    (project / "calibrations").mkdir(parents=True)
-    tables: dict[str, list] = {"cam0": [], "cam1": []}
-    for seed, name in ((4, "s1"), (5, "s2")):
-        part = root / name
-        config = SyntheticConfig(n_views=2, image_size=(64, 64), n_frames=24, seed=seed, session_name=name)
-        write_session(make_session(config), part, labeled_frames=12)
-        shutil.copytree(part / "labeled-data", project / "labeled-data", dirs_exist_ok=True)
-        for view in tables:
-            tables[view].append(from_pose_csv(part / f"CollectedData_{view}.csv"))
-    shutil.copyfile(root / "s1" / "calibration.toml", project / "calibrations" / "s1.toml")
-    for view, parts in tables.items():
-        position = np.concatenate([t.position[:, :, 0] for t in parts])
-        index = np.concatenate([t.index for t in parts])
-        to_pose_csv(
-            project / f"CollectedData_{view}.csv", position, keypoint_names=parts[0].keypoint_names, index=index
-        )
-    return project
-
-
 def metrics(run: Path) -> dict[str, float]:
     """The last validation row of ``seed_0``'s metrics.csv."""
     (path,) = (run / "seed_0" / "logs").glob("version_*/metrics.csv")
@@ -68,10 +43,13 @@ def metrics(run: Path) -> dict[str, float]:
     return {k: float(v) for k, v in rows[-1].items() if v and k.startswith("val/")}
 
 
-def test_two_processes_train_like_one(lp3d, tmp_path):
+def test_two_processes_train_like_one(lp3d, sessions_project, tmp_path):
     from lp3d_models.evaluation import evaluate
 
-    project = two_sessions(tmp_path)
+    rigs = sessions_project(tmp_path, {"s1": 4, "s2": 5}, n_frames=24, labeled_frames=12)
+    project = tmp_path / "project"
+    (project / "calibrations").mkdir()
+    shutil.copyfile(rigs["s1"], project / "calibrations" / "s1.toml")  # s2 stays uncalibrated
     values = tiny_model(
         data={
             "root": str(project),

@@ -54,31 +54,16 @@ def run_block(lp3d, commands: list[list[str]], cwd: Path, extra_train: list[str]
 
 
 @pytest.fixture(scope="module")
-def mouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def mouse(tmp_path_factory: pytest.TempPathFactory, sessions_project) -> Path:
     """``mouse/``: sessions mouse1, mouse2 (other rigs), cameras cam0, cam1, 12 labeled frames each,
     videos, and calibrations/<session>.toml."""
-    from lp3d_io import from_pose_csv, to_pose_csv
-    from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
-
     work = tmp_path_factory.mktemp("quick-start")
+    rigs = sessions_project(work / "parts", {"mouse1": 1, "mouse2": 2}, n_frames=40, labeled_frames=12, videos=True)
     project = work / "mouse"
-    (project / "calibrations").mkdir(parents=True)
-    tables: dict[str, list] = {"cam0": [], "cam1": []}
-    for seed, name in ((1, "mouse1"), (2, "mouse2")):
-        part = work / "parts" / name
-        config = SyntheticConfig(n_views=2, image_size=(64, 64), n_frames=40, seed=seed, session_name=name)
-        write_session(make_session(config), part, labeled_frames=12)
-        for folder in ("labeled-data", "videos"):
-            shutil.copytree(part / folder, project / folder, dirs_exist_ok=True)
-        shutil.copyfile(part / "calibration.toml", project / "calibrations" / f"{name}.toml")
-        for view in tables:
-            tables[view].append(from_pose_csv(part / f"CollectedData_{view}.csv"))
-    for view, parts in tables.items():
-        position = np.concatenate([t.position[:, :, 0] for t in parts])
-        index = np.concatenate([t.index for t in parts])
-        to_pose_csv(
-            project / f"CollectedData_{view}.csv", position, keypoint_names=parts[0].keypoint_names, index=index
-        )
+    (work / "parts" / "project").rename(project)
+    (project / "calibrations").mkdir()
+    for name, rig in rigs.items():
+        shutil.copyfile(rig, project / "calibrations" / f"{name}.toml")
     return project
 
 

@@ -148,15 +148,30 @@ def test_evaluation_scores_every_model_on_the_same_labels(synthetic_project, tmp
     assert np.abs(picture[:, :64].astype(int) - original[..., ::-1]).max() > 0  # something drawn on it
 
 
-def test_real_mirror_crops_read_like_the_hand_split_project(mirror_mouse_source, mirror_mouse_project):
-    """The mirror-mouse example read through ``data.crops`` (its one label file and whole frames) gives
-    the labels and images of the project split by hand into two views (conftest)."""
+def test_real_mirror_crops_read_like_the_hand_split_project(mirror_mouse_source, mirror_mouse_project, tmp_path):
+    """The mirror-mouse example read through ``data.crops`` (its one label file and whole frames, or
+    a whole-frame label file per view) gives the labels and images of the project split by hand into
+    two views (conftest)."""
     from lp3d_models.config import CropConfig
     from lp3d_models.data import read_project
 
     crops = {"top": CropConfig(box=[0, 0, 396, 168]), "bot": CropConfig(box=[0, 168, 396, 238])}
     cropped = read_project(mirror_mouse_source, labels="CollectedData.csv", crops=crops)
     by_hand = read_project(mirror_mouse_project, ["top", "bot"])
+    per_view = tmp_path / "per-view"  # CollectedData_<view>.csv in whole-frame pixels
+    per_view.mkdir()
+    (per_view / "labeled-data").symlink_to(mirror_mouse_source / "labeled-data")
+    shift = {"top": 0.0, "bot": 168.0}
+    for v, view in enumerate(cropped.view_names):
+        whole = cropped.keypoints[v] + np.array([0.0, shift[view]], dtype=np.float32)
+        to_pose_csv(
+            per_view / f"CollectedData_{view}.csv",
+            whole,
+            keypoint_names=cropped.keypoint_names,
+            index=cropped.image_paths[v],
+        )
+    again = read_project(per_view, labels="CollectedData_{view}.csv", crops=crops)
+    np.testing.assert_allclose(again.keypoints, cropped.keypoints, atol=TOL, equal_nan=True)
     assert cropped.view_names == ["top", "bot"] and cropped.keypoint_names == by_hand.keypoint_names
     assert len(cropped.keypoint_names) == 10  # 7 in both views, obs in top, obsHigh and obsLow in bot
     np.testing.assert_allclose(cropped.keypoints, by_hand.keypoints, atol=TOL, equal_nan=True)

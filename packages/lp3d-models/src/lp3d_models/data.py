@@ -212,20 +212,12 @@ def _column_pattern(template: str, view: str) -> re.Pattern[str]:
 
 def _read_cropped_project(root: Path, labels: str, crops: Mapping[str, CropConfig]) -> LabeledData:
     """:func:`read_project` for views cut from whole frames (see the module docstring)."""
-    from lp3d_io import from_pose_csv, read_labels
+    from lp3d_io import from_pose_csv
 
     views = list(crops)
     if "{view}" in labels:  # one file per view, in whole-frame pixels
-        paths = {v: root / labels_file(v, labels) for v in views}
-        for view, path in paths.items():
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: label file of view {view!r} not found")
-        ds = read_labels(paths, views)
-        if ds.sizes["individual"] != 1:
-            raise ValueError(f"{paths[views[0]]}: expected labels of one animal, but got {ds.sizes['individual']}")
-        keypoints = [str(k) for k in ds["keypoint"].values]
-        position = ds["position"].transpose("view", "frame", "keypoint", "individual", "space").values[..., 0, :]
-        image_paths = ds["image_path"].transpose("view", "frame").values.astype(str)
+        whole = read_project(root, views, labels)
+        keypoints, position, image_paths = whole.keypoint_names, whole.keypoints.copy(), whole.image_paths
     else:  # one file: each view's keypoints are its own columns
         path = root / labels
         if not path.is_file():
