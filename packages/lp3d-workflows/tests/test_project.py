@@ -8,18 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from lp3d_io.layout import RUN_FILE, checkpoint_path
 from lp3d_workflows import project as lp3d_project
 from lp3d_workflows.errors import UserError
 from lp3d_workflows.project import describe_project, is_inside
-
-
-def test_run_folder_names_are_those_of_lp3d_models():
-    runs = pytest.importorskip("lp3d_models.runs")  # the models extra (installed in the dev venv)
-    assert lp3d_project.RUN_FILE == runs.RUN_FILE
-    assert lp3d_project.SPLIT_FILE == runs.SPLIT_FILE
-    assert lp3d_project.SYNTHETIC_DIR == runs.SYNTHETIC_DIR
-    member = runs.member_name(3)
-    assert Path("run") / member / lp3d_project.BEST_CHECKPOINT == runs.checkpoint_path("run", member)
 
 
 def test_the_jobs_and_caches_live_in_the_hidden_app_folder():
@@ -76,12 +68,13 @@ def test_runs_skeleton_and_config(viewer_project, tmp_path):
     shutil.copytree(viewer_project, root, ignore=shutil.ignore_patterns("old", "smoothed"))
     run = root / "runs" / "teacher"
     (run / "seed_0" / "checkpoints").mkdir(parents=True)
-    (run / "seed_0" / lp3d_project.BEST_CHECKPOINT).write_bytes(b"")
-    (run / lp3d_project.RUN_FILE).write_text(
+    checkpoint_path(run, "seed_0").parent.mkdir(parents=True, exist_ok=True)
+    checkpoint_path(run, "seed_0").write_bytes(b"")
+    (run / RUN_FILE).write_text(
         json.dumps({"views": ["cam0"], "keypoints": ["nose"], "members": ["seed_0", "seed_1"]})
     )
     (root / "runs" / "broken").mkdir()
-    (root / "runs" / "broken" / lp3d_project.RUN_FILE).write_text("{not json")
+    (root / "runs" / "broken" / RUN_FILE).write_text("{not json")
     (root / lp3d_project.SKELETON_FILE).write_text("nose,back\n\nnose,wing\nback\n")
     project = describe_project(root)
     [good] = project.runs

@@ -17,6 +17,12 @@ it is given (the pipeline uses ``predictions/model``).
     calibrations/<session>.toml              (optional) a session's anipose calibration
     calibration.toml                         (optional) the calibration of every other session
 
+**Training run folder** (written by lp3d-models' training; named here so that front ends and
+workflows find runs without importing torch)::
+
+    <run_dir>/config.yaml, run.json, split.json, synthetic/, evaluation/
+    <run_dir>/seed_<s>/checkpoints/{best,last}.ckpt
+
 **Session of a labeled frame.** The session comes from its image path in view ``v``::
 
     labeled-data/<session>_<v>/img00012.png      -> <session>
@@ -92,6 +98,13 @@ __all__ = [
     "find_video_sessions",
     "read_calibration_index",
     "find_calibration_files",
+    "CONFIG_FILE",
+    "RUN_FILE",
+    "SPLIT_FILE",
+    "SYNTHETIC_DIR",
+    "EVALUATION_DIR",
+    "member_name",
+    "checkpoint_path",
 ]
 
 # --- store groups ----------------------------------------------------------------------------------
@@ -403,3 +416,28 @@ def find_calibration_files(
         if found is not None:
             out[session] = found
     return out
+
+
+# --- training run folders --------------------------------------------------------------------------
+
+CONFIG_FILE = "config.yaml"
+"""A run's resolved config."""
+RUN_FILE = "run.json"
+"""A run's views, keypoints, model size and members: what marks a folder as a training run."""
+SPLIT_FILE = "split.json"
+"""A run's split: ``{part: {"frames": [...], "images": [the first view's image paths]}}`` for
+``train``, ``val`` and ``test``."""
+SYNTHETIC_DIR = "synthetic"
+"""The synthetic session a run writes into its folder when its config asks for one."""
+EVALUATION_DIR = "evaluation"
+"""``lp3d evaluate``'s tables and plots in a run folder."""
+
+
+def member_name(seed: int | str) -> str:
+    """The folder (and ensemble member name) of seed ``seed``: ``seed_<seed>``."""
+    return f"seed_{seed}"
+
+
+def checkpoint_path(run_dir: str | os.PathLike, member: str, kind: str = "best") -> Path:
+    """``<run_dir>/<member>/checkpoints/<kind>.ckpt`` (``kind`` is ``best`` or ``last``)."""
+    return Path(run_dir) / member / "checkpoints" / f"{kind}.ckpt"

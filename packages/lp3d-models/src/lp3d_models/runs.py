@@ -12,7 +12,8 @@ A run directory holds::
         logs/version_<n>/metrics.csv   one CSV per (re)start
     evaluation/                 lp3d evaluate's tables and plots
 
-Every package names these through the constants and functions here.
+The names are :mod:`lp3d_io.layout`'s (front ends find runs without importing torch); this module
+re-exports them and reads runs back.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from lp3d_io.layout import (
+    CONFIG_FILE,
+    EVALUATION_DIR,
+    RUN_FILE,
+    SPLIT_FILE,
+    SYNTHETIC_DIR,
+    checkpoint_path,
+    member_name,
+)
 
 from lp3d_models.backbone import Pretrained
 from lp3d_models.config import Config, load_config
@@ -42,23 +52,6 @@ __all__ = [
     "load_member",
     "model_from_config",
 ]
-
-CONFIG_FILE = "config.yaml"
-RUN_FILE = "run.json"
-SPLIT_FILE = "split.json"
-SYNTHETIC_DIR = "synthetic"
-EVALUATION_DIR = "evaluation"
-
-
-def member_name(seed: int) -> str:
-    """The folder (and ensemble member name) of seed ``seed``: ``seed_<seed>``."""
-    return f"seed_{seed}"
-
-
-def checkpoint_path(run_dir: str | os.PathLike, member: str, kind: str = "best") -> Path:
-    """``<run_dir>/<member>/checkpoints/<kind>.ckpt`` (``kind`` is ``best`` or ``last``)."""
-    return Path(run_dir) / member / "checkpoints" / f"{kind}.ckpt"
-
 
 def read_run_info(run_dir: str | os.PathLike) -> dict:
     """The run's ``run.json``: ``views``, ``keypoints``, ``model_size``, ``members``.

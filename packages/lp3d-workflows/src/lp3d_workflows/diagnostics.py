@@ -11,7 +11,7 @@
 - :func:`labeled_errors`: the pixel error on labeled frames, per model and stage (each source's
   members, ensemble centre and smoothed track), keypoint and view, as box-plot statistics (any
   number of models). The frames scored are a training run's held-out frames when the project has
-  a run with a split (``split.json``, :data:`lp3d_models.runs.SPLIT_FILE`: its test frames, else
+  a run with a split (``split.json``, :data:`lp3d_io.layout.SPLIT_FILE`: its test frames, else
   its validation frames, which chose the checkpoints); without one, every labeled frame (which a
   model may have trained on). :class:`LabeledErrors` says which.
 """
@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from lp3d_io.layout import SPLIT_FILE
 
-from lp3d_workflows.project import SPLIT_FILE, Project, RunInfo, SourceInfo
+from lp3d_workflows.project import Project, RunInfo, SourceInfo
 from lp3d_workflows.viewer_data import SourceReader
 
 __all__ = [

@@ -61,11 +61,15 @@ if TYPE_CHECKING:
     from lp3d_models.config import Config
     from lp3d_models.evaluation import Score
 
-__all__ = ["STAGES", "PipelineResult", "run_pipeline", "score_stages"]
+__all__ = ["STAGES", "TEACHER_DIR", "STUDENT_DIR", "PipelineResult", "run_pipeline", "score_stages"]
 
 log = logging.getLogger(__name__)
 
 STAGES = ("train", "predict", "smooth", "distill", "predict_student", "smooth_student")
+TEACHER_DIR = "teacher"
+"""The ensemble's training run in a pipeline folder."""
+STUDENT_DIR = "student"
+"""The student's training run (its pseudo-labels inside) in a pipeline folder."""
 
 
 @dataclass(frozen=True)
@@ -259,7 +263,7 @@ def run_pipeline(
         if not Path(path).exists():
             raise UserError(f"pipeline.videos: {path}: no such video or folder")
     root = Path(config.run_dir)
-    teacher, student = root / "teacher", root / "student"
+    teacher, student = root / TEACHER_DIR, root / STUDENT_DIR
     teacher_config = load_config(config_path, [*overrides, f"run_dir={teacher}"])
     data = config.data
     data_root = Path(data.root) if data.root is not None else teacher / SYNTHETIC_DIR
@@ -385,7 +389,7 @@ def score_stages(
     from lp3d_io import read_group
     from lp3d_models.evaluation import held_out_frames, score_positions
 
-    tests = held_out_frames(root / "teacher", sessions)
+    tests = held_out_frames(root / TEACHER_DIR, sessions)
     if not tests.part:
         return []
     if not tests.rows:

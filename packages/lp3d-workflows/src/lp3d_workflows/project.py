@@ -15,7 +15,7 @@ What is found:
   and the sessions of the stores;
 - **calibrations**: each session's anipose file (:func:`lp3d_io.layout.find_calibration_files`),
   or a store's ``calibration`` group;
-- **runs**: training runs (folders with ``run.json``, :mod:`lp3d_models.runs`);
+- **runs**: training runs (folders with ``run.json``, :mod:`lp3d_io.layout`);
 - **sources**: every store (``*.zarr``) with predictions and / or smoothed results, one source per
   store (its usual predictions and smoothed groups, :func:`lp3d_io.layout.groups_of_kind`);
 - **prediction folders**: folders of prediction CSV files (inputs for smoothing);
@@ -46,8 +46,11 @@ from lp3d_io.layout import (
     LABELED_DATA,
     LABELS_FILE,
     PREDICTIONS,
+    RUN_FILE,
     SMOOTHED,
+    SYNTHETIC_DIR,
     VIDEOS,
+    checkpoint_path,
     find_calibration_files,
     find_label_views,
     find_video_sessions,
@@ -56,14 +59,10 @@ from lp3d_io.layout import (
 )
 
 from lp3d_workflows.errors import UserError
+from lp3d_workflows.pipeline import TEACHER_DIR
 
 __all__ = [
     "APP_DIR",
-    "RUN_FILE",
-    "SPLIT_FILE",
-    "SYNTHETIC_DIR",
-    "BEST_CHECKPOINT",
-    "PIPELINE_TEACHER",
     "SKELETON_FILE",
     "Problem",
     "VideoInfo",
@@ -82,20 +81,6 @@ log = logging.getLogger(__name__)
 APP_DIR = ".lp3d-app"
 """What front ends keep in a project folder (hidden: never listed as project content): the jobs
 (:data:`lp3d_workflows.jobs.JOBS_DIR`) and caches (:data:`lp3d_workflows.viewer_data.CACHE_DIR`)."""
-# A training run's folder is lp3d_models.runs' convention; lp3d_models is optional and importing
-# lp3d_models.runs loads torch, so the names a front end needs are repeated here and a test checks
-# that they agree with the owner's (tests/test_project.py).
-RUN_FILE = "run.json"
-"""A training run's info file (:data:`lp3d_models.runs.RUN_FILE`)."""
-SPLIT_FILE = "split.json"
-"""A training run's split (:data:`lp3d_models.runs.SPLIT_FILE`): ``{part: {"frames": [...],
-"images": [the first view's image paths]}}`` for ``train``, ``val``, ``test``."""
-SYNTHETIC_DIR = "synthetic"
-"""The synthetic session a run writes into its folder (:data:`lp3d_models.runs.SYNTHETIC_DIR`)."""
-BEST_CHECKPOINT = "checkpoints/best.ckpt"
-"""A member's checkpoint in its run folder (:func:`lp3d_models.runs.checkpoint_path`)."""
-PIPELINE_TEACHER = "teacher"
-"""The teacher run of a pipeline folder (:mod:`lp3d_workflows.pipeline`, which names it inline)."""
 SKELETON_FILE = "skeleton.csv"
 """Optional, in the data root: one bone per row, two keypoint names."""
 CONFIG_NAMES = ("lp3d.yaml", "lp3d.yml")
@@ -433,7 +418,7 @@ def _locate_data(project: Project, values: dict[str, Any]) -> str | None:
         project.data_root = _inside_or_problem(project, base / os.path.expanduser(str(data["root"])), "data.root")
     elif synthetic is not None and project.run_dir is not None:
         # the synthetic session a run writes into its folder (a pipeline's is its teacher's)
-        for candidate in (project.run_dir / PIPELINE_TEACHER / SYNTHETIC_DIR, project.run_dir / SYNTHETIC_DIR):
+        for candidate in (project.run_dir / TEACHER_DIR / SYNTHETIC_DIR, project.run_dir / SYNTHETIC_DIR):
             if candidate.is_dir():
                 project.data_root = candidate
                 break
@@ -648,7 +633,7 @@ def _read_run(project: Project, folder: Path) -> RunInfo | None:
             views=[str(v) for v in info.get("views", [])],
             keypoints=[str(k) for k in info.get("keypoints", [])],
             members=members,
-            trained=[m for m in members if (folder / m / BEST_CHECKPOINT).is_file()],
+            trained=[m for m in members if checkpoint_path(folder, m).is_file()],
         )
     except (OSError, ValueError, TypeError, AttributeError) as err:
         project.problems.append(Problem(where, f"{RUN_FILE}: cannot read it: {' '.join(str(err).split())}"))
