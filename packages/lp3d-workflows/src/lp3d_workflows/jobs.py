@@ -16,8 +16,15 @@ The job process dies with the process that started it (Linux: ``PR_SET_PDEATHSIG
 
 Kinds (:class:`JobKind`) are a function ``run(params, progress) -> dict`` that the job process
 imports by its module and name, with a ``check`` that validates the parameters before any process
-starts (bad input is refused at once). :data:`JOB_KINDS` are the app's (``smooth``); a manager
+starts (bad input is refused at once). :data:`JOB_KINDS` are the app's: ``smooth``, ``video``
+(:mod:`lp3d_workflows.project_setup`), ``extract`` (:mod:`lp3d_workflows.frame_extraction`),
+``train``, ``predict``, ``evaluate``, ``distill`` (:mod:`lp3d_workflows.model_runs`); a manager
 can be given others (any importable function).
+
+**Devices.** A kind may say which device a job uses (``device(params)``: ``"gpu"`` or ``"cpu"``).
+One GPU job runs at a time (another is refused until it ends: it would share the GPU's memory); a
+CPU job gets a share of the cores (``OMP_NUM_THREADS`` and the like: the cores divided by the CPU
+jobs running with it, at least one), so that jobs side by side do not oversubscribe the machine.
 """
 
 from __future__ import annotations
@@ -43,7 +50,17 @@ from lp3d_workflows.errors import UserError, one_line
 from lp3d_workflows.progress import ProgressCallback
 from lp3d_workflows.project import APP_DIR
 
-__all__ = ["JOBS_DIR", "TERMINAL_STATES", "JobRecord", "JobKind", "JOB_KINDS", "JobManager", "run_job"]
+__all__ = [
+    "JOBS_DIR",
+    "TERMINAL_STATES",
+    "JobRecord",
+    "JobKind",
+    "JOB_KINDS",
+    "JobManager",
+    "run_job",
+    "smooth_job",
+    "cpu_count",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +100,8 @@ class JobRecord:
     progress: dict[str, Any] = field(default_factory=lambda: {"description": "starting", "done": 0.0, "total": None})
     error: str | None = None
     result: dict[str, Any] | None = None
+    device: str = "cpu"
+    threads: int | None = None
 
     def save(self, folder: Path) -> None:
         write_text_atomic(folder / _RECORD, json.dumps(asdict(self)))
@@ -100,6 +119,7 @@ class JobKind:
 
     check: Callable[[dict[str, Any]], Path]
     run: Callable[[dict[str, Any], ProgressCallback], dict[str, Any]]
+    device: Callable[[dict[str, Any]], str] | None = None
 
     @property
     def entry(self) -> str:
@@ -153,7 +173,9 @@ def _check_smooth(params: dict[str, Any]) -> Path:
     return plan_outputs(sessions, Path(params["out"]), bool(params.get("overwrite")))[0]
 
 
-def _run_smooth(params: dict[str, Any], progress: ProgressCallback) -> dict[str, Any]:
+def smooth_job(params: dict[str, Any], progress: ProgressCallback) -> dict[str, Any]:
+    """The ``smooth`` job: :func:`lp3d_workflows.batch.smooth_inputs` on one session, then its
+    result prepared for the viewer (with ``params["project"]``)."""
     from lp3d_workflows.batch import smooth_inputs
 
     [summary] = smooth_inputs(
@@ -198,12 +220,58 @@ def _prepare_viewer(root: Path, out: Path, progress: ProgressCallback) -> None:
         )
 
 
-JOB_KINDS: dict[str, JobKind] = {
-    "smooth": JobKind(_check_smooth, _run_smooth),
-}
+def _gpu_available() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _train_device(params: dict[str, Any]) -> str:
+    """``gpu`` when the run trains on a GPU (its ``training.accelerator``: ``gpu`` / ``cuda``, or
+    ``auto`` with one available)."""
+    config = params.get("config") or {}
+    accelerator = str((config.get("training") or {}).get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda"):
+        return "gpu"
+    return "gpu" if accelerator == "auto" and _gpu_available() else "cpu"
+
+
+def _model_device(_params: dict[str, Any]) -> str:
+    return "gpu" if _gpu_available() else "cpu"
+
+
+def _kinds() -> dict[str, JobKind]:
+    from lp3d_workflows import frame_extraction, model_runs, project_setup
+
+    return {
+        "smooth": JobKind(_check_smooth, smooth_job),
+        "video": JobKind(project_setup.check_prepare_video, project_setup.run_prepare_video),
+        "extract": JobKind(frame_extraction.check_extract, frame_extraction.run_extract),
+        "train": JobKind(model_runs.check_train, model_runs.run_train, _train_device),
+        "predict": JobKind(model_runs.check_predict, model_runs.run_predict, _model_device),
+        "evaluate": JobKind(model_runs.check_evaluate, model_runs.run_evaluate, _model_device),
+        "distill": JobKind(model_runs.check_distill, model_runs.run_distill),
+    }
+
+
+JOB_KINDS: dict[str, JobKind] = _kinds()
 
 
 # --- the manager (in the server's process) ----------------------------------------------------------
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def cpu_count() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _alive(pid: int | None) -> bool:
@@ -335,26 +403,39 @@ class JobManager:
         """
         if kind not in self.kinds:
             raise UserError(f"kind: expected one of {sorted(self.kinds)}, but got {kind!r}")
-        output = self.kinds[kind].check(params).absolute()
+        job_kind = self.kinds[kind]
+        output = job_kind.check(params).absolute()
+        device = job_kind.device(params) if job_kind.device is not None else "cpu"
         with self._lock:
-            for other in self.list():
-                if other.state == "running" and Path(other.output) == output:
+            running = [other for other in self.list() if other.state == "running"]
+            for other in running:
+                if Path(other.output) == output:
                     raise UserError(
                         f"output {output.name}: job {other.id} ({other.label}) is writing it; wait for it or cancel it"
                     )
+                if device == "gpu" and other.device == "gpu":
+                    raise UserError(
+                        f"GPU: job {other.id} ({other.label}) is using it (one GPU job at a time); "
+                        "wait for it or cancel it"
+                    )
+            threads = None
+            env = {**os.environ, "LP3D_JOB_PARENT": str(os.getpid())}
+            if device == "cpu":
+                threads = max(1, cpu_count() // (1 + sum(o.device == "cpu" for o in running)))
+                env.update({name: str(threads) for name in _THREAD_VARIABLES})
             job_id = time.strftime("%Y%m%d-%H%M%S-") + os.urandom(3).hex()
             folder = self.folder / job_id
             folder.mkdir(parents=True)
-            record = JobRecord(job_id, kind, label, params, str(output))
+            record = JobRecord(job_id, kind, label, params, str(output), device=device, threads=threads)
             record.save(folder)
             with open(folder / _LOG, "ab") as out:
                 child = subprocess.Popen(
-                    [sys.executable, "-m", "lp3d_workflows.jobs", str(folder), self.kinds[kind].entry],
+                    [sys.executable, "-m", "lp3d_workflows.jobs", str(folder), job_kind.entry],
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    env={**os.environ, "LP3D_JOB_PARENT": str(os.getpid())},
+                    env=env,
                 )
             self._children[job_id] = child
             current = JobRecord.load(folder)  # the child may have written already: keep its progress

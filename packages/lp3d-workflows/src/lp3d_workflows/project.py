@@ -30,6 +30,7 @@ outside it are skipped and reported as problems.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -63,6 +64,7 @@ from lp3d_workflows.pipeline import TEACHER_DIR
 
 __all__ = [
     "APP_DIR",
+    "PROJECT_FILE",
     "SKELETON_FILE",
     "Problem",
     "VideoInfo",
@@ -74,6 +76,7 @@ __all__ = [
     "Project",
     "describe_project",
     "is_inside",
+    "video_mismatches",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,8 @@ log = logging.getLogger(__name__)
 APP_DIR = ".lp3d-app"
 """What front ends keep in a project folder (hidden: never listed as project content): the jobs
 (:data:`lp3d_workflows.jobs.JOBS_DIR`) and caches (:data:`lp3d_workflows.viewer_data.CACHE_DIR`)."""
+PROJECT_FILE = f"{APP_DIR}/project.json"
+"""Written when a front end creates a project (:mod:`lp3d_workflows.project_setup`): its name."""
 SKELETON_FILE = "skeleton.csv"
 """Optional, in the data root: one bone per row, two keypoint names."""
 CONFIG_NAMES = ("lp3d.yaml", "lp3d.yml")
@@ -250,6 +255,9 @@ class Project:
 
     def calibration(self, calibration_id: str) -> CalibrationInfo:
         return _lookup(self.calibrations, calibration_id, "calibration")
+
+    def run(self, run_id: str) -> RunInfo:
+        return _lookup(self.runs, run_id, "run")
 
     def prediction_folder(self, folder_id: str) -> PredictionFolder:
         return _lookup(self.prediction_folders, folder_id, "prediction folder")
@@ -445,17 +453,23 @@ def _read_labels(project: Project) -> None:
         return
     from lp3d_io.csv import from_pose_csv
 
+    from lp3d_workflows.labeling import read_label_file
+
     keypoints: list[str] | None = None
     for view in project.views:
         path = project.data_root / labels_file(view)
         try:
-            table = from_pose_csv(path)
+            header = read_label_file(path)  # a new project's files have a header and no rows yet
+            if header.rows:
+                table = from_pose_csv(path)
+                names, n_rows = [str(k) for k in table.keypoint_names], len(table.index)
+            else:
+                names, n_rows = header.keypoints, 0
         except (OSError, ValueError) as err:
             project.problems.append(Problem(project.relative(path), " ".join(str(err).split())))
             continue
-        names = [str(k) for k in table.keypoint_names]
         if keypoints is None:
-            keypoints, project.n_labeled = names, len(table.index)
+            keypoints, project.n_labeled = names, n_rows
         elif names != keypoints:
             project.problems.append(Problem(project.relative(path), f"expected keypoints {keypoints}, but got {names}"))
     project.keypoints = keypoints or []
@@ -513,6 +527,18 @@ def _video_info(view: str, path: Path) -> VideoInfo:
         capture.release()
 
 
+def video_mismatches(session: str, videos: dict[str, VideoInfo]) -> list[str]:
+    """What differs between a session's views: frame counts, frame rates (one line each)."""
+    out = []
+    if len({v.n_frames for v in videos.values()}) > 1:
+        detail = ", ".join(f"{v}: {i.n_frames}" for v, i in videos.items())
+        out.append(f"session {session}: expected the same number of frames in every view, but got {detail}")
+    if len({round(v.fps, 3) for v in videos.values()}) > 1:
+        detail = ", ".join(f"{v}: {i.fps:g}" for v, i in videos.items())
+        out.append(f"session {session}: expected the same frame rate in every view, but got {detail} fps")
+    return out
+
+
 def _find_videos(project: Project) -> dict[str, dict[str, VideoInfo]]:
     if project.data_root is None or not project.views:
         return {}
@@ -540,15 +566,8 @@ def _find_videos(project: Project) -> dict[str, dict[str, VideoInfo]]:
                 infos[view] = _video_info(view, path)
             except ValueError as err:
                 project.problems.append(Problem(project.relative(path), str(err)))
-        counts = {v.n_frames for v in infos.values()}
-        if len(counts) > 1:
-            detail = ", ".join(f"{v}: {i.n_frames}" for v, i in infos.items())
-            project.problems.append(
-                Problem(
-                    project.relative(folder),
-                    f"session {name}: expected the same number of frames in every view, but got {detail}",
-                )
-            )
+        for message in video_mismatches(name, infos):
+            project.problems.append(Problem(project.relative(folder), message))
         out[name] = infos
     return out
 
@@ -703,6 +722,15 @@ def _toml_files(project: Project) -> list[Path]:
     return list(seen)
 
 
+def _project_name(root: Path) -> str:
+    """The name given when the project was created (:data:`PROJECT_FILE`), else the folder's."""
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        name = json.loads((root / PROJECT_FILE).read_text()).get("name")
+        if isinstance(name, str) and name:
+            return name
+    return root.resolve().name
+
+
 def describe_project(root: str | os.PathLike) -> Project:
     """Looks at a project folder (see the module docstring); reads metadata only, never whole arrays.
 
@@ -715,7 +743,7 @@ def describe_project(root: str | os.PathLike) -> Project:
             f"PROJECT_DIR {path}: expected a project folder, "
             f"but {'it is a file' if path.exists() else 'it does not exist'}"
         )
-    project = Project(root=Path(os.path.realpath(path)), name=path.resolve().name)
+    project = Project(root=Path(os.path.realpath(path)), name=_project_name(path))
     project.config = _find_config(project.root)
     values = _read_config(project) if project.config is not None else {}
     synthetic = _locate_data(project, values)
