@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from lp3d_eks import Camera, CameraRig
+from lp3d_eks import Z_95, Camera, CameraRig
 from lp3d_eks.camera import matrix_to_rodrigues, rodrigues_to_matrix
 
 
@@ -167,7 +167,7 @@ def simulate(
     return Simulation(rig, truth, pred, conf, outliers, missing, step_mm, bad)
 
 
-def coverage(result_mean: np.ndarray, result_var: np.ndarray, truth: np.ndarray, z: float = 1.959964) -> float:
+def coverage(result_mean: np.ndarray, result_var: np.ndarray, truth: np.ndarray, z: float = Z_95) -> float:
     """Share of coordinates whose truth lies inside the central 95% posterior interval."""
     inside = np.abs(result_mean - truth) <= z * np.sqrt(result_var)
     return float(inside.mean())

@@ -120,7 +120,7 @@ def test_eks_reference_outputs_read(tmp_path):
     if not (ref / "multicam_Cam-A_results.csv").exists():
         pytest.skip(f"reference outputs not found: {ref}")
     cam = from_pose_csv(ref / "multicam_Cam-A_results.csv")
-    assert tuple(["x", "y", "likelihood"] + list(cam.extra)) == EKS_COORDS
+    assert tuple(["x", "y", "likelihood"] + list(cam.extra)) == EKS_COORDS[:-2]  # eks has no predictive columns
     df = pd.read_csv(ref / "multicam_Cam-A_results.csv", header=[0, 1, 2], index_col=0)
     np.testing.assert_array_equal(
         cam.extra["y_posterior_var"][:, 2, 0], df[("ensemble-kalman_tracker", "L2A", "y_posterior_var")]
@@ -136,16 +136,19 @@ def test_eks_csv_writers(tmp_path, make_result):
     to_eks_csv(tmp_path / "B.csv", ds, "B")
     to_eks_3d_csv(tmp_path / "3d.csv", ds)
     df = pd.read_csv(tmp_path / "B.csv", header=[0, 1, 2], index_col=0)
-    assert tuple(df.columns.get_level_values(2)[:9]) == EKS_COORDS
+    assert tuple(df.columns.get_level_values(2)[: len(EKS_COORDS)]) == EKS_COORDS
     assert df.columns.get_level_values(0)[0] == "ensemble-kalman_tracker"
     np.testing.assert_array_equal(df[("ensemble-kalman_tracker", "q", "x")], res.reprojection[1, :, 1, 0])
     np.testing.assert_array_equal(df[("ensemble-kalman_tracker", "q", "likelihood")], conf[1, :, 1])
     np.testing.assert_array_equal(
         df[("ensemble-kalman_tracker", "r", "y_ens_var")], res.observation_variance[1, :, 2, 1]
     )
-    # Several views: eks 4.6 writes the predictive variance (posterior + observation noise) as posterior_var.
+    # The track's posterior variance, and the spread of a new detection (eks 4.6's multi-camera posterior_var).
     np.testing.assert_array_equal(
-        df[("ensemble-kalman_tracker", "p", "x_posterior_var")], res.predictive_variance[1, :, 0, 0]
+        df[("ensemble-kalman_tracker", "p", "x_posterior_var")], res.reprojection_variance[1, :, 0, 0]
+    )
+    np.testing.assert_array_equal(
+        df[("ensemble-kalman_tracker", "p", "x_predictive_var")], res.predictive_variance[1, :, 0, 0]
     )
     d3 = pd.read_csv(tmp_path / "3d.csv", header=[0, 1, 2], index_col=0)
     assert tuple(d3.columns.get_level_values(2)[:6]) == EKS_3D_COORDS

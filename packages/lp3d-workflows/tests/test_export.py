@@ -123,7 +123,7 @@ def test_movement(tmp_path, store, fps):
     view = str(smoothed["view"].values[0])
     with xr.open_dataset(tmp_path / "m" / f"multicam_{view}_results.nc") as ds:
         ValidPosesInputs.validate(ds)
-        variance = smoothed["predictive_variance"].sel(view=view)  # what the eks CSVs call posterior variance
+        variance = smoothed["reprojection_variance"].sel(view=view)  # the track's posterior variance
         np.testing.assert_array_equal(
             ds["position_variance"].values, variance.transpose("time", "image_space", "keypoint", "individual").values
         )

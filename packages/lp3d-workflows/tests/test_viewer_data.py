@@ -9,9 +9,10 @@ import time
 
 import numpy as np
 import pytest
+from lp3d_eks import Z_95
 from lp3d_io.store import read_calibration, read_group
 from lp3d_workflows.errors import UserError
-from lp3d_workflows.viewer_data import OVERVIEW_BLOCK, Z95, SourceReader, bucket_size, decimate_min_max
+from lp3d_workflows.viewer_data import OVERVIEW_BLOCK, SourceReader, bucket_size, decimate_min_max
 
 TOL = {"rtol": 1e-5, "atol": 1e-4}  # series go out as float32 (the overview computes in float32: 1e-4 px)
 
@@ -57,10 +58,10 @@ def full_series(truth, k: int, v: int) -> dict[str, np.ndarray]:
         "y_center": c[:, 1],
         "x_smoothed": t[:, 0],
         "y_smoothed": t[:, 1],
-        "x_low": t[:, 0] - Z95 * sd[:, 0],
-        "x_high": t[:, 0] + Z95 * sd[:, 0],
-        "y_low": t[:, 1] - Z95 * sd[:, 1],
-        "y_high": t[:, 1] + Z95 * sd[:, 1],
+        "x_low": t[:, 0] - Z_95 * sd[:, 0],
+        "x_high": t[:, 0] + Z_95 * sd[:, 0],
+        "y_low": t[:, 1] - Z_95 * sd[:, 1],
+        "y_high": t[:, 1] + Z_95 * sd[:, 1],
         "posterior_variance": truth["variance"][v, :, k].sum(axis=-1),
         "ensemble_variance": truth["ensemble_variance"][v, :, k].sum(axis=-1),
         "error": np.linalg.norm(c - t, axis=-1),

@@ -122,6 +122,15 @@ def main(args: Sequence[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _positive(value: float, option: str) -> float:
+    """``value`` when it is a positive finite number; else a one-line usage error."""
+    from lp3d_workflows.errors import UserError
+
+    if not (0 < value < float("inf")):
+        raise UserError(f"{option}: expected a positive number, but got {value}")
+    return value
+
+
 def _reflow(doc: str | None) -> str:
     """A docstring as help text: prose paragraphs on one line each, indented blocks (examples) kept."""
     paragraphs = inspect.cleandoc(doc or "").split("\n\n")
@@ -334,6 +343,18 @@ def triangulate(
         typer.Option("--keypoints", "-k", help="Keypoints to triangulate; repeat or comma-separate. Default: all."),
     ] = None,
     ensemble: Annotated[Center, typer.Option("--ensemble", help="Ensemble center of the members.")] = Center.median,
+    robust: Annotated[
+        bool,
+        typer.Option(
+            "--robust",
+            help="Drop views that disagree: triangulate each point from the largest group of views that agree "
+            "within --threshold-px (all pairs of views tried).",
+        ),
+    ] = False,
+    threshold_px: Annotated[
+        float,
+        typer.Option("--threshold-px", help="With --robust: a view agrees when its reprojection error is below this."),
+    ] = 15.0,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -342,12 +363,15 @@ def triangulate(
     """Triangulate every frame on its own (DLT of the ensemble centers), without smoothing.
 
     For comparison with [bold]lp3d smooth[/bold]. Writes [italic]triangulated_3d.csv[/italic]: per keypoint x, y, z,
-    the number of views used and the reprojection error in each view (pixels).
+    the number of views used and the reprojection error in each view (pixels). With [bold]--robust[/bold], a view
+    whose detection disagrees with the others is left out of that point (anipose's robust triangulation), and the
+    views that disagree often are named.
 
     [bold]Examples[/bold]
 
       lp3d triangulate fly/ --calibration fly/calibration.toml --out out/fly-dlt
       lp3d triangulate fly/ -c fly/calibration.toml --views Cam-A,Cam-B --out out/fly-dlt-ab
+      lp3d triangulate rig/ -c rig/calibration.toml --robust --threshold-px 10 --out out/rig-robust
     """
     _configure(quiet, verbose, debug)
     from lp3d_workflows.triangulation import triangulate_inputs
@@ -363,6 +387,7 @@ def triangulate(
             views=split_names(views),
             keypoints=split_names(keypoints),
             center=ensemble.value,
+            robust_px=_positive(threshold_px, "--threshold-px") if robust else None,
             overwrite=overwrite,
             on_result=print_triangulation,
             progress=bar,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from lp3d_workflows.smoothing import SMOOTHER_LABELS
 
-from lp3d_cli.console import SETTINGS, info, print_table, stderr
+from lp3d_cli.console import SETTINGS, info, print_table, stderr, warn
 
 if TYPE_CHECKING:
     from lp3d_models.evaluation import Score
@@ -62,6 +62,8 @@ def print_session(result: SmoothingSummary) -> None:
             table.add_row(*row, keypoint, f"{result.s[i][k]:.3g}", f"{100 * result.inflated[i][k]:.1f}%")
     print_table(headline)
     print_table(table)
+    for sentence in result.inconsistent_views:
+        print_table(f"view that disagrees: {sentence}")
     info(f"outputs written to {result.out}")
 
 
@@ -104,6 +106,9 @@ def print_batch(results: Sequence[SmoothingSummary]) -> None:
             str(r.out),
         )
     print_table(table)
+    for r in results:
+        for sentence in r.inconsistent_views:
+            print_table(f"{r.session}: view that disagrees: {sentence}")
 
 
 def print_tracebacks(summaries: Sequence[Any]) -> int:
@@ -134,6 +139,8 @@ def print_triangulation(summary: TriangulationSummary) -> None:
         f"{100 * summary.triangulated:.1f}% triangulated; median reprojection error "
         f"{summary.median_reprojection_error:.2f} px -> {summary.out / TRIANGULATION_CSV}"
     )
+    for sentence in summary.inconsistent_views:
+        warn(f"{summary.session}: {sentence}")
 
 
 def _human(n: float) -> str:

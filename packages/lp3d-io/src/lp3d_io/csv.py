@@ -47,7 +47,6 @@ __all__ = [
     "EKS_3D_COORDS",
     "from_pose_csv",
     "to_pose_csv",
-    "posterior_variance_name",
     "to_eks_csv",
     "to_eks_3d_csv",
     "to_triangulation_csv",
@@ -65,7 +64,10 @@ EKS_COORDS = (
     "y_ens_var",
     "x_posterior_var",
     "y_posterior_var",
+    "x_predictive_var",
+    "y_predictive_var",
 )
+"""The columns of the per-view eks-style CSVs lp3d writes: eks 4.6's, plus the predictive variance."""
 EKS_3D_COORDS = ("x", "y", "z", "x_posterior_var", "y_posterior_var", "z_posterior_var")
 EKS_SCORER = "ensemble-kalman_tracker"
 TRIANGULATION_SCORER = "lp3d_triangulate"
@@ -153,45 +155,36 @@ def _names_of(spec: NumpyDataset, dim: str) -> list[str]:
     return [str(x) for x in spec[dim].values]
 
 
-def posterior_variance_name(smoothed: NumpyDataset | xr.Dataset) -> str:
-    """The per-view variance a smoothed dataset reports as its posterior variance, as eks 4.6 does:
-    ``reprojection_variance`` for a single-view smoother (latent variance only), and
-    ``predictive_variance`` (observation noise included) for multi-view smoothers when present."""
-    multi = smoothed.attrs["smoother"] != "single_view" and "predictive_variance" in smoothed.data_vars
-    return "predictive_variance" if multi else "reprojection_variance"
-
-
 def to_eks_csv(
     path: str | os.PathLike,
     smoothed: NumpyDataset | xr.Dataset,
     view: str,
     *,
     scorer: str = EKS_SCORER,
-    posterior_variance: str | None = None,
 ) -> None:
     """Writes one view of a smoothed dataset in the eks per-camera CSV layout.
 
-    Columns per keypoint: ``x, y, likelihood, x_ens_median, y_ens_median, x_ens_var, y_ens_var,
-    x_posterior_var, y_posterior_var`` (see :data:`EKS_COORDS`): the smoothed track
-    (``reprojection``), the ensemble's mean confidence (``ensemble_confidence``, NaN if absent),
-    center and variance, and a posterior variance.
+    Columns per keypoint (:data:`EKS_COORDS`), all in the view's pixels:
+
+    - ``x, y``: the smoothed track in the view (``reprojection``);
+    - ``likelihood``: the ensemble's mean confidence (``ensemble_confidence``; empty if absent);
+    - ``x_ens_median, y_ens_median, x_ens_var, y_ens_var``: the ensemble's centre and variance;
+    - ``x_posterior_var, y_posterior_var``: the posterior variance of the smoothed track
+      (``reprojection_variance``): its error bar;
+    - ``x_predictive_var, y_predictive_var``: that plus the observation noise the smoother used
+      (``predictive_variance``): the spread to expect of a new detection around the track (what
+      eks 4.6's multi-camera CSVs call ``posterior_var``); empty if the dataset has none.
 
     Args:
         path: the output file.
         smoothed: a smoothed dataset (either form).
         view: which view to write.
         scorer: the header's scorer (eks writes ``ensemble-kalman_tracker``).
-        posterior_variance: the variable written as ``*_posterior_var``; default
-            :func:`posterior_variance_name`.
     """
     spec = _checked(smoothed, "smoothed")
     views = _names_of(spec, "view")
     if view not in views:
         raise ValueError(f"view: expected one of {views}, but got {view!r}")
-    if posterior_variance is None:
-        posterior_variance = posterior_variance_name(spec)
-    if posterior_variance not in spec.data_vars:
-        raise ValueError(f"posterior_variance: expected a variable of the dataset, but got {posterior_variance!r}")
     v = views.index(view)
 
     def of_view(name: str) -> np.ndarray:  # (time, keypoint, individual[, image_space = x, y])
@@ -207,8 +200,9 @@ def to_eks_csv(
     for name, var in (("ens_median", "ensemble_center"), ("ens_var", "ensemble_variance")):
         for a, axis in enumerate(("x", "y")):
             values[f"{axis}_{name}"] = of_view(var)[..., a]
-    for a, axis in enumerate(("x", "y")):
-        values[f"{axis}_posterior_var"] = of_view(posterior_variance)[..., a]
+    for name, var in (("posterior_var", "reprojection_variance"), ("predictive_var", "predictive_variance")):
+        for a, axis in enumerate(("x", "y")):
+            values[f"{axis}_{name}"] = of_view(var)[..., a] if var in spec else np.full_like(values["x"], np.nan)
     _write_frames(path, spec, values, scorer)
 
 

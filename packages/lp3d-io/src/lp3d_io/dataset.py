@@ -37,8 +37,10 @@ dataset, so their dimensions never depend on the smoother (``space`` is the worl
 case)::
 
     reprojection           (view, time, keypoint, individual, image_space)  smoothed track per view
-    reprojection_variance  (view, time, keypoint, individual, image_space)  diag(J P J^T)
-    predictive_variance    (view, time, keypoint, individual, image_space)  + observation noise
+    reprojection_variance  (view, time, keypoint, individual, image_space)  diag(J P J^T): the track's
+                                                                            posterior variance
+    predictive_variance    (view, time, keypoint, individual, image_space)  + observation noise: the
+                                                                            spread of a new detection
     ensemble_center        (view, time, keypoint, individual, image_space)  observations smoothed
     ensemble_variance      (view, time, keypoint, individual, image_space)  their variance
     inflation              (view, time, keypoint, individual)               1 = not inflated
@@ -47,6 +49,12 @@ case)::
     noise_scale            (keypoint, individual)
     log_likelihood         (keypoint, individual)
     iterations             (keypoint, individual)
+    view_scale             (view, keypoint, individual)                     optional: the factor a view's
+                                                                            variances were scaled by
+                                                                            (1: it agrees with the others)
+    view_disagreement      (view, keypoint, individual)                     optional: median px distance
+                                                                            of a view's observations from
+                                                                            what the other data predict
 
 For the 2D smoothers ``reprojection`` equals ``position`` (kept so per-view consumers read the
 same variable whatever the smoother).
@@ -78,6 +86,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+from lp3d_eks import SMOOTHER_KINDS
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -100,7 +109,6 @@ __all__ = [
 ]
 
 KINDS = ("predictions", "labels", "smoothed", "calibration", "triangulated")
-SMOOTHERS = ("single_view", "linear", "calibrated")
 SPACE_2D = ("x", "y")
 SPACE_3D = ("x", "y", "z")
 DEFAULT_INDIVIDUAL = "individual_0"
@@ -135,6 +143,8 @@ _SMOOTHED_OPTIONAL = {
     "loadings": ("keypoint", "individual", "view", "image_space", "latent"),
     "offset": ("keypoint", "individual", "view", "image_space"),
     "position_covariance": ("time", "keypoint", "individual", "space", "space2"),
+    "view_scale": ("view", "keypoint", "individual"),
+    "view_disagreement": ("view", "keypoint", "individual"),
 }
 _SMOOTHED_POSITION = {
     "calibrated": ("time", "keypoint", "individual", "space"),
@@ -158,6 +168,8 @@ _TRIANGULATED_VARS = {
 _SPACES = {"smoothed": (SPACE_2D, SPACE_3D), "triangulated": (SPACE_3D,)}
 # Variables whose values must be variances (>= 0) or probabilities.
 _NON_NEGATIVE = (
+    "view_scale",
+    "view_disagreement",
     "position_variance",
     "reprojection_variance",
     "predictive_variance",
@@ -516,8 +528,10 @@ def smoothed_arrays(
     if not results:
         raise ValueError("result: expected at least one smoother result, but got none")
     kinds = {str(r.kind) for r in results}
-    if len(kinds) != 1 or next(iter(kinds)) not in SMOOTHERS:
-        raise ValueError(f"result.kind: expected one of {SMOOTHERS} shared by all results, but got {sorted(kinds)}")
+    if len(kinds) != 1 or next(iter(kinds)) not in SMOOTHER_KINDS:
+        raise ValueError(
+            f"result.kind: expected one of {SMOOTHER_KINDS} shared by all results, but got {sorted(kinds)}"
+        )
     kind = kinds.pop()
     reproj = _stack_individuals(results, "reprojection", 3)  # (view, time, keypoint, individual, 2)
     V, T, K, I = reproj.shape[:4]  # noqa: E741
@@ -547,6 +561,12 @@ def smoothed_arrays(
         data[name] = (_PER_KEYPOINT, _stack_individuals(results, field_name, 1))
     if all(getattr(r, "iterations", None) is not None for r in results):
         data["iterations"] = (_PER_KEYPOINT, np.stack([np.asarray(r.iterations, np.int64) for r in results], 1))
+    for name in ("view_scale", "view_disagreement"):  # (view, keypoint) per result: how far each view agrees
+        if all(getattr(r, name, None) is not None for r in results):
+            data[name] = (
+                _SMOOTHED_OPTIONAL[name],
+                np.stack([np.asarray(getattr(r, name), float) for r in results], -1),
+            )
 
     mean = _stack_individuals(results, "mean", 2)  # (time, keypoint, individual, D)
     cov = _stack_individuals(results, "covariance", 2)  # (time, keypoint, individual, D, D)
@@ -722,8 +742,8 @@ def _expected_vars(attrs: Mapping[str, Any], kind: str) -> tuple[dict[str, tuple
     if kind == "triangulated":
         return _TRIANGULATED_VARS, {}
     smoother = attrs.get("smoother")
-    if smoother not in SMOOTHERS:
-        raise ValueError(f"dataset attribute 'smoother': expected one of {SMOOTHERS}, but got {smoother!r}")
+    if smoother not in SMOOTHER_KINDS:
+        raise ValueError(f"dataset attribute 'smoother': expected one of {SMOOTHER_KINDS}, but got {smoother!r}")
     position = _SMOOTHED_POSITION[smoother]
     required = {"position": position, "position_variance": position, **_SMOOTHED_COMMON}
     return required, _SMOOTHED_OPTIONAL

@@ -54,8 +54,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MARKER = ".lp3d-demo"
-CHI2_3DOF_95 = 7.814727903251178  # 95% quantile of the chi-square distribution with 3 degrees of freedom
-Z_95 = 1.959963984540054  # two-sided 95% quantile of the standard normal
 
 
 @dataclass(frozen=True)
@@ -102,14 +100,13 @@ def compare_with_truth(
         outliers: ``(view, time, keypoint)`` planted outliers.
         observed: ``(view, time, keypoint)`` observations present.
     """
+    from lp3d_eks import interval_coverage
+
     err = np.linalg.norm(estimate - truth, axis=-1)[common]
     coverage = interval = float("nan")
     if covariance is not None:
-        d = (estimate - truth)[common]
-        m2 = np.einsum("ni,ni->n", d, np.linalg.solve(covariance[common], d[..., None])[..., 0])
-        coverage = float(np.mean(m2 <= CHI2_3DOF_95))
-        sd = np.sqrt(np.diagonal(covariance[common], axis1=-2, axis2=-1))
-        interval = float(np.mean(np.abs(d) <= Z_95 * sd))
+        found = interval_coverage(estimate[common], covariance[common], truth[common])
+        interval, coverage = found.per_coordinate, found.joint
     flagged = alarms = float("nan")
     if inflated is not None and outliers is not None and observed is not None:
         flagged = float(inflated[outliers].mean()) if outliers.any() else float("nan")

@@ -92,8 +92,6 @@ def pose_files_of(name: str, ds: NumpyDataset | xr.Dataset) -> Iterator[PoseFile
     Raises:
         UserError: a labels or calibration dataset.
     """
-    from lp3d_io.csv import posterior_variance_name
-
     from lp3d_workflows.smoothing import smoothed_csv_names
 
     kind = ds.attrs["lp3d_kind"]
@@ -113,7 +111,7 @@ def pose_files_of(name: str, ds: NumpyDataset | xr.Dataset) -> Iterator[PoseFile
     elif kind == "smoothed":
         views = _names(ds, "view")
         reprojection = _values(ds, "reprojection", ("view", "time", "keypoint", "individual", "image_space"))
-        variance = _values(ds, posterior_variance_name(ds), ("view", "time", "keypoint", "individual", "image_space"))
+        variance = _values(ds, "reprojection_variance", ("view", "time", "keypoint", "individual", "image_space"))
         confidence = (
             _values(ds, "ensemble_confidence", ("view", "time", "keypoint", "individual"))
             if "ensemble_confidence" in ds.data_vars

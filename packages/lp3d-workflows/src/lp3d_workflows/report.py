@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from lp3d_eks import Z_95
 from lp3d_io.files import check_target, staged_directory
 from lp3d_io.layout import PREDICTIONS, SMOOTHED, groups_of_kind
 
@@ -43,7 +44,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_FRAMES = 3000
-Z95 = 1.959964  # two-sided 95% of a normal
 _MEMBER_COLOR = "#b0b0b0"
 _TRACK_COLOR = "#1f5fa8"
 _BAND_COLOR = "#9cc3ea"
@@ -197,7 +197,7 @@ def plot_keypoint(data: ReportData, keypoint: str, individual: str, path: Path) 
                         label="ensemble members" if m == 0 else None,
                     )
             track = sm["reprojection"].values[v, :, c]
-            half = Z95 * np.sqrt(sm["reprojection_variance"].values[v, :, c])
+            half = Z_95 * np.sqrt(sm["reprojection_variance"].values[v, :, c])
             ax.fill_between(frames, track - half, track + half, color=_BAND_COLOR, lw=0, label="95% posterior band")
             ax.plot(frames, track, color=_TRACK_COLOR, lw=1.1, label="smoothed")
             center = sm["ensemble_center"].values[v, :, c]
@@ -216,7 +216,7 @@ def plot_keypoint(data: ReportData, keypoint: str, individual: str, path: Path) 
         for c, coord in enumerate(("x", "y", "z")):
             ax = axes[row]
             pos = sm["position"].values[:, c]
-            half = Z95 * np.sqrt(sm["position_variance"].values[:, c])
+            half = Z_95 * np.sqrt(sm["position_variance"].values[:, c])
             ax.fill_between(frames, pos - half, pos + half, color=_BAND_COLOR, lw=0)
             ax.plot(frames, pos, color=_TRACK_COLOR, lw=1.1)
             lower = (pos - half)[np.isfinite(pos - half)]
@@ -318,6 +318,65 @@ def _summary(data: ReportData) -> dict[str, str]:
     return out
 
 
+def views_that_disagree(data: ReportData) -> list[str]:
+    """One sentence per view (and individual) that disagrees with the others over the session
+    (from the store's ``view_scale`` and ``view_disagreement``; empty when it has none)."""
+    from types import SimpleNamespace
+
+    from lp3d_eks import describe_inconsistent_views
+
+    sm = data.smoothed
+    if "view_scale" not in sm or "view_disagreement" not in sm:
+        return []
+    views = [str(v) for v in sm["view"].values]
+    keypoints = [str(k) for k in sm["keypoint"].values]
+    individuals = [str(i) for i in sm["individual"].values]
+    scale = sm["view_scale"].transpose("view", "keypoint", "individual").values
+    disagreement = sm["view_disagreement"].transpose("view", "keypoint", "individual").values
+    sentences = []
+    for i, individual in enumerate(individuals):
+        found = SimpleNamespace(view_disagreement=disagreement[..., i], inconsistent_views=scale[..., i] > 1.0)
+        prefix = f"{individual}: " if len(individuals) > 1 else ""
+        sentences += [prefix + s for s in describe_inconsistent_views(found, views, keypoints)]
+    return sentences
+
+
+def _views_section(data: ReportData) -> list[str]:
+    """The report's section on views that disagree (sentences and the per-view table)."""
+    sm = data.smoothed
+    if "view_disagreement" not in sm:
+        return []
+    sentences = views_that_disagree(data)
+    views = [str(v) for v in sm["view"].values]
+    individuals = [str(i) for i in sm["individual"].values]
+    header = (["individual"] if len(individuals) > 1 else []) + ["keypoint"]
+    header += [f"{v}: px (scale)" for v in views]
+    rows = []
+    for i, individual in enumerate(individuals):
+        for k, keypoint in enumerate(sm["keypoint"].values):
+            row = [individual] if len(individuals) > 1 else []
+            row.append(str(keypoint))
+            for v in range(len(views)):
+                d = float(sm["view_disagreement"].values[v, k, i])
+                a = float(sm["view_scale"].values[v, k, i])
+                row.append(("—" if not np.isfinite(d) else f"{d:.1f}") + (f" (x{a:.3g})" if a > 1.0 else ""))
+            rows.append(row)
+    verdict = (
+        "<ul>" + "".join(f"<li><b>{html.escape(s)}</b></li>" for s in sentences) + "</ul>"
+        if sentences
+        else "<p>Every view agrees with the others.</p>"
+    )
+    return [
+        "<h2>Views that disagree with the others</h2>",
+        "<p class='note'>Per view and keypoint: the median distance (px) of the view's observations from where "
+        "the other views and the neighbouring frames put the keypoint; a view that disagrees over the whole "
+        "session has its variances scaled (the factor in brackets), so it no longer drags the 3D track. A "
+        "view named here has a calibration or labels to check.</p>",
+        verdict,
+        html_table(header, rows),
+    ]
+
+
 def write_report(
     data: ReportData, directory: Path, title: str | None = None, *, progress: ProgressCallback | None = None
 ) -> Path:
@@ -346,11 +405,14 @@ def write_report(
         "observations whose variance was inflated (outliers); error: distance between the ensemble center and "
         "the smoothed track; posterior sd: of the smoothed position.</p>",
         html_table(header, rows),
+        *_views_section(data),
         "<h2>Ensemble center to smoothed track, per view</h2>",
         embedded_image(errors_png, "reprojection error histograms"),
         "<h2>Keypoints</h2>",
-        "<p class='note'>Grey: ensemble members; blue: the smoothed track with its 95% posterior band; red x: "
-        "observations whose variance was inflated.</p>",
+        "<p class='note'>Grey: ensemble members; blue: the smoothed track with its 95% posterior band (the "
+        "posterior variance of the track, the CSVs' x_posterior_var: where the animal's keypoint is); red x: "
+        "observations whose variance was inflated. A new detection is judged against the wider predictive "
+        "variance (x_predictive_var: the posterior plus the observation noise).</p>",
     ]
     for name, path in figures:
         parts.append(f"<h3>{html.escape(name)}</h3>{embedded_image(path, name)}")

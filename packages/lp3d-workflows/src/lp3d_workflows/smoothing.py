@@ -49,6 +49,7 @@ __all__ = [
     "write_smoothed_outputs",
     "smooth_session",
     "smooth_session_safely",
+    "inconsistent_view_sentences",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ class SmoothingSummary:
         individuals: individual names.
         s: ``(individual, keypoint)`` smoothing parameters.
         inflated: ``(individual, keypoint)`` share of observed entries whose variance was inflated.
+        inconsistent_views: one sentence per view (and individual) that disagrees with the others
+            over the session, naming its keypoints and by how much
+            (:func:`lp3d_eks.describe_inconsistent_views`); empty when the views agree.
         seconds: wall time for the session.
         error: one-line error message if the session failed, else None.
         user_error: whether ``error`` is a user error (bad input) rather than a bug.
@@ -122,6 +126,7 @@ class SmoothingSummary:
     individuals: tuple[str, ...] = ()
     s: list[list[float]] = field(default_factory=list)
     inflated: list[list[float]] = field(default_factory=list)
+    inconsistent_views: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
     user_error: bool = True
@@ -296,6 +301,22 @@ def _inflated_share(result: SmootherResult) -> np.ndarray:
     return (result.inflated & observed).sum(axis=(0, 1)) / n
 
 
+def inconsistent_view_sentences(
+    results: Sequence[SmootherResult], views: Sequence[str], keypoints: Sequence[str], individuals: Sequence[str]
+) -> list[str]:
+    """What the smoother found about views that disagree with the others, one sentence per view and
+    individual (prefixed with the individual when there are several)."""
+    from lp3d_eks import describe_inconsistent_views
+
+    sentences = []
+    for individual, result in zip(individuals, results, strict=True):
+        if result.view_scale is None:
+            continue
+        prefix = f"{individual}: " if len(individuals) > 1 else ""
+        sentences += [prefix + s for s in describe_inconsistent_views(result, views, keypoints)]
+    return sentences
+
+
 def smooth_session(session: PredictionSession, settings: SmoothSettings, out: Path) -> SmoothingSummary:
     """Smooths one session and writes its outputs to ``out`` (replacing it if it exists).
 
@@ -329,6 +350,12 @@ def smooth_session(session: PredictionSession, settings: SmoothSettings, out: Pa
         individuals=tuple(str(i) for i in predictions["individual"].values),
         s=[r.s.tolist() for r in results],
         inflated=[_inflated_share(r).tolist() for r in results],
+        inconsistent_views=inconsistent_view_sentences(
+            results,
+            [str(v) for v in predictions["view"].values],
+            [str(k) for k in predictions["keypoint"].values],
+            [str(i) for i in predictions["individual"].values],
+        ),
         seconds=time.perf_counter() - start,
     )
 

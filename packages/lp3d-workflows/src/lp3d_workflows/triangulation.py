@@ -2,7 +2,9 @@
 
 For comparison with ``lp3d smooth``: each frame and keypoint is triangulated on its own from the
 ensemble center (median by default) of every view that has one
-(:func:`lp3d_eks.triangulate_observations`). A session's output folder holds::
+(:func:`lp3d_eks.triangulate_observations`), or, robustly, from the largest group of views that
+agree within a pixel threshold (``robust_px``: :func:`lp3d_eks.triangulate_robust`, which drops a
+view that disagrees with the others). A session's output folder holds::
 
     triangulated_3d.csv    per keypoint: x, y, z (world units), n_views (views used; 0 = no
                            position), reprojection_error_<view> (pixels, empty where the view
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,6 +57,8 @@ class TriangulationSummary:
         triangulated: share of (frame, keypoint, individual) entries with a 3D position.
         median_reprojection_error: over every view's observations, pixels (NaN if none).
         seconds: wall time.
+        inconsistent_views: with ``robust_px``: one sentence per view that disagrees with the others
+            (:func:`lp3d_eks.describe_inconsistent_views`).
         error: one-line error if the session failed (batches), else None.
         user_error: whether ``error`` is bad input rather than a bug.
         traceback: the failure's traceback.
@@ -67,20 +71,30 @@ class TriangulationSummary:
     triangulated: float = 0.0
     median_reprojection_error: float = float("nan")
     seconds: float = 0.0
+    inconsistent_views: list[str] = field(default_factory=list)
     error: str | None = None
     user_error: bool = True
     traceback: str | None = None
 
 
-def triangulate_dataset(predictions: NumpyDataset, rig: CameraRig, *, center: str = "median") -> NumpyDataset:
+def triangulate_dataset(
+    predictions: NumpyDataset, rig: CameraRig, *, center: str = "median", robust_px: float | None = None
+) -> NumpyDataset:
     """Triangulates every individual of a predictions dataset (numpy form).
+
+    Args:
+        predictions: the ensemble predictions.
+        rig: one camera per view, in view order.
+        center: the ensemble centre, ``"median"`` or ``"mean"``.
+        robust_px: triangulate from the largest group of views agreeing within this many pixels
+            (None: every view that has an observation).
 
     Returns:
         A ``triangulated`` dataset: ``position`` ``(time, keypoint, individual, 3)``,
-        ``reprojection_error`` ``(view, time, keypoint, individual)`` in pixels, ``n_views``
-        ``(time, keypoint, individual)``.
+        ``reprojection_error`` ``(view, time, keypoint, individual)`` in pixels (of every view's
+        detection, used or dropped), ``n_views`` ``(time, keypoint, individual)`` (views used).
     """
-    from lp3d_eks import ensemble_statistics, triangulate_observations
+    from lp3d_eks import ensemble_statistics, triangulate_observations, triangulate_robust
     from lp3d_io.dataset import triangulated_arrays
 
     views = [str(v) for v in predictions["view"].values]
@@ -92,7 +106,11 @@ def triangulate_dataset(predictions: NumpyDataset, rig: CameraRig, *, center: st
     parts = []
     for i in range(predictions.sizes["individual"]):
         stats = ensemble_statistics(position[..., i, :].astype(np.float64), center=center)
-        parts.append(triangulate_observations(stats, rig))
+        if robust_px is None:
+            parts.append(triangulate_observations(stats, rig))
+        else:
+            robust = triangulate_robust(stats, rig, threshold_px=robust_px)
+            parts.append((robust.points, robust.error, robust.n_used))
     return triangulated_arrays(
         np.stack([p[0] for p in parts], axis=2),
         np.stack([p[1] for p in parts], axis=3),
@@ -105,7 +123,31 @@ def triangulate_dataset(predictions: NumpyDataset, rig: CameraRig, *, center: st
         source_files=predictions.attrs.get("source_files"),
         session=predictions.attrs.get("session"),
         center=center,
+        **({} if robust_px is None else {"robust_threshold_px": float(robust_px)}),
     )
+
+
+def _inconsistent_views(triangulated: NumpyDataset, threshold_px: float) -> list[str]:
+    """Sentences naming the views that the robust triangulation dropped often (per individual)."""
+    from types import SimpleNamespace
+
+    from lp3d_eks import describe_inconsistent_views
+
+    errors = triangulated["reprojection_error"].values  # (view, time, keypoint, individual)
+    views = [str(v) for v in triangulated["view"].values]
+    keypoints = [str(k) for k in triangulated["keypoint"].values]
+    individuals = [str(i) for i in triangulated["individual"].values]
+    sentences = []
+    for i, individual in enumerate(individuals):
+        with np.errstate(all="ignore"):
+            finite = np.isfinite(errors[..., i])
+            median = np.where(
+                finite.any(axis=1), np.nanmedian(np.where(finite, errors[..., i], np.nan), axis=1), np.nan
+            )
+        found = SimpleNamespace(view_disagreement=median, inconsistent_views=median > threshold_px)
+        prefix = f"{individual}: " if len(individuals) > 1 else ""
+        sentences += [prefix + s for s in describe_inconsistent_views(found, views, keypoints)]
+    return sentences
 
 
 def triangulate_session(
@@ -116,18 +158,20 @@ def triangulate_session(
     views: Sequence[str] | None = None,
     keypoints: Sequence[str] | None = None,
     center: str = "median",
+    robust_px: float | None = None,
 ) -> TriangulationSummary:
     """Triangulates one session into ``out/triangulated_3d.csv`` (``out`` appears whole or not at all)."""
     from lp3d_io.csv import to_triangulation_csv
 
     start = time.perf_counter()
     predictions = select_keypoints(load_predictions(session, view_names=views, rig=rig), keypoints)
-    triangulated = triangulate_dataset(predictions, rig, center=center)
+    triangulated = triangulate_dataset(predictions, rig, center=center, robust_px=robust_px)
     with staged_directory(out) as tmp:
         to_triangulation_csv(tmp / TRIANGULATION_CSV, triangulated)
     points, errors, n_views = (triangulated[name].values for name in ("position", "reprojection_error", "n_views"))
     seen = np.isfinite(errors)
     return TriangulationSummary(
+        inconsistent_views=_inconsistent_views(triangulated, robust_px) if robust_px is not None else [],
         session=session.name,
         out=out,
         n_frames=points.shape[0],
@@ -146,6 +190,7 @@ def triangulate_inputs(
     views: Sequence[str] | None = None,
     keypoints: Sequence[str] | None = None,
     center: str = "median",
+    robust_px: float | None = None,
     overwrite: bool = False,
     on_result: Callable[[TriangulationSummary], None] | None = None,
     progress: ProgressCallback | None = None,
@@ -163,7 +208,9 @@ def triangulate_inputs(
         report(progress, f"triangulating {session.name}", i, len(sessions) if len(sessions) > 1 else None)
         start = time.perf_counter()
         try:
-            summary = triangulate_session(session, rig, target, views=views, keypoints=keypoints, center=center)
+            summary = triangulate_session(
+                session, rig, target, views=views, keypoints=keypoints, center=center, robust_px=robust_px
+            )
         except Exception as err:
             if len(sessions) == 1:
                 raise

@@ -42,12 +42,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lp3d_eks import Z_95
 
 from lp3d_workflows.errors import UserError
 from lp3d_workflows.project import APP_DIR
 
 __all__ = [
-    "Z95",
     "CACHE_DIR",
     "OVERVIEW_BLOCK",
     "RAW_FRAMES",
@@ -61,7 +61,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Z95 = 1.959963984540054
 CACHE_BYTES = 384 << 20
 """Decoded time chunks kept per process (all sources together)."""
 CACHE_DIR = f"{APP_DIR}/cache"
@@ -794,8 +793,8 @@ def _derived(
         track, variance = layers["smoothed"], layers["variance"]
         sd = np.sqrt(np.maximum(variance, 0.0))
         per_view["x_smoothed"], per_view["y_smoothed"] = track[..., 0], track[..., 1]
-        per_view["x_low"], per_view["x_high"] = track[..., 0] - Z95 * sd[..., 0], track[..., 0] + Z95 * sd[..., 0]
-        per_view["y_low"], per_view["y_high"] = track[..., 1] - Z95 * sd[..., 1], track[..., 1] + Z95 * sd[..., 1]
+        per_view["x_low"], per_view["x_high"] = track[..., 0] - Z_95 * sd[..., 0], track[..., 0] + Z_95 * sd[..., 0]
+        per_view["y_low"], per_view["y_high"] = track[..., 1] - Z_95 * sd[..., 1], track[..., 1] + Z_95 * sd[..., 1]
         per_view["posterior_variance"] = variance.sum(axis=-1)
         per_view["ensemble_variance"] = layers["ensemble_variance"].sum(axis=-1)
         per_view["error"] = np.sqrt(((center - track) ** 2).sum(axis=-1))
