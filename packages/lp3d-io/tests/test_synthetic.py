@@ -240,6 +240,7 @@ def test_write_session_lays_out_a_lightning_pose_directory(tmp_path):
         ({"session_name": "a/b"}, "session_name"),
         ({"n_frames": 0}, "n_frames"),
         ({"rearing": 1.0}, "rearing: expected a share of the time in"),
+        ({"n_animals": 0}, "n_animals: expected 1 to 3 animals, but got 0"),
     ],
 )
 def test_bad_config_is_a_clear_error(kwargs, message):
@@ -255,3 +256,119 @@ def test_bad_labeled_frames_is_a_clear_error(session, tmp_path, labeled_frames, 
     with pytest.raises(ValueError, match=message):
         write_session(session, tmp_path, labeled_frames=labeled_frames)
     assert not (tmp_path / "calibration.toml").exists()
+
+
+# --- several animals ----------------------------------------------------------------------------------
+
+PAIR = SyntheticConfig(n_frames=240, seed=3, n_animals=2, rearing=0.2)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return make_session(PAIR)
+
+
+def test_two_animals_of_different_size_share_the_arena_touching_but_apart(pair):
+    pts = pair.motion.points3d
+    assert pts.shape == (240, 11, 2, 3) and pair.individual_names == ["light", "dark"]
+    alone = simulate_motion(SyntheticConfig(n_frames=240, seed=3, rearing=0.2))
+    np.testing.assert_array_equal(pts[:, :, 0], alone.points3d)  # the first animal walks as if alone
+    for i, j in pair.motion.edges:
+        length = np.linalg.norm(pts[:, i] - pts[:, j], axis=-1)  # (time, individual)
+        assert np.ptp(length, axis=0).max() < TOL
+        assert abs(length[0, 1] / length[0, 0] - 1.2) < TOL  # the dark one is larger
+    back = pair.motion.skeleton.index("back")
+    gap = np.linalg.norm(pts[:, back, 0, :2] - pts[:, back, 1, :2], axis=-1)
+    assert np.quantile(gap, 0.02) > 40.0  # bodies do not pass through each other ...
+    nearest = np.linalg.norm(pts[:, :, None, 0] - pts[:, None, :, 1], axis=-1).min(axis=(1, 2))
+    assert 0.1 < (nearest < 15.0).mean() < 0.9  # ... but touch, and part
+    assert gap.max() > 90.0
+    assert np.hypot(pts[..., 0], pts[..., 1]).max() < PAIR.arena_radius
+    assert pts[..., 2].max() > simulate_motion(SyntheticConfig(n_frames=240, seed=3)).points3d[..., 2].max() + 10.0
+
+
+def test_one_animal_hides_parts_of_the_other_and_pictures_show_each_ones_colours(pair):
+    alone = make_session(SyntheticConfig(n_frames=240, seed=3, rearing=0.2))
+    np.testing.assert_array_equal(pair.points2d[..., 0, :], alone.points2d)
+    hidden_by_other = alone.visible & ~pair.visible[..., 0]
+    assert 0.01 < hidden_by_other.mean() < 0.2
+    assert not (pair.visible[..., 0] & ~alone.visible).any()
+    frames = np.arange(0, 240, 8)
+    images = pair.render(frames)
+    uv = np.rint(pair.points2d[:, frames]).astype(int)
+    visible = pair.visible[:, frames]
+    v, t, k, i = np.nonzero(visible)
+    pixels = images[v, t, uv[v, t, k, i, 1], uv[v, t, k, i, 0]].astype(int)
+    colours = np.stack([a.joint_color for a in pair.motion.animals], axis=1).astype(int)  # (K, individual, 3)
+    own = np.abs(pixels - colours[k, i]).max(-1) <= 12
+    other = np.abs(pixels - colours[k, 1 - i]).max(-1) <= 12
+    assert own.mean() > 0.9 and other.mean() < 0.05
+    np.testing.assert_array_equal(render_views(pair.rig, pair.motion, frames=[8], seed=PAIR.seed)[:, 0], images[:, 1])
+
+
+def test_two_animals_write_four_row_labels_that_read_back_with_their_individuals(tmp_path):
+    from lp3d_io import read_labels
+
+    sess = make_session(SyntheticConfig(n_views=2, image_size=(96, 80), n_frames=12, seed=1, n_animals=2))
+    paths = write_session(sess, tmp_path, labeled_frames=4)
+    table = _read_csv(paths["labels/cam0"])
+    assert [row[0] for row in table[:4]] == ["scorer", "individuals", "bodyparts", "coords"]
+    assert table[1][1:3] == ["light", "light"] and table[1][-1] == "dark"
+    labels = read_labels({v: paths[f"labels/{v}"] for v in sess.view_names}, sess.view_names)
+    assert list(labels["individual"].values) == ["light", "dark"]
+    got = labels["position"].transpose("view", "frame", "keypoint", "individual", "space").values
+    expect = sess.points2d[:, [0, 4, 7, 11]]
+    expect = np.where(_inside(expect, (96, 80))[..., None], expect, np.nan)
+    np.testing.assert_allclose(got, expect, atol=1e-3)
+    truth = np.load(paths["truth"])
+    assert truth["points3d"].shape == (12, 11, 2, 3) and list(truth["individual_names"]) == ["light", "dark"]
+
+
+def test_planted_identity_swaps_exchange_two_animals_in_one_view(pair):
+    ens = make_ensemble_predictions(pair, identity_swap_rate=0.03, outlier_rate=0.0, missing_rate=0.0, seed=2)
+    plain = make_ensemble_predictions(pair, outlier_rate=0.0, missing_rate=0.0, seed=2)
+    swaps = ens.swap_mask
+    assert swaps.shape == (4, 240, 2) and plain.swap_mask is not None and not plain.swap_mask.any()
+    swapped = swaps.any(-1)  # (view, time)
+    assert abs(swapped.mean() - 0.03) < 0.005 and swapped.sum(axis=0).max() == 1  # one view at a time
+    np.testing.assert_array_equal(swaps[..., 0], swaps[..., 1])
+    v, t = np.nonzero(swapped)
+    np.testing.assert_array_equal(ens.position[:, v, t, :, 0], plain.position[:, v, t, :, 1])
+    np.testing.assert_array_equal(ens.position[:, ~swapped], plain.position[:, ~swapped])
+    truth = pair.points2d[v, t]  # (n, keypoint, individual, 2)
+    to_own = np.nanmean(np.linalg.norm(ens.position[:, v, t] - truth, axis=-1))
+    to_other = np.nanmean(np.linalg.norm(ens.position[:, v, t] - truth[..., ::-1, :], axis=-1))
+    assert to_other < 0.5 * to_own
+    ds = ens.to_dataset()
+    assert list(ds["individual"].values) == ["light", "dark"] and ds.sizes["keypoint"] == 11
+    with pytest.raises(ValueError, match="identity_swap_rate: expected 0 for a session of one animal"):
+        make_ensemble_predictions(make_session(SMALL), identity_swap_rate=0.1)
+
+
+def test_predictions_of_two_animals_round_trip_through_four_row_csvs(pair, tmp_path):
+    from lp3d_io import read_labels, read_predictions, to_label_csvs, to_prediction_csvs
+    from lp3d_io.dataset import labels_dataset
+
+    ens = make_ensemble_predictions(pair, n_members=2, identity_swap_rate=0.02, seed=4)
+    files = to_prediction_csvs(ens.to_dataset(), tmp_path / "predictions")
+    with open(files[("member_0", "cam0")]) as f:
+        assert [f.readline().split(",")[0] for _ in range(4)] == ["scorer", "individuals", "bodyparts", "coords"]
+    back = read_predictions(tmp_path / "predictions", pair.view_names)
+    assert list(back["individual"].values) == ["light", "dark"]
+    position = back["position"].transpose("member", "view", "time", "keypoint", "individual", "space").values
+    np.testing.assert_allclose(position, ens.position, atol=TOL)
+    confidence = back["confidence"].transpose("member", "view", "time", "keypoint", "individual").values
+    np.testing.assert_allclose(confidence, ens.confidence, atol=TOL)
+    paths = np.array([[f"labeled-data/{v}/img{t:05d}.png" for t in range(5)] for v in pair.view_names])
+    labels = labels_dataset(
+        pair.points2d[:, :5],
+        paths,
+        view_names=pair.view_names,
+        keypoint_names=pair.keypoint_names,
+        individual_names=pair.individual_names,
+    )
+    written = to_label_csvs(labels, tmp_path / "labels")
+    again = read_labels(written, pair.view_names)
+    assert list(again["individual"].values) == ["light", "dark"]
+    got = again["position"].transpose("view", "frame", "keypoint", "individual", "space").values
+    np.testing.assert_allclose(got, pair.points2d[:, :5], atol=1e-3)  # float32 labels

@@ -17,17 +17,25 @@ stops turning, pitches its body nose-up by up to ``_REAR_PITCH`` about its hips 
 stays where it was), the hind legs and the tail keep their angle to the floor, the front legs fold
 forward and the head looks up. Bouts rise and fall smoothly (``rear(t)`` in ``[0, 1]``); they come
 from their own random stream, so a session without rearing is the same as before rearing existed.
+
+**Several animals** (:func:`simulate_animals`): the first walks exactly as a lone animal would; each
+other one walks with random streams of its own and a skeleton of another size and colour
+(:func:`restyled`), and reacts to those before it: in *approach* bouts (smooth, 1-3 s, about
+``approach`` of the time) it steers towards the nearest of them, and its body centre keeps at least
+``min_gap`` mm from theirs (it is pushed aside and slides round them: the bodies touch, nose to
+flank, but do not pass through each other).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Skeleton", "SKELETONS", "get_skeleton", "simulate_skeleton_motion"]
+__all__ = ["Skeleton", "SKELETONS", "get_skeleton", "restyled", "simulate_skeleton_motion", "simulate_animals"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,9 +147,21 @@ def _rot_x(a: np.ndarray) -> np.ndarray:
 
 
 def _walk(
-    rng: np.random.Generator, n_frames: int, fps: float, path_radius: float, speed: float
+    rng: np.random.Generator,
+    n_frames: int,
+    fps: float,
+    path_radius: float,
+    speed: float,
+    others: np.ndarray | None = None,
+    approach: np.ndarray | None = None,
+    min_gap: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Floor position ``(time, 2)`` mm, heading ``(time,)`` rad and speed ``(time,)`` mm/s."""
+    """Floor position ``(time, 2)`` mm, heading ``(time,)`` rad and speed ``(time,)`` mm/s.
+
+    With ``others`` ``(animal, time, 2)`` (the body centres of the animals already there): steer
+    towards the nearest one by ``approach(t)`` ``(time,)`` in ``[0, 1]``, and keep ``min_gap`` mm
+    from each (module docstring).
+    """
     t = np.arange(n_frames) / fps
     # Stop-and-go: the speed is zero for part of the time and saturates at ``speed``.
     v = speed * np.clip(0.45 + 0.6 * _smooth_noise(rng, t, 3.0), 0.0, 1.0)
@@ -153,15 +173,40 @@ def _walk(
     x, y, h = r0 * math.cos(a0), r0 * math.sin(a0), rng.uniform(-math.pi, math.pi)
     dt = 1.0 / fps
     for i, (speed_i, turn_i) in enumerate(zip(v.tolist(), turn.tolist(), strict=True)):
+        if others is not None:
+            x, y = _keep_apart(x, y, others[:, i], min_gap, path_radius)
         pos[i], heading[i] = (x, y), h
         # Steer towards the centre, gently in the middle and hard near the edge of the path.
         to_centre = (math.atan2(-y, -x) - h + math.pi) % (2.0 * math.pi) - math.pi
-        h += dt * (turn_i + 6.0 * (math.hypot(x, y) / path_radius) ** 4 * to_centre)
+        steer = turn_i + 6.0 * (math.hypot(x, y) / path_radius) ** 4 * to_centre
+        if others is not None and approach is not None:
+            # Towards the nearest other animal in a bout; else away from it when near.
+            ox, oy = min(others[:, i].tolist(), key=lambda o: math.hypot(o[0] - x, o[1] - y))
+            to_other = (math.atan2(oy - y, ox - x) - h + math.pi) % (2.0 * math.pi) - math.pi
+            near = max(0.0, 1.0 - math.hypot(ox - x, oy - y) / (3.0 * max(min_gap, 1e-9)))
+            steer += 4.0 * approach[i] * to_other - 3.0 * (1.0 - approach[i]) * near * to_other
+        h += dt * steer
         x, y = x + dt * speed_i * math.cos(h), y + dt * speed_i * math.sin(h)
         r = math.hypot(x, y)
         if r > path_radius:  # a wall: slide along it
             x, y = x * path_radius / r, y * path_radius / r
     return pos, heading, v
+
+
+def _keep_apart(x: float, y: float, others: np.ndarray, min_gap: float, path_radius: float) -> tuple[float, float]:
+    """``(x, y)`` pushed out to ``min_gap`` from each of ``others`` ``(animal, 2)`` (then back inside
+    the path: against a wall, the wall wins)."""
+    for ox, oy in others.tolist():
+        dx, dy = x - ox, y - oy
+        d = math.hypot(dx, dy)
+        if d < min_gap:
+            if d < 1e-9:
+                dx, dy, d = 1.0, 0.0, 1.0
+            x, y = ox + dx * min_gap / d, oy + dy * min_gap / d
+    r = math.hypot(x, y)
+    if r > path_radius:
+        x, y = x * path_radius / r, y * path_radius / r
+    return x, y
 
 
 _REAR_PITCH = 1.0  # rad (57 degrees) of body pitch at the height of a rearing bout
@@ -256,6 +301,10 @@ def simulate_skeleton_motion(
     rng: np.random.Generator,
     rearing: float = 0.0,
     rearing_rng: np.random.Generator | None = None,
+    *,
+    others: np.ndarray | None = None,
+    approach: np.ndarray | None = None,
+    min_gap: float = 0.0,
 ) -> np.ndarray:
     """World keypoint positions ``(time, K, 3)`` in mm of ``skeleton`` walking around the arena.
 
@@ -268,15 +317,21 @@ def simulate_skeleton_motion(
         rng: the random stream (everything is deterministic given its state).
         rearing: share of the time spent in rearing bouts (see the module docstring).
         rearing_rng: the random stream of the bouts (required when ``rearing > 0``).
+        others: ``(animal, time, 2)`` floor positions of the body centres of other animals: keep
+            ``min_gap`` mm from them, and steer towards the nearest by ``approach`` ``(time,)``
+            (module docstring); None: alone.
     """
     t = np.arange(n_frames) / fps
-    pos, heading, v = _walk(rng, n_frames, fps, path_radius, speed)
+    pos, heading, v = _walk(rng, n_frames, fps, path_radius, speed, others, approach, min_gap)
     rear = rearing_bouts(rearing_rng, n_frames, fps, rearing) if rearing > 0 else np.zeros(n_frames)
     if rear.any():  # the animal stands still while it rears: it walks and turns only (1 - rear) of each step
         still = 1.0 - rear[1:]
         pos = pos[0] + np.concatenate([np.zeros((1, 2)), np.cumsum(np.diff(pos, axis=0) * still[:, None], axis=0)])
         heading = heading[0] + np.concatenate([[0.0], np.cumsum(np.diff(heading) * still)])
         v = v * (1.0 - rear)
+        if others is not None:  # standing still, it is pushed aside by the others
+            for i in range(n_frames):
+                pos[i] = _keep_apart(*pos[i].tolist(), others[:, i], min_gap, path_radius)
     stride = 45.0  # mm walked per gait cycle
     phase = 2.0 * np.pi * np.cumsum(v) / fps / stride + rng.uniform(0.0, 2.0 * np.pi)
     gait = np.clip(v / (0.4 * max(speed, 1e-9)), 0.0, 1.0)
@@ -299,3 +354,70 @@ def simulate_skeleton_motion(
             rot[:, k] = rot[:, parent] @ local[:, k]
             out[:, k] = out[:, parent] + np.einsum("tij,j->ti", rot[:, k], skeleton.offsets[k])
     return out
+
+
+def restyled(skeleton: Skeleton, scale: float, body: float, joints: float) -> Skeleton:
+    """``skeleton`` ``scale`` times larger (bones, radii, height), its bones' colours times ``body``
+    and its keypoints' colours times ``joints`` (another animal of the same kind)."""
+
+    def tint(rgb: Sequence[int], factor: float) -> tuple[int, int, int]:
+        r, g, b = (int(np.clip(round(c * factor), 0, 255)) for c in rgb)
+        return r, g, b
+
+    return dataclasses.replace(
+        skeleton,
+        offsets=skeleton.offsets * scale,
+        edge_radius=tuple(r * scale for r in skeleton.edge_radius),
+        edge_color=tuple(tint(c, body) for c in skeleton.edge_color),
+        joint_radius=skeleton.joint_radius * scale,
+        joint_color=np.array([tint(c, joints) for c in skeleton.joint_color], dtype=np.uint8),
+    )
+
+
+_APPROACH_SHARE = 0.25  # share of the time another animal spends approaching
+
+
+def simulate_animals(
+    skeletons: Sequence[Skeleton],
+    n_frames: int,
+    fps: float,
+    path_radius: float,
+    speed: float,
+    rngs: Sequence[tuple[np.random.Generator, np.random.Generator]],
+    rearing: float = 0.0,
+    min_gap: float = 45.0,
+) -> np.ndarray:
+    """World keypoint positions ``(time, K, animal, 3)`` in mm of several animals in one arena
+    (module docstring): the first exactly as :func:`simulate_skeleton_motion` alone, each other one
+    keeping ``min_gap`` mm from those before it and approaching them in bouts.
+
+    Args:
+        skeletons: one per animal (same keypoints).
+        rngs: per animal, its motion stream and its bouts' stream (rearing, approaches).
+        n_frames, fps, path_radius, speed, rearing: as :func:`simulate_skeleton_motion`.
+        min_gap: least distance between body centres, mm.
+    """
+    tracks: list[np.ndarray] = []
+    for a, (skeleton, (rng, bouts)) in enumerate(zip(skeletons, rngs, strict=True)):
+        if a == 0:
+            tracks.append(simulate_skeleton_motion(skeleton, n_frames, fps, path_radius, speed, rng, rearing, bouts))
+            continue
+        approach = rearing_bouts(bouts, n_frames, fps, _APPROACH_SHARE)
+        root = skeleton.parents.index(-1)
+        others = np.stack([track[:, root, :2] for track in tracks])  # (animal, time, 2)
+        tracks.append(
+            simulate_skeleton_motion(
+                skeleton,
+                n_frames,
+                fps,
+                path_radius,
+                speed,
+                rng,
+                rearing,
+                bouts,
+                others=others,
+                approach=approach,
+                min_gap=min_gap,
+            )
+        )
+    return np.stack(tracks, axis=2)

@@ -2,7 +2,14 @@
 
 A session is a ring of calibrated cameras around a round arena, an articulated animal walking in
 it (:mod:`lp3d_io._synthetic_motion` gives the kinematics), and its pictures (OpenCV drawing,
-:mod:`lp3d_io._synthetic_render`). From it come
+:mod:`lp3d_io._synthetic_render`). With ``n_animals > 1`` several animals of one kind share the
+arena, each of its own size and colour (:data:`ANIMALS`: a light one, a larger dark one, ...), each
+moving on its own random streams, the later ones approaching the earlier ones in bouts and
+touching them without passing through; one hides parts of the other in some views (the
+visibility test sees every animal). Arrays then gain an ``individual`` axis before the
+coordinates (``(time, keypoint, individual, 3)``, ``(view, time, keypoint, individual, 2)``), as
+lp3d-io's datasets take them; a session of one animal is the same as before animals could be
+several (the others draw from random streams of their own). From it come
 
 - a session directory (:func:`write_session`): the anipose ``calibration.toml``, one mp4 video
   per view, labeled frames in the Lightning Pose multi-view layout, and the ground truth;
@@ -17,7 +24,9 @@ it (:mod:`lp3d_io._synthetic_motion` gives the kinematics), and its pictures (Op
   five members). Single-view outliers put every member near the same wrong spot ``x + d``
   (``|d|`` in ``outlier_px``, a run of a few frames) with high confidence; missing detections
   (isolated frames and whole stretches, more often where the keypoint is hidden, and always where
-  it is outside the image) are NaN in every member with low confidence.
+  it is outside the image) are NaN in every member with low confidence. With several animals,
+  *identity swaps* (``identity_swap_rate``) exchange two animals' detections in one view for a
+  run of frames, in every member: each view alone looks right, the views disagree.
 
 Everything is deterministic given the seeds. World units are millimetres, pixels are OpenCV's
 (pixel centres at integer coordinates), images are RGB.
@@ -30,18 +39,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from lp3d_eks.camera import Camera, CameraRig, matrix_to_rodrigues
 
 from lp3d_io import _synthetic_render
-from lp3d_io._synthetic_motion import SKELETONS, Skeleton, get_skeleton, simulate_skeleton_motion
+from lp3d_io._synthetic_motion import (
+    SKELETONS,
+    Skeleton,
+    get_skeleton,
+    restyled,
+    simulate_animals,
+    simulate_skeleton_motion,
+)
 
 __all__ = [
     "SyntheticConfig",
     "Skeleton",
     "SKELETONS",
+    "ANIMALS",
     "get_skeleton",
     "Motion",
     "SyntheticSession",
@@ -56,6 +74,15 @@ __all__ = [
 
 _CHUNK = 256  # frames rendered at once
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+ANIMALS: tuple[tuple[str, float, float, float], ...] = (
+    ("light", 1.0, 1.0, 1.0),
+    ("dark", 1.2, 0.35, 0.55),
+    ("grey", 0.85, 0.7, 0.8),
+)
+"""The animals of a session of several, in order: ``(individual name, size, body colour, keypoint
+colour)``, the last three as factors of the skeleton's (:func:`lp3d_io._synthetic_motion.restyled`);
+the first is the lone animal of a session of one."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +101,9 @@ class SyntheticConfig:
         speed: top walking speed in mm/s.
         distortion: size of the radial lens distortion ``|k1|``.
         rearing: share of the time spent in rearing bouts (nose up about the hips, front legs
-            folded); 0 (the default) never rears.
+            folded), for each animal; 0 (the default) never rears.
+        n_animals: animals in the arena (at most ``len(ANIMALS)``), each of its own size and
+            colour (:data:`ANIMALS`); 1 (the default): arrays without an ``individual`` axis.
     """
 
     n_views: int = 4
@@ -88,6 +117,7 @@ class SyntheticConfig:
     speed: float = 120.0
     distortion: float = 0.15
     rearing: float = 0.0
+    n_animals: int = 1
 
     def __post_init__(self) -> None:
         size = tuple(self.image_size)
@@ -102,6 +132,8 @@ class SyntheticConfig:
             raise ValueError("fps and arena_radius must be positive and speed non-negative")
         if not 0.0 <= self.rearing < 1.0:
             raise ValueError(f"rearing: expected a share of the time in [0, 1), but got {self.rearing}")
+        if not 1 <= self.n_animals <= len(ANIMALS):
+            raise ValueError(f"n_animals: expected 1 to {len(ANIMALS)} animals, but got {self.n_animals}")
         if self.skeleton not in SKELETONS:
             raise ValueError(f"skeleton: expected one of {sorted(SKELETONS)}, but got {self.skeleton!r}")
         if not _NAME.match(self.session_name):
@@ -110,17 +142,34 @@ class SyntheticConfig:
 
 @dataclass(frozen=True, eq=False)
 class Motion:
-    """The true 3D motion of the animal.
+    """The true 3D motion of the animal (or animals).
 
     Attributes:
-        points3d: keypoint positions ``(time, keypoint, 3)`` in mm (floor ``z = 0``).
-        skeleton: the animal's skeleton (names, bones, colours).
+        points3d: keypoint positions ``(time, keypoint, 3)`` in mm (floor ``z = 0``); with several
+            animals ``(time, keypoint, individual, 3)``.
+        skeleton: the (first) animal's skeleton (names, bones, colours).
         fps: frames per second.
+        animals: with several animals, each one's skeleton (its size and colours); else empty.
+        individual_names: with several animals, their names (:data:`ANIMALS`); else empty.
     """
 
     points3d: np.ndarray
     skeleton: Skeleton
     fps: float
+    animals: tuple[Skeleton, ...] = ()
+    individual_names: tuple[str, ...] = ()
+
+    @property
+    def n_individuals(self) -> int:
+        return max(1, len(self.animals))
+
+    def scene(self, frames: np.ndarray | slice = slice(None)) -> tuple[Skeleton, np.ndarray]:
+        """What to draw at ``frames``: one skeleton and its keypoints ``(time, N, 3)``; with several
+        animals, the animals as one skeleton (:func:`_merged`), their keypoints animal after animal."""
+        points = self.points3d[frames]
+        if not self.animals:
+            return self.skeleton, points
+        return _merged(self.animals), np.moveaxis(points, 2, 1).reshape(len(points), -1, 3)
 
     @property
     def keypoint_names(self) -> list[str]:
@@ -200,9 +249,39 @@ def make_rig(
     return CameraRig(tuple(cameras), {"source": "lp3d_io.synthetic", "seed": int(seed)})
 
 
+def _merged(skeletons: Sequence[Skeleton]) -> Skeleton:
+    """Several animals as one skeleton to draw: keypoints, bones and colours animal after animal."""
+    first = skeletons[0]
+    K = len(first.keypoint_names)
+    return Skeleton(
+        name=first.name,
+        keypoint_names=tuple(name for _ in skeletons for name in first.keypoint_names),
+        parents=tuple(p + a * K if p >= 0 else -1 for a, s in enumerate(skeletons) for p in s.parents),
+        offsets=np.concatenate([s.offsets for s in skeletons]),
+        edges=tuple((i + a * K, j + a * K) for a, s in enumerate(skeletons) for i, j in s.edges),
+        edge_radius=tuple(r for s in skeletons for r in s.edge_radius),
+        edge_color=tuple(c for s in skeletons for c in s.edge_color),
+        joint_radius=np.concatenate([s.joint_radius for s in skeletons]),
+        joint_color=np.concatenate([s.joint_color for s in skeletons]),
+    )
+
+
 def simulate_motion(config: SyntheticConfig) -> Motion:
-    """The animal of ``config`` walking around the arena for ``config.n_frames`` frames."""
+    """The animal (or animals) of ``config`` walking around the arena for ``config.n_frames`` frames."""
     skeleton = get_skeleton(config.skeleton)
+    if config.n_animals > 1:
+        chosen = ANIMALS[: config.n_animals]
+        animals = tuple(restyled(skeleton, size, body, joints) for _, size, body, joints in chosen)
+        streams = [(np.random.default_rng([config.seed, 2]), np.random.default_rng([config.seed, 5]))]
+        streams += [
+            (np.random.default_rng([config.seed, 10 + a, 2]), np.random.default_rng([config.seed, 10 + a, 5]))
+            for a in range(1, config.n_animals)
+        ]
+        points = simulate_animals(
+            animals, config.n_frames, config.fps, 0.5 * config.arena_radius, config.speed, streams, config.rearing
+        )
+        names = tuple(name for name, *_ in chosen)
+        return Motion(points3d=points, skeleton=animals[0], fps=config.fps, animals=animals, individual_names=names)
     points = simulate_skeleton_motion(
         skeleton,
         config.n_frames,
@@ -259,18 +338,25 @@ def _draw(rig: CameraRig, motion: Motion, idx: np.ndarray, floors: np.ndarray) -
     out = np.empty((len(rig), idx.size) + floors.shape[1:], dtype=np.uint8)
     for start in range(0, idx.size, _CHUNK):
         chunk = idx[start : start + _CHUNK]
-        geom = _synthetic_render.scene_geometry(rig, motion.skeleton, motion.points3d[chunk])
-        out[:, start : start + chunk.size] = _synthetic_render.draw_frames(geom, motion.skeleton, floors)
+        skeleton, points = motion.scene(chunk)
+        geom = _synthetic_render.scene_geometry(rig, skeleton, points)
+        out[:, start : start + chunk.size] = _synthetic_render.draw_frames(geom, skeleton, floors)
     return out
 
 
 def _visibility(rig: CameraRig, motion: Motion) -> np.ndarray:
+    """``(view, time, keypoint[, individual])``: every animal's items hide the others' keypoints too."""
     sizes = [cam.size for cam in rig.cameras]
     parts = []
     for start in range(0, len(motion.points3d), _CHUNK):
-        geom = _synthetic_render.scene_geometry(rig, motion.skeleton, motion.points3d[start : start + _CHUNK])
+        skeleton, points = motion.scene(slice(start, start + _CHUNK))
+        geom = _synthetic_render.scene_geometry(rig, skeleton, points)
         parts.append(_synthetic_render.visibility(geom, sizes))
-    return np.concatenate(parts, axis=1)
+    visible = np.concatenate(parts, axis=1)
+    if not motion.animals:
+        return visible
+    V, T = visible.shape[:2]
+    return np.moveaxis(visible.reshape(V, T, motion.n_individuals, -1), 2, 3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -281,9 +367,10 @@ class SyntheticSession:
         config: what was simulated.
         rig: the cameras.
         motion: the true 3D motion.
-        points2d: true keypoint pixels ``(view, time, keypoint, 2)``.
-        visible: whether each keypoint shows ``(view, time, keypoint)``: inside the image and not
-            behind a nearer part of the animal.
+        points2d: true keypoint pixels ``(view, time, keypoint, 2)``; with several animals
+            ``(view, time, keypoint, individual, 2)``.
+        visible: whether each keypoint shows ``(view, time, keypoint[, individual])``: inside the
+            image and not behind a nearer part of its animal or of another one.
 
     The pictures are drawn when asked for: :attr:`images` renders (and keeps) all of them,
     :meth:`render` draws some frames without keeping them.
@@ -302,6 +389,11 @@ class SyntheticSession:
     @property
     def keypoint_names(self) -> list[str]:
         return self.motion.keypoint_names
+
+    @property
+    def individual_names(self) -> list[str] | None:
+        """The animals' names with several animals, else None (one unnamed animal)."""
+        return list(self.motion.individual_names) or None
 
     @cached_property
     def images(self) -> np.ndarray:
@@ -371,9 +463,13 @@ def write_session(
                                                       visible (view, time, keypoint),
                                                       labeled_frames, view_names,
                                                       keypoint_names, edges (bone, 2), fps
+                                                      (several animals: an individual axis
+                                                      before the coordinates, individual_names)
 
-    The CSVs have the DeepLabCut 3-row header and the image paths relative to ``directory`` as
-    the index; a keypoint outside the image is NaN, a hidden one keeps its true position.
+    The CSVs have the DeepLabCut 3-row header (the 4-row multi-animal header, ``scorer /
+    individuals / bodyparts / coords``, with several animals) and the image paths relative to
+    ``directory`` as the index; a keypoint outside the image is NaN, a hidden one keeps its true
+    position.
 
     Args:
         session: what to write.
@@ -410,6 +506,7 @@ def write_session(
         keypoint_names=np.array(session.keypoint_names),
         edges=np.array(session.motion.edges, dtype=np.int64).reshape(-1, 2),
         fps=np.float64(config.fps),
+        **({"individual_names": np.array(session.individual_names)} if session.individual_names else {}),
     )
 
     fourcc = cv2.VideoWriter_fourcc(*"mp4v")
@@ -441,6 +538,7 @@ def write_session(
             paths[f"labels/{view}"],
             labels[v, labeled],
             keypoint_names=session.keypoint_names,
+            individual_names=session.individual_names,
             index=[f"{folder}/img{t:05d}.png" for t in labeled],
         )
     return paths
@@ -449,6 +547,10 @@ def write_session(
 @dataclass(frozen=True, eq=False)
 class EnsemblePredictions:
     """What an ensemble of ``M`` pose networks would report, with the truth and planted errors.
+
+    With several animals every ``keypoint`` axis is followed by an ``individual`` axis
+    (``position (member, view, time, keypoint, individual, 2)``, ``outlier_mask (view, time,
+    keypoint, individual)``, ...).
 
     Attributes:
         position: pixels ``(member, view, time, keypoint, 2)`` float64, NaN where missing.
@@ -462,6 +564,9 @@ class EnsemblePredictions:
         keypoint_names: ``keypoint`` names.
         fps: frames per second, if known.
         session_name: the session, if known.
+        individual_names: the animals with several, else None.
+        swap_mask: ``(view, time, individual)`` planted identity swaps: the animal's detections in
+            that view are another's (and its own that other's); None with one animal.
     """
 
     position: np.ndarray
@@ -474,6 +579,8 @@ class EnsemblePredictions:
     keypoint_names: list[str]
     fps: float | None = None
     session_name: str | None = None
+    individual_names: list[str] | None = None
+    swap_mask: np.ndarray | None = None
 
     def to_dataset(self):
         """The predictions as an lp3d-io predictions dataset (:mod:`lp3d_io.dataset`)."""
@@ -484,6 +591,7 @@ class EnsemblePredictions:
             self.confidence,
             view_names=self.view_names,
             keypoint_names=self.keypoint_names,
+            individual_names=self.individual_names,
             fps=self.fps,
             source_software="lp3d_io.synthetic",
             session=self.session_name,
@@ -545,6 +653,41 @@ def _plant_outliers(
     return runs
 
 
+def _plant_swaps(
+    rng: np.random.Generator, n_views: int, n_frames: int, n_individuals: int, rate: float, max_run: int
+) -> np.ndarray:
+    """Identity swaps ``(view, time, individual)``: runs of frames (geometric lengths, at most
+    ``max_run``) covering about ``rate`` of the ``(view, time)`` entries, at most one view per frame,
+    in which a pair of animals is exchanged."""
+    mask = np.zeros((n_views, n_frames, n_individuals), dtype=bool)
+    taken = np.zeros(n_frames, dtype=bool)
+    target, count = int(round(rate * n_views * n_frames)), 0
+    for _ in range(100 * target):
+        if count >= target:
+            break
+        v = int(rng.integers(n_views))
+        length = min(int(rng.geometric(0.3)), max_run, target - count)
+        start = int(rng.integers(0, max(1, n_frames - length + 1)))
+        span = slice(start, min(start + length, n_frames))
+        if taken[span].any():
+            continue
+        pair = rng.choice(n_individuals, size=2, replace=False)
+        taken[span] = True
+        mask[v, span, pair] = True
+        count += span.stop - span.start
+    return mask
+
+
+def _swap(values: np.ndarray, swaps: np.ndarray) -> np.ndarray:
+    """``values`` ``(member, view, time, keypoint, individual, ...)`` with the pair of animals of each
+    swap ``(view, time, individual)`` exchanged."""
+    out = values.copy()
+    for v, t in zip(*np.nonzero(swaps.any(-1)), strict=True):
+        a, b = np.flatnonzero(swaps[v, t])
+        out[:, v, t, :, a], out[:, v, t, :, b] = values[:, v, t, :, b], values[:, v, t, :, a]
+    return out
+
+
 def make_ensemble_predictions(
     session_or_truth: SyntheticSession | np.ndarray,
     *,
@@ -559,6 +702,8 @@ def make_ensemble_predictions(
     max_outlier_run: int = 6,
     missing_rate: float = 0.02,
     missing_stretch: tuple[int, int] = (5, 30),
+    identity_swap_rate: float = 0.0,
+    max_swap_run: int = 10,
     seed: int = 0,
 ) -> EnsemblePredictions:
     """Simulated ensemble predictions with known errors (the model is in the module docstring).
@@ -579,12 +724,33 @@ def make_ensemble_predictions(
         missing_rate: fraction of entries missing on purpose (entries outside the image come on
             top of it).
         missing_stretch: range of the length in frames of a stretch of missing detections.
+        identity_swap_rate: with several animals, the share of ``(view, time)`` entries in which
+            two animals' detections are exchanged (runs of frames, one view at a time, from a
+            random stream of their own: the other errors are the same with or without swaps).
+        max_swap_run: longest run of swapped frames.
         seed: random seed.
 
     Returns:
         The predictions (clipped to the image, like a heatmap's peak), the truth and the masks of
         the planted events.
     """
+    if isinstance(session_or_truth, SyntheticSession) and session_or_truth.individual_names:
+        options = {
+            "n_members": n_members,
+            "noise_px": noise_px,
+            "shared_fraction": shared_fraction,
+            "noise_correlation": noise_correlation,
+            "occluded_noise_scale": occluded_noise_scale,
+            "outlier_rate": outlier_rate,
+            "outlier_px": outlier_px,
+            "outlier_spread_px": outlier_spread_px,
+            "max_outlier_run": max_outlier_run,
+            "missing_rate": missing_rate,
+            "missing_stretch": missing_stretch,
+        }
+        return _several_animals(session_or_truth, options, identity_swap_rate, max_swap_run, seed)
+    if identity_swap_rate:
+        raise ValueError(f"identity_swap_rate: expected 0 for a session of one animal, but got {identity_swap_rate}")
     if isinstance(session_or_truth, SyntheticSession):
         session = session_or_truth
         truth = session.points2d
@@ -652,4 +818,41 @@ def make_ensemble_predictions(
         keypoint_names=list(names[1]),
         fps=fps,
         session_name=session_name,
+    )
+
+
+def _several_animals(
+    session: SyntheticSession, options: dict[str, Any], swap_rate: float, max_run: int, seed: int
+) -> EnsemblePredictions:
+    """:func:`make_ensemble_predictions` of a session of several animals: the animals' keypoints as
+    the keypoints of one (the same error model), then the individual axis back and the swaps."""
+    import dataclasses
+
+    if not 0.0 <= swap_rate < 1.0:
+        raise ValueError(f"identity_swap_rate: expected a share in [0, 1), but got {swap_rate}")
+    V, T, K, I = session.visible.shape  # noqa: E741
+    flat = dataclasses.replace(
+        session,
+        points2d=session.points2d.reshape(V, T, K * I, 2),
+        visible=session.visible.reshape(V, T, K * I),
+        motion=dataclasses.replace(session.motion, animals=(), individual_names=()),
+    )
+    one = make_ensemble_predictions(flat, seed=seed, **options)
+    M = one.position.shape[0]
+    swaps = _plant_swaps(np.random.default_rng([seed, 6]), V, T, I, swap_rate, max_run)
+    position = _swap(one.position.reshape(M, V, T, K, I, 2), swaps)
+    confidence = _swap(one.confidence.reshape(M, V, T, K, I), swaps)
+    return EnsemblePredictions(
+        position=position,
+        confidence=confidence,
+        truth=session.points2d,
+        visible=session.visible,
+        outlier_mask=one.outlier_mask.reshape(V, T, K, I),
+        missing_mask=one.missing_mask.reshape(V, T, K, I),
+        view_names=one.view_names,
+        keypoint_names=session.keypoint_names,
+        fps=one.fps,
+        session_name=one.session_name,
+        individual_names=session.individual_names,
+        swap_mask=swaps,
     )
