@@ -22,7 +22,7 @@ The split (:func:`make_split`): the frames ``data.split`` names (whole sessions,
 session, images) are held out as named, the other parts drawn at random at ``val_fraction`` /
 ``test_fraction``; ``split.json`` (:func:`save_split`) lists each part's frame indices and images.
 
-Calibration (:mod:`lp3d_models.calibration`): :func:`load_data` finds each frame's session and
+Calibration (:mod:`lp3d_models.session_cameras`): :func:`load_data` finds each frame's session and
 its anipose calibration; with ``geometry.enabled`` the samples of calibrated sessions carry their
 cameras and may be 3D-augmented (:mod:`lp3d_models.augment_3d`). Pseudo-labels
 (``data.pseudo_labels``, written by ``lp3d distill``) are folders in the same layout plus a
@@ -79,7 +79,7 @@ from lp3d_models.augment import (
     warp_image,
 )
 from lp3d_models.augment_3d import Augment3D, augment_3d
-from lp3d_models.calibration import camera_arrays, check_image_sizes, load_rigs, vertical_axis
+from lp3d_models.session_cameras import camera_arrays, check_image_sizes, load_rigs, vertical_axis
 from lp3d_models.config import AugmentConfig, DataConfig, GeometryConfig, HeldOutConfig
 from lp3d_models.runs import SYNTHETIC_DIR
 
@@ -118,7 +118,7 @@ class LabeledData:
         keypoints: ``(view, frame, keypoint, 2)`` float32 pixels, NaN where unlabeled.
         weights: ``(view, frame, keypoint)`` float32 label weights in ``[0, 1]`` (pseudo-labels),
             or None: 1 for every label.
-        sessions: ``(frame,)`` session names (:mod:`lp3d_models.calibration`), or None: unknown.
+        sessions: ``(frame,)`` session names (:mod:`lp3d_models.session_cameras`), or None: unknown.
         rigs: ``{session: CameraRig}`` the cameras of the calibrated sessions, in view order.
         pseudo: pseudo-labeled frames, one :class:`LabeledData` per folder (training only).
         crops: ``{view: (x, y, width, height)}`` when the views are boxes of whole frames (a mirror
@@ -339,7 +339,7 @@ def load_data(config: DataConfig, run_dir: str | os.PathLike, *, cameras: bool =
 
 
 def calibrate(data: LabeledData, config: DataConfig, roots: list[Path] | None = None) -> LabeledData:
-    """``data`` with its frames' sessions and their cameras (:mod:`lp3d_models.calibration`).
+    """``data`` with its frames' sessions and their cameras (:mod:`lp3d_models.session_cameras`).
 
     Args:
         data: labeled frames.

@@ -19,7 +19,7 @@ labels are left out of every model's numbers, and counted in ``n`` of none).
   with each label (ring) joined to the ensemble's prediction (dot) by a line, in the keypoint's
   colour, and the frame's error in the corner.
 
-When test frames come from calibrated sessions (:mod:`lp3d_models.calibration`), the 3D error is
+When test frames come from calibrated sessions (:mod:`lp3d_models.session_cameras`), the 3D error is
 measured too: each model's positions in all views are triangulated (weighted by the confidence:
 each member's own, the median of the members' for the ensemble, equal weights for the baseline)
 and compared with the triangulated labels, in world units, for keypoints labeled in two views or
