@@ -140,11 +140,21 @@ def evaluate(
     from lp3d_models.evaluation import evaluate as run_evaluation
 
     result = run_evaluation(run_dir, split=split, checkpoint=checkpoint, device=device, overlays=overlays)
-    n = int(result.summary[(result.summary.model == "ensemble") & (result.summary.view == "all")]["n"].iloc[0])
     typer.echo(result.to_markdown())
     typer.echo(
-        f"ensemble: {result.overall():.2f} px, mean-pose baseline: {result.overall(BASELINE):.2f} px ({n} labels)"
+        f"ensemble: {result.overall():.2f} px, mean-pose baseline: {result.overall(BASELINE):.2f} px "
+        f"({result.count()} labels)"
     )
+    for individual in result.individual_names:
+        typer.echo(
+            f"  {individual}: ensemble {result.overall(individual=individual):.2f} px, mean-pose baseline "
+            f"{result.overall(BASELINE, individual):.2f} px ({result.count(individual=individual)} labels)"
+        )
+    if result.identity is not None:
+        typer.echo(
+            f"identity swaps (frames x views where another animal's predictions match the labels better): "
+            f"ensemble {100 * result.swap_rate():.1f}%, mean-pose baseline {100 * result.swap_rate(BASELINE):.1f}%"
+        )
     if result.summary_3d is not None:
         typer.echo(result.to_markdown_3d())
         ensemble, baseline = result.overall_3d(), result.overall_3d(BASELINE)

@@ -74,6 +74,7 @@ class SyntheticDataConfig:
     labeled_frames: int = _f(100, "frames with labels, evenly spread")
     skeleton: str = _f("quadruped", "animal (a key of lp3d_io.synthetic.SKELETONS)")
     seed: int = _f(0, "seed of the rig, the motion and the pictures")
+    n_animals: int = _f(1, "animals in the arena, told apart by colour and size (2: a light and a larger dark one)")
 
 
 @dataclass

@@ -28,7 +28,12 @@ cameras and may be 3D-augmented (:mod:`lp3d_models.augment_3d`). Pseudo-labels
 (``data.pseudo_labels``, written by ``lp3d distill``) are folders in the same layout plus a
 ``weights_<view>.csv`` per view; they join the training frames only (:func:`training_frames`).
 
-A sample (a dict) holds, for ``V`` views and ``K`` keypoints::
+Several animals (the 4-row ``scorer / individuals / bodyparts / coords`` header of Lightning Pose
+and DeepLabCut): every individual of the label files is read, its keypoints channels of their own
+(:mod:`lp3d_models.individuals`: ``I K`` channels, individual-major); an individual absent from a
+frame is NaN there, like any unlabeled keypoint. Views cut from whole frames take one animal.
+
+A sample (a dict) holds, for ``V`` views and ``K`` channels (the keypoints, times the individuals)::
 
     images         (V, 3, H, W) float32   model input in [0, 1]
     keypoints      (V, K, 2)   float32    model pixels, NaN where unlabeled
@@ -59,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 import torch
+from lp3d_io.dataset import DEFAULT_INDIVIDUAL
 from lp3d_io.layout import (
     LABELS_FILE,
     find_calibration_files,
@@ -79,9 +85,10 @@ from lp3d_models.augment import (
     warp_image,
 )
 from lp3d_models.augment_3d import Augment3D, augment_3d
-from lp3d_models.session_cameras import camera_arrays, check_image_sizes, load_rigs, vertical_axis
 from lp3d_models.config import AugmentConfig, DataConfig, GeometryConfig, HeldOutConfig
+from lp3d_models.individuals import to_channels
 from lp3d_models.runs import SYNTHETIC_DIR
+from lp3d_models.session_cameras import camera_arrays, check_image_sizes, load_rigs, vertical_axis
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -113,16 +120,18 @@ class LabeledData:
     Attributes:
         root: the project folder.
         view_names: ``(view,)``.
-        keypoint_names: ``(keypoint,)``.
+        keypoint_names: ``(keypoint,)`` of one animal.
         image_paths: ``(view, frame)`` paths relative to ``root``.
-        keypoints: ``(view, frame, keypoint, 2)`` float32 pixels, NaN where unlabeled.
-        weights: ``(view, frame, keypoint)`` float32 label weights in ``[0, 1]`` (pseudo-labels),
+        keypoints: ``(view, frame, channel, 2)`` float32 pixels, NaN where unlabeled; a channel per
+            keypoint of each individual (:mod:`lp3d_models.individuals`; the keypoints for one).
+        weights: ``(view, frame, channel)`` float32 label weights in ``[0, 1]`` (pseudo-labels),
             or None: 1 for every label.
         sessions: ``(frame,)`` session names (:mod:`lp3d_models.session_cameras`), or None: unknown.
         rigs: ``{session: CameraRig}`` the cameras of the calibrated sessions, in view order.
         pseudo: pseudo-labeled frames, one :class:`LabeledData` per folder (training only).
         crops: ``{view: (x, y, width, height)}`` when the views are boxes of whole frames (a mirror
             rig): the images are whole frames, the keypoints in each box's pixels.
+        individual_names: ``(individual,)`` the animals, as the label files name them.
     """
 
     root: Path
@@ -135,10 +144,16 @@ class LabeledData:
     rigs: dict[str, CameraRig] = field(default_factory=dict)
     pseudo: tuple[LabeledData, ...] = ()
     crops: dict[str, tuple[int, int, int, int]] | None = None
+    individual_names: list[str] = field(default_factory=lambda: [DEFAULT_INDIVIDUAL])
 
     @property
     def n_frames(self) -> int:
         return self.keypoints.shape[1]
+
+    @property
+    def n_channels(self) -> int:
+        """Keypoints times individuals: the model's heatmaps."""
+        return len(self.keypoint_names) * len(self.individual_names)
 
     def rig(self, frame: int) -> CameraRig | None:
         """The cameras of frame ``frame``'s session, or None (uncalibrated)."""
@@ -177,8 +192,8 @@ def read_project(
 
     Raises:
         FileNotFoundError: a label file is missing.
-        ValueError: the files disagree (keypoints, rows), or several individuals are labeled;
-            with crops, label columns that match no view's pattern or boxes outside the frames.
+        ValueError: the files disagree (keypoints, individuals, rows); with crops, several
+            individuals, label columns that match no view's pattern or boxes outside the frames.
     """
     from lp3d_io import read_labels
 
@@ -191,17 +206,14 @@ def read_project(
         if not path.is_file():
             raise FileNotFoundError(f"{path}: label file of view {view!r} not found")
     ds = read_labels(paths, views)
-    if ds.sizes["individual"] != 1:
-        raise ValueError(
-            f"{paths[views[0]]}: expected labels of one animal, but got {ds.sizes['individual']} individuals"
-        )
-    position = ds["position"].transpose("view", "frame", "keypoint", "individual", "space").values[..., 0, :]
+    position = ds["position"].transpose("view", "frame", "keypoint", "individual", "space").values
     return LabeledData(
         root=root,
         view_names=views,
         keypoint_names=[str(k) for k in ds["keypoint"].values],
         image_paths=ds["image_path"].transpose("view", "frame").values.astype(str),
-        keypoints=position.astype(np.float32),
+        keypoints=to_channels(position, axis=2).astype(np.float32),
+        individual_names=[str(i) for i in ds["individual"].values],
     )
 
 
@@ -217,6 +229,9 @@ def _read_cropped_project(root: Path, labels: str, crops: Mapping[str, CropConfi
     views = list(crops)
     if "{view}" in labels:  # one file per view, in whole-frame pixels
         whole = read_project(root, views, labels)
+        if len(whole.individual_names) != 1:
+            path = root / labels_file(views[0], labels)
+            raise ValueError(f"{path}: expected labels of one animal (data.crops), but got {whole.individual_names}")
         keypoints, position, image_paths = whole.keypoint_names, whole.keypoints.copy(), whole.image_paths
     else:  # one file: each view's keypoints are its own columns
         path = root / labels
@@ -224,7 +239,7 @@ def _read_cropped_project(root: Path, labels: str, crops: Mapping[str, CropConfi
             raise FileNotFoundError(f"{path}: label file not found (data.labels)")
         table = from_pose_csv(path, dtype=np.float32)
         if len(table.individual_names) != 1:
-            raise ValueError(f"{path}: expected labels of one animal, but got {len(table.individual_names)}")
+            raise ValueError(f"{path}: expected labels of one animal (data.crops), but got {table.individual_names}")
         patterns = {v: _column_pattern(crops[v].keypoints, v) for v in views}
         owner: dict[int, tuple[str, str]] = {}
         for column, name in enumerate(table.keypoint_names):
@@ -297,6 +312,7 @@ def synthetic_project(directory: str | os.PathLike, config: Any, *, write: bool 
             n_frames=config.n_frames,
             skeleton=config.skeleton,
             seed=config.seed,
+            n_animals=config.n_animals,
         )
     )
     write_session(session, directory, labeled_frames=config.labeled_frames)

@@ -111,7 +111,7 @@ def distill(
 
     Raises:
         FileNotFoundError: a missing run or store.
-        ValueError: bad stores (no smoothed results, other views or keypoints than the run), no
+        ValueError: bad stores (no smoothed results, other views, keypoints or individuals than the run), no
             candidate frames, or an existing ``out`` without ``overwrite``.
     """
     from lp3d_models.config import save_config
@@ -142,6 +142,11 @@ def distill(
             raise ValueError(
                 f"{path}: expected views {teacher.view_names} and keypoints {teacher.keypoint_names} "
                 f"(those of {teacher.run_dir}), but got {s.view_names} and {s.keypoint_names}"
+            )
+        if s.individual_names != teacher.individual_names:
+            raise ValueError(
+                f"{path}: expected individuals {teacher.individual_names} (those of {teacher.run_dir}), "
+                f"but got {s.individual_names}"
             )
     data = load_data(teacher.config.data, teacher.run_dir, cameras=False)
     labeled = set().union(*(labeled_frame_ids(data.image_paths[v], view) for v, view in enumerate(data.image_views())))

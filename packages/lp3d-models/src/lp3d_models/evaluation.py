@@ -27,6 +27,12 @@ more. It goes to ``errors_3d.csv`` (model, frame, keypoint, error) and ``summary
 median and 90th percentile per model and keypoint, with ``all`` rows). Calibrations are read for
 this even when training did not use them (``geometry.enabled: false``); one that cannot be read
 or does not match the views is then skipped with a warning, and only the pixel errors are given.
+
+Several animals (:mod:`lp3d_models.individuals`): every table gains an ``individual`` column
+(rows per individual, and ``all`` rows over the individuals), the baseline is each individual's
+mean pose, and ``identity_swaps.csv`` counts, per model and view, the evaluated frames where
+giving one animal's predictions to another would match the labels better
+(:func:`identity_swaps`): the model followed the wrong animal.
 """
 
 from __future__ import annotations
@@ -42,11 +48,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from lp3d_io.dataset import DEFAULT_INDIVIDUAL
 from torch.utils.data import DataLoader
 
 from lp3d_models.config import Config
 from lp3d_models.data import LabeledData, PoseFrames, load_data, load_split
 from lp3d_models.geometry import Cameras, cameras_from_batch, triangulate
+from lp3d_models.individuals import from_channels
 from lp3d_models.prediction import resolve_device
 from lp3d_models.runs import EVALUATION_DIR, SPLIT_FILE, load_run
 
@@ -54,10 +62,12 @@ __all__ = [
     "Evaluation",
     "evaluate",
     "pixel_errors",
+    "identity_swaps",
     "errors_3d",
     "mean_pose_baseline",
     "Score",
     "score_positions",
+    "score_individuals",
     "HeldOutFrames",
     "held_out_frames",
     "draw_overlays",
@@ -73,6 +83,10 @@ ENSEMBLE = "ensemble"
 class Evaluation:
     """What :func:`evaluate` found.
 
+    With several individuals every table has an ``individual`` column after ``model`` (rows per
+    individual and ``all`` rows over them), and the positions are per channel
+    (:mod:`lp3d_models.individuals`).
+
     Attributes:
         summary: one row per (model, view, keypoint), ``all`` rows included, with columns
             ``model, view, keypoint, n, mean, median, p90`` (pixels).
@@ -85,6 +99,9 @@ class Evaluation:
             ``model, keypoint, n, mean, median, p90`` (world units); None when no evaluated frame
             is calibrated.
         errors_3d: long table ``model, frame, keypoint, error`` (world units), or None.
+        identity: with several individuals, one row per (model, view), ``all`` rows included,
+            with columns ``model, view, n, swaps, rate``: evaluated frames with two individuals or
+            more labeled, and those with an identity swap (:func:`identity_swaps`); else None.
     """
 
     summary: pd.DataFrame
@@ -95,24 +112,41 @@ class Evaluation:
     summary_3d: pd.DataFrame | None = None
     errors_3d: pd.DataFrame | None = None
     overlays: list[Path] = dataclasses.field(default_factory=list)
+    identity: pd.DataFrame | None = None
 
-    def overall(self, model: str = ENSEMBLE) -> float:
-        """Mean error over every view and keypoint of ``model``."""
-        row = self.summary[(self.summary.model == model) & (self.summary.view == "all")]
-        return float(row["mean"].iloc[0])
+    @property
+    def individual_names(self) -> list[str]:
+        """The individuals of the tables (empty for one animal)."""
+        if "individual" not in self.summary.columns:
+            return []
+        return [str(i) for i in dict.fromkeys(self.summary.individual) if i != "all"]
 
-    def overall_3d(self, model: str = ENSEMBLE) -> float:
+    def count(self, model: str = ENSEMBLE, individual: str = "all") -> int:
+        """Labels scored for ``model`` (of one ``individual``, or of all)."""
+        return int(_row(self.summary, model, individual, view="all")["n"].iloc[0])
+
+    def overall(self, model: str = ENSEMBLE, individual: str = "all") -> float:
+        """Mean error over every view and keypoint of ``model`` (of one ``individual``, or of all)."""
+        return float(_row(self.summary, model, individual, view="all")["mean"].iloc[0])
+
+    def overall_3d(self, model: str = ENSEMBLE, individual: str = "all") -> float:
         """Mean 3D error over every keypoint of ``model`` (NaN without calibrated frames)."""
         if self.summary_3d is None:
             return float("nan")
-        row = self.summary_3d[(self.summary_3d.model == model) & (self.summary_3d.keypoint == "all")]
-        return float(row["mean"].iloc[0])
+        return float(_row(self.summary_3d, model, individual)["mean"].iloc[0])
+
+    def swap_rate(self, model: str = ENSEMBLE) -> float:
+        """Share of evaluated frames and views where ``model`` swapped identities (NaN for one animal)."""
+        if self.identity is None:
+            return float("nan")
+        row = self.identity[(self.identity.model == model) & (self.identity.view == "all")]
+        return float(row["rate"].iloc[0])
 
     def to_markdown_3d(self, models: tuple[str, ...] = (ENSEMBLE, BASELINE)) -> str:
         """Mean 3D error per keypoint (rows) and model (columns), as markdown ("" without calibrated frames)."""
         if self.summary_3d is None:
             return ""
-        rows = self.summary_3d[self.summary_3d.model.isin(models)]
+        rows = _flat_keypoints(self.summary_3d[self.summary_3d.model.isin(models)])
         table = rows.pivot_table(index="keypoint", columns="model", values="mean", sort=False, dropna=False)
         table = table[[m for m in models if m in table.columns]]
         lines = [
@@ -125,13 +159,72 @@ class Evaluation:
 
     def to_markdown(self, models: tuple[str, ...] = (ENSEMBLE, BASELINE)) -> str:
         """Mean error in pixels per keypoint (rows) and model and view (columns), as markdown."""
-        rows = self.summary[self.summary.model.isin(models)]
+        rows = _flat_keypoints(self.summary[self.summary.model.isin(models)])
         table = rows.pivot_table(index="keypoint", columns=["model", "view"], values="mean", sort=False, dropna=False)
         header = "| keypoint | " + " | ".join(f"{m} {v}" for m, v in table.columns) + " |"
         lines = [header, "|" + "---|" * (len(table.columns) + 1)]
         for name, row in table.iterrows():
             lines.append(f"| {name} | " + " | ".join("" if np.isnan(x) else f"{x:.2f}" for x in row.values) + " |")
         return "\n".join(lines)
+
+
+def _row(summary: pd.DataFrame, model: str, individual: str, **where: str) -> pd.DataFrame:
+    """The ``all`` row of ``model`` (of ``individual`` when the table has individuals)."""
+    keep = (summary.model == model) & (summary.keypoint == "all")
+    for column, value in where.items():
+        keep &= summary[column] == value
+    if "individual" in summary.columns:
+        keep &= summary.individual == individual
+    return summary[keep]
+
+
+def _flat_keypoints(summary: pd.DataFrame) -> pd.DataFrame:
+    """A summary with individuals as one without: ``<individual> <keypoint>`` keypoints, and the
+    rows over all individuals left out."""
+    if "individual" not in summary.columns:
+        return summary
+    rows = summary[summary.individual != "all"].copy()
+    rows["keypoint"] = rows.individual + " " + rows.keypoint
+    return rows.drop(columns="individual")
+
+
+def identity_swaps(estimate: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where assigning the estimates to other individuals would be closer to the labels.
+
+    For each entry of the leading axes (a view of a frame), the individuals labeled there (any
+    keypoint) are matched with the estimated individuals: the cost of an assignment is the sum of
+    the distances of the keypoints that every labeled individual has, both labeled and estimated.
+    A *swap* is an entry where some other assignment costs less than the identity.
+
+    Args:
+        estimate: ``(..., keypoint, individual, 2)`` positions, NaN where missing.
+        truth: labels of the same shape, NaN where unlabeled.
+
+    Returns:
+        ``swapped (...)`` and ``scored (...)`` (two individuals or more labeled, and a keypoint they
+        all have, labeled and estimated), both bool.
+    """
+    from itertools import permutations
+
+    estimate, truth = np.asarray(estimate, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if estimate.shape != truth.shape or estimate.ndim < 3 or estimate.shape[-1] != 2:
+        raise ValueError(
+            f"estimate: expected (..., keypoint, individual, 2) like the labels {truth.shape}, but got {estimate.shape}"
+        )
+    lead, (K, I) = truth.shape[:-3], truth.shape[-3:-1]  # noqa: E741
+    est, tru = estimate.reshape(-1, K, I, 2), truth.reshape(-1, K, I, 2)
+    labeled = np.isfinite(tru).all(-1)  # (N, K, I)
+    present = labeled.any(1)  # (N, I)
+    seen = np.isfinite(est).all(-1)
+    usable = ((labeled & seen) | ~present[:, None, :]).all(-1) & (present.sum(-1) >= 2)[:, None]  # (N, K)
+    use = usable[..., None] & present[:, None, :]  # (N, K, I)
+    costs = []
+    for order in permutations(range(I)):
+        d = np.linalg.norm(est[:, :, list(order)] - tru, axis=-1)
+        costs.append(np.where(use, np.nan_to_num(d, nan=np.inf), 0.0).sum((1, 2)))
+    scored = usable.any(1)
+    swapped = scored & (np.min(costs[1:], axis=0) < costs[0]) if I > 1 else np.zeros_like(scored)
+    return swapped.reshape(lead), scored.reshape(lead)
 
 
 def pixel_errors(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -162,7 +255,7 @@ def errors_3d(
 
 def mean_pose_baseline(train_labels: np.ndarray, n_frames: int) -> np.ndarray:
     """Predicts each keypoint's mean training position: ``(view, frame, keypoint, 2)`` from
-    training labels ``(view, train frame, keypoint, 2)``."""
+    training labels ``(view, train frame, keypoint, 2)`` (per channel: each individual's mean pose)."""
     import warnings
 
     with warnings.catch_warnings():
@@ -178,24 +271,40 @@ def _stats(group: pd.DataFrame) -> dict[str, float]:
     return {"n": int(e.size), "mean": e.mean(), "median": np.median(e), "p90": np.percentile(e, 90)}
 
 
+def _by_individual(by_model: pd.DataFrame) -> list[tuple[dict[str, str], pd.DataFrame]]:
+    """``[({}, rows)]`` without individuals, else each individual's rows and all of them."""
+    if "individual" not in by_model.columns:
+        return [({}, by_model)]
+    parts = [({"individual": str(i)}, rows) for i, rows in by_model.groupby("individual", sort=False)]
+    return [*parts, ({"individual": "all"}, by_model)]
+
+
+def _columns(errors: pd.DataFrame, *keys: str) -> list[str]:
+    return ["model", *(["individual"] if "individual" in errors.columns else []), *keys, "n", "mean", "median", "p90"]
+
+
 def _summary(errors: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for model, by_model in errors.groupby("model", sort=False):
-        for view, by_view in by_model.groupby("view", sort=False):
-            for keypoint, part in by_view.groupby("keypoint", sort=False):
-                rows.append({"model": model, "view": view, "keypoint": keypoint, **_stats(part)})
-            rows.append({"model": model, "view": view, "keypoint": "all", **_stats(by_view)})
-        rows.append({"model": model, "view": "all", "keypoint": "all", **_stats(by_model)})
-    return pd.DataFrame(rows, columns=["model", "view", "keypoint", "n", "mean", "median", "p90"])
+        for who, part in _by_individual(by_model):
+            for view, by_view in part.groupby("view", sort=False):
+                if not who.get("individual") == "all":
+                    for keypoint, one in by_view.groupby("keypoint", sort=False):
+                        rows.append({"model": model, **who, "view": view, "keypoint": keypoint, **_stats(one)})
+                rows.append({"model": model, **who, "view": view, "keypoint": "all", **_stats(by_view)})
+            rows.append({"model": model, **who, "view": "all", "keypoint": "all", **_stats(part)})
+    return pd.DataFrame(rows, columns=_columns(errors, "view", "keypoint"))
 
 
 def _summary_3d(errors: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for model, by_model in errors.groupby("model", sort=False):
-        for keypoint, part in by_model.groupby("keypoint", sort=False):
-            rows.append({"model": model, "keypoint": keypoint, **_stats(part)})
-        rows.append({"model": model, "keypoint": "all", **_stats(by_model)})
-    return pd.DataFrame(rows, columns=["model", "keypoint", "n", "mean", "median", "p90"])
+        for who, part in _by_individual(by_model):
+            if not who.get("individual") == "all":
+                for keypoint, one in part.groupby("keypoint", sort=False):
+                    rows.append({"model": model, **who, "keypoint": keypoint, **_stats(one)})
+            rows.append({"model": model, **who, "keypoint": "all", **_stats(part)})
+    return pd.DataFrame(rows, columns=_columns(errors, "keypoint"))
 
 
 def _plot(summary: pd.DataFrame, path: Path) -> None:
@@ -204,7 +313,7 @@ def _plot(summary: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    part = summary[(summary.keypoint != "all") & summary.model.isin([ENSEMBLE, BASELINE])]
+    part = _flat_keypoints(summary[(summary.keypoint != "all") & summary.model.isin([ENSEMBLE, BASELINE])])
     views = list(dict.fromkeys(part.view))
     fig, axes = plt.subplots(len(views), 1, figsize=(max(6.0, 0.5 * part.keypoint.nunique() + 2), 2.6 * len(views)))
     axes = np.atleast_1d(axes)
@@ -289,27 +398,31 @@ def evaluate(
     positions[BASELINE] = mean_pose_baseline(data.keypoints[:, parts["train"]], len(frames))
     # The same labels for every model: those the baseline can predict (module docstring).
     scored = np.isfinite(positions[BASELINE]).all(-1, keepdims=True)
-    labels = np.where(scored, data.keypoints[:, frames], np.nan)  # (view, frame, keypoint, 2)
-    index = pd.MultiIndex.from_product(
-        [frames, data.view_names, data.keypoint_names], names=["frame", "view", "keypoint"]
-    )
+    labels = np.where(scored, data.keypoints[:, frames], np.nan)  # (view, frame, channel, 2)
+    individuals = data.individual_names
+    several = len(individuals) > 1
+    # a channel per keypoint of each individual, individual-major (lp3d_models.individuals)
+    who = ([individuals] if several else []) + [data.keypoint_names]
+    keys = (["individual"] if several else []) + ["keypoint"]
+    index = pd.MultiIndex.from_product([frames, data.view_names, *who], names=["frame", "view", *keys])
     tables = []
     for name, pos in positions.items():
-        err = pixel_errors(pos, labels).transpose(1, 0, 2).reshape(-1)  # (frame, view, keypoint)
+        err = pixel_errors(pos, labels).transpose(1, 0, 2).reshape(-1)  # (frame, view, channel)
         tables.append(pd.DataFrame({"model": name, "error": err}, index=index).reset_index())
-    errors = pd.concat(tables, ignore_index=True)[["model", "frame", "view", "keypoint", "error"]]
+    errors = pd.concat(tables, ignore_index=True)[["model", "frame", "view", *keys, "error"]]
     summary = _summary(errors)
+    identity = _identity_table(positions, labels, data.view_names, len(individuals)) if several else None
     table_3d = summary_3d = None
     if calibrated and np.concatenate(calibrated).any():
         keep = np.concatenate(calibrated)
         rig = Cameras(*(torch.cat(parts_)[torch.from_numpy(keep)] for parts_ in zip(*cameras, strict=True)))
-        index_3d = pd.MultiIndex.from_product([frames[keep], data.keypoint_names], names=["frame", "keypoint"])
+        index_3d = pd.MultiIndex.from_product([frames[keep], *who], names=["frame", *keys])
         tables = []
         for name, pos in positions.items():
             conf = confidence[name][:, keep] if name in confidence else None
             err = errors_3d(pos[:, keep], labels[:, keep], rig, conf).reshape(-1)
             tables.append(pd.DataFrame({"model": name, "error": err}, index=index_3d).reset_index())
-        table_3d = pd.concat(tables, ignore_index=True)[["model", "frame", "keypoint", "error"]]
+        table_3d = pd.concat(tables, ignore_index=True)[["model", "frame", *keys, "error"]]
         summary_3d = _summary_3d(table_3d)
     out_dir, drawn = None, []
     if write:
@@ -318,15 +431,34 @@ def evaluate(
         errors.to_csv(out_dir / "errors.csv", index=False)
         summary.to_csv(out_dir / "summary.csv", index=False)
         _plot(summary, out_dir / "pixel_errors.png")
-        for old in ("errors_3d.csv", "summary_3d.csv"):
+        for old in ("errors_3d.csv", "summary_3d.csv", IDENTITY_FILE):
             (out_dir / old).unlink(missing_ok=True)
         if table_3d is not None and summary_3d is not None:
             table_3d.to_csv(out_dir / "errors_3d.csv", index=False)
             summary_3d.to_csv(out_dir / "summary_3d.csv", index=False)
+        if identity is not None:
+            identity.to_csv(out_dir / IDENTITY_FILE, index=False)
         shutil.rmtree(out_dir / OVERLAYS_DIR, ignore_errors=True)
         chosen = np.arange(min(overlays, len(frames)))
         drawn = draw_overlays(data, frames[chosen], positions[ENSEMBLE][:, chosen], out_dir / OVERLAYS_DIR)
-    return Evaluation(summary, errors, positions, frames, out_dir, summary_3d, table_3d, drawn)
+    return Evaluation(summary, errors, positions, frames, out_dir, summary_3d, table_3d, drawn, identity)
+
+
+IDENTITY_FILE = "identity_swaps.csv"
+
+
+def _identity_table(
+    positions: dict[str, np.ndarray], labels: np.ndarray, views: list[str], n_individuals: int
+) -> pd.DataFrame:
+    """Identity swaps per model and view, ``all`` rows included (:class:`Evaluation`'s ``identity``)."""
+    truth = from_channels(labels, n_individuals, axis=2)  # (view, frame, keypoint, individual, 2)
+    rows = []
+    for name, pos in positions.items():
+        swapped, scored = identity_swaps(from_channels(pos, n_individuals, axis=2), truth)  # (view, frame)
+        for v, view in [*enumerate(views), (slice(None), "all")]:
+            n, k = int(scored[v].sum()), int(swapped[v].sum())
+            rows.append({"model": name, "view": view, "n": n, "swaps": k, "rate": k / n if n else np.nan})
+    return pd.DataFrame(rows, columns=["model", "view", "n", "swaps", "rate"])
 
 
 def _labeled_frames(config: Config, run_dir: Path) -> LabeledData:
@@ -354,7 +486,7 @@ def draw_overlays(
     Args:
         data: the labeled frames.
         frames: ``(frame,)`` which (indices into ``data``).
-        predicted: ``(view, frame, keypoint, 2)`` the predictions in each view's pixels.
+        predicted: ``(view, frame, channel, 2)`` the predictions in each view's pixels.
         folder: output folder (created): ``<image path with / as __>.png`` per frame.
 
     Returns:
@@ -367,7 +499,7 @@ def draw_overlays(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    colors = keypoint_colors(len(data.keypoint_names))
+    colors = np.tile(keypoint_colors(len(data.keypoint_names)), (len(data.individual_names), 1))  # per channel
     out = []
     for i, frame in enumerate(np.asarray(frames, dtype=np.int64)):
         panels, errors = [], []
@@ -413,6 +545,9 @@ class Score:
         pixel_mean, pixel_median: 2D error in pixels over (frame, view, keypoint) with a label.
         n: labeled positions scored.
         world_mean: 3D error against the triangulated labels (world units; NaN without calibration).
+        individual: with several animals, the one scored, or ``"all"``; ``""`` for one animal.
+        swap_rate: with several animals, in the ``"all"`` row, the share of scored (frame, view)
+            with an identity swap (:func:`identity_swaps`); else NaN.
     """
 
     name: str
@@ -420,6 +555,8 @@ class Score:
     pixel_median: float
     n: int
     world_mean: float = float("nan")
+    individual: str = ""
+    swap_rate: float = float("nan")
 
 
 def score_positions(
@@ -443,20 +580,48 @@ def score_positions(
     return Score(name, float(err.mean()), float(np.median(err)), int(err.size), world)
 
 
+def score_individuals(
+    name: str,
+    estimate: np.ndarray,
+    truth: np.ndarray,
+    individual_names: Sequence[str],
+    points3d: np.ndarray | None = None,
+    truth3d: np.ndarray | None = None,
+) -> list[Score]:
+    """Scores ``estimate`` against ``truth`` ``(view, frame, keypoint, individual, 2)`` (3D:
+    ``(frame, keypoint, individual, 3)``): for one animal :func:`score_positions` alone; for
+    several, a row over all of them (with the identity-swap rate) and one per individual."""
+    if len(individual_names) == 1:
+        one = [None if a is None else a[..., 0, :] for a in (points3d, truth3d)]
+        return [score_positions(name, estimate[..., 0, :], truth[..., 0, :], *one)]
+    swapped, scored = identity_swaps(estimate, truth)
+    rate = float(swapped.sum() / scored.sum()) if scored.any() else float("nan")
+    overall = score_positions(name, estimate, truth, points3d, truth3d)
+    rows = [dataclasses.replace(overall, individual="all", swap_rate=rate)]
+    for i, individual in enumerate(individual_names):
+        one = [None if a is None else a[..., i, :] for a in (points3d, truth3d)]
+        score = score_positions(name, estimate[..., i, :], truth[..., i, :], *one)
+        rows.append(dataclasses.replace(score, individual=str(individual)))
+    return rows
+
+
 @dataclass(frozen=True, eq=False)
 class HeldOutFrames:
     """A run's held-out labeled frames that are frames of given sessions' videos.
 
     Attributes:
-        labels: ``(view, frame, keypoint, 2)`` the labels of every held-out frame (pixels).
+        labels: ``(view, frame, channel, 2)`` the labels of every held-out frame (pixels; a channel
+            per keypoint of each individual, :mod:`lp3d_models.individuals`).
         rows: ``{session: (rows of labels, frame indices in the session's videos)}``.
         part: which frames: ``"test"``, or ``"val"`` when the run holds out no test frame
             (they chose the checkpoints, so their errors flatter the model), or ``""`` for none.
+        individual_names: ``(individual,)`` of the labels.
     """
 
     labels: np.ndarray
     rows: dict[str, tuple[np.ndarray, np.ndarray]]
     part: str = "test"
+    individual_names: list[str] = dataclasses.field(default_factory=lambda: [DEFAULT_INDIVIDUAL])
 
 
 def held_out_frames(
@@ -498,4 +663,5 @@ def held_out_frames(
         data.keypoints[:, held].astype(np.float64),
         {s: (np.asarray(r), np.asarray(f)) for s, (r, f) in rows.items()},
         part,
+        list(data.individual_names),
     )

@@ -6,6 +6,8 @@
    squared). A frame is a candidate when its frame variance is at most the ``variance_quantile``
    quantile of its session's frames, no observation of it was inflated (the smoother found every
    view consistent with the others), every keypoint has a position, and it is not labeled already.
+   With several animals every one must be confident: each animal's own frame variance at most that
+   quantile of its own (:func:`individual_variance`), and no observation of any animal inflated.
 2. **Novel poses** (``novelty_quantile > 0``). A frame's *novelty* (:func:`novelty`) is the
    distance of its smoothed pose to the nearest labeled pose, both normalised as below (the labels'
    poses from :func:`label_poses`). Candidates keep only the frames whose novelty is at least the
@@ -19,23 +21,31 @@
    its centre, or the most confident (``pick="confident"``). The frames are shared between sessions
    in proportion to their candidates, every session with candidates getting at least one when
    ``n_frames`` allows (:func:`session_quotas`).
+
+Several animals (:mod:`lp3d_models.individuals`): a session's keypoints are channels, every
+keypoint of each animal, so a pose is the animals together (their features encode where each one
+is relative to the others: social configurations count as diverse poses).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lp3d_io.dataset import DEFAULT_INDIVIDUAL
 from lp3d_io.layout import SMOOTHED, groups_of_kind
+
+from lp3d_models.individuals import to_channels
 
 __all__ = [
     "SmoothedSession",
     "read_smoothed",
     "frame_variance",
+    "individual_variance",
     "candidate_frames",
     "pose_features",
     "label_poses",
@@ -47,12 +57,15 @@ __all__ = [
 
 @dataclass(frozen=True, eq=False)
 class SmoothedSession:
-    """The smoothed tracks of one session (one animal), as distillation needs them.
+    """The smoothed tracks of one session, as distillation needs them.
+
+    The ``keypoint`` axes of the arrays are channels: every keypoint of each individual
+    (:mod:`lp3d_models.individuals`; the keypoints for one animal).
 
     Attributes:
         name: session name (names the image folders ``<session>_<view>``).
         view_names: ``(view,)``.
-        keypoint_names: ``(keypoint,)``.
+        keypoint_names: ``(keypoint,)`` of one animal.
         frames: ``(time,)`` frame index in the videos of each row.
         reprojection: ``(view, time, keypoint, 2)`` smoothed 2D positions, pixels.
         reprojection_variance: ``(view, time, keypoint, 2)`` their posterior variances.
@@ -61,6 +74,7 @@ class SmoothedSession:
         position_variance: ``(time, keypoint, 3)`` their posterior variances, else None.
         videos: ``{view: video file}`` the predictions were made from (may be empty).
         rig: the cameras (a :class:`lp3d_eks.CameraRig`) when calibrated, else None.
+        individual_names: ``(individual,)``.
     """
 
     name: str
@@ -74,6 +88,7 @@ class SmoothedSession:
     position_variance: np.ndarray | None = None
     videos: dict[str, Path] | None = None
     rig: Any = None
+    individual_names: list[str] = field(default_factory=lambda: [DEFAULT_INDIVIDUAL])
 
     @property
     def n_frames(self) -> int:
@@ -89,7 +104,7 @@ def read_smoothed(store: str | os.PathLike) -> SmoothedSession:
 
     Raises:
         FileNotFoundError: no store there.
-        ValueError: not a store, no smoothed results, or several animals.
+        ValueError: not a store, or no smoothed results.
     """
     from lp3d_io import list_groups, open_store, read_calibration, read_group
 
@@ -102,25 +117,30 @@ def read_smoothed(store: str | os.PathLike) -> SmoothedSession:
     if not smoothed:
         raise ValueError(f"{path}: expected smoothed results (run lp3d smooth on the predictions), but it has {groups}")
     ds = read_group(handle, smoothed[0]).load()
-    if ds.sizes["individual"] != 1:
-        raise ValueError(f"{path}: expected the tracks of one animal, but got {ds.sizes['individual']} individuals")
-    ds = ds.isel(individual=0)
     views = [str(v) for v in ds["view"].values]
     calibrated = ds.attrs.get("smoother") == "calibrated"
     sources = [Path(p) for p in (ds.attrs.get("source_files") or [])]
     videos = {v: p for v, p in zip(views, sources, strict=False)} if len(sources) == len(views) else {}
+
+    def channels(name: str, *dims: str) -> np.ndarray:  # (..., keypoint, individual, ...) -> (..., channel, ...)
+        values = ds[name].transpose(*dims[:-1], "individual", dims[-1]).values
+        return to_channels(values, axis=dims.index("keypoint"))
+
+    image = ("view", "time", "keypoint", "image_space")
+    world = ("time", "keypoint", "space")
     return SmoothedSession(
         name=str(ds.attrs.get("session") or handle.session or path.stem),
         view_names=views,
         keypoint_names=[str(k) for k in ds["keypoint"].values],
         frames=np.asarray(ds["time"].values, dtype=np.int64),
-        reprojection=ds["reprojection"].transpose("view", "time", "keypoint", "image_space").values,
-        reprojection_variance=ds["reprojection_variance"].transpose("view", "time", "keypoint", "image_space").values,
-        inflated=ds["inflation"].transpose("view", "time", "keypoint").values > 1.0,
-        position=ds["position"].transpose("time", "keypoint", "space").values if calibrated else None,
-        position_variance=ds["position_variance"].transpose("time", "keypoint", "space").values if calibrated else None,
+        reprojection=channels("reprojection", *image),
+        reprojection_variance=channels("reprojection_variance", *image),
+        inflated=to_channels(ds["inflation"].transpose("view", "time", "keypoint", "individual").values, 2) > 1.0,
+        position=channels("position", *world) if calibrated else None,
+        position_variance=channels("position_variance", *world) if calibrated else None,
         videos=videos,
         rig=read_calibration(handle) if calibrated and "calibration" in groups else None,
+        individual_names=[str(i) for i in ds["individual"].values],
     )
 
 
@@ -130,6 +150,15 @@ def frame_variance(session: SmoothedSession) -> np.ndarray:
     if session.position_variance is not None:
         return np.mean(session.position_variance, axis=(1, 2))
     return np.mean(session.reprojection_variance, axis=(0, 2, 3))
+
+
+def individual_variance(session: SmoothedSession) -> np.ndarray:
+    """``(time, individual)``: :func:`frame_variance` of each animal on its own."""
+    n = len(session.individual_names)
+    if session.position_variance is not None:
+        return np.mean(session.position_variance.reshape(session.n_frames, n, -1), axis=2)
+    variance = np.moveaxis(session.reprojection_variance, 1, 0)  # (time, view, channel, 2)
+    return np.mean(variance.reshape(session.n_frames, variance.shape[1], n, -1, 2), axis=(1, 3, 4))
 
 
 def candidate_frames(session: SmoothedSession, variance_quantile: float, exclude: Collection[int] = ()) -> np.ndarray:
@@ -142,12 +171,12 @@ def candidate_frames(session: SmoothedSession, variance_quantile: float, exclude
     """
     if not 0 < variance_quantile <= 1:
         raise ValueError(f"variance_quantile: expected a share in (0, 1], but got {variance_quantile}")
-    score = frame_variance(session)
-    finite = np.isfinite(score) & np.isfinite(pose_features(_poses(session))).all(axis=1)
+    score = individual_variance(session)  # (time, individual): every animal must be confident
+    finite = np.isfinite(score).all(axis=1) & np.isfinite(pose_features(_poses(session))).all(axis=1)
     if not finite.any():
         return finite
-    threshold = np.quantile(score[finite], variance_quantile)
-    ok = finite & (score <= threshold) & ~session.inflated.any(axis=(0, 2))
+    threshold = np.quantile(score[finite], variance_quantile, axis=0)
+    ok = finite & (score <= threshold).all(axis=1) & ~session.inflated.any(axis=(0, 2))
     if exclude:
         ok &= ~np.isin(session.frames, np.fromiter(exclude, dtype=np.int64))
     return ok

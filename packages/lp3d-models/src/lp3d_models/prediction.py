@@ -13,6 +13,9 @@ video per session: each frame is cut into the views, and the predictions stay in
 (crop) pixels, views like any others for the smoother; the labeled video draws them back on the
 whole frame. The store records the session (``<session>_<view>.mp4``, or ``<session>.mp4`` for
 crops), which distillation uses to tell labeled frames apart.
+
+A run of several animals (:mod:`lp3d_models.individuals`) fills the store's ``individual``
+dimension with their names, and its CSVs have the 4-row multi-animal header.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 
 from lp3d_models.augment import letterbox_image, to_chw_float
+from lp3d_models.individuals import from_channels
 from lp3d_models.model import MultiViewPoseModel
 from lp3d_models.runs import load_run
 
@@ -72,8 +76,9 @@ def predict_batch(
         device: where the models are.
 
     Returns:
-        Positions ``(member, view, B, keypoint, 2)`` in each view's pixels and confidences
-        ``(member, view, B, keypoint)``, float32.
+        Positions ``(member, view, B, channel, 2)`` in each view's pixels and confidences
+        ``(member, view, B, channel)``, float32 (a channel per keypoint of each individual:
+        :func:`lp3d_models.individuals.from_channels` splits them).
     """
     first = models[0]
     height, width = first.image_size
@@ -238,7 +243,13 @@ def predict_videos(
     start = 0
     if group in list_groups(store):
         stored = read_group(store, group)
-        for dim, want in (("member", names), ("view", run.view_names), ("keypoint", run.keypoint_names)):
+        checked = (
+            ("member", names),
+            ("view", run.view_names),
+            ("keypoint", run.keypoint_names),
+            ("individual", run.individual_names),
+        )
+        for dim, want in checked:
             got = [str(x) for x in stored[dim].values]
             if got != want:
                 raise ValueError(
@@ -254,11 +265,13 @@ def predict_videos(
         bar = tqdm(total=total, initial=start, unit="frame", desc="predict", disable=not progress)
         for indices, frames in synced.batches(batch_size, start=start):
             position, confidence = predict_batch(models, [frames[v] for v in run.view_names], dev)
+            n = len(run.individual_names)
             chunk = predictions_dataset(
-                position,
-                confidence,
+                from_channels(position, n, axis=3),  # (member, view, time, keypoint, individual, 2)
+                from_channels(confidence, n, axis=3),
                 view_names=run.view_names,
                 keypoint_names=run.keypoint_names,
+                individual_names=run.individual_names,
                 member_names=names,
                 fps=synced.fps if synced.fps > 0 else None,
                 source_software="lp3d",

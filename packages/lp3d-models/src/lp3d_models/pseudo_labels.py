@@ -21,6 +21,9 @@ The folder is a project in the usual layout (:mod:`lp3d_io.layout`), written by
     calibration.toml                           the session's cameras (calibrations/<session>.toml
                                                for several sessions)
     selection.csv                              session, frame, frame variance, mean weight
+
+With several animals (:mod:`lp3d_models.individuals`) the label and weight files have the 4-row
+multi-animal header, every individual's smoothed positions and weights in its own columns.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from lp3d_io.layout import frame_id, frame_image_path, labels_file, weights_file
 from lp3d_models.config import DataConfig
 from lp3d_models.data import LabeledData, calibrate, read_project
 from lp3d_models.frame_selection import SmoothedSession, frame_variance
+from lp3d_models.individuals import from_channels, to_channels
 
 __all__ = [
     "PSEUDO_LABELS",
@@ -102,12 +106,19 @@ def write_pseudo_labels(
     folder = Path(folder)
     first = sessions[0]
     for s in sessions[1:]:
-        if s.view_names != first.view_names or s.keypoint_names != first.keypoint_names:
+        if (s.view_names, s.keypoint_names, s.individual_names) != (
+            first.view_names,
+            first.keypoint_names,
+            first.individual_names,
+        ):
             raise ValueError(
-                f"session {s.name}: expected views {first.view_names} and keypoints {first.keypoint_names} "
-                f"(as session {first.name}), but got {s.view_names} and {s.keypoint_names}"
+                f"session {s.name}: expected views {first.view_names}, keypoints {first.keypoint_names} and "
+                f"individuals {first.individual_names} (as session {first.name}), but got {s.view_names}, "
+                f"{s.keypoint_names} and {s.individual_names}"
             )
-    views, keypoints = first.view_names, first.keypoint_names
+    views, keypoints, individuals = first.view_names, first.keypoint_names, first.individual_names
+    n_individuals = len(individuals)
+    channels = len(keypoints) * n_individuals
     labels: dict[str, list[np.ndarray]] = {v: [] for v in views}
     weights: dict[str, list[np.ndarray]] = {v: [] for v in views}
     index: dict[str, list[str]] = {v: [] for v in views}
@@ -154,13 +165,20 @@ def write_pseudo_labels(
     n = len(rows) - 1
     folder.mkdir(parents=True, exist_ok=True)
     for view in views:
-        position = np.concatenate(labels[view]) if labels[view] else np.zeros((0, len(keypoints), 2))
-        weight = np.concatenate(weights[view]) if weights[view] else np.zeros((0, len(keypoints)))
-        to_pose_csv(folder / labels_file(view), position, keypoint_names=keypoints, index=index[view])
+        position = np.concatenate(labels[view]) if labels[view] else np.zeros((0, channels, 2))
+        weight = np.concatenate(weights[view]) if weights[view] else np.zeros((0, channels))
+        to_pose_csv(
+            folder / labels_file(view),
+            from_channels(position, n_individuals, axis=1),
+            keypoint_names=keypoints,
+            individual_names=individuals,
+            index=index[view],
+        )
         to_pose_csv(
             folder / weights_file(view),
-            np.repeat(weight[..., None], 2, -1),
+            from_channels(np.repeat(weight[..., None], 2, -1), n_individuals, axis=1),
             keypoint_names=keypoints,
+            individual_names=individuals,
             index=index[view],
         )
     if len(calibrated) == 1:
@@ -186,14 +204,14 @@ def read_pseudo_labels(
 
     Args:
         folder: the folder.
-        data: the hand-labeled frames (views and keypoints must match).
+        data: the hand-labeled frames (views, keypoints and individuals must match).
         config: ``calibration`` and ``calibrations``.
         cameras: read the calibrations (see :func:`lp3d_models.data.load_data`).
 
     Raises:
         FileNotFoundError: a label or weight file is missing.
-        ValueError: other keypoints than the hand labels, weights that do not match the labels or
-            lie outside ``[0, 1]``, or a calibration problem.
+        ValueError: other keypoints or individuals than the hand labels, weights that do not match
+            the labels or lie outside ``[0, 1]``, or a calibration problem.
     """
     from lp3d_io import from_pose_csv
 
@@ -201,22 +219,23 @@ def read_pseudo_labels(
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: pseudo-label folder not found")
     pseudo = read_project(folder, data.view_names)
-    if pseudo.keypoint_names != data.keypoint_names:
-        raise ValueError(
-            f"{folder / labels_file('<view>')}: expected the keypoints of the labels "
-            f"{data.keypoint_names}, but got {pseudo.keypoint_names}"
-        )
+    for what, want, got in (
+        ("keypoints", data.keypoint_names, pseudo.keypoint_names),
+        ("individuals", data.individual_names, pseudo.individual_names),
+    ):
+        if got != want:
+            where = folder / labels_file("<view>")
+            raise ValueError(f"{where}: expected the {what} of the labels {want}, but got {got}")
     weights = np.zeros(pseudo.keypoints.shape[:-1], dtype=np.float32)
     for v, view in enumerate(data.view_names):
         path = folder / weights_file(view)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: weight file of view {view!r} not found")
         table = from_pose_csv(path, dtype=np.float32)
-        if table.keypoint_names != pseudo.keypoint_names or table.index.astype(str).tolist() != list(
-            pseudo.image_paths[v]
-        ):
+        same = (table.keypoint_names, table.individual_names) == (pseudo.keypoint_names, pseudo.individual_names)
+        if not same or table.index.astype(str).tolist() != list(pseudo.image_paths[v]):
             raise ValueError(f"{path}: expected the keypoints and rows of {labels_file(view)}, but they differ")
-        w = table.position[:, :, 0, 0]
+        w = to_channels(table.position[..., 0], axis=1)  # (frame, channel): the x columns
         labeled = np.isfinite(pseudo.keypoints[v]).all(-1)
         if not ((w[labeled] >= 0) & (w[labeled] <= 1)).all():
             raise ValueError(f"{path}: expected a weight in [0, 1] for every pseudo-label, but got others")

@@ -3,7 +3,7 @@
 A run directory holds::
 
     config.yaml                 the resolved config (absolute paths, every default written out)
-    run.json                    view and keypoint names, model size, members
+    run.json                    view, keypoint and individual names, model size, members
     split.json                  train/val/test frames (shared by every member)
     synthetic/                  the synthetic session, when the config asks for one
     seed_<s>/                   one ensemble member per seed
@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from lp3d_io.dataset import DEFAULT_INDIVIDUAL
 from lp3d_io.layout import (
     CONFIG_FILE,
     EVALUATION_DIR,
@@ -53,8 +54,10 @@ __all__ = [
     "model_from_config",
 ]
 
+
 def read_run_info(run_dir: str | os.PathLike) -> dict:
-    """The run's ``run.json``: ``views``, ``keypoints``, ``model_size``, ``members``.
+    """The run's ``run.json``: ``views``, ``keypoints``, ``individuals`` (absent in runs of one animal
+    trained before several could be: read as ``[individual_0]``), ``model_size``, ``members``.
 
     Raises:
         FileNotFoundError: not a run directory.
@@ -62,7 +65,9 @@ def read_run_info(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / RUN_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir}: not a training run directory (no {RUN_FILE}); run `lp3d train` first")
-    return json.loads(path.read_text())
+    info = json.loads(path.read_text())
+    info.setdefault("individuals", [DEFAULT_INDIVIDUAL])
+    return info
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,9 +78,11 @@ class TrainedRun:
         run_dir: the run directory.
         config: its resolved config.
         view_names: ``(view,)`` in model order.
-        keypoint_names: ``(keypoint,)``.
+        keypoint_names: ``(keypoint,)`` of one animal.
         members: ``{member name: model}``, e.g. ``{"seed_0": ...}``.
         checkpoints: ``{member name: checkpoint file}`` that was loaded.
+        individual_names: ``(individual,)``: the models predict every keypoint of each
+            (:mod:`lp3d_models.individuals`).
     """
 
     run_dir: Path
@@ -84,6 +91,7 @@ class TrainedRun:
     keypoint_names: list[str]
     members: dict[str, MultiViewPoseModel]
     checkpoints: dict[str, Path]
+    individual_names: list[str] = field(default_factory=lambda: [DEFAULT_INDIVIDUAL])
 
 
 def model_from_config(config: Config, n_views: int, n_keypoints: int, *, pretrained: Pretrained | None = None):
@@ -155,6 +163,7 @@ def load_run(run_dir: str | os.PathLike, members: list[str] | None = None, check
                 break
     if not files:
         raise FileNotFoundError(f"{run_dir}: no trained member (no checkpoints under {', '.join(names)})")
-    views, keypoints = list(meta["views"]), list(meta["keypoints"])
-    models = {name: load_member(path, config, len(views), len(keypoints)) for name, path in files.items()}
-    return TrainedRun(run_dir, config, views, keypoints, models, files)
+    views, keypoints, individuals = list(meta["views"]), list(meta["keypoints"]), list(meta["individuals"])
+    channels = len(keypoints) * len(individuals)
+    models = {name: load_member(path, config, len(views), channels) for name, path in files.items()}
+    return TrainedRun(run_dir, config, views, keypoints, models, files, individuals)

@@ -344,6 +344,7 @@ def _prepare_run(config: Config, seeds: list[int], resume: bool, overwrite: bool
         meta = {
             "views": data.view_names,
             "keypoints": data.keypoint_names,
+            "individuals": data.individual_names,
             "model_size": [config.model.height, config.model.width],
             "members": [member_name(s) for s in config.training.seeds],
         }
@@ -523,7 +524,7 @@ def _fit_member(config: Config, data: LabeledData, split: dict[str, np.ndarray],
     module = _data(config, data, split, seed)
     steps_per_epoch = module.steps_per_epoch(_world_size(config))
     total = tc.max_steps if tc.max_steps is not None else tc.max_epochs * steps_per_epoch
-    V, K = len(data.view_names), len(data.keypoint_names)
+    V, K = len(data.view_names), data.n_channels  # a channel per keypoint of each individual
     if config.model.init_checkpoint is not None:  # e.g. a distilled student starting from its teacher
         model = load_member(config.model.init_checkpoint, config, V, K).train()
     else:
