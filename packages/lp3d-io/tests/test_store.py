@@ -167,6 +167,23 @@ def test_append_frames_streams(tmp_path, make_predictions):
     xr.testing.assert_identical(back.load(), full)
 
 
+@pytest.mark.parametrize("individuals", [1, 2])
+def test_an_appended_group_of_unequal_frame_chunks_exports_to_csvs(tmp_path, make_predictions, individuals):
+    from lp3d_io import read_predictions, to_prediction_csvs
+
+    full = make_predictions(M=2, V=2, T=600, K=11, I=individuals, seed=4)
+    store = open_store(tmp_path / "s.zarr")
+    for start in range(0, 600, 50):
+        append_frames(store, "predictions/live", full.isel(time=slice(start, start + 50)))
+    back = read_group(store, "predictions/live")
+    chunks = {name: back[name].encoding["chunks"][2] for name in ("position", "confidence")}
+    assert chunks["position"] < chunks["confidence"]  # each array its own frames per chunk
+    to_prediction_csvs(back, tmp_path / "csv")
+    again = read_predictions(tmp_path / "csv", ["cam0", "cam1"])
+    np.testing.assert_array_equal(again["position"].values, full["position"].values)
+    np.testing.assert_array_equal(again["individual"].values, full["individual"].values)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -273,7 +273,8 @@ def to_prediction_csvs(
     individuals = [str(i) for i in predictions["individual"].values]
     columns = columns_of([str(k) for k in predictions["keypoint"].values], individuals, ("x", "y", "likelihood"))
     T = predictions.sizes["time"]
-    step = (predictions.chunksizes.get("time") or (T,))[0] or 1
+    # a block of frames per chunk of the largest array (each array has its own chunks: lp3d_io.store.storage)
+    step = max((predictions[name].chunksizes.get("time") or (T,))[0] for name in ("position", "confidence")) or 1
     paths = {(m, v): directory / template.format(session=session, view=v, member=m) for m in members for v in views}
     with contextlib.ExitStack() as stack:
         files = {}
