@@ -586,6 +586,8 @@ class KeypointSmoother {
     if (out.noise_scale) out.noise_scale[k_] = a_;
     if (out.loglik) out.loglik[k_] = loglik_;
     if (out.iterations) out.iterations[k_] = iterations_;
+    if (out.prior_mean) Eigen::Map<Vec>(out.prior_mean + static_cast<size_t>(k_) * dim_, dim_) = m0_;
+    if (out.prior_cov) Eigen::Map<Mat>(out.prior_cov + static_cast<size_t>(k_) * dim_ * dim_, dim_, dim_) = P0_;
   }
 
   void write_missing(const SmootherOutputs& out) {
@@ -608,6 +610,8 @@ class KeypointSmoother {
     if (out.noise_scale) out.noise_scale[k_] = kNaN;
     if (out.loglik) out.loglik[k_] = kNaN;
     if (out.iterations) out.iterations[k_] = 0;
+    if (out.prior_mean) std::fill_n(out.prior_mean + static_cast<size_t>(k_) * dim_, dim_, kNaN);
+    if (out.prior_cov) std::fill_n(out.prior_cov + static_cast<size_t>(k_) * dim_ * dim_, dim_ * dim_, kNaN);
   }
 
   const ObservationModel& model_;

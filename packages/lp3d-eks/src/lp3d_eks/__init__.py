@@ -6,11 +6,23 @@ Smoothers (one argument order: data, then model, then keyword options; one resul
     rig = CameraRig.from_toml("calibration.toml")
     result = smooth_calibrated(predictions, rig)     # predictions (member, view, time, keypoint, 2)
     result.mean                                      # (time, keypoint, 3) smoothed 3D
+
+Online, with bounded latency (:mod:`lp3d_eks.fixed_lag`)::
+
+    smoother = FixedLagSmoother(fit_fixed_lag(first_frames, rig), rig, lag=5)
+    out = smoother.push(frame)                       # frame (member, view, keypoint, 2) -> frame t - 5 or None
 """
 
 from lp3d_eks.camera import Camera, CameraRig
 from lp3d_eks.consistency import describe_inconsistent_views
 from lp3d_eks.ensemble import ensemble_statistics
+from lp3d_eks.fixed_lag import (
+    FixedLagFrame,
+    FixedLagParameters,
+    FixedLagSmoother,
+    fit_fixed_lag,
+    smooth_fixed_lag,
+)
 from lp3d_eks.intervals import Z_95, Coverage, chi2_quantile, interval_coverage, normal_quantile
 from lp3d_eks.result import SMOOTHER_KINDS, EnsembleStatistics, SmootherResult
 from lp3d_eks.smoother import (
@@ -31,16 +43,21 @@ __all__ = [
     "CameraRig",
     "Coverage",
     "EnsembleStatistics",
+    "FixedLagFrame",
+    "FixedLagParameters",
+    "FixedLagSmoother",
     "RobustTriangulation",
     "SmoothOptions",
     "SmootherResult",
     "chi2_quantile",
     "describe_inconsistent_views",
     "ensemble_statistics",
+    "fit_fixed_lag",
     "interval_coverage",
     "normal_quantile",
     "smooth",
     "smooth_calibrated",
+    "smooth_fixed_lag",
     "smooth_multiview",
     "smooth_single_view",
     "triangulate_observations",

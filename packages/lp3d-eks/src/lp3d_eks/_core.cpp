@@ -4,12 +4,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "lp3d_eks/camera.hpp"
 #include "lp3d_eks/ensemble.hpp"
+#include "lp3d_eks/fixed_lag.hpp"
 #include "lp3d_eks/parallel.hpp"
 #include "lp3d_eks/smoother.hpp"
 #include "lp3d_eks/smoothing_param.hpp"
@@ -236,7 +238,7 @@ py::dict run_smoother(const lp3d::ObservationModel& model, const Arr& y, const A
   require(nominal, {T, K, D}, "nominal");
   const lp3d::SmootherOptions opt = make_options(options);
   Arr mean({T, K, D}), cov({T, K, D, D}), rep({V, T, K, py::ssize_t(2)}), repv({V, T, K, py::ssize_t(2)}),
-      infl({V, T, K}), s({K}), a({K}), b({V, K}), dis({V, K}), ll({K});
+      infl({V, T, K}), s({K}), a({K}), b({V, K}), dis({V, K}), ll({K}), m0({K, D}), P0({K, D, D});
   py::array_t<int32_t> iters({K});
   lp3d::SmootherOutputs out;
   out.mean = mean.mutable_data();
@@ -250,6 +252,8 @@ py::dict run_smoother(const lp3d::ObservationModel& model, const Arr& y, const A
   out.disagreement = dis.mutable_data();
   out.loglik = ll.mutable_data();
   out.iterations = iters.mutable_data();
+  out.prior_mean = m0.mutable_data();
+  out.prior_cov = P0.mutable_data();
   const double *yp = y.data(), *rp = r.data(), *np_ = nominal.data();
   {
     py::gil_scoped_release release;
@@ -267,8 +271,176 @@ py::dict run_smoother(const lp3d::ObservationModel& model, const Arr& y, const A
   res["view_disagreement"] = dis;
   res["log_likelihood"] = ll;
   res["iterations"] = iters;
+  res["prior_mean"] = m0;
+  res["prior_covariance"] = P0;
   return res;
 }
+
+// The observation model of a smoother kind: "single_view"; "linear" with A (K, 2V, D), b (K, 2V);
+// "calibrated" with the cameras' K, dist, fisheye, R, t.
+std::unique_ptr<lp3d::ObservationModel> make_model(const std::string& kind, const py::dict& m) {
+  if (kind == "single_view") return std::make_unique<lp3d::IdentityModel>();
+  if (kind == "linear") {
+    const Arr A = m["A"].cast<Arr>(), b = m["b"].cast<Arr>();
+    if (A.ndim() != 3 || b.ndim() != 2 || A.shape(0) != b.shape(0) || A.shape(1) != b.shape(1) || A.shape(1) % 2 != 0)
+      throw std::invalid_argument("A, b: expected shapes (K, 2V, D) and (K, 2V)");
+    return std::make_unique<lp3d::LinearModel>(A.data(), b.data(), static_cast<int>(A.shape(0)),
+                                               static_cast<int>(A.shape(1) / 2), static_cast<int>(A.shape(2)));
+  }
+  if (kind == "calibrated")
+    return std::make_unique<lp3d::CameraModel>(make_cameras(m["K"].cast<Arr>(), m["dist"].cast<Arr>(),
+                                                            m["fisheye"].cast<Arr>(), m["R"].cast<Arr>(),
+                                                            m["t"].cast<Arr>()));
+  throw std::invalid_argument("kind: expected 'single_view', 'linear' or 'calibrated', got '" + kind + "'");
+}
+
+lp3d::FixedLagOptions make_fixed_lag_options(const py::dict& o) {
+  lp3d::FixedLagOptions opt;
+  auto vec = [&](const char* key, std::vector<double>& dst) {
+    if (o.contains(key) && !o[key].is_none()) {
+      const Arr a = o[key].cast<Arr>();
+      dst.assign(a.data(), a.data() + a.size());
+    }
+  };
+  vec("s", opt.s);
+  vec("noise_scale", opt.noise_scale);
+  vec("view_scale", opt.view_scale);
+  vec("Q", opt.Q);
+  vec("m0", opt.m0);
+  vec("P0", opt.P0);
+  if (o.contains("lag")) opt.lag = o["lag"].cast<int>();
+  if (o.contains("prior_scale")) opt.prior_scale = o["prior_scale"].cast<double>();
+  if (o.contains("inflate")) opt.inflate = o["inflate"].cast<bool>();
+  if (o.contains("inflate_threshold")) opt.inflate_threshold = o["inflate_threshold"].cast<double>();
+  if (o.contains("inflate_factor")) opt.inflate_factor = o["inflate_factor"].cast<double>();
+  if (o.contains("inflate_max_iter")) opt.inflate_max_iter = o["inflate_max_iter"].cast<int>();
+  if (o.contains("relinearize_max_iter")) opt.relinearize_max_iter = o["relinearize_max_iter"].cast<int>();
+  if (o.contains("relinearize_tol")) opt.relinearize_tol = o["relinearize_tol"].cast<double>();
+  if (o.contains("window_iterations")) opt.window_iterations = o["window_iterations"].cast<int>();
+  if (o.contains("n_threads")) opt.n_threads = o["n_threads"].cast<int>();
+  return opt;
+}
+
+// Per-frame outputs of the fixed-lag smoother for n frames: arrays and the pointers to them.
+struct FrameArrays {
+  Arr mean, cov, rep, repv, infl;
+  FrameArrays(py::ssize_t n, py::ssize_t K, py::ssize_t V, py::ssize_t D)
+      : mean({n, K, D}), cov({n, K, D, D}), rep({V, n, K, py::ssize_t(2)}), repv({V, n, K, py::ssize_t(2)}),
+        infl({V, n, K}) {}
+  lp3d::SmootherOutputs outputs() {
+    lp3d::SmootherOutputs out;
+    out.mean = mean.mutable_data();
+    out.cov = cov.mutable_data();
+    out.reprojection = rep.mutable_data();
+    out.reprojection_var = repv.mutable_data();
+    out.inflation = infl.mutable_data();
+    return out;
+  }
+  py::dict to_dict() const {
+    py::dict d;
+    d["mean"] = mean;
+    d["covariance"] = cov;
+    d["reprojection"] = rep;
+    d["reprojection_variance"] = repv;
+    d["inflation"] = infl;
+    return d;
+  }
+};
+
+// y, r: (V, T, K, 2) as one stream. Returns a dict of output arrays (as run_smoother).
+py::dict fixed_lag_smooth(const std::string& kind, const py::dict& model_arrays, const Arr& y, const Arr& r,
+                          const py::dict& options) {
+  const auto model = make_model(kind, model_arrays);
+  const py::ssize_t V = model->views(), D = model->dim();
+  require(y, {V, -1, -1, 2}, "y");
+  const py::ssize_t T = y.shape(1), K = y.shape(2);
+  require(r, {V, T, K, 2}, "r");
+  const lp3d::FixedLagOptions opt = make_fixed_lag_options(options);
+  FrameArrays frames(T, K, V, D);
+  Arr s({K}), a({K}), b({V, K}), ll({K});
+  py::array_t<int32_t> iters({K});
+  lp3d::SmootherOutputs out = frames.outputs();
+  out.s = s.mutable_data();
+  out.noise_scale = a.mutable_data();
+  out.view_scale = b.mutable_data();
+  out.loglik = ll.mutable_data();
+  out.iterations = iters.mutable_data();
+  const double *yp = y.data(), *rp = r.data();
+  {
+    py::gil_scoped_release release;
+    lp3d::fixed_lag_keypoints(*model, yp, rp, static_cast<int>(T), static_cast<int>(K), opt, out);
+  }
+  py::dict res = frames.to_dict();
+  res["s"] = s;
+  res["noise_scale"] = a;
+  res["view_scale"] = b;
+  res["log_likelihood"] = ll;
+  res["iterations"] = iters;
+  return res;
+}
+
+// The online fixed-lag smoother: owns its observation model.
+class FixedLagStream {
+ public:
+  FixedLagStream(const std::string& kind, const py::dict& model_arrays, int K, const py::dict& options)
+      : model_(make_model(kind, model_arrays)), smoother_(*model_, K, make_fixed_lag_options(options)), K_(K) {}
+
+  // y, r: (V, K, 2) of the next frame. Returns the emitted frame (index and its arrays) or None.
+  py::object push(const Arr& y, const Arr& r) {
+    const py::ssize_t V = model_->views();
+    require(y, {V, K_, 2}, "y");
+    require(r, {V, K_, 2}, "r");
+    FrameArrays frame(1, K_, V, model_->dim());
+    const lp3d::SmootherOutputs out = frame.outputs();
+    int64_t index;
+    const double *yp = y.data(), *rp = r.data();
+    {
+      py::gil_scoped_release release;
+      index = smoother_.push(yp, rp, 1, 0, out, 1, 0);
+    }
+    if (index < 0) return py::none();
+    py::dict d = frame.to_dict();
+    d["first"] = index;
+    return d;
+  }
+
+  // Every buffered frame (oldest first): arrays with a time axis of that many frames.
+  py::dict flush() {
+    const int n = smoother_.buffered();
+    const int64_t first = smoother_.frames_out();
+    FrameArrays frames(n, K_, model_->views(), model_->dim());
+    const lp3d::SmootherOutputs out = frames.outputs();
+    if (n > 0) {
+      py::gil_scoped_release release;
+      smoother_.flush(out, n, 0);
+    }
+    py::dict d = frames.to_dict();
+    d["first"] = first;
+    return d;
+  }
+
+  py::dict stats() const {
+    Arr ll({py::ssize_t(K_)});
+    py::array_t<int32_t> updates({py::ssize_t(K_)});
+    for (int k = 0; k < K_; ++k) {
+      const lp3d::StreamStats st = smoother_.stats(k);
+      ll.mutable_data()[k] = st.loglik;
+      updates.mutable_data()[k] = st.max_updates;
+    }
+    py::dict d;
+    d["log_likelihood"] = ll;
+    d["iterations"] = updates;
+    return d;
+  }
+
+  int64_t frames_in() const { return smoother_.frames_in(); }
+  int64_t frames_out() const { return smoother_.frames_out(); }
+
+ private:
+  std::unique_ptr<lp3d::ObservationModel> model_;
+  lp3d::FixedLagSmoother smoother_;
+  int K_;
+};
 
 }  // namespace
 
@@ -313,4 +485,14 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("y"), py::arg("r"), py::arg("nominal"), py::arg("K"), py::arg("dist"), py::arg("fisheye"), py::arg("R"),
       py::arg("t"), py::arg("options"));
+  m.def("fixed_lag_smooth", &fixed_lag_smooth, py::arg("kind"), py::arg("model"), py::arg("y"), py::arg("r"),
+        py::arg("options"));
+  py::class_<FixedLagStream>(m, "FixedLagStream")
+      .def(py::init<const std::string&, const py::dict&, int, const py::dict&>(), py::arg("kind"), py::arg("model"),
+           py::arg("n_keypoints"), py::arg("options"))
+      .def("push", &FixedLagStream::push, py::arg("y"), py::arg("r"))
+      .def("flush", &FixedLagStream::flush)
+      .def("stats", &FixedLagStream::stats)
+      .def_property_readonly("frames_in", &FixedLagStream::frames_in)
+      .def_property_readonly("frames_out", &FixedLagStream::frames_out);
 }

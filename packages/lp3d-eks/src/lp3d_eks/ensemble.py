@@ -39,6 +39,7 @@ def ensemble_statistics(
     min_variance: float = 0.25,
     min_confidence: float | None = None,
     variance_prior_weight: float = 4.0,
+    typical_variance: np.ndarray | None = None,
     n_threads: int = 0,
 ) -> EnsembleStatistics:
     """Ensemble center and variance per view, frame, keypoint and coordinate.
@@ -51,10 +52,14 @@ def ensemble_statistics(
         min_variance: floor on the variance, pixels squared (no detector is exact).
         min_confidence: predictions with a lower confidence are treated as missing.
         variance_prior_weight: members' worth of shrinkage towards the typical variance (0: none).
+        typical_variance: ``(view, keypoint, 2)`` the typical variance to shrink towards, held
+            fixed (e.g. a stream's, from its first frames: :func:`lp3d_eks.fit_fixed_lag`);
+            default: the median over these frames.
         n_threads: threads for the C++ core (0: all cores).
 
     Returns:
-        :class:`EnsembleStatistics` with ``center`` and ``variance`` ``(view, time, keypoint, 2)``.
+        :class:`EnsembleStatistics` with ``center`` and ``variance`` ``(view, time, keypoint, 2)``
+        and the ``typical_variance`` used (None without shrinkage).
     """
     pos = as_predictions(predictions)
     M, V, T, K, _ = pos.shape
@@ -84,13 +89,20 @@ def ensemble_statistics(
     v = v.reshape(V, T, K, 2)
     if M > 1 and variance_prior_weight > 0:
         n = n.reshape(V, T, K, 2)
-        # the typical variance: median over (at most 20,000 evenly spaced) frames with a spread
-        spaced = np.linspace(0, T - 1, min(T, 20_000)).astype(np.int64)  # sorted; np.unique loads numpy.ma
-        frames = spaced[np.concatenate(([True], spaced[1:] != spaced[:-1]))]
-        typical = _nanmedian_frames(np.where(n[:, frames] > 1, v[:, frames], np.nan))[:, 0]
-        typical = np.where(np.isfinite(typical), typical, min_variance)  # a view that never saw a keypoint
-        _core.shrink_variance(v, n, np.ascontiguousarray(typical), variance_prior_weight, min_variance, n_threads)
-        return EnsembleStatistics(center=c, variance=v, n_members=M)
+        if typical_variance is not None:
+            typical = np.ascontiguousarray(typical_variance, dtype=np.float64)
+            if typical.shape != (V, K, 2) or not np.all(np.isfinite(typical)) or np.any(typical <= 0):
+                raise ValueError(
+                    f"typical_variance: expected positive values of shape ({V}, {K}, 2), but got {typical.shape}"
+                )
+        else:
+            # the typical variance: median over (at most 20,000 evenly spaced) frames with a spread
+            spaced = np.linspace(0, T - 1, min(T, 20_000)).astype(np.int64)  # sorted; np.unique loads numpy.ma
+            frames = spaced[np.concatenate(([True], spaced[1:] != spaced[:-1]))]
+            typical = _nanmedian_frames(np.where(n[:, frames] > 1, v[:, frames], np.nan))[:, 0]
+            typical = np.where(np.isfinite(typical), typical, min_variance)  # a view that never saw a keypoint
+        _core.shrink_variance(v, n, typical, variance_prior_weight, min_variance, n_threads)
+        return EnsembleStatistics(center=c, variance=v, n_members=M, typical_variance=typical)
     if M == 1 and conf is not None:
         # A single model: no spread, so the floor scaled by 1 / confidence.
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -48,11 +48,14 @@ class EnsembleStatistics:
         center: ``(view, time, keypoint, 2)`` pixels; NaN where no member gave a value.
         variance: ``(view, time, keypoint, 2)`` pixels squared (per coordinate).
         n_members: number of ensemble members they were computed from (1: a single model).
+        typical_variance: ``(view, keypoint, 2)`` the typical variance the spread was shrunk
+            towards (None: no shrinkage).
     """
 
     center: np.ndarray
     variance: np.ndarray
     n_members: int = 0
+    typical_variance: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -90,6 +93,9 @@ class SmootherResult:
             between a view's observation and its leave-one-out prediction (what all the other
             data, other views and neighbouring frames, say it should be); NaN where a view never
             saw the keypoint (None: not computed).
+        prior_mean: ``(keypoint, D)`` the prior mean of frame 0 the smoother used (None: not
+            recorded, or a fixed-lag smoother that started each keypoint where it first saw it).
+        prior_covariance: ``(keypoint, D, D)`` its covariance.
     """
 
     kind: str
@@ -108,6 +114,8 @@ class SmootherResult:
     offset: np.ndarray | None = None
     view_scale: np.ndarray | None = None
     view_disagreement: np.ndarray | None = None
+    prior_mean: np.ndarray | None = None
+    prior_covariance: np.ndarray | None = None
 
     @property
     def variance(self) -> np.ndarray:

@@ -111,13 +111,14 @@ class SmoothOptions:
     process_covariance: np.ndarray | None = None
     n_threads: int = 0
 
-    def observations(self, data, confidences) -> EnsembleStatistics:
-        """The ensemble statistics to smooth (computed, or validated when given)."""
+    def observations(self, data, confidences, typical_variance: np.ndarray | None = None) -> EnsembleStatistics:
+        """The ensemble statistics to smooth (computed, or validated when given); ``typical_variance``
+        holds the shrinkage target fixed (see :func:`lp3d_eks.ensemble_statistics`)."""
         if isinstance(data, EnsembleStatistics):
             if confidences is not None:
                 raise ValueError("confidences: pass them to ensemble_statistics, not with precomputed statistics")
             c, v = as_observations(data.center, data.variance)
-            return EnsembleStatistics(c, v, data.n_members)
+            return EnsembleStatistics(c, v, data.n_members, data.typical_variance)
         return ensemble_statistics(
             data,
             confidences,
@@ -126,6 +127,7 @@ class SmoothOptions:
             min_variance=self.min_variance,
             min_confidence=self.min_confidence,
             variance_prior_weight=self.variance_prior_weight,
+            typical_variance=typical_variance,
             n_threads=self.n_threads,
         )
 
@@ -212,7 +214,9 @@ def _result(kind: str, out: dict, obs: EnsembleStatistics, **extra) -> SmootherR
         log_likelihood=out["log_likelihood"],
         iterations=out["iterations"],
         view_scale=out["view_scale"],
-        view_disagreement=out["view_disagreement"],
+        view_disagreement=out.get("view_disagreement"),
+        prior_mean=out.get("prior_mean"),
+        prior_covariance=out.get("prior_covariance"),
         **extra,
     )
 

@@ -69,11 +69,60 @@ using VecD = Eigen::Matrix<double, D, 1>;
 template <int D>
 using MatD = Eigen::Matrix<double, D, D>;
 
-// Forward pass over frames [t0, t1). When mf / Pf are given they receive the filtered means
-// ((t1 - t0) * dim) and covariances ((t1 - t0) * dim * dim), frame-major.
+// Assimilates the observed scalars of frame t into (m, P), which hold the prediction on entry
+// and the filtered moments on exit (P symmetrized); the likelihood terms go to `st`, the product
+// of the S_i to `prod` (the caller takes its log: one log per ~dozens of scalars, not per
+// scalar). `h` and `Ph` are scratch vectors of size dim. Shared by the offline filter and the
+// fixed-lag smoother, so both do exactly the same arithmetic.
 // The variance of scalar (t, v, c) is a * view_scale[v] * inflation[t, v] * r[t, v, c]:
 // `inflation` (T, V) and `view_scale` (V) may be null (all ones).
 // Scalars whose squared innovation exceeds `gate` * S are skipped (robust parameter search).
+template <int D>
+inline void assimilate_frame(const LinearizedObs& obs, int t, double a, const double* inflation,
+                             const double* view_scale, double gate, VecD<D>& m, MatD<D>& P, VecD<D>& h,
+                             VecD<D>& Ph, FilterStats& st, double& prod) {
+  const int dim = obs.D;
+  for (int v = 0; v < obs.V; ++v) {
+    const size_t tv = obs.tv(t, v);
+    if (!obs.ok[tv]) continue;
+    const bool free = !view_scale || view_scale[v] == 1.0;
+    const double scale = a * (inflation ? inflation[tv] : 1.0) * (view_scale ? view_scale[v] : 1.0);
+    for (int cc = 0; cc < 2; ++cc) {
+      const size_t i = tv * 2 + cc;
+      if (!std::isfinite(obs.y[i])) continue;  // one coordinate missing
+      h = Eigen::Map<const VecD<D>>(&obs.J[i * dim], dim);
+      Ph.noalias() = P * h;
+      const double S = h.dot(Ph) + scale * obs.r[i];
+      if (!(S > 0.0) || !std::isfinite(S)) continue;
+      const double e = obs.y[i] - h.dot(m) - obs.c[i];
+      if (e * e > gate * S) continue;  // gated: an innovation beyond the gate is not assimilated
+      const double inv_S = 1.0 / S;
+      m.noalias() += Ph * (e * inv_S);
+      P.noalias() -= (Ph * inv_S) * Ph.transpose();
+      if (S > 1e-100 && S < 1e100) {
+        prod *= S;
+        if (!(prod > 1e-150 && prod < 1e150)) {
+          st.sum_log_S += std::log(prod);
+          prod = 1.0;
+        }
+      } else {
+        st.sum_log_S += std::log(S);
+      }
+      const double e2_S = e * e * inv_S;
+      st.sum_e2_S += e2_S;
+      st.n += 1;
+      if (free) {
+        st.sum_e2_S_free += e2_S;
+        st.n_free += 1;
+      }
+    }
+  }
+  P = 0.5 * (P + P.transpose()).eval();
+}
+
+// Forward pass over frames [t0, t1). When mf / Pf are given they receive the filtered means
+// ((t1 - t0) * dim) and covariances ((t1 - t0) * dim * dim), frame-major. Variances, inflation,
+// view scales and the gate as for assimilate_frame.
 template <int D>
 FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, const MatD<D>& Q,
                           const VecD<D>& m0, const MatD<D>& P0, double a, const double* inflation,
@@ -84,46 +133,10 @@ FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, co
   VecD<D> m = m0;
   MatD<D> P = P0;
   VecD<D> h(dim), Ph(dim);
-  // sum of log S as the log of running products (one log per ~dozens of scalars, not per scalar)
   double prod = 1.0;
   for (int t = t0; t < t1; ++t) {
     if (t > t0) P.noalias() += s * Q;
-    for (int v = 0; v < obs.V; ++v) {
-      const size_t tv = obs.tv(t, v);
-      if (!obs.ok[tv]) continue;
-      const bool free = !view_scale || view_scale[v] == 1.0;
-      const double scale = a * (inflation ? inflation[tv] : 1.0) * (view_scale ? view_scale[v] : 1.0);
-      for (int cc = 0; cc < 2; ++cc) {
-        const size_t i = tv * 2 + cc;
-        if (!std::isfinite(obs.y[i])) continue;  // one coordinate missing
-        h = Eigen::Map<const VecD<D>>(&obs.J[i * dim], dim);
-        Ph.noalias() = P * h;
-        const double S = h.dot(Ph) + scale * obs.r[i];
-        if (!(S > 0.0) || !std::isfinite(S)) continue;
-        const double e = obs.y[i] - h.dot(m) - obs.c[i];
-        if (e * e > gate * S) continue;  // gated: an innovation beyond the gate is not assimilated
-        const double inv_S = 1.0 / S;
-        m.noalias() += Ph * (e * inv_S);
-        P.noalias() -= (Ph * inv_S) * Ph.transpose();
-        if (S > 1e-100 && S < 1e100) {
-          prod *= S;
-          if (!(prod > 1e-150 && prod < 1e150)) {
-            st.sum_log_S += std::log(prod);
-            prod = 1.0;
-          }
-        } else {
-          st.sum_log_S += std::log(S);
-        }
-        const double e2_S = e * e * inv_S;
-        st.sum_e2_S += e2_S;
-        st.n += 1;
-        if (free) {
-          st.sum_e2_S_free += e2_S;
-          st.n_free += 1;
-        }
-      }
-    }
-    P = 0.5 * (P + P.transpose()).eval();
+    assimilate_frame<D>(obs, t, a, inflation, view_scale, gate, m, P, h, Ph, st, prod);
     if (mf) Eigen::Map<VecD<D>>(mf + static_cast<size_t>(t - t0) * dim, dim) = m;
     if (Pf) Eigen::Map<MatD<D>>(Pf + static_cast<size_t>(t - t0) * dim * dim, dim, dim) = P;
   }

@@ -4,6 +4,8 @@
 //   CameraModel      calibrated views, latent = 3D world point, y_v = project_v(X) (nonlinear)
 #pragma once
 
+#include <Eigen/Dense>
+#include <cmath>
 #include <vector>
 
 #include "lp3d_eks/camera.hpp"
@@ -19,6 +21,12 @@ class ObservationModel {
   // Evaluates view v for keypoint k at latent x: h (2) and the Jacobian J (2 x dim, row-major).
   // Returns false where the observation is undefined (a point behind the camera).
   virtual bool evaluate(int k, int v, const double* x, double* h, double* J) const = 0;
+  // A latent point from one frame's observations of keypoint k alone (y, r: (V, 2), NaN where
+  // missing; a view counts with both coordinates): the observation itself, the weighted
+  // least-squares latent, or the DLT triangulation (in front of every camera that saw it).
+  // Returns false when they do not determine one (too few views). The fixed-lag smoother starts
+  // a keypoint there when no prior is given.
+  virtual bool initial_point(int k, const double* y, const double* r, double* x) const = 0;
 };
 
 class IdentityModel final : public ObservationModel {
@@ -29,6 +37,11 @@ class IdentityModel final : public ObservationModel {
   bool evaluate(int, int, const double* x, double* h, double* J) const override {
     h[0] = x[0]; h[1] = x[1];
     J[0] = 1.0; J[1] = 0.0; J[2] = 0.0; J[3] = 1.0;
+    return true;
+  }
+  bool initial_point(int, const double* y, const double*, double* x) const override {
+    if (!std::isfinite(y[0]) || !std::isfinite(y[1])) return false;
+    x[0] = y[0]; x[1] = y[1];
     return true;
   }
 };
@@ -54,6 +67,29 @@ class LinearModel final : public ObservationModel {
     }
     return true;
   }
+  bool initial_point(int k, const double* y, const double* r, double* x) const override {
+    // weighted least squares over the observed rows: (A^T W A) x = A^T W (y - b), W = 1 / r
+    Eigen::MatrixXd AtWA = Eigen::MatrixXd::Zero(D_, D_);
+    Eigen::VectorXd AtWy = Eigen::VectorXd::Zero(D_);
+    int rows = 0;
+    for (int v = 0; v < V_; ++v) {
+      if (!std::isfinite(y[2 * v]) || !std::isfinite(y[2 * v + 1])) continue;
+      for (int c = 0; c < 2; ++c) {
+        const size_t row = static_cast<size_t>(k) * 2 * V_ + 2 * v + c;
+        const Eigen::Map<const Eigen::VectorXd> a(&A_[row * D_], D_);
+        const double w = (r[2 * v + c] > 0.0 && std::isfinite(r[2 * v + c])) ? 1.0 / r[2 * v + c] : 1.0;
+        AtWA.noalias() += w * a * a.transpose();
+        AtWy.noalias() += w * a * (y[2 * v + c] - b_[row]);
+        ++rows;
+      }
+    }
+    if (rows < D_) return false;
+    const Eigen::LDLT<Eigen::MatrixXd> ldlt(AtWA);
+    const Eigen::VectorXd d = ldlt.vectorD();
+    if (ldlt.info() != Eigen::Success || !(d.minCoeff() > 1e-12 * std::max(d.maxCoeff(), 1e-300))) return false;
+    Eigen::Map<Eigen::VectorXd>(x, D_) = ldlt.solve(AtWy);
+    return true;
+  }
 
  private:
   std::vector<double> A_, b_;
@@ -74,6 +110,24 @@ class CameraModel final : public ObservationModel {
     for (int c = 0; c < 2; ++c)
       for (int d = 0; d < 3; ++d) J[c * 3 + d] = Jm(c, d);
     return ok;
+  }
+  bool initial_point(int, const double* y, const double*, double* x) const override {
+    const int V = views();
+    std::vector<Eigen::Vector2d> uv(V);
+    std::vector<bool> valid(V);
+    int n = 0;
+    for (int v = 0; v < V; ++v) {
+      uv[v] = Eigen::Vector2d(y[2 * v], y[2 * v + 1]);
+      valid[v] = std::isfinite(uv[v].x()) && std::isfinite(uv[v].y());
+      n += valid[v];
+    }
+    if (n < 2) return false;
+    const Eigen::Vector3d X = triangulate_dlt(cams_, uv, std::vector<double>(V, 1.0), valid);
+    if (!X.allFinite()) return false;
+    for (int v = 0; v < V; ++v)
+      if (valid[v] && !((cams_[v].R.row(2).dot(X) + cams_[v].t.z()) > 0.0)) return false;  // behind a camera
+    for (int d = 0; d < 3; ++d) x[d] = X(d);
+    return true;
   }
   const std::vector<Camera>& cameras() const { return cams_; }
 

@@ -65,6 +65,8 @@ struct SmootherOutputs {
                                      //        their leave-one-out prediction (what all other data say)
   double* loglik = nullptr;          // (K,) marginal log-likelihood at the final parameters
   int32_t* iterations = nullptr;     // (K,) smoothing passes run
+  double* prior_mean = nullptr;      // (K, D) the prior m0 used (given, or the first nominal value)
+  double* prior_cov = nullptr;       // (K, D, D) the prior P0 used
 };
 
 // y, r: (V, T, K, 2) observations and variances (NaN = missing); nominal: (T, K, D) initial
