@@ -95,6 +95,9 @@ class FixedLagParameters:
             off).
         loadings, offset: ``(keypoint, 2 * view, D)`` and ``(keypoint, 2 * view)``, the linear kind's model.
         process_covariance: ``(D, D)`` shape ``Q`` of the process noise (None: identity).
+        view_disagreement: ``(view, keypoint)`` what the offline fit found on its frames (median
+            pixels from the leave-one-out prediction), reported with the results (where the view
+            scales were decided); None: unknown (NaN in results).
     """
 
     kind: str
@@ -107,6 +110,7 @@ class FixedLagParameters:
     loadings: np.ndarray | None = None
     offset: np.ndarray | None = None
     process_covariance: np.ndarray | None = None
+    view_disagreement: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in SMOOTHER_KINDS:
@@ -125,6 +129,7 @@ class FixedLagParameters:
             "loadings": (K, 2 * V, D),
             "offset": (K, 2 * V),
             "process_covariance": (D, D),
+            "view_disagreement": (V, K),
         }
         for name, shape in expected.items():
             value = getattr(self, name)
@@ -133,7 +138,8 @@ class FixedLagParameters:
             arr = np.ascontiguousarray(value, dtype=np.float64)
             if name == "s":
                 arr = s
-            if arr.shape != shape or V < 1 or not np.all(np.isfinite(arr)):
+            finite = np.isfinite(arr) | (name == "view_disagreement")  # NaN: a view that never saw a keypoint
+            if arr.shape != shape or V < 1 or not np.all(finite):
                 raise ValueError(f"{name}: expected finite values of shape {shape}, but got shape {arr.shape}")
             if name in ("s", "noise_scale", "view_scale", "typical_variance") and np.any(arr <= 0):
                 raise ValueError(f"{name}: expected positive values, but got {arr.tolist()}")
@@ -166,8 +172,8 @@ class FixedLagParameters:
         prior: bool = False,
     ) -> FixedLagParameters:
         """The parameters an offline result found (``s``, ``noise_scale``, ``view_scale``, the linear
-        model), e.g. of a previous session of the same rig; with ``prior``, also its prior of frame 0
-        (the same recording's start only)."""
+        model, and its ``view_disagreement``), e.g. of a previous session of the same rig; with
+        ``prior``, also its prior of frame 0 (the same recording's start only)."""
         V, _, K = result.reprojection.shape[:3]
         return cls(
             kind=result.kind,
@@ -179,6 +185,7 @@ class FixedLagParameters:
             typical_variance=typical_variance,
             loadings=result.loadings,
             offset=result.offset,
+            view_disagreement=result.view_disagreement,
         )
 
 
@@ -327,6 +334,7 @@ def fit_fixed_lag(
         loadings=result.loadings,
         offset=result.offset,
         process_covariance=opt.process_covariance,
+        view_disagreement=result.view_disagreement,
     )
 
 
@@ -359,8 +367,8 @@ def smooth_fixed_lag(
             ``parameters=None`` also what the fit takes).
 
     Returns:
-        :class:`SmootherResult` (``view_disagreement`` None: not computed online; ``iterations``:
-        the most filter updates one frame needed).
+        :class:`SmootherResult` (``view_disagreement``: the parameters' (the fit's), NaN when
+        unknown; ``iterations``: the most filter updates one frame needed).
     """
     if parameters is None:
         parameters = fit_fixed_lag(data, rig, confidences=confidences, n_frames=fit_frames, **options)
@@ -379,6 +387,10 @@ def smooth_fixed_lag(
         obs.center,
         obs.variance,
         _core_options(parameters, opt, lag, window_passes),
+    )
+    V, K = parameters.n_views, parameters.n_keypoints
+    out["view_disagreement"] = (
+        np.full((V, K), np.nan) if parameters.view_disagreement is None else parameters.view_disagreement.copy()
     )
     extra = {"loadings": parameters.loadings, "offset": parameters.offset} if parameters.kind == "linear" else {}
     return _result(parameters.kind, out, obs, **extra)

@@ -75,6 +75,10 @@ class SmoothSettings:
         ensemble: ensemble center, ``"median"`` or ``"mean"``.
         variance: ensemble variance, ``"var"`` or ``"confidence-weighted"``.
         n_threads: threads of the smoother (0: all cores).
+        lag: fixed-lag smoothing (:func:`lp3d_eks.smooth_fixed_lag`): frame t from frames up to
+            t + lag only, exactly what a live run gives; parameters not given are fitted on the
+            first ``fit_frames`` frames only. None: the offline smoother.
+        fit_frames: with ``lag``, the frames that fit the parameters.
     """
 
     calibration: Path | None = None
@@ -86,6 +90,8 @@ class SmoothSettings:
     ensemble: str = "median"
     variance: str = "var"
     n_threads: int = 0
+    lag: int | None = None
+    fit_frames: int = 250
 
     def to_json(self) -> str:
         """The settings as JSON (stored with the results)."""
@@ -228,10 +234,19 @@ def smooth_predictions(
     }
     if settings.inflate is not None:
         kwargs["inflate"] = settings.inflate
+    smoother = smooth
+    if settings.lag is not None:  # as a live stream would (lp3d_eks.fixed_lag)
+        from functools import partial
+
+        from lp3d_eks import smooth_fixed_lag
+
+        if settings.s_frames:
+            raise UserError("--s-frames: expected none with --lag (parameters are fitted on the first --fit-frames)")
+        smoother = partial(smooth_fixed_lag, lag=settings.lag, fit_frames=settings.fit_frames)
     results = []
     for i in range(len(individuals)):
         conf = confidence[..., i] if has_confidence else None
-        results.append(smooth(position[..., i, :].astype(np.float64), rig, confidences=conf, **kwargs))
+        results.append(smoother(position[..., i, :].astype(np.float64), rig, confidences=conf, **kwargs))
     smoothed = smoothed_arrays(
         results,
         view_names=views,
