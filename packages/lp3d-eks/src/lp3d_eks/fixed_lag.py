@@ -53,7 +53,7 @@ would have given, as one :class:`SmootherResult`).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -424,7 +424,8 @@ class FixedLagSmoother:
             raise TypeError(f"parameters: expected FixedLagParameters, but got {type(parameters).__name__}")
         self.parameters = parameters
         self.lag = int(lag)
-        self._opt = _options(options)
+        # one frame is far too small to share out: threads would cost more than they save
+        self._opt = replace(_options(options), n_threads=1)
         self._stream = _core.FixedLagStream(
             parameters.kind,
             _model(parameters, rig),
