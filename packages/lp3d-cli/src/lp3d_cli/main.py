@@ -235,6 +235,21 @@ def smooth(
             show_default=False,
         ),
     ] = None,
+    lag: Annotated[
+        int | None,
+        typer.Option(
+            "--lag",
+            min=0,
+            metavar="FRAMES",
+            help="Fixed-lag smoothing, exactly as a live run (lp3d live) would: frame t from frames up to t + FRAMES "
+            "only (0: the filter); parameters not given are fitted on the first --fit-frames frames. "
+            "Default: the offline smoother.",
+        ),
+    ] = None,
+    fit_frames: Annotated[
+        int,
+        typer.Option("--fit-frames", min=2, metavar="N", help="With --lag: fit the parameters on the first N frames."),
+    ] = 250,
     keypoints: Annotated[
         list[str] | None,
         typer.Option("--keypoints", "-k", help="Keypoints to smooth; repeat or comma-separate. Default: all."),
@@ -275,6 +290,7 @@ def smooth(
       lp3d smooth fly/ --calibration fly/calibration.toml --out out/fly
       lp3d smooth mouse/ --views top,bot --out out/mouse
       lp3d smooth fly/*.csv -c fly/calibration.toml --s 2.5 --no-inflate --out out/fixed-s
+      lp3d smooth s1.zarr -c calibration.toml --lag 5 --out out/s1-lag5    (as lp3d live would)
       lp3d smooth sessions/ -c calibration.toml --out out/ --workers 4
       lp3d smooth sessions/ -c calibrations/ --out out/          (calibrations/<session>.toml each)
       lp3d smooth sessions/ -c calibration.toml --out out/ --scheduler tcp://10.0.0.5:8786
@@ -300,6 +316,8 @@ def smooth(
         inflate=inflate,
         ensemble=ensemble.value,
         variance=variance.value,
+        lag=lag,
+        fit_frames=fit_frames,
     )
 
     def failed(summary) -> None:
@@ -849,6 +867,16 @@ def _mount_app_command() -> None:
 
 
 _mount_app_command()
+
+
+def _mount_live_command() -> None:
+    """``lp3d live`` (:mod:`lp3d_cli.live_command`): always listed; it needs the ``models`` extra."""
+    from lp3d_cli.live_command import live
+
+    command(no_args_is_help=True)(live)
+
+
+_mount_live_command()
 
 if __name__ == "__main__":
     app()
