@@ -98,6 +98,11 @@ CASES = {
     "report of a CSV folder": (["report", "{syn}", "--out", "{out}"], "{syn}: expected an lp3d session store"),
     "convert CSV to CSV": (["convert", "{syn}", "{out}"], "are both CSV folders; expected DST ending in .zarr or .nc"),
     "info of nothing": (["info", "{tmp}/nowhere.zarr"], "STORE {tmp}/nowhere.zarr: no such store or file"),
+    "two animals in the smoothing demo": (
+        ["demo", "--smoothing-only", "--animals", "2", "--out", "{out}"],
+        "--animals: expected 1 with --smoothing-only (one animal is smoothed), but got 2",
+    ),
+    "too many animals": (["demo", "--animals", "4", "--out", "{out}"], "--animals: expected 1 to 3 animals, but got 4"),
 }
 
 

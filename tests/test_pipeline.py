@@ -188,3 +188,52 @@ def test_bad_input_is_one_line_with_exit_code_2(lp3d, project, tmp_path, args, m
     assert run.returncode == 2, run.stderr[-3000:]
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("lp3d pipeline: error:") and message in last
+
+
+def test_two_animals_through_every_stage_scored_per_animal(lp3d, tmp_path):
+    """Two animals (a light and a larger dark one): stores with both, pseudo-labels of both, and the
+    stage table per animal and over both (with identity swaps), checked against the files."""
+    import csv
+
+    from lp3d_io import read_group, read_labels
+
+    synthetic = {"n_views": 2, "width": 64, "height": 64, "n_frames": 60, "labeled_frames": 25, "n_animals": 2}
+    config = write_config(tmp_path, {"synthetic": synthetic})
+    run = lp3d("pipeline", config, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "identity swaps" in run.stdout
+    root = tmp_path / "run"
+    with open(root / "report" / "stages.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    stages = list(dict.fromkeys(row["stage"] for row in table))
+    assert len(stages) == 5 and [row["individual"] for row in table[:3]] == ["all", "light", "dark"]
+    for row in table:
+        assert (row["identity swaps"] != "") == (row["individual"] == "all")
+
+    data, views = root / "teacher" / "synthetic", ["cam0", "cam1"]
+    labels_ds = read_labels({v: data / f"CollectedData_{v}.csv" for v in views}, views)
+    assert list(labels_ds["individual"].values) == ["light", "dark"]
+    test_images = json.loads((root / "teacher" / "split.json").read_text())["test"]["images"]
+    paths = list(labels_ds["image_path"].sel(view="cam0").values)
+    rows = [paths.index(image) for image in test_images]
+    dims = ("view", "frame", "keypoint", "individual", "space")
+    labels = labels_ds["position"].transpose(*dims).values[:, rows]  # (view, n, keypoint, individual, 2)
+    frames = [int(image[-9:-4]) for image in test_images]
+    model = read_group(root / "predictions" / "synthetic.zarr", "predictions/model")
+    assert list(model["individual"].values) == ["light", "dark"]
+    single = model["position"].sel(member="seed_0", time=frames)
+    single = single.transpose("view", "time", "keypoint", "individual", "space").values
+    smoothed = read_group(root / "smoothed" / "synthetic" / "synthetic.zarr", "smoothed/eks").sel(time=frames)
+    eks = smoothed["reprojection"].transpose("view", "time", "keypoint", "individual", "image_space").values
+    for stage, estimate in (("single model (seed_0)", single), ("ensemble + EKS", eks)):
+        error = np.linalg.norm(estimate - labels, axis=-1)  # (view, n, keypoint, individual)
+        got = {row["individual"]: row for row in table if row["stage"] == stage}
+        for i, name in enumerate(["light", "dark"]):
+            assert abs(float(got[name]["mean (px)"]) - np.nanmean(error[..., i])) <= 0.006
+            assert int(got[name]["positions"]) == np.isfinite(error[..., i]).sum()
+        assert abs(float(got["all"]["mean (px)"]) - np.nanmean(error)) <= 0.006
+
+    with open(root / "student" / "pseudo_labels" / "CollectedData_cam0.csv") as f:
+        header = [next(f).split(",")[:2] for _ in range(4)]
+    assert header[:2] == [["scorer", "lp3d"], ["individuals", "light"]]
+    assert json.loads((root / "student" / "run.json").read_text())["individuals"] == ["light", "dark"]

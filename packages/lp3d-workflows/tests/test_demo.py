@@ -40,3 +40,16 @@ def test_demo_never_overwrites_a_folder_it_did_not_write(tmp_path):
     with pytest.raises(UserError, match="was not written by lp3d demo"):
         smoothing_demo(tmp_path)
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_the_demo_of_two_animals_asks_for_them_and_one_animal_is_unchanged():
+    pytest.importorskip("lp3d_models")
+    from lp3d_models.config import config_from_dict
+    from lp3d_workflows.demo import pipeline_demo_config
+
+    one, two = pipeline_demo_config(), pipeline_demo_config(animals=2)
+    assert "n_animals" not in one["data"]["synthetic"] and two["data"]["synthetic"]["n_animals"] == 2
+    assert {k: v for k, v in two["data"]["synthetic"].items() if k != "n_animals"} == one["data"]["synthetic"]
+    assert config_from_dict(two).data.synthetic.n_animals == 2
+    with pytest.raises(UserError, match="--animals: expected 1 to 3 animals, but got 4"):
+        pipeline_demo_config(animals=4)

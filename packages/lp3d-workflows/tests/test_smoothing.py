@@ -64,3 +64,22 @@ def test_session_from_a_store_and_its_summary(simulated, tmp_path):
     stored = read_group(tmp_path / "again" / "sim.zarr", "smoothed/eks")["inflation"].values[..., 0]
     share = ((stored > 1) & observed).sum(axis=(0, 1)) / observed.sum(axis=(0, 1))
     np.testing.assert_allclose(result.inflated[0], share)
+
+
+def test_identity_swaps_in_one_view_are_inflated_for_each_animal():
+    """Two animals, their detections exchanged in one view for runs of frames (in every member): each
+    view alone looks right, the views disagree, and the smoother (each animal on its own) inflates
+    those observations, not the others."""
+    from lp3d_io.synthetic import SyntheticConfig, make_ensemble_predictions, make_session
+
+    session = make_session(SyntheticConfig(n_frames=300, seed=2, n_animals=2))
+    ensemble = make_ensemble_predictions(session, identity_swap_rate=0.03, outlier_rate=0.0, seed=3)
+    results, smoothed = smooth_predictions(ensemble.to_dataset(), session.rig, SmoothSettings())
+    assert len(results) == 2 and list(smoothed["individual"].values) == ["light", "dark"]
+    inflated = np.stack([r.inflated for r in results], axis=-1)  # (view, time, keypoint, individual)
+    swapped = np.broadcast_to(ensemble.swap_mask[:, :, None, :], inflated.shape)
+    observed = ~ensemble.missing_mask
+    assert ensemble.swap_mask.any(-1).sum() >= 30
+    assert inflated[swapped & observed].mean() > 0.8
+    assert inflated[~swapped & observed].mean() < 0.02
+    assert inflated.any(axis=2)[ensemble.swap_mask].mean() > 0.95  # every swapped view of a frame is caught

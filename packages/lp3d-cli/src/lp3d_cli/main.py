@@ -809,6 +809,14 @@ def demo(
         bool,
         typer.Option("--smoothing-only", help="Only the smoother, on simulated ensemble predictions (seconds)."),
     ] = False,
+    animals: Annotated[
+        int,
+        typer.Option(
+            "--animals",
+            help="Animals in the arena: 1, or 2 (a light and a larger dark one, told apart by appearance; "
+            "the stage table per animal, with identity swaps).",
+        ),
+    ] = 1,
     quiet: Quiet = False,
     verbose: Verbose = False,
     debug: Debug = False,
@@ -828,6 +836,7 @@ def demo(
     [bold]Examples[/bold]
 
       lp3d demo
+      lp3d demo --animals 2 --out demo-two
       lp3d demo --smoothing-only --out /tmp/demo --seed 3 --frames 1200
     """
     _configure(quiet, verbose, debug)
@@ -837,6 +846,10 @@ def demo(
     from lp3d_cli.summaries import print_pipeline_demo, print_smoothing_demo
 
     if smoothing_only:
+        if animals != 1:
+            from lp3d_workflows.errors import UserError
+
+            raise UserError(f"--animals: expected 1 with --smoothing-only (one animal is smoothed), but got {animals}")
         with progress_callback("demo") as bar:
             print_smoothing_demo(
                 smoothing_demo(out, seed=seed, n_frames=600 if frames is None else frames, progress=bar)
@@ -844,7 +857,9 @@ def demo(
     else:
         quiet_training_logs()
         with progress_callback("demo") as bar:
-            result = pipeline_demo(out, seed=seed, n_frames=frames, show_progress=shows_progress_bars(), progress=bar)
+            result = pipeline_demo(
+                out, seed=seed, n_frames=frames, animals=animals, show_progress=shows_progress_bars(), progress=bar
+            )
         print_pipeline_demo(result)
 
 

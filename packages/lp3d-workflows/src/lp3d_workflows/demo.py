@@ -4,7 +4,11 @@ The full demo (:func:`pipeline_demo`) writes a config (:func:`pipeline_demo_conf
 3-camera synthetic session, tiny models, a few hundred steps) and runs ``lp3d pipeline`` on it:
 an ensemble trains on the labeled frames, predicts every frame of the videos, the smoother
 smooths them in 3D, the confident and diverse frames become pseudo-labels for a student, which
-predicts and is smoothed again; the table compares the stages on held-out labeled frames.
+predicts and is smoothed again; the table compares the stages on held-out labeled frames. With
+``animals=2`` the session has two animals of different colour and size (a light one and a larger
+dark one, :mod:`lp3d_io.synthetic`) that approach, touch and hide each other: the models predict
+both, the smoother smooths each, and the table gives every stage per animal, over both, and its
+identity swaps.
 
 The smoothing demo (:func:`smoothing_demo`) needs no training:
 
@@ -234,18 +238,24 @@ def smoothing_demo(
     )
 
 
-def pipeline_demo_config(*, seed: int = 0, n_frames: int | None = None) -> dict[str, Any]:
+def pipeline_demo_config(*, seed: int = 0, n_frames: int | None = None, animals: int = 1) -> dict[str, Any]:
     """The full demo's config: a calibrated 3-camera synthetic session and the tiny model
     (:data:`lp3d_models.config.TINY_MODEL`), tuned to finish in about 70 s on 2 CPU cores after set-up.
     KL heatmap loss (random initialization; MSE needs pretrained weights), the default coordinate
     loss, and calibration-aware training (3D augmentation and the triangulation loss): bench/RESULTS.md.
+    ``animals``: animals in the arena (``data.synthetic.n_animals``; 1 writes no such key).
 
     Raises:
-        UserError: too few frames for the labeled ones.
+        UserError: too few frames for the labeled ones, or an unsupported number of animals.
     """
+    from lp3d_io.synthetic import ANIMALS
     from lp3d_models.config import tiny_model
 
+    if not 1 <= animals <= len(ANIMALS):
+        raise UserError(f"--animals: expected 1 to {len(ANIMALS)} animals, but got {animals}")
     synthetic = {"n_views": 3, "width": 96, "height": 96, "n_frames": 400, "labeled_frames": 120, "seed": seed}
+    if animals > 1:
+        synthetic["n_animals"] = animals
     if n_frames is not None:
         if n_frames < 4 * synthetic["labeled_frames"]:
             raise UserError(f"--frames: expected at least {4 * synthetic['labeled_frames']} frames, but got {n_frames}")
@@ -282,17 +292,19 @@ def pipeline_demo(
     *,
     seed: int = 0,
     n_frames: int | None = None,
+    animals: int = 1,
     show_progress: bool = False,
     progress: ProgressCallback | None = None,
 ) -> PipelineDemoResult:
-    """Runs the full demo in ``out`` (an earlier full demo there with the same settings is resumed)."""
+    """Runs the full demo in ``out`` (an earlier full demo there with the same settings is resumed);
+    ``animals``: 1, or 2 (a light and a larger dark animal; see the module docstring)."""
     import yaml
 
     from lp3d_workflows.pipeline import run_pipeline
 
     require_models()
     _check_demo_target(out)
-    values = pipeline_demo_config(seed=seed, n_frames=n_frames)
+    values = pipeline_demo_config(seed=seed, n_frames=n_frames, animals=animals)
     synthetic = values["data"]["synthetic"]
     config = out / "lp3d.yaml"
     if (out / MARKER).exists() and not config.is_file():  # a smoothing-only demo: replaced
@@ -302,7 +314,8 @@ def pipeline_demo(
     config.write_text(yaml.safe_dump(values, sort_keys=False))
     t = values["training"]
     log.info(
-        f"lp3d demo: a synthetic session filmed by {synthetic['n_views']} calibrated cameras ({synthetic['n_frames']} "
+        f"lp3d demo: a synthetic session{f' of {animals} animals' if animals > 1 else ''} filmed by "
+        f"{synthetic['n_views']} calibrated cameras ({synthetic['n_frames']} "
         f"frames, {synthetic['labeled_frames']} labeled). Stages: train {len(t['seeds'])} tiny models "
         f"({t['max_steps']} steps each) -> predict every frame -> smooth in 3D (EKS) -> pseudo-label "
         f"{values['distill']['n_frames']} confident, diverse frames -> train a student (from a teacher's weights) "

@@ -32,7 +32,9 @@ same settings and is newer than its inputs (the stamps of the stages before it, 
 files, videos and calibrations it reads). The report is written every time, from the stores:
 pixel error on the held-out labeled frames of a single model, the ensemble mean, the smoother,
 the student and the smoothed student, and with a calibration the 3D error against the
-triangulated labels (:mod:`lp3d_models.evaluation`'s scores).
+triangulated labels (:mod:`lp3d_models.evaluation`'s scores). With several animals (label files
+with the 4-row multi-animal header) every stage has a row over all of them, with the share of
+scored frames and views where the stage swapped identities, and a row per animal.
 
 Training on several devices (``training.devices``) runs the pipeline on several ranks
 (:mod:`lp3d_models.distributed`): every rank trains (the train and distill stages), rank 0 alone
@@ -381,13 +383,16 @@ def score_stages(
     root: Path, sessions: Sequence[str], calibrations: dict[str, Path | None], *, distilled: bool = True
 ) -> list[Score]:
     """Scores every stage on the teacher's held-out labeled frames (test, else validation) that lie in
-    the sessions' videos; nothing (an empty list) when the teacher holds out no frame.
+    the sessions' videos; nothing (an empty list) when the teacher holds out no frame. With several
+    animals, each stage has a row over all of them (``individual="all"``, with the identity-swap
+    rate) and one per animal (:func:`lp3d_models.evaluation.score_individuals`).
 
     Raises:
         UserError: no held-out frame is a frame of the videos.
     """
     from lp3d_io import read_group
-    from lp3d_models.evaluation import held_out_frames, score_positions
+    from lp3d_models.evaluation import held_out_frames, score_individuals
+    from lp3d_models.individuals import from_channels
 
     tests = held_out_frames(root / TEACHER_DIR, sessions)
     if not tests.part:
@@ -404,18 +409,25 @@ def score_stages(
     sources = [("teacher", root / "predictions", root / "smoothed")]
     if distilled:
         sources.append(("student", root / "student_predictions", root / "student_smoothed"))
+    individuals = tests.individual_names
+    # the labels' individuals, in their order (one animal: whatever the store calls it)
+    chosen = {"individual": [0]} if len(individuals) == 1 else {"individual": individuals}
+
+    def pick(ds: Any) -> Any:
+        return ds.isel(**chosen) if len(individuals) == 1 else ds.sel(**chosen)
+
     for session, (rows, frames) in tests.rows.items():
-        labels = tests.labels[:, rows]  # (view, n, keypoint, 2)
+        labels = from_channels(tests.labels[:, rows], len(individuals), axis=2)  # (view, n, keypoint, individual, 2)
         truth.append(labels)
         rig = None
         for who, predictions, smoothed in sources:
-            ds = read_group(predictions / f"{session}.zarr", MODEL_GROUP).isel(individual=0).sel(time=frames)
-            position = ds["position"].transpose("member", "view", "time", "keypoint", "space").values
+            ds = pick(read_group(predictions / f"{session}.zarr", MODEL_GROUP)).sel(time=frames)
+            position = ds["position"].transpose("member", "view", "time", "keypoint", "individual", "space").values
             names = [str(m) for m in ds["member"].values]
             if calibrated and rig is None:
                 rig = load_rig(calibrations[session], [str(v) for v in ds["view"].values])
-            sm = read_group(smoothed / session / f"{session}.zarr", SMOOTHED_GROUP).isel(individual=0).sel(time=frames)
-            reprojection = sm["reprojection"].transpose("view", "time", "keypoint", "image_space").values
+            sm = pick(read_group(smoothed / session / f"{session}.zarr", SMOOTHED_GROUP)).sel(time=frames)
+            reprojection = sm["reprojection"].transpose("view", "time", "keypoint", "individual", "image_space").values
             mean = np.nanmean(position, axis=0) if len(names) > 1 else position[0]
             if who == "teacher":
                 parts = [
@@ -430,7 +442,8 @@ def score_stages(
                 estimates.setdefault(label, []).append(estimate)
                 if rig is not None:
                     smoothed3d = i == len(parts) - 1
-                    points = sm["position"].transpose("time", "keypoint", "space").values if smoothed3d else None
+                    dims = ("time", "keypoint", "individual", "space")
+                    points = sm["position"].transpose(*dims).values if smoothed3d else None
                     estimates3d.setdefault(label, []).append(points if smoothed3d else rig.triangulate(estimate))
         if rig is not None:
             truth3d.append(rig.triangulate(labels))
@@ -439,5 +452,6 @@ def score_stages(
     scores = []
     for label, parts_ in estimates.items():
         points3d = np.concatenate(estimates3d[label], axis=0) if calibrated else None
-        scores.append(score_positions(label, np.concatenate(parts_, axis=1), all_truth, points3d, all_truth3d))
+        estimate = np.concatenate(parts_, axis=1)
+        scores += score_individuals(label, estimate, all_truth, individuals, points3d, all_truth3d)
     return scores

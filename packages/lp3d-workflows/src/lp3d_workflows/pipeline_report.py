@@ -24,16 +24,22 @@ def _fmt(x: float) -> str:
 
 
 def score_table(scores: Sequence[Score]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the stage table (strings)."""
-    header = ["stage", "mean (px)", "median (px)", "positions"]
+    """Header and rows of the stage table (strings); with several animals an ``individual`` column
+    and the identity swaps (share of the scored frames and views) in each stage's ``all`` row."""
+    several = any(s.individual for s in scores)
+    header = ["stage", *(["individual"] if several else []), "mean (px)", "median (px)", "positions"]
     world = any(np.isfinite(s.world_mean) for s in scores)
     if world:
         header.append("3D mean (world)")
+    if several:
+        header.append("identity swaps")
     rows = []
     for s in scores:
-        row = [s.name, _fmt(s.pixel_mean), _fmt(s.pixel_median), str(s.n)]
+        row = [s.name, *([s.individual] if several else []), _fmt(s.pixel_mean), _fmt(s.pixel_median), str(s.n)]
         if world:
             row.append(_fmt(s.world_mean))
+        if several:
+            row.append("" if not np.isfinite(s.swap_rate) else f"{100 * s.swap_rate:.1f}%")
         rows.append(row)
     return header, rows
 
@@ -43,6 +49,13 @@ _HELD_OUT = {
     "val": "validation split (there are no test frames; these chose the checkpoints, so they flatter the models)",
     "": "held-out frames (there are none)",
 }
+
+
+_SEVERAL = (
+    "<p class='note'>Several animals: each stage has a row per animal and one over all of them. Identity swaps: "
+    "the share of scored frames and views where giving one animal's positions to another would match the labels "
+    "better (the stage followed the wrong animal there).</p>"
+)
 
 
 def write_pipeline_report(
@@ -88,6 +101,7 @@ def write_pipeline_report(
             + ", in the views' pixels; with a calibration, the 3D error against the triangulated labels. EKS: the "
             "ensemble Kalman smoother over the whole videos.</p>",
             html_table(header, rows) if rows else "<p>Nothing scored: the split holds out no labeled frame.</p>",
+            _SEVERAL if any(s.individual for s in scores) else "",
             chosen,
             "<h2>Smoothing reports</h2><ul>" + "".join(links) + "</ul>",
         ]
