@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -182,3 +183,15 @@ def test_a_job_dies_with_the_process_that_started_it(tmp_path, kinds):
         server.kill()
         server.wait()
         server.stdout.close()
+
+
+def test_a_job_outlives_the_request_thread_that_started_it(manager, tmp_path):
+    """A server starts jobs from request threads, which end when idle; the job must run on (the
+    parent-death signal follows the thread that started a process)."""
+    started = []
+    thread = threading.Thread(target=lambda: started.append(long_job(manager, tmp_path / "o")))
+    thread.start()
+    thread.join()
+    job = started[0]
+    time.sleep(0.5)
+    assert manager.get(job.id).state == "running" and not gone(job.pid)

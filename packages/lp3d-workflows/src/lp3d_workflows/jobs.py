@@ -11,7 +11,8 @@ States: ``running`` -> ``done`` | ``failed`` | ``cancelled`` | ``interrupted`` (
 died while it ran: :meth:`JobManager.recover` marks those at the next start). Outputs are written
 by operations that write atomically (:mod:`lp3d_io.files`), so a failed, cancelled or killed job
 leaves no half-written output. Two running jobs never write the same output (refused at start).
-The job process dies with the process that started it (Linux: ``PR_SET_PDEATHSIG``), and
+The job process dies with the process that started it (Linux: ``PR_SET_PDEATHSIG``, which follows
+the thread that started it: jobs start from one long-lived thread of the manager), and
 :meth:`JobManager.shutdown` stops every job it runs.
 
 Kinds (:class:`JobKind`) are a function ``run(params, progress) -> dict`` that the job process
@@ -40,6 +41,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,6 +343,9 @@ class JobManager:
         self._children: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self._ended = 0
+        # Linux sends the parent-death signal (PR_SET_PDEATHSIG) when the *thread* that started a child
+        # ends: a server's request threads come and go, so every job starts from this one long-lived thread.
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="lp3d-jobs")
 
     def recover(self) -> list[str]:
         """Marks jobs left ``running`` by an earlier server as ``interrupted`` (stopping any survivor)."""
@@ -429,14 +434,15 @@ class JobManager:
             record = JobRecord(job_id, kind, label, params, str(output), device=device, threads=threads)
             record.save(folder)
             with open(folder / _LOG, "ab") as out:
-                child = subprocess.Popen(
+                child = self._spawner.submit(
+                    subprocess.Popen,
                     [sys.executable, "-m", "lp3d_workflows.jobs", str(folder), job_kind.entry],
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     env=env,
-                )
+                ).result()
             self._children[job_id] = child
             current = JobRecord.load(folder)  # the child may have written already: keep its progress
             current.pid = child.pid
