@@ -257,3 +257,11 @@ def test_sentences_name_clear_disagreement_only():
     ]
     with pytest.raises(ValueError, match=r"expected view_disagreement and inconsistent_views of shape"):
         lp3d_eks.describe_inconsistent_views(Result(), ["a", "b"], ["k1", "k2", "k3"])
+
+
+def test_sentences_for_a_single_view_are_empty():
+    class Result:  # one view: nothing to disagree with, even when flagged
+        view_disagreement = np.array([[5.0, np.nan]])
+        inconsistent_views = np.array([[1, 0]], dtype=bool)
+
+    assert lp3d_eks.describe_inconsistent_views(Result(), ["a"], ["k1", "k2"]) == []

@@ -56,6 +56,8 @@ def describe_inconsistent_views(
             f"expected view_disagreement and inconsistent_views of shape (view, keypoint) = "
             f"({len(view_names)}, {len(keypoint_names)}), but got {disagreement.shape} and {flagged.shape}"
         )
+    if V < 2:  # a single view has no others to disagree with
+        return []
     # (V, K): the median over the other views (NaN where none saw the keypoint)
     others = np.stack([_nanmedian_frames(np.delete(disagreement, v, axis=0)[None])[0, 0] for v in range(V)])
     named = flagged & (disagreement >= min_ratio * others)  # NaN compares False
