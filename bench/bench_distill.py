@@ -20,8 +20,9 @@ the table says how far each run's validation error still moved over its last qua
   default: confident, then diverse), (b) random unlabeled frames with EKS positions, (c) the
   ensemble variance alone with the ensemble median's positions (no EKS), (d) confident *and novel*:
   (a)'s candidates restricted to the poses farthest from the labeled ones (novelty at least the
-  median), the most confident frame of each pose cluster; each from scratch and warm-started from
-  a teacher member;
+  median), the most confident frame of each pose cluster, (e) random unlabeled frames with EKS
+  positions and every pseudo-label weighing 1 (no uncertainty anywhere); each from scratch and
+  warm-started from a teacher member;
 - the equal-compute control: a teacher member trained as many more steps on the labels alone;
 - each student + EKS (the student alone is one model: the smoother gets one member).
 
@@ -269,6 +270,8 @@ def choose(arm: str, world: World, preds: Predictions, n: int, seed: int, quanti
         sessions = [read_smoothed(preds.stores[name]) for name in world.names]
     if arm in ("a", "c"):
         return sessions, select_frames(sessions, n, variance_quantile=quantile, seed=seed, labeled=excluded)
+    if arm == "e":
+        arm = "b"
     if arm == "d":
         labels = labeled_poses(world)
         reference = [label_poses(labels, s.rig) for s in sessions]
@@ -311,7 +314,20 @@ def pseudo_label_accuracy(world: World, sessions, selection) -> dict[str, float]
     return {"pseudo_px": float(np.nanmean(errors)), "pseudo_p90": float(np.nanpercentile(errors, 90)), "n": len(errors)}
 
 
-def train_student(world, teacher_dir, sessions, selection, out: Path, init: str, steps: int, seed: int, args) -> float:
+def uniform_weights(folder: Path, views: list[str]) -> None:
+    """Every pseudo-label of ``folder`` weighs 1 (arm (e): no uncertainty anywhere)."""
+    from lp3d_io import from_pose_csv, to_pose_csv
+
+    for view in views:
+        path = folder / f"weights_{view}.csv"
+        table = from_pose_csv(path)
+        weights = np.where(np.isfinite(table.position[:, :, 0, :]), 1.0, np.nan)
+        to_pose_csv(path, weights, keypoint_names=table.keypoint_names, index=list(table.index))
+
+
+def train_student(
+    world, teacher_dir, sessions, selection, out: Path, init: str, steps: int, seed: int, args, uniform: bool = False
+) -> float:
     """Writes the pseudo-labels and trains one student; returns its training CPU seconds."""
     from lp3d_io.files import atomic_path
     from lp3d_models.distill import student_config
@@ -323,6 +339,8 @@ def train_student(world, teacher_dir, sessions, selection, out: Path, init: str,
     if not folder.exists():
         with atomic_path(folder, create=False) as tmp:
             write_pseudo_labels(tmp, sessions, selection)
+            if uniform:
+                uniform_weights(tmp, world.sessions[0].view_names)
     teacher = load_run(teacher_dir).config
     teacher.distill.seeds = [seed]
     teacher.distill.max_steps = steps
@@ -373,7 +391,10 @@ def main() -> None:
     parser.add_argument("--pseudo", type=int, default=300, help="pseudo-labeled frames")
     parser.add_argument("--quantile", type=float, default=0.5, help="arm (a)/(c) variance quantile")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds (repeats)")
-    parser.add_argument("--arms", default="abcd", help="selection arms to run")
+    parser.add_argument("--arms", default="abcde", help="selection arms to run")
+    parser.add_argument("--inits", nargs="+", default=[SCRATCH, WARM], help="students from scratch and/or warm")
+    parser.add_argument("--tag", default="", help="suffix of the student folders (another setting)")
+    parser.add_argument("--no-control", action="store_true", help="skip the equal-compute control")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out/distill"))
     parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test")
     args = parser.parse_args()
@@ -423,7 +444,8 @@ def main() -> None:
         add(model_scores(world, preds, "teacher", ensemble=True), cpu, conv)
 
         control_dir = workdir / f"seed{seed}" / "control"
-        cpu = control(world, teacher_dir, control_dir, args.student_steps, members[0], args)
+        if not args.no_control:
+            cpu = control(world, teacher_dir, control_dir, args.student_steps, members[0], args)
         cpred = predict_and_smooth(world, control_dir, workdir / f"seed{seed}" / "control_out")
         add(
             model_scores(world, cpred, "control: teacher + as many steps on labels", ensemble=False),
@@ -436,12 +458,24 @@ def main() -> None:
             notes.setdefault(f"({arm}) pseudo-labels vs truth, px", []).append(
                 pseudo_label_accuracy(world, sessions, selection)["pseudo_px"]
             )
-            for init in (SCRATCH, WARM):
-                out = workdir / f"seed{seed}" / f"student_{arm}_{init}"
-                cpu = train_student(world, teacher_dir, sessions, selection, out, init, args.student_steps, seed, args)
-                spred = predict_and_smooth(world, out, workdir / f"seed{seed}" / f"student_{arm}_{init}_out")
+            for init in args.inits:
+                name = f"student_{arm}_{init}{args.tag}"
+                out = workdir / f"seed{seed}" / name
+                cpu = train_student(
+                    world,
+                    teacher_dir,
+                    sessions,
+                    selection,
+                    out,
+                    init,
+                    args.student_steps,
+                    seed,
+                    args,
+                    uniform=arm == "e",
+                )
+                spred = predict_and_smooth(world, out, workdir / f"seed{seed}" / f"{name}_out")
                 add(
-                    model_scores(world, spred, f"student ({arm}, {init})", ensemble=False),
+                    model_scores(world, spred, f"student ({arm}, {init}{args.tag})", ensemble=False),
                     cpu,
                     convergence(out, f"seed_{seed}"),
                 )

@@ -6,6 +6,7 @@ Screenshots go to ``tests/artifacts/``. Without Chromium or Playwright these tes
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -215,3 +217,195 @@ def test_views_without_video_are_drawn_at_their_calibrated_size_and_say_so(proje
         assert size == [96, 80, "0"]  # the calibration's image size, drawn with the overlays
         assert "no video" in page.inner_text("figure:has([data-testid=view-cam2]) figcaption")
         shot(page, "viewer-without-videos")
+
+
+# --- the whole life cycle (issue #14) -------------------------------------------------------------------
+
+
+def _screen(page, view: str, xy) -> tuple[float, float]:
+    """Page coordinates of image position ``xy`` in a view of the labeler (its canvas says its viewport)."""
+    canvas = page.locator(f"[data-testid=label-view-{view}]")
+    box = canvas.bounding_box()
+    scale, ox, oy = (float(canvas.get_attribute(f"data-{k}")) for k in ("scale", "ox", "oy"))
+    # Chromium's mouse events carry whole CSS pixels: the nearest one (at most half a pixel off)
+    return round(box["x"] + (xy[0] + 0.5) * scale + ox), round(box["y"] + (xy[1] + 0.5) * scale + oy)
+
+
+def _wait_job(page, kind: str, n_done: int, timeout: float = 300_000) -> None:
+    """Waits until ``n_done`` jobs of ``kind`` are done; fails at once with the error of a failed one."""
+    page.wait_for_function(
+        f"""() => {{
+            const failed = document.querySelector('[data-kind={kind}][data-state=failed] .error');
+            if (failed) throw new Error('{kind} job failed: ' + failed.textContent);
+            return document.querySelectorAll('[data-kind={kind}][data-state=done]').length >= {n_done};
+        }}""",
+        timeout=timeout,
+    )
+
+
+def _open_frame(page, frame_id: str | None = None) -> str:
+    """Waits for the labeler to show a frame (``frame_id``, or any) with its images; returns its id."""
+    page.wait_for_selector(f"[data-testid=label-page][data-frame='{frame_id}']" if frame_id else "[data-frame]")
+    page.wait_for_selector("[data-testid=label-view-cam0][data-scale]")
+    return page.get_attribute("[data-testid=label-page]", "data-frame")
+
+
+def _train(page, name: str, extra: list[str]) -> None:
+    page.goto(page.url.split("#")[0] + "#/models")
+    page.wait_for_selector("[data-testid=model-name]")
+    page.fill("[data-testid=model-name]", name)
+    page.select_option("[data-testid=model-backbone]", "vit_tiny_p8")
+    page.select_option("[data-testid=model-pretrained]", "false")
+    for key, value in (("height", "64"), ("width", "64"), ("steps", "20"), ("batch", "2"), ("seeds", "0, 1")):
+        page.fill(f"[data-testid=model-{key}]", value)
+    page.fill("[data-testid=model-masking]", "0")
+    page.fill("[data-testid=model-extra]", "\n".join(extra))
+    page.click("[data-testid=model-check]")
+    page.wait_for_selector("[data-testid=model-ok]")
+    assert "run_dir: " in page.inner_text("[data-testid=model-yaml]")
+
+
+@pytest.mark.slow
+def test_the_whole_life_cycle_in_the_browser(browser, tmp_path):
+    """Create a project from videos and a calibration, extract frames, label them by clicking at the
+    generator's true positions (the triangulation suggestion accepted in one view), train a tiny
+    ensemble, predict, smooth, view, pick the most uncertain frames, correct one, retrain."""
+    _require_browser()
+    from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
+    from lp3d_models.config import as_overrides, tiny_model
+    from lp3d_workflows.labeling import read_label_file
+
+    recording = tmp_path / "recording"
+    session = make_session(SyntheticConfig(n_views=3, image_size=(96, 80), n_frames=90, seed=3, session_name="mouse1"))
+    write_session(session, recording, labeled_frames=0)
+    views, keypoints = session.view_names, session.keypoint_names
+    truth = session.points2d  # (view, time, keypoint, 2)
+    inside = ((truth >= -0.5) & (truth <= np.array([95.5, 79.5]))).all(-1)
+    root = tmp_path / "project"
+    root.mkdir()
+    extra = as_overrides(tiny_model(training={"val_every_steps": 10, "log_every_steps": 2}, loss={"kind": "kl"}))
+    with running_app(root) as url, open_page(browser, url) as page:
+        # the project: views, keypoints, two bones
+        page.wait_for_selector("[data-testid=create-project-page]")
+        page.fill("[data-testid=create-name]", "mouse")
+        page.fill("[data-testid=create-views]", ", ".join(views))
+        page.fill("[data-testid=create-keypoints]", "\n".join(keypoints))
+        page.select_option("[data-testid=bone-from]", "back")
+        page.select_option("[data-testid=bone-to]", "neck")
+        page.click("[data-testid=bone-add]")
+        page.click("[data-testid=bone-add]")  # chained: neck - nose
+        assert page.locator("[data-testid=bones] li").count() == 2
+        shot(page, "lifecycle-1-create")
+        page.click("[data-testid=create-project]")
+        # a session: one video per view and the calibration
+        page.wait_for_selector("[data-testid=session-name]")
+        page.fill("[data-testid=session-name]", "mouse1")
+        for view in views:
+            page.set_input_files(f"[data-testid=video-{view}]", str(recording / "videos" / f"mouse1_{view}.mp4"))
+        page.set_input_files("[data-testid=calibration-file]", str(recording / "calibration.toml"))
+        page.click("[data-testid=upload-session]")
+        page.wait_for_selector("[data-testid=sessions] tr[data-session=mouse1]")
+        row = page.inner_text("[data-testid=sessions] tr[data-session=mouse1]")
+        assert "90" in row and "calibrations/mouse1.toml" in row and "cam0, cam1, cam2" in row
+        shot(page, "lifecycle-2-project")
+
+        # frames to label: uniform
+        page.goto(url + "/#/frames")
+        page.select_option("[data-testid=extract-method]", "uniform")
+        page.fill("[data-testid=extract-n]", "4")
+        page.click("[data-testid=extract-start]")
+        _wait_job(page, "extract", 1, 120_000)
+        page.click("[data-testid=label-extracted]")
+
+        # label them: click the true positions in two views, accept the triangulation in the third
+        labeled = []
+        for _ in range(4):
+            frame_id = _open_frame(page)
+            t = int(page.inner_text("[data-testid=label-frame]").split("frame ")[1].split(" ")[0])
+            for v, view in enumerate(views[:2]):
+                for k, keypoint in enumerate(keypoints):
+                    if inside[v, t, k]:
+                        page.click(f"[data-testid=keypoint-list] li[data-keypoint={keypoint}]")
+                        page.mouse.click(*_screen(page, view, truth[v, t, k]))
+            before = page.get_attribute("[data-testid=label-page]", "data-guided")
+            page.hover(f"[data-testid=label-view-{views[2]}]")
+            page.wait_for_function(
+                f"document.querySelector('[data-testid=label-page]').dataset.guided !== {json.dumps(before)}"
+            )
+            page.keyboard.press("Shift+T")  # every suggestion of the third view
+            if not labeled:
+                shot(page, "lifecycle-3-label")
+            page.keyboard.press("Control+s")
+            page.wait_for_selector(f"[data-testid=label-page][data-saved='{frame_id}']")
+            labeled.append(t)
+            if len(labeled) < 4:
+                page.keyboard.press("n")
+                page.wait_for_selector(f"[data-testid=label-page]:not([data-frame='{frame_id}'])")
+        files = {view: read_label_file(root / f"CollectedData_{view}.csv") for view in views}
+        for v, view in enumerate(views):
+            assert len(files[view].rows) == 4
+            for row, t in enumerate(labeled):
+                got = files[view].positions(row, keypoints)
+                want = np.where(inside[v, t][:, None], truth[v, t], np.nan)
+                tolerance = 0.2 if v < 2 else 0.6  # half a screen pixel; the triangulation of two clicks
+                np.testing.assert_allclose(got, want, atol=tolerance)
+
+        # train a tiny ensemble: live curves, then predict, smooth and view
+        _train(page, "run1", extra)
+        page.click("[data-testid=model-train]")
+        _wait_job(page, "train", 1)
+        page.wait_for_selector("[data-run='runs/run1']")
+        page.click("[data-testid='run-details-runs/run1']")
+        page.wait_for_selector("[data-testid=metrics] .chart[data-metric='train/loss']")
+        shot(page, "lifecycle-4-trained")
+        page.check("[data-testid=predict-smooth]")
+        page.click("[data-testid=predict-start]")
+        _wait_job(page, "predict", 1)
+        page.click("[data-kind=predict][data-state=done] [data-testid=open-result]")
+        page.wait_for_selector("[data-testid=viewer-page][data-shown='0']")
+        page.wait_for_function("document.querySelector('[data-testid=timeseries]').dataset.ready")
+        shot(page, "lifecycle-5-viewer")
+
+        # the frames the smoother found most uncertain, pre-filled: correct one
+        page.goto(url + "/#/frames")
+        page.select_option("[data-testid=extract-method]", "uncertain")
+        page.fill("[data-testid=extract-n]", "2")
+        page.fill("[data-testid=extract-gap]", "5")
+        page.click("[data-testid=extract-start]")
+        _wait_job(page, "extract", 2, 120_000)
+        page.locator("[data-testid=label-extracted]").first.click()
+        frame_id = _open_frame(page)
+        page.wait_for_selector("[data-testid=label-prefilled]")
+        t = int(page.inner_text("[data-testid=label-frame]").split("frame ")[1].split(" ")[0])
+        prefill = page.request.get(f"{url}/api/labels/{frame_id}").json()["prefill"]
+        shot(page, "lifecycle-6-prefilled")
+        moved = 0
+        for v, view in enumerate(views):
+            for k, keypoint in enumerate(keypoints):
+                start = prefill[view][keypoint]
+                if start is None or not inside[v, t, k] or np.hypot(*(np.array(start) - truth[v, t, k])) < 1.0:
+                    continue
+                page.mouse.move(*_screen(page, view, start))
+                page.mouse.down()
+                page.mouse.move(*_screen(page, view, truth[v, t, k]), steps=3)
+                page.mouse.up()
+                moved += 1
+        page.keyboard.press("a")  # the rest of the prefill is right
+        page.keyboard.press("Control+s")
+        page.wait_for_selector(f"[data-testid=label-page][data-saved='{frame_id}']")
+        shot(page, "lifecycle-7-corrected")
+        corrected = read_label_file(root / "CollectedData_cam0.csv")
+        assert len(corrected.rows) == 5 and moved > 0
+        row = corrected.find(f"labeled-data/mouse1_cam0/img{t:05d}.png")
+        assert row == 4
+
+        # retrain on the five frames, and compare the runs on their held-out frames
+        _train(page, "run2", extra)
+        page.click("[data-testid=model-train]")
+        _wait_job(page, "train", 2)
+        page.wait_for_selector("[data-run='runs/run2']")
+        page.check("[data-testid='compare-runs/run1']")
+        page.check("[data-testid='compare-runs/run2']")
+        page.click("[data-testid=compare-runs]")
+        page.wait_for_selector("[data-testid=compare-table] tr.total", timeout=300_000)
+        shot(page, "lifecycle-8-compare")

@@ -1,7 +1,11 @@
-/** The app's shell: navigation and a hash router (#/project, #/viewer/<session>?frame=N, #/smoothing, #/diagnostics). */
+/** The app's shell: navigation and a hash router (#/project, #/frames, #/label?frame=<id>, #/models,
+ * #/viewer/<session>?frame=N, #/smoothing, #/diagnostics). */
 import "./style.css";
 import { h, type Page } from "./lib/dom";
 import { DiagnosticsPage } from "./pages/DiagnosticsPage";
+import { FramesPage } from "./pages/FramesPage";
+import { LabelPage } from "./pages/LabelPage";
+import { ModelsPage } from "./pages/ModelsPage";
 import { ProjectPage } from "./pages/ProjectPage";
 import { SmoothingPage } from "./pages/SmoothingPage";
 import { ViewerPage } from "./pages/ViewerPage";
@@ -13,6 +17,9 @@ let current: Page | null = null;
 nav.append(
   h("b", { class: "brand", text: "lp3d" }),
   h("a", { href: "#/project", text: "Project" }),
+  h("a", { href: "#/frames", text: "Frames" }),
+  h("a", { href: "#/label", text: "Label" }),
+  h("a", { href: "#/models", text: "Models" }),
   h("a", { href: "#/smoothing", text: "Smoothing" }),
   h("a", { href: "#/diagnostics", text: "Diagnostics" }),
 );
@@ -27,6 +34,9 @@ function route(): void {
     current = ViewerPage(decodeURIComponent(parts[1]), Number(params.get("frame") ?? 0));
     current.element.dataset.session = parts[1];
   } else if (parts[0] === "smoothing") current = SmoothingPage();
+  else if (parts[0] === "frames") current = FramesPage();
+  else if (parts[0] === "label") current = LabelPage(params.get("frame"));
+  else if (parts[0] === "models") current = ModelsPage();
   else if (parts[0] === "diagnostics") current = DiagnosticsPage();
   else current = ProjectPage();
   main.replaceChildren(current.element);

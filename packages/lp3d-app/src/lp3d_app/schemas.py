@@ -228,8 +228,240 @@ class JobOut(BaseModel):
     progress_total: float | None
     error: str | None
     result: dict | None
+    device: Literal["cpu", "gpu"] = Field("cpu", description="a GPU job runs alone on the GPU")
 
 
 class JobLogOut(BaseModel):
     text: str
     offset: int
+
+
+# --- part 2: project set-up, labels, models --------------------------------------------------------------
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""Names that become file names (projects, sessions, views, runs): lp3d_workflows.project_setup.NAME_PATTERN."""
+
+Point = tuple[float, float] | None
+Points = dict[str, dict[str, Point]]
+"""``{view: {keypoint: [x, y] or null}}`` in each view's image pixels (pixel centres at integers)."""
+
+
+class CreateProjectRequest(BaseModel):
+    name: str = Field(pattern=NAME)
+    views: list[str] = Field(min_length=1, max_length=64)
+    keypoints: list[str] = Field(min_length=1, max_length=512)
+    skeleton: list[tuple[str, str]] = Field(default_factory=list, description="bones: two keypoint names each")
+
+
+class SkeletonRequest(BaseModel):
+    bones: list[tuple[str, str]]
+
+
+class FrameSummaryOut(BaseModel):
+    id: str
+    session: str
+    session_id: str | None = Field(description="the session's id when it has videos (for temporal context)")
+    frame: int | None
+    row: int | None = Field(description="its row in the label files; null: not saved yet")
+    n_points: int = Field(description="labeled positions (keypoints x views)")
+    method: str | None = Field(None, description="how it was chosen for labeling, if it was extracted")
+    score: float | None = None
+    source: str | None = Field(None, description="the result its prefill comes from")
+    has_draft: bool = False
+
+
+class LabelsOut(BaseModel):
+    views: list[str]
+    keypoints: list[str]
+    skeleton: list[tuple[str, str]]
+    frames: list[FrameSummaryOut]
+
+
+class LabelFrameOut(BaseModel):
+    id: str
+    session: str
+    session_id: str | None
+    frame: int | None
+    n_frames: int = Field(description="frames of the session's videos (0 without videos)")
+    views: list[str]
+    keypoints: list[str]
+    image_sizes: dict[str, tuple[int, int]]
+    points: Points = Field(description="the saved labels")
+    prefill: Points | None = Field(None, description="positions to start from (a model's smoothed result)")
+    prefill_source: str | None = None
+    draft: dict | None = Field(None, description="what was typed and not saved (as the page sent it)")
+    draft_saved: float | None = None
+    calibrated: bool = Field(description="the session has a calibration: suggestions, epipolar curves, errors")
+
+
+class SaveLabelsRequest(BaseModel):
+    points: Points
+
+
+class DraftRequest(BaseModel):
+    draft: dict
+
+
+class DraftOut(BaseModel):
+    saved: float
+
+
+class GuideRequest(BaseModel):
+    points: Points
+    keypoint: str | None = Field(None, description="the keypoint whose epipolar curves to draw")
+
+
+class EpipolarOut(BaseModel):
+    source: str = Field(description="the view where the point is placed")
+    target: str = Field(description="the view the curve is drawn in")
+    curves: list[list[tuple[float, float]]]
+
+
+class GuideOut(BaseModel):
+    suggested: dict[str, dict[str, tuple[float, float]]] = Field(
+        description="the triangulation of the placed points projected into every view (keypoints placed in 2+ views)"
+    )
+    errors: dict[str, dict[str, float]] = Field(description="reprojection error of each placed point (pixels)")
+    epipolar: list[EpipolarOut]
+
+
+class ExtractRequest(BaseModel):
+    session: str = Field(description="a session id")
+    method: Literal["uniform", "kmeans", "motion", "uncertain", "inconsistent"]
+    n: int = Field(ge=1, le=500)
+    source: str | None = Field(None, description="a smoothed source of the session (uncertain, inconsistent)")
+    min_gap: int = Field(10, ge=0, le=100000)
+
+
+class BackboneOut(BaseModel):
+    name: str
+    multiple: int = Field(description="the model's sides must be a multiple of this")
+    proposed: tuple[int, int] | None = Field(
+        None, description="a model (height, width) for the views' images (lp3d init's proposal)"
+    )
+
+
+class WeightsOut(BaseModel):
+    id: str
+    label: str
+
+
+class ModelOptionsOut(BaseModel):
+    backbones: list[BackboneOut]
+    weights: list[WeightsOut] = Field(description="backbone weight files in the project (weights/ or its top folder)")
+    calibrated: bool = Field(description="some session has a calibration (3D augmentation, triangulation loss)")
+    n_labeled: int
+    image_sizes: list[tuple[int, int]] = Field(description="the views' image sizes (width, height)")
+    runs: list[str] = Field(description="names of the runs in runs/")
+    message: str | None = Field(None, description="why models cannot be trained here, if they cannot")
+
+
+class ModelForm(BaseModel):
+    name: str = Field(pattern=NAME, description="the run: runs/<name>/")
+    backbone: str
+    pretrained: bool | str = Field(description="true: timm's weights; false: random; or a weights id")
+    height: int = Field(gt=0, le=4096)
+    width: int = Field(gt=0, le=4096)
+    steps: int = Field(gt=0, le=10_000_000)
+    batch_size: int = Field(gt=0, le=4096)
+    seeds: list[int] = Field(min_length=1, max_length=32)
+    masking: float = Field(0.3, ge=0, lt=1)
+    geometry: bool = False
+    augment_3d: bool = True
+    triangulation_loss: bool = True
+    val_fraction: float | None = Field(None, ge=0, lt=1)
+    test_fraction: float | None = Field(None, ge=0, lt=1)
+    extra: list[str] = Field(default_factory=list, description="more settings, section.key=value each")
+
+
+class ConfigOut(BaseModel):
+    yaml: str = Field(description="the config as the run folder's config.yaml will hold it")
+    run_dir: str
+    exists: bool = Field(description="a run of this name exists")
+
+
+class TrainRequest(BaseModel):
+    form: ModelForm | None = Field(None, description="a new run (or more seeds of one) from the model form")
+    run: str | None = Field(None, description="a run id to resume (its members continue from their last checkpoint)")
+    student: str | None = Field(None, description="a distillation's name: train its student")
+    overwrite: bool = Field(False, description="start the run again (its members and split removed)")
+
+
+class PredictRequest(BaseModel):
+    run: str = Field(description="a run id (all its trained members)")
+    sessions: list[str] = Field(min_length=1, description="session ids (their videos)")
+    name: str | None = Field(None, pattern=NAME, description="output name (default the run's)")
+    smooth: bool = Field(True, description="then smooth (with each session's calibration)")
+
+
+class EvaluateRequest(BaseModel):
+    runs: list[str] = Field(min_length=1, description="run ids")
+
+
+class DistillRequest(BaseModel):
+    teacher: str = Field(description="a run id")
+    sources: list[str] = Field(min_length=1, description="smoothed sources of its predictions")
+    name: str = Field(pattern=NAME, description="the student: runs/<name>/")
+    n_frames: int = Field(100, ge=1, le=100000)
+    variance_quantile: float | None = Field(None, gt=0, le=1)
+    steps: int | None = Field(None, gt=0, description="student optimizer steps (default the teacher's)")
+    seeds: list[int] | None = None
+    overwrite: bool = False
+
+
+class SeriesPointsOut(BaseModel):
+    step: list[float]
+    value: list[float]
+
+
+class RunDetailOut(BaseModel):
+    id: str
+    name: str
+    config: str = Field(description="config.yaml")
+    members: list[str]
+    trained: list[str]
+    best_val_error: dict[str, float | None] = Field(description="lowest val/pixel_error per member")
+    evaluated: bool
+    student_of: str | None = Field(None, description="the teacher's run, for a distilled student")
+    metrics: dict[str, dict[str, SeriesPointsOut]] = Field(description="{member: {metric: steps and values}}")
+
+
+class ComparisonRowOut(BaseModel):
+    model: str
+    view: str
+    keypoint: str
+    n: int
+    mean: Num
+    median: Num
+    p90: Num
+
+
+class RunComparisonOut(BaseModel):
+    run: str
+    part: str = Field(description="the held-out part it was scored on: test, val, or '' (unknown)")
+    n_frames: int
+    frames_key: str = Field(description="runs with the same key were scored on the same frames")
+    rows: list[ComparisonRowOut]
+
+
+class CompareOut(BaseModel):
+    runs: list[RunComparisonOut]
+    missing: list[str] = Field(description="runs not evaluated yet")
+
+
+class PseudoFrameOut(BaseModel):
+    session: str
+    frame: int
+    frame_variance: float
+    mean_weight: float
+    views: list[str]
+    points: dict[str, list[Point]]
+    weights: dict[str, list[Num]]
+
+
+class DistillationOut(BaseModel):
+    name: str
+    teacher: str | None
+    keypoints: list[str]
+    frames: list[PseudoFrameOut]
+    trained: bool

@@ -24,7 +24,7 @@ from lp3d_workflows.project import describe_project
 from starlette.exceptions import HTTPException
 
 from lp3d_app import __version__
-from lp3d_app.routers import assets, diagnostics, frames, jobs, project, sessions, sources
+from lp3d_app.routers import assets, diagnostics, frames, jobs, labels, models, project, sessions, sources
 from lp3d_app.security import (
     COOKIE,
     Security,
@@ -160,7 +160,7 @@ def create_app(
         app.add_api_route(base, lambda: RedirectResponse(f"{base}/", 308), methods=["GET"], include_in_schema=False)
     checked = [Depends(check_request)]
     app.include_router(assets.router, prefix=base, dependencies=checked)
-    for module in (project, sessions, frames, sources, diagnostics, jobs):
+    for module in (project, sessions, frames, sources, diagnostics, jobs, labels, models):
         app.include_router(module.router, prefix=f"{base}/api", dependencies=checked)
     return app
 

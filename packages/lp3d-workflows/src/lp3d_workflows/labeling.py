@@ -579,6 +579,28 @@ class Guide:
     errors: np.ndarray
     epipolar: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict)
 
+    def as_dict(self, views: Sequence[str], keypoints: Sequence[str]) -> dict[str, Any]:
+        """``{"suggested": {view: {keypoint: [x, y]}}, "errors": {view: {keypoint: px}}, "epipolar":
+        [{"source", "target", "curves"}]}``, leaving out what is NaN."""
+        return {
+            "suggested": {
+                view: {
+                    k: self.suggested[v, i].tolist()
+                    for i, k in enumerate(keypoints)
+                    if np.isfinite(self.suggested[v, i]).all()
+                }
+                for v, view in enumerate(views)
+            },
+            "errors": {
+                view: {k: float(self.errors[v, i]) for i, k in enumerate(keypoints) if np.isfinite(self.errors[v, i])}
+                for v, view in enumerate(views)
+            },
+            "epipolar": [
+                {"source": a, "target": b, "curves": [np.round(c, 2).tolist() for c in curves]}
+                for (a, b), curves in self.epipolar.items()
+            ],
+        }
+
 
 def _ray(camera: Any, pixel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Camera centre and unit direction (world) of the ray through ``pixel`` (None beyond the lens)."""

@@ -68,6 +68,9 @@ __all__ = [
     "distillation_folder",
     "find_distillations",
     "run_detail",
+    "comparison",
+    "distillation_detail",
+    "distillation_image",
     "check_train",
     "run_train",
     "check_predict",
@@ -178,7 +181,12 @@ def model_config(project: Any, settings: ModelSettings, *, check_data: bool = Tr
     base = project.data_root or project.root
     if project.config is None and project.data_root is not None:
         overrides.insert(0, f"data.root={json.dumps(str(project.data_root))}")
-    config = load_config(project.config, overrides, base=base)
+    try:
+        config = load_config(project.config, overrides, base=base)
+    except ValueError as err:  # "<absolute config path>: key: ..." names the file as the project does
+        if project.config is None:
+            raise
+        raise UserError(str(err).replace(str(project.config), project.relative(project.config))) from None
     if check_data and config.data.synthetic is None:
         from lp3d_models.data import load_data, split_frames
 
@@ -608,14 +616,19 @@ def model_options(project: Any) -> dict[str, Any]:
     """What the model form offers: backbones, weight files, whether sessions are calibrated, labeled
     frames, the views' image sizes, and the runs of ``runs/``."""
     message = None
+    sizes = sorted({size for s in project.sessions for size in s.image_sizes.values()})
+    proposed: dict[str, tuple[int, int]] = {}
     try:
         found = backbones()
+        from lp3d_models.project import propose_size
+
+        if sizes:
+            proposed = {name: propose_size(sizes, multiple=multiple) for name, multiple in found}
     except ImportError as err:
         found, message = [], str(err)
-    sizes = sorted({size for s in project.sessions for size in s.image_sizes.values()})
     runs = sorted(p.name for p in (project.root / RUNS_DIR).glob("*") if p.is_dir()) if project.root else []
     return {
-        "backbones": [{"name": n, "multiple": m} for n, m in found],
+        "backbones": [{"name": n, "multiple": m, "proposed": proposed.get(n)} for n, m in found],
         "weights": [{"id": weights_id(project, p), "label": project.relative(p)} for p in weight_files(project)],
         "calibrated": any(s.calibration for s in project.sessions),
         "n_labeled": project.n_labeled,
@@ -788,15 +801,7 @@ def run_detail(project: Any, run: Any) -> dict[str, Any]:
     for member in run.members:
         values = metrics.get(member, {}).get("val/pixel_error", {}).get("value", [])
         best[member] = min(values) if values else None
-    teacher = None
-    pseudo = run.path / "pseudo_labels"
-    if pseudo.is_dir():
-        import yaml
-
-        with contextlib.suppress(ValueError, AttributeError, TypeError, yaml.YAMLError):
-            start = (yaml.safe_load(config_text) or {}).get("model", {}).get("init_checkpoint")
-            if start:
-                teacher = project.relative(Path(start).parents[2])
+    teacher = _teacher(project, run.path) if (run.path / "pseudo_labels").is_dir() else None
     return {
         "id": run.id,
         "name": run.name,
@@ -808,3 +813,87 @@ def run_detail(project: Any, run: Any) -> dict[str, Any]:
         "student_of": teacher,
         "metrics": metrics,
     }
+
+
+def comparison(runs: Sequence[Any]) -> dict[str, Any]:
+    """:func:`compare_runs` of the project's runs as plain data: ``{"runs": [...], "missing": [names
+    of runs not evaluated yet]}``."""
+    found = compare_runs([(r.name, r.path) for r in runs])
+    columns = ("model", "view", "keypoint", "n", "mean", "median", "p90")
+    names = {c.run for c in found}
+    return {
+        "runs": [
+            {
+                "run": c.run,
+                "part": c.part,
+                "n_frames": c.n_frames,
+                "frames_key": c.frames_key,
+                "rows": [dict(zip(columns, row, strict=True)) for row in c.rows],
+            }
+            for c in found
+        ],
+        "missing": [r.name for r in runs if r.name not in names],
+    }
+
+
+def distillation_detail(project: Any, name: str) -> dict[str, Any]:
+    """A distillation: its teacher, keypoints, pseudo-labeled frames (:func:`read_selection`), and
+    whether its student is trained."""
+    from lp3d_io.layout import RUN_FILE, checkpoint_path
+
+    folder = distillation_folder(project, name)
+    frames = read_selection(folder / "pseudo_labels")
+    teacher = _teacher(project, folder)
+    keypoints = []
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        from lp3d_workflows.labeling import read_label_file
+
+        keypoints = read_label_file(next((folder / "pseudo_labels").glob("CollectedData_*.csv"))).keypoints
+    trained = False
+    with contextlib.suppress(OSError, ValueError):
+        members = json.loads((folder / RUN_FILE).read_text()).get("members", [])
+        trained = bool(members) and all(checkpoint_path(folder, m).is_file() for m in members)
+    return {
+        "name": name,
+        "teacher": teacher,
+        "keypoints": keypoints,
+        "frames": [
+            {
+                "session": f["session"],
+                "frame": f["frame"],
+                "frame_variance": f["frame_variance"],
+                "mean_weight": f["mean_weight"],
+                "views": list(f["images"]),
+                "points": f["points"],
+                "weights": f["weights"],
+            }
+            for f in frames
+        ],
+        "trained": trained,
+    }
+
+
+def distillation_image(project: Any, name: str, index: int, view: str) -> Path:
+    """The image of a distillation's ``index``-th pseudo-labeled frame in ``view``. Raises KeyError."""
+    from lp3d_workflows.project import is_inside
+
+    folder = distillation_folder(project, name) / "pseudo_labels"
+    frames = read_selection(folder)
+    if not 0 <= index < len(frames) or view not in frames[index]["images"]:
+        raise KeyError(f"distillation {name}: no frame {index} of view {view!r}")
+    path = folder / frames[index]["images"][view]
+    if not path.is_file() or not is_inside(project.root, path):
+        raise KeyError(f"distillation {name}: no image of frame {index} in view {view!r}")
+    return path
+
+
+def _teacher(project: Any, student: Path) -> str | None:
+    """The teacher of a distilled student: the run of the checkpoint it started from
+    (``model.init_checkpoint``, ``<teacher>/seed_<s>/checkpoints/best.ckpt``), or None."""
+    import yaml
+
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError, IndexError, yaml.YAMLError):
+        start = (yaml.safe_load((student / CONFIG_FILE).read_text()) or {}).get("model", {}).get("init_checkpoint")
+        if start:
+            return project.relative(Path(start).parents[2])
+    return None

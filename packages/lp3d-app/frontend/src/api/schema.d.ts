@@ -25,6 +25,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/distillations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Distillations
+         * @description Names of the students with pseudo-labels (``runs/<name>/pseudo_labels/``).
+         */
+        get: operations["list_distillations_api_distillations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/distillations/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Distillation
+         * @description A student's pseudo-labeled frames: each view's pseudo-labels and their weights.
+         */
+        get: operations["get_distillation_api_distillations__name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/distillations/{name}/image/{index}/{view}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Distillation Image */
+        get: operations["get_distillation_image_api_distillations__name__image__index___view__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs": {
         parameters: {
             query?: never;
@@ -45,6 +102,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/distill": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Distillation
+         * @description Chooses confident, diverse frames of smoothed results and writes their pseudo-labels (to
+         *     preview); the student then trains with ``POST /jobs/train`` (``student``).
+         */
+        post: operations["start_distillation_api_jobs_distill_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/evaluate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Evaluation
+         * @description Scores runs on their held-out labeled frames (for the comparison).
+         */
+        post: operations["start_evaluation_api_jobs_evaluate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/extract": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Extraction
+         * @description Extracts frames of a session to label (uniform, k-means on frames or motion energy, or the
+         *     frames a smoothed result found most uncertain / inconsistent, pre-filled with it).
+         */
+        post: operations["start_extraction_api_jobs_extract_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/predict": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Prediction
+         * @description Predicts sessions' videos with every trained member of a run, then smooths each.
+         */
+        post: operations["start_prediction_api_jobs_predict_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/smooth": {
         parameters: {
             query?: never;
@@ -59,6 +198,27 @@ export interface paths {
          * @description Starts smoothing one session's predictions (a source's store, or a folder of prediction files).
          */
         post: operations["start_smoothing_api_jobs_smooth_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/train": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Training
+         * @description Trains a run from the model form (checked first, as the trainer checks it), resumes a run, or
+         *     trains a distillation's student.
+         */
+        post: operations["start_training_api_jobs_train_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -124,6 +284,152 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/labels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Labels
+         * @description The labeled frames (rows of the label files), then the frames extracted for labeling.
+         */
+        get: operations["list_labels_api_labels_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/labels/{frame_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Label Frame
+         * @description One frame: its images' sizes, saved labels, prefill, draft, and whether it is calibrated.
+         */
+        get: operations["get_label_frame_api_labels__frame_id__get"];
+        /**
+         * Save Labels
+         * @description Saves a frame's labels into every view's ``CollectedData_<view>.csv`` at once (a view or
+         *     keypoint left out keeps no label: send every placed point); its draft is removed.
+         */
+        put: operations["save_labels_api_labels__frame_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/labels/{frame_id}/draft": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Save Draft
+         * @description Keeps what the page typed and did not save (any JSON object; the page's own format).
+         */
+        put: operations["save_draft_api_labels__frame_id__draft_put"];
+        post?: never;
+        /** Delete Draft */
+        delete: operations["delete_draft_api_labels__frame_id__draft_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/labels/{frame_id}/guide": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Guide
+         * @description With the session's calibration: each keypoint placed in two views or more triangulated and
+         *     projected into every view (suggestions), the reprojection error of each placed point, and the
+         *     epipolar curves of ``keypoint`` in the other views.
+         */
+        post: operations["guide_api_labels__frame_id__guide_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/labels/{frame_id}/image/{view}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Label Image */
+        get: operations["get_label_image_api_labels__frame_id__image__view__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check Config
+         * @description The config the form makes, checked as the trainer checks it (one line naming the key when it
+         *     would reject it), as YAML.
+         */
+        post: operations["check_config_api_models_config_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Options
+         * @description What the model form offers: backbones and their size multiples, weight files, calibration.
+         */
+        get: operations["get_options_api_models_options_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/project": {
         parameters: {
             query?: never;
@@ -137,7 +443,11 @@ export interface paths {
          */
         get: operations["get_project_info_api_project_get"];
         put?: never;
-        post?: never;
+        /**
+         * Create
+         * @description Creates a project in the app's folder (which holds none yet): label files, skeleton, config.
+         */
+        post: operations["create_api_project_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -158,6 +468,108 @@ export interface paths {
          * @description Looks at the folder again (new videos, stores or runs).
          */
         post: operations["refresh_project_api_project_refresh_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/project/skeleton": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Skeleton
+         * @description Replaces the skeleton's bones (``skeleton.csv`` in the data folder).
+         */
+        put: operations["set_skeleton_api_project_skeleton_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare
+         * @description Each run's errors on its held-out labeled frames (from its evaluation), per keypoint and view.
+         */
+        get: operations["compare_api_runs_compare_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Run
+         * @description A run: its config, members, best validation errors, metrics (live while it trains).
+         */
+        get: operations["get_run_api_runs__run_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{name}/calibration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Upload Calibration
+         * @description A session's anipose calibration (the body: TOML, pinhole or fisheye cameras named after the
+         *     views), written as ``calibrations/<session>.toml``.
+         */
+        put: operations["upload_calibration_api_sessions__name__calibration_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{name}/videos/{view}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Upload Video
+         * @description A session's video of one view (the body): stored, then checked and, if it does not seek
+         *     frame-accurately, converted all-intra by a ``video`` job (its progress is the conversion's).
+         */
+        put: operations["upload_video_api_sessions__name__videos__view__put"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -268,6 +680,24 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** BackboneOut */
+        BackboneOut: {
+            /**
+             * Multiple
+             * @description the model's sides must be a multiple of this
+             */
+            multiple: number;
+            /** Name */
+            name: string;
+            /**
+             * Proposed
+             * @description a model (height, width) for the views' images (lp3d init's proposal)
+             */
+            proposed?: [
+                number,
+                number
+            ] | null;
+        };
         /** BoxOut */
         BoxOut: {
             /** High */
@@ -293,6 +723,145 @@ export interface components {
             label: string;
             /** Views */
             views: string[];
+        };
+        /** CompareOut */
+        CompareOut: {
+            /**
+             * Missing
+             * @description runs not evaluated yet
+             */
+            missing: string[];
+            /** Runs */
+            runs: components["schemas"]["RunComparisonOut"][];
+        };
+        /** ComparisonRowOut */
+        ComparisonRowOut: {
+            /** Keypoint */
+            keypoint: string;
+            /** Mean */
+            mean: number | null;
+            /** Median */
+            median: number | null;
+            /** Model */
+            model: string;
+            /** N */
+            n: number;
+            /** P90 */
+            p90: number | null;
+            /** View */
+            view: string;
+        };
+        /** ConfigOut */
+        ConfigOut: {
+            /**
+             * Exists
+             * @description a run of this name exists
+             */
+            exists: boolean;
+            /** Run Dir */
+            run_dir: string;
+            /**
+             * Yaml
+             * @description the config as the run folder's config.yaml will hold it
+             */
+            yaml: string;
+        };
+        /** CreateProjectRequest */
+        CreateProjectRequest: {
+            /** Keypoints */
+            keypoints: string[];
+            /** Name */
+            name: string;
+            /**
+             * Skeleton
+             * @description bones: two keypoint names each
+             */
+            skeleton?: [
+                string,
+                string
+            ][];
+            /** Views */
+            views: string[];
+        };
+        /** DistillRequest */
+        DistillRequest: {
+            /**
+             * N Frames
+             * @default 100
+             */
+            n_frames: number;
+            /**
+             * Name
+             * @description the student: runs/<name>/
+             */
+            name: string;
+            /**
+             * Overwrite
+             * @default false
+             */
+            overwrite: boolean;
+            /** Seeds */
+            seeds?: number[] | null;
+            /**
+             * Sources
+             * @description smoothed sources of its predictions
+             */
+            sources: string[];
+            /**
+             * Steps
+             * @description student optimizer steps (default the teacher's)
+             */
+            steps?: number | null;
+            /**
+             * Teacher
+             * @description a run id
+             */
+            teacher: string;
+            /** Variance Quantile */
+            variance_quantile?: number | null;
+        };
+        /** DistillationOut */
+        DistillationOut: {
+            /** Frames */
+            frames: components["schemas"]["PseudoFrameOut"][];
+            /** Keypoints */
+            keypoints: string[];
+            /** Name */
+            name: string;
+            /** Teacher */
+            teacher: string | null;
+            /** Trained */
+            trained: boolean;
+        };
+        /** DraftOut */
+        DraftOut: {
+            /** Saved */
+            saved: number;
+        };
+        /** DraftRequest */
+        DraftRequest: {
+            /** Draft */
+            draft: {
+                [key: string]: unknown;
+            };
+        };
+        /** EpipolarOut */
+        EpipolarOut: {
+            /** Curves */
+            curves: [
+                number,
+                number
+            ][][];
+            /**
+             * Source
+             * @description the view where the point is placed
+             */
+            source: string;
+            /**
+             * Target
+             * @description the view the curve is drawn in
+             */
+            target: string;
         };
         /** ErrorGroupOut */
         ErrorGroupOut: {
@@ -326,12 +895,129 @@ export interface components {
              */
             scored?: string | null;
         };
+        /** EvaluateRequest */
+        EvaluateRequest: {
+            /**
+             * Runs
+             * @description run ids
+             */
+            runs: string[];
+        };
+        /** ExtractRequest */
+        ExtractRequest: {
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "uniform" | "kmeans" | "motion" | "uncertain" | "inconsistent";
+            /**
+             * Min Gap
+             * @default 10
+             */
+            min_gap: number;
+            /** N */
+            n: number;
+            /**
+             * Session
+             * @description a session id
+             */
+            session: string;
+            /**
+             * Source
+             * @description a smoothed source of the session (uncertain, inconsistent)
+             */
+            source?: string | null;
+        };
         /** FrameOut */
         FrameOut: {
             /** Frame */
             frame: number;
             /** Sources */
             sources: components["schemas"]["SourceFrameOut"][];
+        };
+        /** FrameSummaryOut */
+        FrameSummaryOut: {
+            /** Frame */
+            frame: number | null;
+            /**
+             * Has Draft
+             * @default false
+             */
+            has_draft: boolean;
+            /** Id */
+            id: string;
+            /**
+             * Method
+             * @description how it was chosen for labeling, if it was extracted
+             */
+            method?: string | null;
+            /**
+             * N Points
+             * @description labeled positions (keypoints x views)
+             */
+            n_points: number;
+            /**
+             * Row
+             * @description its row in the label files; null: not saved yet
+             */
+            row: number | null;
+            /** Score */
+            score?: number | null;
+            /** Session */
+            session: string;
+            /**
+             * Session Id
+             * @description the session's id when it has videos (for temporal context)
+             */
+            session_id: string | null;
+            /**
+             * Source
+             * @description the result its prefill comes from
+             */
+            source?: string | null;
+        };
+        /** GuideOut */
+        GuideOut: {
+            /** Epipolar */
+            epipolar: components["schemas"]["EpipolarOut"][];
+            /**
+             * Errors
+             * @description reprojection error of each placed point (pixels)
+             */
+            errors: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            };
+            /**
+             * Suggested
+             * @description the triangulation of the placed points projected into every view (keypoints placed in 2+ views)
+             */
+            suggested: {
+                [key: string]: {
+                    [key: string]: [
+                        number,
+                        number
+                    ];
+                };
+            };
+        };
+        /** GuideRequest */
+        GuideRequest: {
+            /**
+             * Keypoint
+             * @description the keypoint whose epipolar curves to draw
+             */
+            keypoint?: string | null;
+            /** Points */
+            points: {
+                [key: string]: {
+                    [key: string]: [
+                        number,
+                        number
+                    ] | null;
+                };
+            };
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -349,6 +1035,13 @@ export interface components {
         JobOut: {
             /** Created */
             created: number;
+            /**
+             * Device
+             * @description a GPU job runs alone on the GPU
+             * @default cpu
+             * @enum {string}
+             */
+            device: "cpu" | "gpu";
             /** Error */
             error: string | null;
             /** Finished */
@@ -403,6 +1096,200 @@ export interface components {
             /** View */
             view: string;
         };
+        /** LabelFrameOut */
+        LabelFrameOut: {
+            /**
+             * Calibrated
+             * @description the session has a calibration: suggestions, epipolar curves, errors
+             */
+            calibrated: boolean;
+            /**
+             * Draft
+             * @description what was typed and not saved (as the page sent it)
+             */
+            draft?: {
+                [key: string]: unknown;
+            } | null;
+            /** Draft Saved */
+            draft_saved?: number | null;
+            /** Frame */
+            frame: number | null;
+            /** Id */
+            id: string;
+            /** Image Sizes */
+            image_sizes: {
+                [key: string]: [
+                    number,
+                    number
+                ];
+            };
+            /** Keypoints */
+            keypoints: string[];
+            /**
+             * N Frames
+             * @description frames of the session's videos (0 without videos)
+             */
+            n_frames: number;
+            /**
+             * Points
+             * @description the saved labels
+             */
+            points: {
+                [key: string]: {
+                    [key: string]: [
+                        number,
+                        number
+                    ] | null;
+                };
+            };
+            /**
+             * Prefill
+             * @description positions to start from (a model's smoothed result)
+             */
+            prefill?: {
+                [key: string]: {
+                    [key: string]: [
+                        number,
+                        number
+                    ] | null;
+                };
+            } | null;
+            /** Prefill Source */
+            prefill_source?: string | null;
+            /** Session */
+            session: string;
+            /** Session Id */
+            session_id: string | null;
+            /** Views */
+            views: string[];
+        };
+        /** LabelsOut */
+        LabelsOut: {
+            /** Frames */
+            frames: components["schemas"]["FrameSummaryOut"][];
+            /** Keypoints */
+            keypoints: string[];
+            /** Skeleton */
+            skeleton: [
+                string,
+                string
+            ][];
+            /** Views */
+            views: string[];
+        };
+        /** ModelForm */
+        ModelForm: {
+            /**
+             * Augment 3D
+             * @default true
+             */
+            augment_3d: boolean;
+            /** Backbone */
+            backbone: string;
+            /** Batch Size */
+            batch_size: number;
+            /**
+             * Extra
+             * @description more settings, section.key=value each
+             */
+            extra?: string[];
+            /**
+             * Geometry
+             * @default false
+             */
+            geometry: boolean;
+            /** Height */
+            height: number;
+            /**
+             * Masking
+             * @default 0.3
+             */
+            masking: number;
+            /**
+             * Name
+             * @description the run: runs/<name>/
+             */
+            name: string;
+            /**
+             * Pretrained
+             * @description true: timm's weights; false: random; or a weights id
+             */
+            pretrained: boolean | string;
+            /** Seeds */
+            seeds: number[];
+            /** Steps */
+            steps: number;
+            /** Test Fraction */
+            test_fraction?: number | null;
+            /**
+             * Triangulation Loss
+             * @default true
+             */
+            triangulation_loss: boolean;
+            /** Val Fraction */
+            val_fraction?: number | null;
+            /** Width */
+            width: number;
+        };
+        /** ModelOptionsOut */
+        ModelOptionsOut: {
+            /** Backbones */
+            backbones: components["schemas"]["BackboneOut"][];
+            /**
+             * Calibrated
+             * @description some session has a calibration (3D augmentation, triangulation loss)
+             */
+            calibrated: boolean;
+            /**
+             * Image Sizes
+             * @description the views' image sizes (width, height)
+             */
+            image_sizes: [
+                number,
+                number
+            ][];
+            /**
+             * Message
+             * @description why models cannot be trained here, if they cannot
+             */
+            message?: string | null;
+            /** N Labeled */
+            n_labeled: number;
+            /**
+             * Runs
+             * @description names of the runs in runs/
+             */
+            runs: string[];
+            /**
+             * Weights
+             * @description backbone weight files in the project (weights/ or its top folder)
+             */
+            weights: components["schemas"]["WeightsOut"][];
+        };
+        /** PredictRequest */
+        PredictRequest: {
+            /**
+             * Name
+             * @description output name (default the run's)
+             */
+            name?: string | null;
+            /**
+             * Run
+             * @description a run id (all its trained members)
+             */
+            run: string;
+            /**
+             * Sessions
+             * @description session ids (their videos)
+             */
+            sessions: string[];
+            /**
+             * Smooth
+             * @description then smooth (with each session's calibration)
+             * @default true
+             */
+            smooth: boolean;
+        };
         /** PredictionFolderOut */
         PredictionFolderOut: {
             /** Id */
@@ -453,6 +1340,88 @@ export interface components {
             /** Views */
             views: string[];
         };
+        /** PseudoFrameOut */
+        PseudoFrameOut: {
+            /** Frame */
+            frame: number;
+            /** Frame Variance */
+            frame_variance: number;
+            /** Mean Weight */
+            mean_weight: number;
+            /** Points */
+            points: {
+                [key: string]: ([
+                    number,
+                    number
+                ] | null)[];
+            };
+            /** Session */
+            session: string;
+            /** Views */
+            views: string[];
+            /** Weights */
+            weights: {
+                [key: string]: (number | null)[];
+            };
+        };
+        /** RunComparisonOut */
+        RunComparisonOut: {
+            /**
+             * Frames Key
+             * @description runs with the same key were scored on the same frames
+             */
+            frames_key: string;
+            /** N Frames */
+            n_frames: number;
+            /**
+             * Part
+             * @description the held-out part it was scored on: test, val, or '' (unknown)
+             */
+            part: string;
+            /** Rows */
+            rows: components["schemas"]["ComparisonRowOut"][];
+            /** Run */
+            run: string;
+        };
+        /** RunDetailOut */
+        RunDetailOut: {
+            /**
+             * Best Val Error
+             * @description lowest val/pixel_error per member
+             */
+            best_val_error: {
+                [key: string]: number | null;
+            };
+            /**
+             * Config
+             * @description config.yaml
+             */
+            config: string;
+            /** Evaluated */
+            evaluated: boolean;
+            /** Id */
+            id: string;
+            /** Members */
+            members: string[];
+            /**
+             * Metrics
+             * @description {member: {metric: steps and values}}
+             */
+            metrics: {
+                [key: string]: {
+                    [key: string]: components["schemas"]["SeriesPointsOut"];
+                };
+            };
+            /** Name */
+            name: string;
+            /**
+             * Student Of
+             * @description the teacher's run, for a distilled student
+             */
+            student_of?: string | null;
+            /** Trained */
+            trained: string[];
+        };
         /** RunOut */
         RunOut: {
             /** Id */
@@ -467,6 +1436,18 @@ export interface components {
             trained: string[];
             /** Views */
             views: string[];
+        };
+        /** SaveLabelsRequest */
+        SaveLabelsRequest: {
+            /** Points */
+            points: {
+                [key: string]: {
+                    [key: string]: [
+                        number,
+                        number
+                    ] | null;
+                };
+            };
         };
         /** SeriesOut */
         SeriesOut: {
@@ -503,6 +1484,13 @@ export interface components {
                     [key: string]: (number | null)[];
                 };
             };
+        };
+        /** SeriesPointsOut */
+        SeriesPointsOut: {
+            /** Step */
+            step: number[];
+            /** Value */
+            value: number[];
         };
         /** SessionOut */
         SessionOut: {
@@ -567,6 +1555,14 @@ export interface components {
              * @description views with a video
              */
             views: string[];
+        };
+        /** SkeletonRequest */
+        SkeletonRequest: {
+            /** Bones */
+            bones: [
+                string,
+                string
+            ][];
         };
         /** SmoothRequest */
         SmoothRequest: {
@@ -711,6 +1707,27 @@ export interface components {
             /** Views */
             views: string[];
         };
+        /** TrainRequest */
+        TrainRequest: {
+            /** @description a new run (or more seeds of one) from the model form */
+            form?: components["schemas"]["ModelForm"] | null;
+            /**
+             * Overwrite
+             * @description start the run again (its members and split removed)
+             * @default false
+             */
+            overwrite: boolean;
+            /**
+             * Run
+             * @description a run id to resume (its members continue from their last checkpoint)
+             */
+            run?: string | null;
+            /**
+             * Student
+             * @description a distillation's name: train its student
+             */
+            student?: string | null;
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -736,6 +1753,13 @@ export interface components {
             view: string;
             /** Width */
             width: number;
+        };
+        /** WeightsOut */
+        WeightsOut: {
+            /** Id */
+            id: string;
+            /** Label */
+            label: string;
         };
         /** WorstFrameOut */
         WorstFrameOut: {
@@ -777,6 +1801,90 @@ export interface operations {
             };
         };
     };
+    list_distillations_api_distillations_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string[];
+                };
+            };
+        };
+    };
+    get_distillation_api_distillations__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DistillationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_distillation_image_api_distillations__name__image__index___view__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                index: number;
+                view: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a pseudo-labeled frame's image */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_jobs_api_jobs_get: {
         parameters: {
             query?: never;
@@ -797,6 +1905,138 @@ export interface operations {
             };
         };
     };
+    start_distillation_api_jobs_distill_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DistillRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_evaluation_api_jobs_evaluate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluateRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_extraction_api_jobs_extract_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExtractRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_prediction_api_jobs_predict_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PredictRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     start_smoothing_api_jobs_smooth_post: {
         parameters: {
             query?: never;
@@ -807,6 +2047,39 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SmoothRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    start_training_api_jobs_train_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrainRequest"];
             };
         };
         responses: {
@@ -954,6 +2227,276 @@ export interface operations {
             };
         };
     };
+    list_labels_api_labels_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabelsOut"];
+                };
+            };
+        };
+    };
+    get_label_frame_api_labels__frame_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                frame_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabelFrameOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    save_labels_api_labels__frame_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                frame_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SaveLabelsRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FrameSummaryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    save_draft_api_labels__frame_id__draft_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                frame_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DraftRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DraftOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_draft_api_labels__frame_id__draft_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                frame_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    guide_api_labels__frame_id__guide_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                frame_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuideRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuideOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_label_image_api_labels__frame_id__image__view__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                view: string;
+                frame_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the view's image of the frame */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    check_config_api_models_config_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelForm"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_options_api_models_options_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelOptionsOut"];
+                };
+            };
+        };
+    };
     get_project_info_api_project_get: {
         parameters: {
             query?: never;
@@ -974,6 +2517,39 @@ export interface operations {
             };
         };
     };
+    create_api_project_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateProjectRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     refresh_project_api_project_refresh_post: {
         parameters: {
             query?: never;
@@ -990,6 +2566,172 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProjectOut"];
+                };
+            };
+        };
+    };
+    set_skeleton_api_project_skeleton_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SkeletonRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    compare_api_runs_compare_get: {
+        parameters: {
+            query: {
+                /** @description comma-separated run ids */
+                runs: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompareOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_run_api_runs__run_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    upload_calibration_api_sessions__name__calibration_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the session (new or existing) */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalibrationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    upload_video_api_sessions__name__videos__view__put: {
+        parameters: {
+            query: {
+                /** @description the uploaded file's name (its suffix says its container) */
+                filename: string;
+                /** @description replace the session's video of this view */
+                overwrite?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description the session (new or existing) */
+                name: string;
+                view: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

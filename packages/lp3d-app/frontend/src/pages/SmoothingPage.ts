@@ -1,11 +1,12 @@
 /** Smoothing: choose a session's predictions, a calibration and the options; run it as a job with
  * progress; open the result in the viewer. */
-import { api, type Job, type Project } from "../api/client";
+import { api, type Project } from "../api/client";
+import { JobList, openInViewer } from "../components/JobList";
 import { h, showError, type Page } from "../lib/dom";
 
 export function SmoothingPage(): Page {
   const element = h("section", { class: "smoothing", "data-testid": "smoothing-page" }, h("p", { text: "Loading…" }));
-  const sources: EventSource[] = [];
+  const jobs = JobList({ kinds: ["smooth"], actions: openInViewer });
   api
     .project()
     .then((p) => render(p))
@@ -47,7 +48,6 @@ export function SmoothingPage(): Page {
       start,
       message,
     );
-    const jobs = h("div", { class: "jobs", "data-testid": "jobs" });
     form.onsubmit = async (e) => {
       e.preventDefault();
       message.replaceChildren();
@@ -64,77 +64,20 @@ export function SmoothingPage(): Page {
           inflate: inflate.value === "" ? null : inflate.value === "true",
           overwrite: overwrite.checked,
         });
-        follow(job);
-        refreshJobs();
+        jobs.follow(job);
       } catch (err) {
         showError(message, err);
       }
     };
 
-    function jobRow(job: Job) {
-      const total = job.progress_total;
-      const bar = h("progress", { max: total ?? 1, value: total ? job.progress_done : job.state === "running" ? undefined : 1 });
-      const row = h(
-        "div",
-        { class: `job ${job.state}`, "data-testid": `job-${job.id}`, "data-state": job.state },
-        h("b", { text: job.label }),
-        h("span", { class: "state", text: ` ${job.state} ` }),
-        bar,
-        h("span", { class: "hint", text: ` ${job.progress_description}` }),
-      );
-      if (job.error) row.append(h("p", { class: "error", text: job.error }));
-      if (job.state === "running") {
-        const cancel = h("button", { text: "Cancel" });
-        cancel.onclick = () => api.cancel(job.id).then(refreshJobs);
-        row.append(cancel);
-      }
-      if (job.state === "done" && job.result) {
-        const session = String(job.result.session ?? "");
-        const open = h("a", { class: "button", href: "#", "data-testid": "open-result", text: "Open in viewer" });
-        open.onclick = async (e) => {
-          e.preventDefault();
-          const p = await api.refresh();
-          const found = p.sessions.find((x) => x.name === session);
-          if (found) location.hash = `#/viewer/${encodeURIComponent(found.id)}`;
-        };
-        row.append(open);
-      }
-      const logButton = h("button", { text: "Log" });
-      const logView = h("pre", { class: "log" });
-      logButton.onclick = async () => {
-        logView.textContent = (await api.log(job.id)).text;
-      };
-      row.append(logButton, logView);
-      return row;
-    }
-
-    function follow(job: Job) {
-      const events = api.events(job.id);
-      sources.push(events);
-      events.onmessage = (e) => {
-        const updated = JSON.parse(e.data) as Job;
-        const old = jobs.querySelector(`[data-testid="job-${updated.id}"]`);
-        const row = jobRow(updated);
-        if (old) old.replaceWith(row);
-        else jobs.prepend(row);
-        if (updated.state !== "running") events.close();
-      };
-    }
-
-    async function refreshJobs() {
-      const list = await api.jobs();
-      jobs.replaceChildren(...list.map(jobRow));
-      list.filter((j) => j.state === "running").forEach(follow);
-    }
-
-    element.replaceChildren(h("h1", { text: "Smoothing" }), inputs.length ? form : h("p", { text: "No predictions in this project to smooth." }), h("h2", { text: "Jobs" }), jobs);
-    refreshJobs();
+    element.replaceChildren(h("h1", { text: "Smoothing" }), inputs.length ? form : h("p", { text: "No predictions in this project to smooth." }), h("h2", { text: "Jobs" }), jobs.element);
+    jobs.refresh();
   }
 
   return {
     element,
     destroy() {
-      sources.forEach((s) => s.close());
+      jobs.destroy();
     },
   };
 }

@@ -1,4 +1,7 @@
-"""Jobs: smoothing runs in its own process; progress as server-sent events; log; cancel."""
+"""Jobs: smoothing, frame extraction, training, prediction, evaluation and distillation, each in its
+own process; progress as server-sent events; log; cancel. The handlers take ids, and the workflows
+(:mod:`lp3d_workflows.frame_extraction`, :mod:`lp3d_workflows.model_runs`) make the job's
+parameters, refusing at once what the job would fail on."""
 
 from __future__ import annotations
 
@@ -7,10 +10,21 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
+from lp3d_workflows import frame_extraction, model_runs
 from lp3d_workflows.jobs import TERMINAL_STATES, JobRecord
 from lp3d_workflows.project import Project
 
-from lp3d_app.schemas import JobLogOut, JobOut, SmoothRequest
+from lp3d_app.routers.models import model_settings
+from lp3d_app.schemas import (
+    DistillRequest,
+    EvaluateRequest,
+    ExtractRequest,
+    JobLogOut,
+    JobOut,
+    PredictRequest,
+    SmoothRequest,
+    TrainRequest,
+)
 from lp3d_app.state import AppState, ProjectDep, StateDep
 
 router = APIRouter(tags=["jobs"])
@@ -33,6 +47,7 @@ def job_out(record: JobRecord, project: Project) -> JobOut:
         progress_total=record.progress.get("total"),
         error=record.error,
         result=record.result,
+        device=record.device,
     )
 
 
@@ -86,6 +101,62 @@ def start_smoothing(request: SmoothRequest, state: StateDep, project: ProjectDep
     }
     record = state.jobs.start("smooth", params, f"smooth {label} -> {request.name}")
     return job_out(record, project)
+
+
+@router.post("/jobs/extract", response_model=JobOut, status_code=201)
+def start_extraction(request: ExtractRequest, state: StateDep, project: ProjectDep) -> JobOut:
+    """Extracts frames of a session to label (uniform, k-means on frames or motion energy, or the
+    frames a smoothed result found most uncertain / inconsistent, pre-filled with it)."""
+    params, label = frame_extraction.extract_params(
+        project, request.session, request.method, request.n, source=request.source, min_gap=request.min_gap
+    )
+    return job_out(state.jobs.start("extract", params, label), project)
+
+
+@router.post("/jobs/train", response_model=JobOut, status_code=201)
+def start_training(request: TrainRequest, state: StateDep, project: ProjectDep) -> JobOut:
+    """Trains a run from the model form (checked first, as the trainer checks it), resumes a run, or
+    trains a distillation's student."""
+    params, label = model_runs.train_params(
+        project,
+        None if request.form is None else model_settings(request.form, project),
+        run_id=request.run,
+        student=request.student,
+        overwrite=request.overwrite,
+    )
+    return job_out(state.jobs.start("train", params, label), project)
+
+
+@router.post("/jobs/predict", response_model=JobOut, status_code=201)
+def start_prediction(request: PredictRequest, state: StateDep, project: ProjectDep) -> JobOut:
+    """Predicts sessions' videos with every trained member of a run, then smooths each."""
+    params, label = model_runs.predict_params(project, request.run, request.sessions, request.name, request.smooth)
+    return job_out(state.jobs.start("predict", params, label), project)
+
+
+@router.post("/jobs/evaluate", response_model=JobOut, status_code=201)
+def start_evaluation(request: EvaluateRequest, state: StateDep, project: ProjectDep) -> JobOut:
+    """Scores runs on their held-out labeled frames (for the comparison)."""
+    params, label = model_runs.evaluate_params(project, request.runs)
+    return job_out(state.jobs.start("evaluate", params, label), project)
+
+
+@router.post("/jobs/distill", response_model=JobOut, status_code=201)
+def start_distillation(request: DistillRequest, state: StateDep, project: ProjectDep) -> JobOut:
+    """Chooses confident, diverse frames of smoothed results and writes their pseudo-labels (to
+    preview); the student then trains with ``POST /jobs/train`` (``student``)."""
+    params, label = model_runs.distill_params(
+        project,
+        request.teacher,
+        request.sources,
+        request.name,
+        n_frames=request.n_frames,
+        variance_quantile=request.variance_quantile,
+        steps=request.steps,
+        seeds=request.seeds,
+        overwrite=request.overwrite,
+    )
+    return job_out(state.jobs.start("distill", params, label), project)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)

@@ -1,17 +1,21 @@
-"""The project: what the folder holds (``GET /api/project``), described again on request."""
+"""The project: what the folder holds (``GET /api/project``), described again on request; a new
+project created in an empty folder (``POST /api/project``); its skeleton (``PUT /api/project/skeleton``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from lp3d_workflows.project import Project, SourceInfo
+from lp3d_workflows.project_setup import create_project, save_skeleton
 
 from lp3d_app.schemas import (
     CalibrationOut,
+    CreateProjectRequest,
     PredictionFolderOut,
     ProblemOut,
     ProjectOut,
     RunOut,
     SessionSummary,
+    SkeletonRequest,
     SourceOut,
 )
 from lp3d_app.state import ProjectDep, StateDep
@@ -85,4 +89,20 @@ def get_project_info(project: ProjectDep) -> ProjectOut:
 @router.post("/project/refresh", response_model=ProjectOut)
 def refresh_project(state: StateDep) -> ProjectOut:
     """Looks at the folder again (new videos, stores or runs)."""
+    return project_out(state.refresh())
+
+
+@router.post("/project", response_model=ProjectOut, status_code=201)
+def create(request: CreateProjectRequest, state: StateDep) -> ProjectOut:
+    """Creates a project in the app's folder (which holds none yet): label files, skeleton, config."""
+    create_project(state.root, request.name, request.views, request.keypoints, request.skeleton)
+    return project_out(state.refresh())
+
+
+@router.put("/project/skeleton", response_model=ProjectOut)
+def set_skeleton(request: SkeletonRequest, project: ProjectDep, state: StateDep) -> ProjectOut:
+    """Replaces the skeleton's bones (``skeleton.csv`` in the data folder)."""
+    if project.data_root is None:
+        raise ValueError("skeleton: expected a project with a data folder (create the project first)")
+    save_skeleton(project.data_root, project.keypoints, request.bones)
     return project_out(state.refresh())
