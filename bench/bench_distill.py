@@ -335,6 +335,8 @@ def train_student(
     from lp3d_models.runs import load_run
     from lp3d_models.training import train
 
+    if (out / "run.json").is_file():  # trained by an earlier run of this bench: scored again only
+        return float("nan")
     folder = out / "pseudo_labels"
     if not folder.exists():
         with atomic_path(folder, create=False) as tmp:
@@ -356,6 +358,8 @@ def control(world, teacher_dir: Path, out: Path, steps: int, seed: int, args) ->
     from lp3d_models.runs import checkpoint_path, member_name
     from lp3d_models.training import train
 
+    if (out / "run.json").is_file():  # trained by an earlier run of this bench: scored again only
+        return float("nan")
     start = checkpoint_path(teacher_dir, member_name(seed), "best")
     config = train_config(world, out, [seed], steps, args, model={"init_checkpoint": str(start)})
     cpu = time.process_time()
@@ -435,15 +439,17 @@ def main() -> None:
     for seed in args.seeds:
         members = [seed * 10 + m for m in range(args.members)]
         teacher_dir = workdir / f"seed{seed}" / "teacher"
-        cpu = time.process_time()
+        cpu = float("nan")  # trained by an earlier run of this bench: scored again only
         if not (teacher_dir / "run.json").is_file():
+            cpu = time.process_time()
             train(train_config(world, teacher_dir, members, args.teacher_steps, args))
-        cpu = time.process_time() - cpu
+            cpu = time.process_time() - cpu
         conv = float(np.mean([convergence(teacher_dir, f"seed_{m}") for m in members]))
         preds = predict_and_smooth(world, teacher_dir, workdir / f"seed{seed}" / "teacher_out")
         add(model_scores(world, preds, "teacher", ensemble=True), cpu, conv)
 
         control_dir = workdir / f"seed{seed}" / "control"
+        cpu = None
         if not args.no_control:
             cpu = control(world, teacher_dir, control_dir, args.student_steps, members[0], args)
         cpred = predict_and_smooth(world, control_dir, workdir / f"seed{seed}" / "control_out")
@@ -490,7 +496,7 @@ def main() -> None:
         print(f"| {key} | " + " | ".join(cells) + " |")
     for key, values in notes.items():
         print(f"{key}: {np.mean(values):.2f}")
-    (workdir / "results.json").write_text(
+    (workdir / f"results{args.tag}.json").write_text(
         json.dumps(
             {"args": vars(args) | {"workdir": str(args.workdir)}, "rows": results, "notes": notes},
             indent=1,

@@ -152,6 +152,13 @@ def progress_callback(description: str = "") -> Iterator[Callable[[str, float, f
         yield update
 
 
+def with_progress(description: str, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``operation(*args, **kwargs, progress=...)`` under one transient bar (:func:`progress_callback`):
+    how a command runs a workflow that reports progress."""
+    with progress_callback(description) as bar:
+        return operation(*args, **kwargs, progress=bar)
+
+
 class _ConsoleHandler(logging.Handler):
     """Log records of the workflows as the command's own messages (info, detail, warning)."""
 

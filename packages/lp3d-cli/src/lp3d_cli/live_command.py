@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from lp3d_cli.console import SETTINGS, progress_callback, stderr, stdout
 from lp3d_cli.options import Debug, Device, Overwrite, Quiet, Verbose
 
 
@@ -97,7 +98,6 @@ def live(
     """
     from lp3d_workflows.errors import require_models
 
-    from lp3d_cli.console import SETTINGS, progress_callback
     from lp3d_cli.main import _configure
 
     _configure(quiet, verbose, debug)
@@ -137,8 +137,6 @@ def live(
 
 def _print_summary(result, *, to_stderr: bool) -> None:
     from rich.table import Table
-
-    from lp3d_cli.console import stderr, stdout
 
     console = stderr() if to_stderr else stdout()
     console.print(

@@ -27,9 +27,19 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.exceptions import TyperException
 
 from lp3d_cli import __version__
-from lp3d_cli.console import SETTINGS, progress_callback, show_workflow_logs
+from lp3d_cli.console import (
+    SETTINGS,
+    detail,
+    failure,
+    quiet_training_logs,
+    show_workflow_logs,
+    shows_progress_bars,
+    warn,
+    with_progress,
+)
 from lp3d_cli.console import info as say
 from lp3d_cli.options import BatchOut, Center, Debug, Device, Inputs, Overwrite, Quiet, Variance, Verbose
+from lp3d_cli.parsing import parse_positive_numbers, parse_seeds, split_names
 
 __all__ = ["app", "main", "EXIT_USER_ERROR", "EXIT_INTERNAL_ERROR"]
 
@@ -300,8 +310,6 @@ def smooth(
     from lp3d_workflows.frame_ranges import parse_frame_ranges
     from lp3d_workflows.smoothing import SmoothSettings
 
-    from lp3d_cli.console import failure
-    from lp3d_cli.parsing import parse_positive_numbers, split_names
     from lp3d_cli.summaries import print_batch, print_session, print_tracebacks
 
     view_names = split_names(views)
@@ -324,17 +332,10 @@ def smooth(
         if summary.error is not None:
             failure(f"{summary.session}: failed: {summary.error}")
 
-    with progress_callback("smoothing") as bar:
-        summaries = smooth_inputs(
-            inputs,
-            out,
-            settings,
-            overwrite=overwrite,
-            workers=workers,
-            scheduler=scheduler,
-            on_result=failed,
-            progress=bar,
-        )
+    summaries = with_progress(
+        "smoothing", smooth_inputs, inputs, out, settings, overwrite=overwrite, workers=workers, scheduler=scheduler,
+        on_result=failed,
+    )  # fmt: skip
     if len(summaries) == 1 and summaries[0].error is None and scheduler is None:
         print_session(summaries[0])
     else:
@@ -394,22 +395,14 @@ def triangulate(
     _configure(quiet, verbose, debug)
     from lp3d_workflows.triangulation import triangulate_inputs
 
-    from lp3d_cli.parsing import split_names
     from lp3d_cli.summaries import print_tracebacks, print_triangulation
 
-    with progress_callback("triangulating") as bar:
-        summaries = triangulate_inputs(
-            inputs,
-            out,
-            calibration,
-            views=split_names(views),
-            keypoints=split_names(keypoints),
-            center=ensemble.value,
-            robust_px=_positive(threshold_px, "--threshold-px") if robust else None,
-            overwrite=overwrite,
-            on_result=print_triangulation,
-            progress=bar,
-        )
+    robust_px = _positive(threshold_px, "--threshold-px") if robust else None
+    summaries = with_progress(
+        "triangulating", triangulate_inputs, inputs, out, calibration, views=split_names(views),
+        keypoints=split_names(keypoints), center=ensemble.value, robust_px=robust_px, overwrite=overwrite,
+        on_result=print_triangulation,
+    )  # fmt: skip
     if len(summaries) > 1:
         failed = sum(s.error is not None for s in summaries)
         say(f"{len(summaries)} sessions: {len(summaries) - failed} triangulated, {failed} failed")
@@ -481,20 +474,10 @@ def convert(
     _configure(quiet, verbose, debug)
     from lp3d_workflows.conversion import convert as run_convert
 
-    from lp3d_cli.console import warn
-    from lp3d_cli.parsing import split_names
-
-    with progress_callback(f"converting {src.name}") as bar:
-        result = run_convert(
-            src,
-            dst,
-            group=group,
-            views=split_names(views),
-            calibration=calibration,
-            overwrite=overwrite,
-            format=format_,
-            progress=bar,
-        )
+    result = with_progress(
+        f"converting {src.name}", run_convert, src, dst, group=group, views=split_names(views),
+        calibration=calibration, overwrite=overwrite, format=format_,
+    )  # fmt: skip
     for note in result.notes:
         warn(note)
     files = f" ({len(result.files)} {format_} files)" if format_ else ""
@@ -559,20 +542,10 @@ def import_(
     _configure(quiet, verbose, debug)
     from lp3d_workflows.project_import import import_project
 
-    from lp3d_cli.console import detail
-    from lp3d_cli.parsing import split_names
-
-    with progress_callback(f"importing {source.name}") as bar:
-        result = import_project(
-            source,
-            out,
-            kind=from_,
-            views=split_names(views),
-            predicted=predicted,
-            link_videos=link_videos,
-            overwrite=overwrite,
-            progress=bar,
-        )
+    result = with_progress(
+        f"importing {source.name}", import_project, source, out, kind=from_, views=split_names(views),
+        predicted=predicted, link_videos=link_videos, overwrite=overwrite,
+    )  # fmt: skip
     if SETTINGS.verbosity >= 1:
         typer.echo(f"{result.kind} project {result.source}:")
         for line in result.found:
@@ -625,8 +598,7 @@ def report(
     _configure(quiet, verbose, debug)
     from lp3d_workflows.report import write_smoothing_report
 
-    with progress_callback("plotting") as bar:
-        page = write_smoothing_report(store, out, overwrite=overwrite, frames=frames, progress=bar)
+    page = with_progress("plotting", write_smoothing_report, store, out, overwrite=overwrite, frames=frames)
     say(f"report written to {page}")
 
 
@@ -713,8 +685,6 @@ def distill(
     _configure(quiet, verbose, debug)
     from lp3d_workflows.errors import require_models
 
-    from lp3d_cli.parsing import parse_seeds
-
     seed_list = parse_seeds(seeds)
     require_models()
     from lp3d_models.distill import distill as run_distill
@@ -769,7 +739,6 @@ def pipeline(
     from lp3d_workflows.errors import require_models
     from lp3d_workflows.pipeline import run_pipeline
 
-    from lp3d_cli.console import quiet_training_logs, shows_progress_bars
     from lp3d_cli.summaries import print_scores
 
     require_models()
@@ -778,10 +747,9 @@ def pipeline(
     if not is_rank_zero():  # another rank of a training on several devices: rank 0 speaks
         SETTINGS.verbosity = 0
     quiet_training_logs()
-    with progress_callback("pipeline") as bar:
-        result = run_pipeline(
-            config, list(set_ or []), device=device, show_progress=shows_progress_bars(), progress=bar
-        )
+    result = with_progress(
+        "pipeline", run_pipeline, config, list(set_ or []), device=device, show_progress=shows_progress_bars()
+    )
     if result.rank != 0:  # another rank of a training on several devices: rank 0 prints
         return
     if result.scores:
@@ -842,7 +810,6 @@ def demo(
     _configure(quiet, verbose, debug)
     from lp3d_workflows.demo import pipeline_demo, smoothing_demo
 
-    from lp3d_cli.console import quiet_training_logs, shows_progress_bars
     from lp3d_cli.summaries import print_pipeline_demo, print_smoothing_demo
 
     if smoothing_only:
@@ -850,16 +817,13 @@ def demo(
             from lp3d_workflows.errors import UserError
 
             raise UserError(f"--animals: expected 1 with --smoothing-only (one animal is smoothed), but got {animals}")
-        with progress_callback("demo") as bar:
-            print_smoothing_demo(
-                smoothing_demo(out, seed=seed, n_frames=600 if frames is None else frames, progress=bar)
-            )
+        n_frames = 600 if frames is None else frames
+        print_smoothing_demo(with_progress("demo", smoothing_demo, out, seed=seed, n_frames=n_frames))
     else:
         quiet_training_logs()
-        with progress_callback("demo") as bar:
-            result = pipeline_demo(
-                out, seed=seed, n_frames=frames, animals=animals, show_progress=shows_progress_bars(), progress=bar
-            )
+        result = with_progress(
+            "demo", pipeline_demo, out, seed=seed, n_frames=frames, animals=animals, show_progress=shows_progress_bars()
+        )
         print_pipeline_demo(result)
 
 

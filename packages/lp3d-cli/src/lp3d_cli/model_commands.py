@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 from lp3d_workflows.errors import require_models
 
+from lp3d_cli.console import quiet_training_logs
 from lp3d_cli.options import Device, NoProgress, Overwrite
-from lp3d_cli.parsing import parse_seeds
+from lp3d_cli.parsing import parse_crops, parse_offsets, parse_seeds
 
 app = typer.Typer(no_args_is_help=True, help="Train and run multi-view pose models.")
 
@@ -43,8 +44,6 @@ def train(
     require_models()
     from lp3d_models.config import load_config
     from lp3d_models.training import train as run_training
-
-    from lp3d_cli.console import quiet_training_logs
 
     quiet_training_logs()
     overrides = list(set_ or [])
@@ -98,8 +97,6 @@ def predict(
     """
     require_models()
     from lp3d_models.prediction import predict_videos
-
-    from lp3d_cli.parsing import parse_offsets
 
     result = predict_videos(
         run_dir,
@@ -193,8 +190,6 @@ def init(
     """
     require_models()
     from lp3d_models.project import init_project
-
-    from lp3d_cli.parsing import parse_crops
 
     result = init_project(
         directory,
