@@ -355,7 +355,7 @@ def train_student(
 
 def control(world, teacher_dir: Path, out: Path, steps: int, seed: int, args) -> float:
     """A teacher member continued for ``steps`` more on the labels alone (the equal-compute control)."""
-    from lp3d_models.runs import checkpoint_path, member_name
+    from lp3d_io.layout import checkpoint_path, member_name
     from lp3d_models.training import train
 
     if (out / "run.json").is_file():  # trained by an earlier run of this bench: scored again only

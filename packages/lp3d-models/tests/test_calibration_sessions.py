@@ -9,9 +9,9 @@ import pytest
 import torch
 from lp3d_eks import CameraRig
 from lp3d_io.layout import frame_sessions, parse_session
-from lp3d_models.session_cameras import vertical_axis
 from lp3d_models.config import AugmentConfig, DataConfig, GeometryConfig
 from lp3d_models.data import PoseFrames, load_data, training_frames
+from lp3d_models.session_cameras import vertical_axis
 from torch.utils.data import DataLoader
 
 TOL = 1e-9

@@ -67,6 +67,7 @@ import torch
 from lp3d_io.dataset import DEFAULT_INDIVIDUAL
 from lp3d_io.layout import (
     LABELS_FILE,
+    SYNTHETIC_DIR,
     find_calibration_files,
     find_label_views,
     frame_id,
@@ -87,7 +88,6 @@ from lp3d_models.augment import (
 from lp3d_models.augment_3d import Augment3D, augment_3d
 from lp3d_models.config import AugmentConfig, DataConfig, GeometryConfig, HeldOutConfig
 from lp3d_models.individuals import to_channels
-from lp3d_models.runs import SYNTHETIC_DIR
 from lp3d_models.session_cameras import camera_arrays, check_image_sizes, load_rigs, vertical_axis
 
 if TYPE_CHECKING:

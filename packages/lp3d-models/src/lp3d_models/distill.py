@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 from lp3d_io.files import atomic_path
+from lp3d_io.layout import CONFIG_FILE, SPLIT_FILE, SYNTHETIC_DIR, checkpoint_path, member_name
 
 from lp3d_models.distributed import barrier, is_rank_zero
 from lp3d_models.frame_selection import read_smoothed, select_frames
 from lp3d_models.pseudo_labels import PSEUDO_LABELS, labeled_frame_ids, write_pseudo_labels
-from lp3d_models.runs import CONFIG_FILE, SPLIT_FILE, SYNTHETIC_DIR, checkpoint_path, member_name
 
 __all__ = ["DistillResult", "student_config", "distill"]
 

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 import torch
 from lp3d_io.dataset import DEFAULT_INDIVIDUAL
+from lp3d_io.layout import EVALUATION_DIR, SPLIT_FILE
 from torch.utils.data import DataLoader
 
 from lp3d_models.config import Config
@@ -56,7 +57,7 @@ from lp3d_models.data import LabeledData, PoseFrames, load_data, load_split
 from lp3d_models.geometry import Cameras, cameras_from_batch, triangulate
 from lp3d_models.individuals import from_channels
 from lp3d_models.prediction import resolve_device
-from lp3d_models.runs import EVALUATION_DIR, SPLIT_FILE, load_run
+from lp3d_models.runs import load_run
 
 __all__ = [
     "Evaluation",
@@ -643,8 +644,10 @@ def held_out_frames(
     Returns:
         :class:`HeldOutFrames`; ``part`` is ``""`` (and ``rows`` empty) when the run holds out nothing.
     """
+    from lp3d_io.layout import CONFIG_FILE
+
     from lp3d_models.config import load_config
-    from lp3d_models.runs import CONFIG_FILE, read_run_info
+    from lp3d_models.runs import read_run_info
 
     run_dir = Path(run_dir)
     if config is None:

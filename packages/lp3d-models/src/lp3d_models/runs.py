@@ -25,28 +25,13 @@ from pathlib import Path
 
 import torch
 from lp3d_io.dataset import DEFAULT_INDIVIDUAL
-from lp3d_io.layout import (
-    CONFIG_FILE,
-    EVALUATION_DIR,
-    RUN_FILE,
-    SPLIT_FILE,
-    SYNTHETIC_DIR,
-    checkpoint_path,
-    member_name,
-)
+from lp3d_io.layout import CONFIG_FILE, RUN_FILE, checkpoint_path
 
 from lp3d_models.backbone import Pretrained
 from lp3d_models.config import Config, load_config
 from lp3d_models.model import MultiViewPoseModel, build_model
 
 __all__ = [
-    "CONFIG_FILE",
-    "RUN_FILE",
-    "SPLIT_FILE",
-    "SYNTHETIC_DIR",
-    "EVALUATION_DIR",
-    "member_name",
-    "checkpoint_path",
     "read_run_info",
     "TrainedRun",
     "load_run",

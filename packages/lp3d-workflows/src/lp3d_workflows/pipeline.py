@@ -252,11 +252,11 @@ def run_pipeline(
             outside the videos (one-line messages, before any work where they can be known).
     """
     require_models()
-    from lp3d_io.layout import find_label_views
+    from lp3d_io.layout import SPLIT_FILE, SYNTHETIC_DIR, find_label_views
     from lp3d_models.config import load_config
     from lp3d_models.distill import distill
     from lp3d_models.distributed import connect, is_rank_zero, rank
-    from lp3d_models.runs import SPLIT_FILE, SYNTHETIC_DIR, read_run_info
+    from lp3d_models.runs import read_run_info
     from lp3d_models.training import train
 
     connect()  # several ranks started by a launcher agree from the first step
