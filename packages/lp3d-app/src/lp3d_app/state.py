@@ -62,6 +62,18 @@ class AppState:
                 self._readers.clear()
             return self._project
 
+    def changed(self) -> None:
+        """The project's files changed (labels saved): the next request describes it again."""
+        with self._lock:
+            self._project = None
+
+    def seen_job(self, record) -> None:
+        """A client saw ``record``: when it is a job that finished since the project was described,
+        the next request describes it again (the job's outputs show at once, even before its
+        process has been collected)."""
+        if record.state == "done" and record.id not in self._finished_jobs:
+            self.changed()
+
     def refresh(self) -> Project:
         with self._lock:
             self._project = None

@@ -159,7 +159,15 @@ def settings_overrides(root: Path, settings: ModelSettings) -> list[str]:
         out.append(f"data.val_fraction={float(settings.val_fraction)}")
     if settings.test_fraction is not None:
         out.append(f"data.test_fraction={float(settings.test_fraction)}")
-    return out + [line.strip() for line in settings.extra if line.strip()]
+    form_keys = {line.split("=", 1)[0] for line in out}
+    extra = [line.strip() for line in settings.extra if line.strip()]
+    for line in extra:
+        key = line.split("=", 1)[0].strip()
+        if key in form_keys:
+            raise UserError(
+                f"more settings: expected settings the form does not set, but got {line!r} (set {key} above)"
+            )
+    return out + extra
 
 
 def model_config(project: Any, settings: ModelSettings, *, check_data: bool = True) -> Any:
@@ -187,7 +195,10 @@ def model_config(project: Any, settings: ModelSettings, *, check_data: bool = Tr
         if project.config is None:
             raise
         raise UserError(str(err).replace(str(project.config), project.relative(project.config))) from None
+    _check_paths_inside(project.root, config)
     if check_data and config.data.synthetic is None:
+        if project.n_labeled == 0:
+            raise UserError("data: expected labeled frames to train on, but the label files have none (label some)")
         from lp3d_models.data import load_data, split_frames
 
         data = load_data(config.data, config.run_dir, cameras=config.geometry.enabled)
@@ -195,6 +206,24 @@ def model_config(project: Any, settings: ModelSettings, *, check_data: bool = Tr
             raise UserError("data: expected labeled frames to train on, but the label files have none (label some)")
         split_frames(data, config.data)
     return config
+
+
+def _check_paths_inside(root: Path, config: Any) -> None:
+    """Refuses a config whose files are outside the project (``run_dir``, ``data.root``, the label
+    files, ``model.init_checkpoint``, a ``model.pretrained`` file): the form may name only the
+    project's own files."""
+    from lp3d_workflows.project import is_inside
+
+    paths = [("run_dir", config.run_dir), ("data.root", config.data.root)]
+    if config.data.root is not None:
+        for view in config.data.views or []:
+            paths.append(("data.labels", str(Path(config.data.root) / config.data.labels.format(view=view))))
+    paths.append(("model.init_checkpoint", config.model.init_checkpoint))
+    if isinstance(config.model.pretrained, str):
+        paths.append(("model.pretrained", config.model.pretrained))
+    for key, value in paths:
+        if value is not None and not is_inside(root, Path(value)):
+            raise UserError(f"{key}: expected a path inside the project, but got {value}")
 
 
 def config_yaml(config: Any) -> str:

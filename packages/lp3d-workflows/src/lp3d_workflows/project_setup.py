@@ -107,6 +107,7 @@ def create_project(
     for keypoint in _distinct(keypoints, "keypoints"):
         if not _KEYPOINT.match(keypoint) or keypoint != keypoint.strip():
             raise UserError(f"keypoint {keypoint!r}: expected a name without commas, quotes or line breaks")
+    _checked_bones(keypoints, skeleton)
     try:
         existing = find_label_views(root)
     except FileNotFoundError:
@@ -137,8 +138,15 @@ def save_skeleton(data_root: str | os.PathLike, keypoints: Sequence[str], bones:
     Raises:
         UserError: a bone that is not two distinct keypoints of ``keypoints``, or repeats.
     """
+    path = Path(data_root) / SKELETON_FILE
+    write_text_atomic(path, "".join(f"{a},{b}\n" for a, b in _checked_bones(keypoints, bones)))
+    return path
+
+
+def _checked_bones(keypoints: Sequence[str], bones: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
+    """The bones, each two distinct keypoints of ``keypoints``, none repeated. Raises UserError."""
     seen: set[frozenset[str]] = set()
-    lines = []
+    out = []
     for bone in bones:
         if len(bone) != 2 or bone[0] == bone[1] or any(k not in keypoints for k in bone):
             raise UserError(
@@ -147,10 +155,8 @@ def save_skeleton(data_root: str | os.PathLike, keypoints: Sequence[str], bones:
         if frozenset(bone) in seen:
             raise UserError(f"skeleton: the bone {bone[0]}-{bone[1]} is given twice")
         seen.add(frozenset(bone))
-        lines.append(f"{bone[0]},{bone[1]}\n")
-    path = Path(data_root) / SKELETON_FILE
-    write_text_atomic(path, "".join(lines))
-    return path
+        out.append((bone[0], bone[1]))
+    return out
 
 
 # --- videos -----------------------------------------------------------------------------------------------

@@ -53,15 +53,20 @@ def job_out(record: JobRecord, project: Project) -> JobOut:
 
 def _job(job_id: str, state: AppState) -> JobRecord:
     try:
-        return state.jobs.get(job_id)
+        record = state.jobs.get(job_id)
     except KeyError as err:
         raise HTTPException(404, str(err.args[0])) from None
+    state.seen_job(record)
+    return record
 
 
 @router.get("/jobs", response_model=list[JobOut])
 def list_jobs(state: StateDep, project: ProjectDep) -> list[JobOut]:
     """Every job of the project, newest first."""
-    return [job_out(r, project) for r in state.jobs.list()]
+    records = state.jobs.list()
+    for record in records:
+        state.seen_job(record)
+    return [job_out(r, project) for r in records]
 
 
 @router.post("/jobs/smooth", response_model=JobOut, status_code=201)
@@ -188,6 +193,7 @@ async def job_events(job_id: str, request: Request, state: StateDep, project: Pr
         last = None
         while True:
             record = await asyncio.to_thread(state.jobs.get, job_id)
+            state.seen_job(record)
             text = job_out(record, project).model_dump_json()
             if text != last:
                 last = text

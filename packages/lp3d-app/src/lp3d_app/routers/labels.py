@@ -23,7 +23,7 @@ from lp3d_app.schemas import (
     LabelsOut,
     SaveLabelsRequest,
 )
-from lp3d_app.state import ProjectDep
+from lp3d_app.state import ProjectDep, StateDep
 
 router = APIRouter(tags=["labels"])
 
@@ -85,12 +85,13 @@ def get_label_image(view: str, frame: FrameDep, project: ProjectDep) -> Response
 
 
 @router.put("/labels/{frame_id}", response_model=FrameSummaryOut)
-def save_labels(request: SaveLabelsRequest, frame: FrameDep, project: ProjectDep) -> FrameSummaryOut:
+def save_labels(request: SaveLabelsRequest, frame: FrameDep, project: ProjectDep, state: StateDep) -> FrameSummaryOut:
     """Saves a frame's labels into every view's ``CollectedData_<view>.csv`` at once (a view or
     keypoint left out keeps no label: send every placed point); its draft is removed."""
     sizes = labeling.frame_image_sizes(project, frame)
     positions = labeling.check_points(request.points, project.views, project.keypoints, sizes)
     saved = labeling.save_frame(project, frame, positions)
+    state.changed()  # the labeled frames' counts
     drafts = Drafts(project.root)
     drafts.delete(frame.key)
     return summary(project, saved, drafts.keys())
