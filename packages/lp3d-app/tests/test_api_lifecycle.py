@@ -678,7 +678,7 @@ def test_train_predict_evaluate_and_distill_through_the_api(built, static_dir, t
         assert trained["progress_done"] == trained["progress_total"] == 4
         [run] = c.get("/api/project", headers=AUTH).json()["runs"]  # shows as soon as the job is seen done
         assert run["name"] == "runs/run1" and run["trained"] == ["seed_0"]
-        one_error(c.post("/api/jobs/train", json={"form": model_form()}, headers=AUTH), 400, "")  # exists
+        one_error(c.post("/api/jobs/train", json={"form": model_form()}, headers=AUTH), 400, "seed_0 trained already")
         # the run's metrics are its metrics.csv
         detail = c.get(f"/api/runs/{run['id']}", headers=AUTH).json()
         [log] = list((root / "runs/run1/seed_0/logs").glob("version_*/metrics.csv"))

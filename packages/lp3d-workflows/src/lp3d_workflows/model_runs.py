@@ -699,6 +699,17 @@ def train_params(
         return {"config": config_to_dict(config), "overwrite": overwrite}, f"train student {student}"
     assert settings is not None
     config = model_config(project, settings)
+    if not overwrite:  # the trainer's rule: a trained member is resumed or started again, never silently
+        from lp3d_io.layout import checkpoint_path, member_name
+
+        trained = [
+            member_name(s) for s in settings.seeds if checkpoint_path(config.run_dir, member_name(s), "last").is_file()
+        ]
+        if trained:
+            raise UserError(
+                f"{RUNS_DIR}/{settings.name}: expected new members, but {', '.join(trained)} trained already "
+                "(resume the run, start it again, or choose other seeds)"
+            )
     return {"config": config_to_dict(config), "overwrite": overwrite}, f"train {settings.name} (seeds {settings.seeds})"
 
 
