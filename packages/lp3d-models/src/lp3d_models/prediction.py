@@ -35,7 +35,14 @@ from lp3d_models.individuals import from_channels
 from lp3d_models.model import MultiViewPoseModel
 from lp3d_models.runs import load_run
 
-__all__ = ["PredictResult", "predict_batch", "predict_videos", "resolve_device", "write_prediction_videos"]
+__all__ = [
+    "PredictResult",
+    "predict_batch",
+    "predict_videos",
+    "resolve_device",
+    "session_of_videos",
+    "write_prediction_videos",
+]
 
 
 @dataclass(frozen=True)
@@ -125,8 +132,9 @@ def _videos_by_view(
     return group_view_files(paths, views)
 
 
-def _session_of(by_view: Mapping[str, Path], views: list[str], cropped: bool) -> str | None:
-    """The session the videos' names give (:func:`lp3d_io.layout.find_video_sessions`), or None."""
+def session_of_videos(by_view: Mapping[str, Path], views: list[str], cropped: bool) -> str | None:
+    """The session the videos' names give (:func:`lp3d_io.layout.find_video_sessions`), or None when
+    they name none or several."""
     from lp3d_io.layout import find_video_sessions
 
     try:
@@ -235,7 +243,7 @@ def predict_videos(
     boxes = {v: list(crops[v].box) for v in run.view_names} if crops else None
     group = group or f"predictions/{Path(run.run_dir).name}"
     by_view = _videos_by_view(videos, run.view_names, cropped=bool(crops))
-    session = _session_of(by_view, run.view_names, cropped=bool(crops))
+    session = session_of_videos(by_view, run.view_names, cropped=bool(crops))
     store = open_store(out)
     names = list(run.members)
     if group in list_groups(store) and overwrite:

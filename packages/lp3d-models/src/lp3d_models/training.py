@@ -38,6 +38,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lp3d_io.files import write_text_atomic
+from lp3d_io.layout import CONFIG_FILE, EVALUATION_DIR, RUN_FILE, SPLIT_FILE, checkpoint_path, member_name
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from lp3d_models.config import Config, config_to_dict, load_config, save_config
@@ -55,16 +56,7 @@ from lp3d_models.geometry import Cameras, apply_affine, cameras_from_batch, inve
 from lp3d_models.losses import coordinate_loss, heatmap_loss, triangulation_loss
 from lp3d_models.masking import MaskingSchedule, random_patch_mask
 from lp3d_models.model import MultiViewPoseModel, PoseOutput, to_model_pixels, to_original_pixels
-from lp3d_models.runs import (
-    CONFIG_FILE,
-    EVALUATION_DIR,
-    RUN_FILE,
-    SPLIT_FILE,
-    checkpoint_path,
-    load_member,
-    member_name,
-    model_from_config,
-)
+from lp3d_models.runs import load_member, model_from_config
 
 __all__ = ["PoseTask", "TrainResult", "train", "lr_factor"]
 

@@ -479,16 +479,6 @@ def parameters_from_store(
     return out
 
 
-def _session_name(videos: dict[str, Path], views: list[str], cropped: bool) -> str | None:
-    from lp3d_io.layout import find_video_sessions
-
-    try:
-        sessions = find_video_sessions(sorted(set(videos.values())), views, cropped=cropped)
-    except (ValueError, OSError):
-        return None
-    return next(iter(sessions)) if len(sessions) == 1 else None
-
-
 def _open_source(
     sources: Sequence[str | os.PathLike], views: list[str], crops: dict | None, settings: LiveSettings
 ) -> VideoSource | CameraSource:
@@ -665,7 +655,7 @@ def run_live(
     from lp3d_io.files import check_target
     from lp3d_io.store import open_store, write_calibration
     from lp3d_models.individuals import from_channels
-    from lp3d_models.prediction import predict_batch, resolve_device
+    from lp3d_models.prediction import predict_batch, resolve_device, session_of_videos
     from lp3d_models.runs import load_run
 
     from lp3d_workflows.smoothing import load_rig
@@ -699,7 +689,7 @@ def run_live(
             shutil.rmtree(out)
         out.mkdir(parents=True)
         session = (
-            _session_name(dict(zip(views, map(Path, source.files), strict=True)), views, bool(crops))
+            session_of_videos(dict(zip(views, map(Path, source.files), strict=True)), views, bool(crops))
             if isinstance(source, VideoSource)
             else None
         ) or "live"
