@@ -16,7 +16,7 @@ the table says how far each run's validation error still moved over its last qua
 
 - teacher members (``--members`` seeds, labels only), the ensemble (median), ensemble + EKS;
 - students trained on labels + ``--pseudo`` pseudo-labeled frames chosen by
-  (a) the EKS posterior variance and inflation criterion with EKS positions (lp3d's earlier
+  (a) the EKS posterior variance and inflation criterion with EKS positions (lp3d's
   default: confident, then diverse), (b) random unlabeled frames with EKS positions, (c) the
   ensemble variance alone with the ensemble median's positions (no EKS), (d) confident *and novel*:
   (a)'s candidates restricted to the poses farthest from the labeled ones (novelty at least the
