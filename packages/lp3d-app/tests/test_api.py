@@ -119,6 +119,34 @@ def test_series_is_decimated_min_max(client, project):
     assert set(full["space"]) == {"x", "y", "z", "variance"}
 
 
+def test_viewer_data_names_every_individual(two_animals_dir, static_dir):
+    from lp3d_io.store import read_group
+
+    with client_for(two_animals_dir, static_dir) as client:
+        session = client.get("/api/sessions/synthetic", headers=AUTH).json()
+        assert session["individuals"] == ["light", "dark"]
+        source = next(s for s in session["sources"] if s["has_smoothed"])
+        assert source["individuals"] == ["light", "dark"]
+        r = client.get(f"/api/sessions/synthetic/frames/7?sources={source['id']}", headers=AUTH)
+        assert r.status_code == 200, r.text
+        got = r.json()["sources"]
+        assert [(s["source"], s["individual"]) for s in got] == [(source["id"], "light"), (source["id"], "dark")]
+        eks = read_group(two_animals_dir / "smoothed/synthetic/synthetic.zarr", "smoothed/eks").isel(time=7)
+        for entry in got:
+            expected = eks["reprojection"].sel(individual=entry["individual"])
+            expected = expected.transpose("view", "keypoint", "image_space").values
+            np.testing.assert_allclose(np.array(entry["smoothed"], dtype=float), expected, rtol=1e-12)
+            assert np.array(entry["position3d"]).shape == (11, 3)
+        url = f"/api/sources/{source['id']}/series?keypoint=nose&width=1000"
+        dark = client.get(f"{url}&individual=dark", headers=AUTH).json()
+        assert dark["individual"] == "dark" and client.get(url, headers=AUTH).json()["individual"] == "light"
+        everything = read_group(two_animals_dir / "smoothed/synthetic/synthetic.zarr", "smoothed/eks")
+        x = everything["reprojection"].sel(individual="dark", keypoint="nose", view="cam0", image_space="x").values
+        np.testing.assert_allclose(np.array(dark["views"]["cam0"]["x_smoothed"], dtype=float), x, rtol=1e-6)
+        r = client.get(f"{url}&individual=grey", headers=AUTH)
+        assert r.status_code == 400 and "individual: expected one of ['light', 'dark']" in r.json()["error"]
+
+
 def test_statistics_and_errors(client, project):
     source = smoothed_source(project)
     stats = client.get(f"/api/sources/{source['id']}/statistics?n_worst=5", headers=AUTH).json()

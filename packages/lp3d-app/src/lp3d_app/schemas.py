@@ -68,6 +68,7 @@ class SourceOut(BaseModel):
     members: list[str]
     n_frames: int
     fps: float | None
+    individuals: list[str] = Field(default_factory=list, description="the animals (one for a single animal)")
 
 
 class PredictionFolderOut(BaseModel):
@@ -110,10 +111,14 @@ class SessionOut(BaseModel):
     )
     calibration: str | None
     sources: list[SourceOut]
+    individuals: list[str] = Field(
+        default_factory=list, description="the animals of its sources (several: the viewer colours and toggles each)"
+    )
 
 
 class SourceFrameOut(BaseModel):
     source: str
+    individual: str | None = Field(None, description="the animal these layers are of (one entry per source and animal)")
     members: list[list[list[list[Num]]]] | None = Field(None, description="(member, view, keypoint, 2) pixels")
     center: list[list[list[Num]]] = Field(description="(view, keypoint, 2) ensemble centre")
     smoothed: list[list[list[Num]]] | None = Field(None, description="(view, keypoint, 2) smoothed track")
@@ -133,6 +138,7 @@ class FrameOut(BaseModel):
 
 class SeriesOut(BaseModel):
     source: str
+    individual: str | None = Field(None, description="the animal")
     keypoint: str
     start: int
     stop: int

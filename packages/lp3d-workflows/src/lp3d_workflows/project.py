@@ -178,6 +178,7 @@ class SourceInfo:
         n_frames: frames.
         fps: frame rate, if recorded.
         image_sizes: each view's image ``(width, height)`` from the store's calibration, if any.
+        individuals: the animals' names (the store's ``individual`` dimension; one for a single animal).
     """
 
     id: str
@@ -194,6 +195,7 @@ class SourceInfo:
     n_frames: int
     fps: float | None
     image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    individuals: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -637,6 +639,7 @@ def _store_source(project: Project, path: Path) -> SourceInfo | None:
         n_frames=int(main.sizes["time"]),
         fps=float(fps) if fps is not None else None,
         image_sizes=sizes,
+        individuals=[str(i) for i in main["individual"].values] if "individual" in main.coords else [],
     )
 
 

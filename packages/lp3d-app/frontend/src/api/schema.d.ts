@@ -605,7 +605,8 @@ export interface paths {
         };
         /**
          * Get Frame
-         * @description Every layer of the chosen sources at one frame (read by chunk from the stores).
+         * @description Every layer of the chosen sources at one frame (read by chunk from the stores): one entry per source
+         *     and animal.
          */
         get: operations["get_frame_api_sessions__session_id__frames__frame__get"];
         put?: never;
@@ -1451,6 +1452,11 @@ export interface components {
         };
         /** SeriesOut */
         SeriesOut: {
+            /**
+             * Individual
+             * @description the animal
+             */
+            individual?: string | null;
             /** Keypoint */
             keypoint: string;
             /**
@@ -1510,6 +1516,11 @@ export interface components {
                     number
                 ];
             };
+            /**
+             * Individuals
+             * @description the animals of its sources (several: the viewer colours and toggles each)
+             */
+            individuals?: string[];
             /** Keypoints */
             keypoints: string[];
             /**
@@ -1622,6 +1633,11 @@ export interface components {
              */
             center: (number | null)[][][];
             /**
+             * Individual
+             * @description the animal these layers are of (one entry per source and animal)
+             */
+            individual?: string | null;
+            /**
              * Inflated
              * @description (view, keypoint)
              */
@@ -1671,6 +1687,11 @@ export interface components {
             has_smoothed: boolean;
             /** Id */
             id: string;
+            /**
+             * Individuals
+             * @description the animals (one for a single animal)
+             */
+            individuals?: string[];
             /** Keypoints */
             keypoints: string[];
             /** Label */
@@ -2847,6 +2868,8 @@ export interface operations {
                 members?: boolean;
                 /** @description comma-separated views (default all) */
                 views?: string | null;
+                /** @description the animal (default the first) */
+                individual?: string | null;
             };
             header?: never;
             path: {

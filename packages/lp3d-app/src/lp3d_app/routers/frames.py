@@ -20,7 +20,8 @@ def get_frame(
     project: ProjectDep,
     state: StateDep,
 ) -> Response:
-    """Every layer of the chosen sources at one frame (read by chunk from the stores)."""
+    """Every layer of the chosen sources at one frame (read by chunk from the stores): one entry per source
+    and animal."""
     chosen = session.sources if not sources else [s for s in sources.split(",") if s]
     unknown = [s for s in chosen if s not in session.sources]
     if unknown:
@@ -32,20 +33,22 @@ def get_frame(
         reader = state.reader(project.source(source_id))
         if frame >= reader.n_frames:
             raise HTTPException(404, f"frame: expected 0..{reader.n_frames - 1}, but got {frame}")
-        o = reader.frame(frame)
-        out.append(
-            {
-                "source": source_id,
-                "members": o.members,
-                "center": o.center,
-                "smoothed": o.smoothed,
-                "smoothed_variance": o.smoothed_variance,
-                "inflated": o.inflated,
-                "triangulated": o.triangulated,
-                "position3d": o.position3d,
-                "variance3d": o.variance3d,
-            }
-        )
+        for individual in reader.individuals:
+            o = reader.frame(frame, individual)
+            out.append(
+                {
+                    "source": source_id,
+                    "individual": individual,
+                    "members": o.members,
+                    "center": o.center,
+                    "smoothed": o.smoothed,
+                    "smoothed_variance": o.smoothed_variance,
+                    "inflated": o.inflated,
+                    "triangulated": o.triangulated,
+                    "position3d": o.position3d,
+                    "variance3d": o.variance3d,
+                }
+            )
     return NumpyJSONResponse({"frame": frame, "sources": out})
 
 

@@ -37,6 +37,7 @@ def source_out(source: SourceInfo) -> SourceOut:
         members=source.members,
         n_frames=source.n_frames,
         fps=source.fps,
+        individuals=source.individuals,
     )
 
 

@@ -63,6 +63,7 @@ def get_session_info(session: SessionDep, project: ProjectDep, state: StateDep) 
         image_sizes={v: session.image_sizes[v] for v in views if v in session.image_sizes},
         calibration=session.calibration,
         sources=[source_out(s) for s in sources],
+        individuals=list(dict.fromkeys(i for s in sources for i in s.individuals)),
     )
 
 

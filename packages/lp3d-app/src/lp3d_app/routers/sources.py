@@ -21,14 +21,24 @@ def get_series(
     width: int = Query(1500, ge=1, le=20000, description="screen columns: at most 2 points per column"),
     members: bool = Query(False, description="each member's x and y too"),
     views: str | None = Query(None, description="comma-separated views (default all)"),
+    individual: str | None = Query(None, description="the animal (default the first)"),
     source: SourceDep,
     reader: ReaderDep,
 ) -> Response:
     """One keypoint over a range of frames, every view, decimated on the server (min / max per column)."""
-    series = reader.series(keypoint, start, stop, width, views=None if not views else views.split(","), members=members)
+    series = reader.series(
+        keypoint,
+        start,
+        stop,
+        width,
+        views=None if not views else views.split(","),
+        members=members,
+        individual=individual,
+    )
     return NumpyJSONResponse(
         {
             "source": source.id,
+            "individual": individual or next(iter(reader.individuals), None),
             "keypoint": series.keypoint,
             "start": series.start,
             "stop": series.stop,
