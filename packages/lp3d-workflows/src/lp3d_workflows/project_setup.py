@@ -413,7 +413,7 @@ def save_calibration(text: bytes, data_root: str | os.PathLike, session: str, vi
         try:
             rig = CameraRig.from_toml(tmp)
         except (ValueError, KeyError, TypeError) as err:
-            message = " ".join(str(err).replace(str(tmp), "calibration").split())
+            message = " ".join(str(err).replace(f"{tmp}: ", "").replace(str(tmp), "the file").split())
             raise UserError(f"calibration: {message}") from None
         missing = [v for v in views if v not in rig.names]
         if missing:
