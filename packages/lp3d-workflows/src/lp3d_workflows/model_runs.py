@@ -195,7 +195,7 @@ def model_config(project: Any, settings: ModelSettings, *, check_data: bool = Tr
         if project.config is None:
             raise
         raise UserError(str(err).replace(str(project.config), project.relative(project.config))) from None
-    _check_paths_inside(project.root, config)
+    _check_paths_inside(project.root, config, project.views)
     if check_data and config.data.synthetic is None:
         if project.n_labeled == 0:
             raise UserError("data: expected labeled frames to train on, but the label files have none (label some)")
@@ -208,7 +208,7 @@ def model_config(project: Any, settings: ModelSettings, *, check_data: bool = Tr
     return config
 
 
-def _check_paths_inside(root: Path, config: Any) -> None:
+def _check_paths_inside(root: Path, config: Any, views: Sequence[str]) -> None:
     """Refuses a config whose files are outside the project (``run_dir``, ``data.root``, the label
     files, ``model.init_checkpoint``, a ``model.pretrained`` file): the form may name only the
     project's own files."""
@@ -216,7 +216,7 @@ def _check_paths_inside(root: Path, config: Any) -> None:
 
     paths = [("run_dir", config.run_dir), ("data.root", config.data.root)]
     if config.data.root is not None:
-        for view in config.data.views or []:
+        for view in config.data.views or views:
             paths.append(("data.labels", str(Path(config.data.root) / config.data.labels.format(view=view))))
     paths.append(("model.init_checkpoint", config.model.init_checkpoint))
     if isinstance(config.model.pretrained, str):
