@@ -46,14 +46,7 @@ def test_fisheye_jacobian_matches_finite_differences():
     rng = np.random.default_rng(7)
     cam = ring_rig(3, seed=7, fisheye=True).cameras[1]
     on_axis = -cam.rotation.T @ cam.tvec + 300 * cam.rotation[2]
-    X = np.concatenate([_in_view(cam, rng, 40), [on_axis]])
-    _, J = cam.project_with_jacobian(X)
-    eps = 1e-4
-    for d in range(3):
-        dx = np.zeros(3)
-        dx[d] = eps
-        num = (cam.project(X + dx) - cam.project(X - dx)) / (2 * eps)
-        np.testing.assert_allclose(J[..., d], num, rtol=1e-5, atol=1e-6)
+    _assert_jacobian_matches_finite_differences(cam, np.concatenate([_in_view(cam, rng, 40), [on_axis]]), eps=1e-4)
 
 
 def test_triangulating_exact_fisheye_projections_gives_the_points():
@@ -66,10 +59,7 @@ def test_triangulating_exact_fisheye_projections_gives_the_points():
 def test_projection_matches_opencv_on_ring_rig():
     rng = np.random.default_rng(0)
     rig = ring_rig(4, seed=1)
-    X = _points(rng)
-    for cam in rig.cameras:
-        ref = cv2.projectPoints(X, cam.rvec, cam.tvec, cam.matrix, cam.dist)[0].reshape(-1, 2)
-        np.testing.assert_allclose(cam.project(X), ref, atol=TOL)
+    _assert_projection_matches_opencv(rig, _points(rng))
 
 
 def test_projection_matches_opencv_on_fly_calibration(fly_dir):
@@ -77,7 +67,10 @@ def test_projection_matches_opencv_on_fly_calibration(fly_dir):
     assert rig.names == ["Cam-A", "Cam-B", "Cam-C"]
     rng = np.random.default_rng(1)
     # around where the fly is in this rig's world frame
-    X = np.array([-1.75, -0.33, 3.5]) + rng.normal(0, 0.1, size=(200, 3))
+    _assert_projection_matches_opencv(rig, np.array([-1.75, -0.33, 3.5]) + rng.normal(0, 0.1, size=(200, 3)))
+
+
+def _assert_projection_matches_opencv(rig: CameraRig, X: np.ndarray) -> None:
     for cam in rig.cameras:
         ref = cv2.projectPoints(X, cam.rvec, cam.tvec, cam.matrix, cam.dist)[0].reshape(-1, 2)
         np.testing.assert_allclose(cam.project(X), ref, atol=TOL)
@@ -85,10 +78,11 @@ def test_projection_matches_opencv_on_fly_calibration(fly_dir):
 
 def test_jacobian_matches_finite_differences():
     rng = np.random.default_rng(2)
-    cam = ring_rig(3, seed=2).cameras[0]
-    X = _points(rng, 20)
+    _assert_jacobian_matches_finite_differences(ring_rig(3, seed=2).cameras[0], _points(rng, 20), eps=1e-5)
+
+
+def _assert_jacobian_matches_finite_differences(cam: Camera, X: np.ndarray, eps: float) -> None:
     _, J = cam.project_with_jacobian(X)
-    eps = 1e-5
     for d in range(3):
         dx = np.zeros(3)
         dx[d] = eps

@@ -247,47 +247,36 @@ def test_jpeg_frames_become_png(tmp_path):
 # --- bad input: each with its own one-line error naming the file and what was expected ------------
 
 
-def _lp(edit):
+def _project(build, edit, **kwargs):
+    """A project made by ``build(root, **kwargs)`` (one of ``tool_projects``), then ``edit(root)``."""
+
     def make(root: Path) -> Path:
-        tool_projects.lightning_pose_multiview(root)
+        build(root, **kwargs)
         edit(root)
         return root
 
     return make
 
 
-def _yaml(root: Path, data: dict) -> None:
-    import yaml
-
-    config = yaml.safe_load((root / "config.yaml").read_text())
-    config["data"].update(data)
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
+def _lp(edit):
+    return _project(tool_projects.lightning_pose_multiview, edit)
 
 
 def _dlc(edit, **kwargs):
-    def make(root: Path) -> Path:
-        tool_projects.deeplabcut(root, **kwargs)
-        edit(root)
-        return root
-
-    return make
-
-
-def _dlc_config(root: Path, **changes) -> None:
-    import yaml
-
-    config = yaml.safe_load((root / "config.yaml").read_text())
-    config.update(changes)
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    return _project(tool_projects.deeplabcut, edit, **kwargs)
 
 
 def _anipose(edit):
-    def make(root: Path) -> Path:
-        tool_projects.anipose(root)
-        edit(root)
-        return root
+    return _project(tool_projects.anipose, edit)
 
-    return make
+
+def _update_config(root: Path, changes: dict, section: str | None = None) -> None:
+    """Updates ``root/config.yaml`` (its ``section`` when given) with ``changes``."""
+    import yaml
+
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    (config if section is None else config[section]).update(changes)
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
 
 
 def _replace(name: str, old: str, new: str):
@@ -313,7 +302,7 @@ BAD = {
     ),
     "lp csv_file count": (
         "lightning_pose",
-        _lp(lambda r: _yaml(r, {"csv_file": ["CollectedData_top.csv"]})),
+        _lp(lambda r: _update_config(r, {"csv_file": ["CollectedData_top.csv"]}, "data")),
         ValueError,
         r"config.yaml: data.csv_file: expected one label file per view \(2: \['top', 'side'\]\), but got 1",
     ),
@@ -354,19 +343,19 @@ BAD = {
     ),
     "dlc no bodyparts": (
         "deeplabcut",
-        _dlc(lambda r: _dlc_config(r, bodyparts=[])),
+        _dlc(lambda r: _update_config(r, {"bodyparts": []})),
         ValueError,
         r"config.yaml: bodyparts: expected the keypoint names, but got none",
     ),
     "dlc no individuals": (
         "deeplabcut",
-        _dlc(lambda r: _dlc_config(r, individuals=[], uniquebodyparts=[]), multi_animal=True),
+        _dlc(lambda r: _update_config(r, {"individuals": [], "uniquebodyparts": []}), multi_animal=True),
         ValueError,
         r"config.yaml: individuals: expected the animals of a multi-animal project, but got none",
     ),
     "dlc bodyparts not a list": (
         "deeplabcut",
-        _dlc(lambda r: _dlc_config(r, bodyparts="snout")),
+        _dlc(lambda r: _update_config(r, {"bodyparts": "snout"})),
         ValueError,
         r"config.yaml: bodyparts: expected a list of names, but got 'snout'",
     ),

@@ -67,13 +67,7 @@ class KeypointStreamD final : public KeypointStream {
 
   void push(const double* y, const double* r, int n_in, int t_in) override {
     const int slot = (head_ + count_) % cap_;
-    for (int v = 0; v < V_; ++v)
-      for (int c = 0; c < 2; ++c) {
-        const size_t src = ((static_cast<size_t>(v) * n_in + t_in) * K_ + k_) * 2 + c;
-        const size_t dst = obs_.tv(slot, v) * 2 + c;
-        obs_.y[dst] = y[src];
-        obs_.r[dst] = r[src];
-      }
+    obs_.set_frame(slot, y, r, n_in, t_in, K_, k_);
     std::fill_n(&inflation_[obs_.tv(slot, 0)], V_, 1.0);
     ++count_;
     ++pushed_;
@@ -163,29 +157,7 @@ class KeypointStreamD final : public KeypointStream {
   }
 
   // Linearizes the slot's views at x (as the offline smoother linearizes a frame).
-  void linearize(int slot, const Vec& x) {
-    double h[2];
-    for (int v = 0; v < V_; ++v) {
-      const size_t tv = obs_.tv(slot, v);
-      const double* yy = &obs_.y[tv * 2];
-      const double* rr = &obs_.r[tv * 2];
-      const bool any = (std::isfinite(yy[0]) && std::isfinite(rr[0]) && rr[0] >= 0.0) ||
-                       (std::isfinite(yy[1]) && std::isfinite(rr[1]) && rr[1] >= 0.0);
-      if (!any) {
-        obs_.ok[tv] = 0;
-        continue;
-      }
-      obs_.ok[tv] = model_.evaluate(k_, v, x.data(), h, Jrow_.data()) ? 1 : 0;
-      for (int c = 0; c < 2; ++c) {
-        double jx = 0.0;
-        for (int d = 0; d < dim_; ++d) {
-          obs_.J[(tv * 2 + c) * dim_ + d] = Jrow_[c * dim_ + d];
-          jx += Jrow_[c * dim_ + d] * x[d];
-        }
-        obs_.c[tv * 2 + c] = h[c] - jx;
-      }
-    }
-  }
+  void linearize(int slot, const Vec& x) { linearize_frame(model_, k_, slot, x.data(), obs_, Jrow_.data()); }
 
   // Whether a view with data could not be linearized at the slot's current linearization point.
   bool some_view_undefined(int slot) const {

@@ -31,14 +31,7 @@ class KeypointSmoother {
 
   void run(const double* y, const double* r, const double* nominal, const SmootherOutputs& out) {
     obs_.resize(T_, V_, dim_);
-    for (int t = 0; t < T_; ++t)
-      for (int v = 0; v < V_; ++v)
-        for (int c = 0; c < 2; ++c) {
-          const size_t src = ((static_cast<size_t>(v) * T_ + t) * K_ + k_) * 2 + c;
-          const size_t dst = obs_.tv(t, v) * 2 + c;
-          obs_.y[dst] = y[src];
-          obs_.r[dst] = r[src];
-        }
+    for (int t = 0; t < T_; ++t) obs_.set_frame(t, y, r, T_, t, K_, k_);
     inflation_.assign(static_cast<size_t>(T_) * V_, 1.0);
     b_.assign(V_, 1.0);
     if (!opt_.view_scale.empty()) std::copy_n(&opt_.view_scale[static_cast<size_t>(k_) * V_], V_, b_.begin());
@@ -249,32 +242,9 @@ class KeypointSmoother {
 
   // Linearizes the observations around xbar_; with `moved`, only the frames flagged there.
   void linearize(const std::vector<uint8_t>* moved = nullptr) {
-    double h[2];
     std::vector<double> J(2 * static_cast<size_t>(dim_));
-    for (int t = 0; t < T_; ++t) {
-      if (moved && !(*moved)[t]) continue;
-      for (int v = 0; v < V_; ++v) {
-        const size_t tv = obs_.tv(t, v);
-        const double* yy = &obs_.y[tv * 2];
-        const double* rr = &obs_.r[tv * 2];
-        const bool any = (std::isfinite(yy[0]) && std::isfinite(rr[0]) && rr[0] >= 0.0) ||
-                         (std::isfinite(yy[1]) && std::isfinite(rr[1]) && rr[1] >= 0.0);
-        if (!any) {
-          obs_.ok[tv] = 0;
-          continue;
-        }
-        const double* x = xbar(t);
-        obs_.ok[tv] = model_.evaluate(k_, v, x, h, J.data()) ? 1 : 0;
-        for (int c = 0; c < 2; ++c) {
-          double jx = 0.0;
-          for (int d = 0; d < dim_; ++d) {
-            obs_.J[(tv * 2 + c) * dim_ + d] = J[c * dim_ + d];
-            jx += J[c * dim_ + d] * x[d];
-          }
-          obs_.c[tv * 2 + c] = h[c] - jx;
-        }
-      }
-    }
+    for (int t = 0; t < T_; ++t)
+      if (!moved || (*moved)[t]) linearize_frame(model_, k_, t, xbar(t), obs_, J.data());
   }
 
   void init_prior() {

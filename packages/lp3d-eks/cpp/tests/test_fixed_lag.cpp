@@ -6,40 +6,28 @@
 #include <random>
 
 #include "check.hpp"
+#include "outputs.hpp"
 #include "lp3d_eks/fixed_lag.hpp"
 #include "lp3d_eks/kalman.hpp"
 #include "lp3d_eks/smoother.hpp"
 
 namespace {
 
-struct Outputs {
-  std::vector<double> mean, cov, rep, repv, infl, s, a, b, ll;
-  std::vector<int32_t> it;
-  lp3d::SmootherOutputs ptrs(int T, int K, int V, int D) {
-    mean.assign(static_cast<size_t>(T) * K * D, 0);
-    cov.assign(static_cast<size_t>(T) * K * D * D, 0);
-    rep.assign(static_cast<size_t>(V) * T * K * 2, 0);
-    repv.assign(static_cast<size_t>(V) * T * K * 2, 0);
-    infl.assign(static_cast<size_t>(V) * T * K, 0);
-    s.assign(K, 0);
-    a.assign(K, 0);
-    b.assign(static_cast<size_t>(V) * K, 0);
-    ll.assign(K, 0);
-    it.assign(K, 0);
-    lp3d::SmootherOutputs o;
-    o.mean = mean.data();
-    o.cov = cov.data();
-    o.reprojection = rep.data();
-    o.reprojection_var = repv.data();
-    o.inflation = infl.data();
-    o.s = s.data();
-    o.noise_scale = a.data();
-    o.view_scale = b.data();
-    o.loglik = ll.data();
-    o.iterations = it.data();
-    return o;
-  }
-};
+using lp3d_test::Outputs;
+
+// The fixed-lag options of the offline smoother's parameters (s, a, b, prior, inflation, threads) at lag L.
+lp3d::FixedLagOptions same_parameters(const lp3d::SmootherOptions& off, int lag) {
+  lp3d::FixedLagOptions fl;
+  fl.s = off.s;
+  fl.noise_scale = off.noise_scale;
+  fl.view_scale = off.view_scale;
+  fl.m0 = off.m0;
+  fl.P0 = off.P0;
+  fl.inflate = off.inflate;
+  fl.n_threads = off.n_threads;
+  fl.lag = lag;
+  return fl;
+}
 
 double max_abs_diff(const std::vector<double>& x, const std::vector<double>& y) {
   double d = 0.0;
@@ -90,15 +78,7 @@ int main() {
     Outputs o1;
     lp3d::smooth_keypoints(model, y.data(), r.data(), nominal.data(), T, K, off, o1.ptrs(T, K, V, D));
 
-    lp3d::FixedLagOptions fl;
-    fl.s = off.s;
-    fl.noise_scale = off.noise_scale;
-    fl.view_scale = off.view_scale;
-    fl.m0 = off.m0;
-    fl.P0 = off.P0;
-    fl.inflate = false;
-    fl.n_threads = 1;
-    fl.lag = T;  // at least the whole track
+    lp3d::FixedLagOptions fl = same_parameters(off, T);  // a lag of at least the whole track
     Outputs o2;
     lp3d::fixed_lag_keypoints(model, y.data(), r.data(), T, K, fl, o2.ptrs(T, K, V, D));
     CHECK(max_abs_diff(o1.mean, o2.mean) < 1e-9);
@@ -204,13 +184,7 @@ int main() {
     off.n_threads = 1;
     Outputs o1;
     lp3d::smooth_keypoints(model, clean.data(), r.data(), nominal.data(), T, K, off, o1.ptrs(T, K, V, D));
-    lp3d::FixedLagOptions fl;
-    fl.s = off.s;
-    fl.noise_scale = off.noise_scale;
-    fl.m0 = off.m0;
-    fl.P0 = off.P0;
-    fl.inflate = false;
-    fl.lag = T;
+    lp3d::FixedLagOptions fl = same_parameters(off, T);
     // in posterior standard deviations, the largest difference from the offline track
     auto worst_difference = [&](const Outputs& o2) {
       double worst = 0.0;

@@ -3,8 +3,11 @@
 #include <random>
 
 #include "check.hpp"
+#include "outputs.hpp"
 #include "lp3d_eks/smoother.hpp"
 #include "lp3d_eks/smoothing_param.hpp"
+
+using lp3d_test::Outputs;
 
 int main() {
   // Brent on a concave function.
@@ -49,22 +52,8 @@ int main() {
   }
   lp3d::SmootherOptions opt;
   opt.n_threads = 2;
-  std::vector<double> mean(T * K * 3), cov(T * K * 9), rep(V * T * K * 2), repv(V * T * K * 2), infl(V * T * K),
-      s(K), a(K), ll(K);
-  std::vector<int32_t> iters(K);
-  std::vector<double> view_scale(V * K), disagreement(V * K);
-  lp3d::SmootherOutputs out;
-  out.mean = mean.data();
-  out.cov = cov.data();
-  out.reprojection = rep.data();
-  out.reprojection_var = repv.data();
-  out.inflation = infl.data();
-  out.s = s.data();
-  out.noise_scale = a.data();
-  out.view_scale = view_scale.data();
-  out.disagreement = disagreement.data();
-  out.loglik = ll.data();
-  out.iterations = iters.data();
+  Outputs o;
+  const lp3d::SmootherOutputs out = o.ptrs(T, K, V, 3);
   lp3d::smooth_keypoints(model, y.data(), r.data(), nominal.data(), T, K, opt, out);
 
   double err_smooth = 0, err_tri = 0;
@@ -73,14 +62,14 @@ int main() {
     for (int t = 0; t < T; ++t) {
       for (int d = 0; d < 3; ++d) {
         const size_t i = (t * K + k) * 3 + d;
-        CHECK(std::isfinite(mean[i]));
-        err_smooth += (mean[i] - truth[i]) * (mean[i] - truth[i]);
+        CHECK(std::isfinite(o.mean[i]));
+        err_smooth += (o.mean[i] - truth[i]) * (o.mean[i] - truth[i]);
         if (std::isfinite(nominal[i])) err_tri += (nominal[i] - truth[i]) * (nominal[i] - truth[i]);
       }
       n_tri += std::isfinite(nominal[(t * K + k) * 3]) ? 1 : 0;
       for (int v = 0; v < V; ++v) {
         const bool is_planted = v == 1 && t % 50 == 10 && !(k == 1 && t >= 100 && t < 130);
-        const bool is_flagged = infl[(v * T + t) * K + k] > 1.0;
+        const bool is_flagged = o.infl[(v * T + t) * K + k] > 1.0;
         planted += is_planted;
         flagged += is_planted && is_flagged;
         false_alarm += !is_planted && is_flagged;
@@ -88,15 +77,15 @@ int main() {
     }
   const double rmse_smooth = std::sqrt(err_smooth / (T * K)), rmse_tri = std::sqrt(err_tri / n_tri);
   std::printf("rmse smooth %.5f tri %.5f; flagged %d/%d planted, %d false alarms; s = %g %g; a = %g %g; iters %d %d\n",
-              rmse_smooth, rmse_tri, flagged, planted, false_alarm, s[0], s[1], a[0], a[1], iters[0], iters[1]);
+              rmse_smooth, rmse_tri, flagged, planted, false_alarm, o.s[0], o.s[1], o.a[0], o.a[1], o.it[0], o.it[1]);
   CHECK(rmse_smooth < 0.6 * rmse_tri);
   CHECK(flagged >= planted * 9 / 10);
   CHECK(false_alarm <= T * K * V / 100);
-  for (int k = 0; k < K; ++k) CHECK(s[k] > 1e-5 && s[k] < 1e-3);  // simulated s = 1e-4
+  for (int k = 0; k < K; ++k) CHECK(o.s[k] > 1e-5 && o.s[k] < 1e-3);  // simulated s = 1e-4
   // no view scale without fitting; disagreement ~ the 2 px noise (x sqrt(2) for the 2D distance)
   for (int i = 0; i < V * K; ++i) {
-    CHECK(view_scale[i] == 1.0);
-    CHECK(disagreement[i] > 1.0 && disagreement[i] < 5.0);
+    CHECK(o.b[i] == 1.0);
+    CHECK(o.dis[i] > 1.0 && o.dis[i] < 5.0);
   }
 
   // A camera whose observations of keypoint 0 are 25 px off on every frame: its view scale is
@@ -112,14 +101,14 @@ int main() {
   lp3d::smooth_keypoints(model, y_bad.data(), r.data(), nominal.data(), T, K, opt, out);
   double err_bad = 0;
   for (int t = 0; t < T; ++t)
-    for (int d = 0; d < 3; ++d) err_bad += std::pow(mean[t * K * 3 + d] - truth[t * K * 3 + d], 2);
+    for (int d = 0; d < 3; ++d) err_bad += std::pow(o.mean[t * K * 3 + d] - truth[t * K * 3 + d], 2);
   const double rmse_bad = std::sqrt(err_bad / T);
-  std::printf("bad view: scales %g %g %g (keypoint 0), disagreement %g px, rmse %.5f\n", view_scale[0], view_scale[K],
-              view_scale[2 * K], disagreement[2 * K], rmse_bad);
-  CHECK(view_scale[2 * K] > 20.0);
-  CHECK(view_scale[0] == 1.0 && view_scale[K] == 1.0);
-  for (int v = 0; v < V; ++v) CHECK(view_scale[v * K + 1] == 1.0);  // keypoint 1 untouched
-  CHECK_NEAR(disagreement[2 * K], 25.0, 5.0);
+  std::printf("bad view: scales %g %g %g (keypoint 0), disagreement %g px, rmse %.5f\n", o.b[0], o.b[K],
+              o.b[2 * K], o.dis[2 * K], rmse_bad);
+  CHECK(o.b[2 * K] > 20.0);
+  CHECK(o.b[0] == 1.0 && o.b[K] == 1.0);
+  for (int v = 0; v < V; ++v) CHECK(o.b[v * K + 1] == 1.0);  // keypoint 1 untouched
+  CHECK_NEAR(o.dis[2 * K], 25.0, 5.0);
   CHECK(rmse_bad < 1.5 * rmse_smooth);
   TEST_MAIN_END();
 }

@@ -17,6 +17,7 @@
 #include "lp3d_eks/smoothing_param.hpp"
 
 namespace py = pybind11;
+using namespace pybind11::literals;
 using Arr = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
 namespace {
@@ -197,83 +198,56 @@ void shrink_variance(py::array_t<double, py::array::c_style>& variance, const py
   lp3d::shrink_variance(v, n, typ, V, T, K, weight, floor, n_threads);
 }
 
+// Reads options[key] into dst when it is there (and not None, for arrays).
+template <class T>
+void read_option(const py::dict& o, const char* key, T& dst) {
+  if (o.contains(key)) dst = o[key].cast<T>();
+}
+void read_option(const py::dict& o, const char* key, std::vector<double>& dst) {
+  if (o.contains(key) && !o[key].is_none()) {
+    const Arr a = o[key].cast<Arr>();
+    dst.assign(a.data(), a.data() + a.size());
+  }
+}
+
+// The options the offline and the fixed-lag smoother share (SmootherOptions, FixedLagOptions).
+template <class Options>
+void read_shared_options(const py::dict& o, Options& opt) {
+  read_option(o, "s", opt.s);
+  read_option(o, "noise_scale", opt.noise_scale);
+  read_option(o, "view_scale", opt.view_scale);
+  read_option(o, "Q", opt.Q);
+  read_option(o, "m0", opt.m0);
+  read_option(o, "P0", opt.P0);
+  read_option(o, "inflate", opt.inflate);
+  read_option(o, "inflate_threshold", opt.inflate_threshold);
+  read_option(o, "inflate_factor", opt.inflate_factor);
+  read_option(o, "inflate_max_iter", opt.inflate_max_iter);
+  read_option(o, "relinearize_max_iter", opt.relinearize_max_iter);
+  read_option(o, "relinearize_tol", opt.relinearize_tol);
+  read_option(o, "n_threads", opt.n_threads);
+}
+
 lp3d::SmootherOptions make_options(const py::dict& o) {
   lp3d::SmootherOptions opt;
-  auto vec = [&](const char* key, std::vector<double>& dst) {
-    if (o.contains(key) && !o[key].is_none()) {
-      const Arr a = o[key].cast<Arr>();
-      dst.assign(a.data(), a.data() + a.size());
-    }
-  };
-  vec("s", opt.s);
-  vec("noise_scale", opt.noise_scale);
-  vec("view_scale", opt.view_scale);
-  vec("Q", opt.Q);
-  vec("m0", opt.m0);
-  vec("P0", opt.P0);
+  read_shared_options(o, opt);
   if (o.contains("s_blocks") && !o["s_blocks"].is_none())
     opt.s_blocks = o["s_blocks"].cast<std::vector<std::pair<int, int>>>();
-  if (o.contains("s_max_frames")) opt.s_max_frames = o["s_max_frames"].cast<int>();
-  if (o.contains("s_search_tol")) opt.s_search_tol = o["s_search_tol"].cast<double>();
-  if (o.contains("fit_view_scale")) opt.fit_view_scale = o["fit_view_scale"].cast<bool>();
-  if (o.contains("view_threshold")) opt.view_threshold = o["view_threshold"].cast<double>();
-  if (o.contains("min_motion")) opt.min_motion = o["min_motion"].cast<double>();
-  if (o.contains("inflate")) opt.inflate = o["inflate"].cast<bool>();
-  if (o.contains("inflate_threshold")) opt.inflate_threshold = o["inflate_threshold"].cast<double>();
-  if (o.contains("inflate_factor")) opt.inflate_factor = o["inflate_factor"].cast<double>();
-  if (o.contains("inflate_max_iter")) opt.inflate_max_iter = o["inflate_max_iter"].cast<int>();
-  if (o.contains("relinearize_max_iter")) opt.relinearize_max_iter = o["relinearize_max_iter"].cast<int>();
-  if (o.contains("relinearize_tol")) opt.relinearize_tol = o["relinearize_tol"].cast<double>();
-  if (o.contains("n_threads")) opt.n_threads = o["n_threads"].cast<int>();
+  read_option(o, "s_max_frames", opt.s_max_frames);
+  read_option(o, "s_search_tol", opt.s_search_tol);
+  read_option(o, "fit_view_scale", opt.fit_view_scale);
+  read_option(o, "view_threshold", opt.view_threshold);
+  read_option(o, "min_motion", opt.min_motion);
   return opt;
 }
 
-// y, r: (V, T, K, 2); nominal: (T, K, D). Returns a dict of output arrays.
-py::dict run_smoother(const lp3d::ObservationModel& model, const Arr& y, const Arr& r, const Arr& nominal,
-                      const py::dict& options) {
-  const py::ssize_t V = model.views(), D = model.dim();
-  require(y, {V, -1, -1, 2}, "y");
-  const py::ssize_t T = y.shape(1), K = y.shape(2);
-  require(r, {V, T, K, 2}, "r");
-  require(nominal, {T, K, D}, "nominal");
-  const lp3d::SmootherOptions opt = make_options(options);
-  Arr mean({T, K, D}), cov({T, K, D, D}), rep({V, T, K, py::ssize_t(2)}), repv({V, T, K, py::ssize_t(2)}),
-      infl({V, T, K}), s({K}), a({K}), b({V, K}), dis({V, K}), ll({K}), m0({K, D}), P0({K, D, D});
-  py::array_t<int32_t> iters({K});
-  lp3d::SmootherOutputs out;
-  out.mean = mean.mutable_data();
-  out.cov = cov.mutable_data();
-  out.reprojection = rep.mutable_data();
-  out.reprojection_var = repv.mutable_data();
-  out.inflation = infl.mutable_data();
-  out.s = s.mutable_data();
-  out.noise_scale = a.mutable_data();
-  out.view_scale = b.mutable_data();
-  out.disagreement = dis.mutable_data();
-  out.loglik = ll.mutable_data();
-  out.iterations = iters.mutable_data();
-  out.prior_mean = m0.mutable_data();
-  out.prior_cov = P0.mutable_data();
-  const double *yp = y.data(), *rp = r.data(), *np_ = nominal.data();
-  {
-    py::gil_scoped_release release;
-    lp3d::smooth_keypoints(model, yp, rp, np_, static_cast<int>(T), static_cast<int>(K), opt, out);
-  }
-  py::dict res;
-  res["mean"] = mean;
-  res["covariance"] = cov;
-  res["reprojection"] = rep;
-  res["reprojection_variance"] = repv;
-  res["inflation"] = infl;
-  res["s"] = s;
-  res["noise_scale"] = a;
-  res["view_scale"] = b;
-  res["view_disagreement"] = dis;
-  res["log_likelihood"] = ll;
-  res["iterations"] = iters;
-  res["prior_mean"] = m0;
-  res["prior_covariance"] = P0;
-  return res;
+lp3d::FixedLagOptions make_fixed_lag_options(const py::dict& o) {
+  lp3d::FixedLagOptions opt;
+  read_shared_options(o, opt);
+  read_option(o, "lag", opt.lag);
+  read_option(o, "prior_scale", opt.prior_scale);
+  read_option(o, "window_iterations", opt.window_iterations);
+  return opt;
 }
 
 // The observation model of a smoother kind: "single_view"; "linear" with A (K, 2V, D), b (K, 2V);
@@ -294,34 +268,7 @@ std::unique_ptr<lp3d::ObservationModel> make_model(const std::string& kind, cons
   throw std::invalid_argument("kind: expected 'single_view', 'linear' or 'calibrated', got '" + kind + "'");
 }
 
-lp3d::FixedLagOptions make_fixed_lag_options(const py::dict& o) {
-  lp3d::FixedLagOptions opt;
-  auto vec = [&](const char* key, std::vector<double>& dst) {
-    if (o.contains(key) && !o[key].is_none()) {
-      const Arr a = o[key].cast<Arr>();
-      dst.assign(a.data(), a.data() + a.size());
-    }
-  };
-  vec("s", opt.s);
-  vec("noise_scale", opt.noise_scale);
-  vec("view_scale", opt.view_scale);
-  vec("Q", opt.Q);
-  vec("m0", opt.m0);
-  vec("P0", opt.P0);
-  if (o.contains("lag")) opt.lag = o["lag"].cast<int>();
-  if (o.contains("prior_scale")) opt.prior_scale = o["prior_scale"].cast<double>();
-  if (o.contains("inflate")) opt.inflate = o["inflate"].cast<bool>();
-  if (o.contains("inflate_threshold")) opt.inflate_threshold = o["inflate_threshold"].cast<double>();
-  if (o.contains("inflate_factor")) opt.inflate_factor = o["inflate_factor"].cast<double>();
-  if (o.contains("inflate_max_iter")) opt.inflate_max_iter = o["inflate_max_iter"].cast<int>();
-  if (o.contains("relinearize_max_iter")) opt.relinearize_max_iter = o["relinearize_max_iter"].cast<int>();
-  if (o.contains("relinearize_tol")) opt.relinearize_tol = o["relinearize_tol"].cast<double>();
-  if (o.contains("window_iterations")) opt.window_iterations = o["window_iterations"].cast<int>();
-  if (o.contains("n_threads")) opt.n_threads = o["n_threads"].cast<int>();
-  return opt;
-}
-
-// Per-frame outputs of the fixed-lag smoother for n frames: arrays and the pointers to them.
+// Per-frame outputs of the smoothers for n frames: arrays and the pointers to them.
 struct FrameArrays {
   Arr mean, cov, rep, repv, infl;
   FrameArrays(py::ssize_t n, py::ssize_t K, py::ssize_t V, py::ssize_t D)
@@ -337,46 +284,80 @@ struct FrameArrays {
     return out;
   }
   py::dict to_dict() const {
-    py::dict d;
-    d["mean"] = mean;
-    d["covariance"] = cov;
-    d["reprojection"] = rep;
-    d["reprojection_variance"] = repv;
-    d["inflation"] = infl;
+    return py::dict("mean"_a = mean, "covariance"_a = cov, "reprojection"_a = rep, "reprojection_variance"_a = repv,
+                    "inflation"_a = infl);
+  }
+};
+
+// The outputs of a whole track: FrameArrays, and per keypoint the parameters used, the
+// log-likelihood and the iterations (what both smoothers fill).
+struct TrackArrays {
+  FrameArrays frames;
+  Arr s, a, b, ll;
+  py::array_t<int32_t> iters;
+  lp3d::SmootherOutputs out;
+  TrackArrays(py::ssize_t T, py::ssize_t K, py::ssize_t V, py::ssize_t D)
+      : frames(T, K, V, D), s({K}), a({K}), b({V, K}), ll({K}), iters({K}), out(frames.outputs()) {
+    out.s = s.mutable_data();
+    out.noise_scale = a.mutable_data();
+    out.view_scale = b.mutable_data();
+    out.loglik = ll.mutable_data();
+    out.iterations = iters.mutable_data();
+  }
+  py::dict to_dict(const py::dict& more = py::dict()) const {
+    py::dict d = frames.to_dict();
+    d.attr("update")(py::dict("s"_a = s, "noise_scale"_a = a, "view_scale"_a = b, "log_likelihood"_a = ll,
+                              "iterations"_a = iters, **more));
     return d;
   }
 };
 
-// y, r: (V, T, K, 2) as one stream. Returns a dict of output arrays (as run_smoother).
+// A whole track to smooth: the observation model of `kind`, y, r (V, T, K, 2) checked against it.
+struct Track {
+  std::unique_ptr<lp3d::ObservationModel> model;
+  py::ssize_t V, D, T, K;
+  Track(const std::string& kind, const py::dict& model_arrays, const Arr& y, const Arr& r)
+      : model(make_model(kind, model_arrays)), V(model->views()), D(model->dim()) {
+    require(y, {V, -1, -1, 2}, "y");
+    T = y.shape(1);
+    K = y.shape(2);
+    require(r, {V, T, K, 2}, "r");
+  }
+};
+
+// The offline smoother. y, r: (V, T, K, 2); nominal: (T, K, D). Returns a dict of output arrays.
+py::dict smooth(const std::string& kind, const py::dict& model_arrays, const Arr& y, const Arr& r, const Arr& nominal,
+                const py::dict& options) {
+  const Track track(kind, model_arrays, y, r);
+  require(nominal, {track.T, track.K, track.D}, "nominal");
+  const lp3d::SmootherOptions opt = make_options(options);
+  TrackArrays arrays(track.T, track.K, track.V, track.D);
+  Arr dis({track.V, track.K}), m0({track.K, track.D}), P0({track.K, track.D, track.D});
+  arrays.out.disagreement = dis.mutable_data();
+  arrays.out.prior_mean = m0.mutable_data();
+  arrays.out.prior_cov = P0.mutable_data();
+  const double *yp = y.data(), *rp = r.data(), *np_ = nominal.data();
+  {
+    py::gil_scoped_release release;
+    lp3d::smooth_keypoints(*track.model, yp, rp, np_, static_cast<int>(track.T), static_cast<int>(track.K), opt,
+                           arrays.out);
+  }
+  return arrays.to_dict(py::dict("view_disagreement"_a = dis, "prior_mean"_a = m0, "prior_covariance"_a = P0));
+}
+
+// The fixed-lag smoother over y, r: (V, T, K, 2) as one stream. Returns a dict of output arrays (as smooth).
 py::dict fixed_lag_smooth(const std::string& kind, const py::dict& model_arrays, const Arr& y, const Arr& r,
                           const py::dict& options) {
-  const auto model = make_model(kind, model_arrays);
-  const py::ssize_t V = model->views(), D = model->dim();
-  require(y, {V, -1, -1, 2}, "y");
-  const py::ssize_t T = y.shape(1), K = y.shape(2);
-  require(r, {V, T, K, 2}, "r");
+  const Track track(kind, model_arrays, y, r);
   const lp3d::FixedLagOptions opt = make_fixed_lag_options(options);
-  FrameArrays frames(T, K, V, D);
-  Arr s({K}), a({K}), b({V, K}), ll({K});
-  py::array_t<int32_t> iters({K});
-  lp3d::SmootherOutputs out = frames.outputs();
-  out.s = s.mutable_data();
-  out.noise_scale = a.mutable_data();
-  out.view_scale = b.mutable_data();
-  out.loglik = ll.mutable_data();
-  out.iterations = iters.mutable_data();
+  TrackArrays arrays(track.T, track.K, track.V, track.D);
   const double *yp = y.data(), *rp = r.data();
   {
     py::gil_scoped_release release;
-    lp3d::fixed_lag_keypoints(*model, yp, rp, static_cast<int>(T), static_cast<int>(K), opt, out);
+    lp3d::fixed_lag_keypoints(*track.model, yp, rp, static_cast<int>(track.T), static_cast<int>(track.K), opt,
+                              arrays.out);
   }
-  py::dict res = frames.to_dict();
-  res["s"] = s;
-  res["noise_scale"] = a;
-  res["view_scale"] = b;
-  res["log_likelihood"] = ll;
-  res["iterations"] = iters;
-  return res;
+  return arrays.to_dict();
 }
 
 // The online fixed-lag smoother: owns its observation model.
@@ -427,10 +408,7 @@ class FixedLagStream {
       ll.mutable_data()[k] = st.loglik;
       updates.mutable_data()[k] = st.max_updates;
     }
-    py::dict d;
-    d["log_likelihood"] = ll;
-    d["iterations"] = updates;
-    return d;
+    return py::dict("log_likelihood"_a = ll, "iterations"_a = updates);
   }
 
   int64_t frames_in() const { return smoother_.frames_in(); }
@@ -458,33 +436,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("shrink_variance", &shrink_variance, py::arg("variance"), py::arg("count"), py::arg("typical"),
         py::arg("weight"), py::arg("floor"), py::arg("n_threads") = 0);
   m.def("chi2_2dof_quantile", &lp3d::chi2_2dof_quantile, py::arg("q"));
-  m.def(
-      "smooth_single_view",
-      [](const Arr& y, const Arr& r, const Arr& nominal, const py::dict& options) {
-        return run_smoother(lp3d::IdentityModel(), y, r, nominal, options);
-      },
-      py::arg("y"), py::arg("r"), py::arg("nominal"), py::arg("options"));
-  m.def(
-      "smooth_linear",
-      [](const Arr& y, const Arr& r, const Arr& nominal, const Arr& A, const Arr& b, const py::dict& options) {
-        // A: (K, 2V, D), b: (K, 2V)
-        if (A.ndim() != 3 || b.ndim() != 2 || A.shape(0) != b.shape(0) || A.shape(1) != b.shape(1) ||
-            A.shape(1) % 2 != 0)
-          throw std::invalid_argument("A, b: expected shapes (K, 2V, D) and (K, 2V)");
-        const lp3d::LinearModel model(A.data(), b.data(), static_cast<int>(A.shape(0)),
-                                      static_cast<int>(A.shape(1) / 2), static_cast<int>(A.shape(2)));
-        return run_smoother(model, y, r, nominal, options);
-      },
-      py::arg("y"), py::arg("r"), py::arg("nominal"), py::arg("A"), py::arg("b"), py::arg("options"));
-  m.def(
-      "smooth_calibrated",
-      [](const Arr& y, const Arr& r, const Arr& nominal, const Arr& K, const Arr& dist, const Arr& fisheye,
-         const Arr& R, const Arr& t, const py::dict& options) {
-        const lp3d::CameraModel model(make_cameras(K, dist, fisheye, R, t));
-        return run_smoother(model, y, r, nominal, options);
-      },
-      py::arg("y"), py::arg("r"), py::arg("nominal"), py::arg("K"), py::arg("dist"), py::arg("fisheye"), py::arg("R"),
-      py::arg("t"), py::arg("options"));
+  m.def("smooth", &smooth, py::arg("kind"), py::arg("model"), py::arg("y"), py::arg("r"), py::arg("nominal"),
+        py::arg("options"));
   m.def("fixed_lag_smooth", &fixed_lag_smooth, py::arg("kind"), py::arg("model"), py::arg("y"), py::arg("r"),
         py::arg("options"));
   py::class_<FixedLagStream>(m, "FixedLagStream")

@@ -348,6 +348,11 @@ class CameraRig:
             np.ascontiguousarray(np.stack([c.tvec for c in self.cameras])),
         )
 
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        """:meth:`_arrays` by name (``K``, ``dist``, ``fisheye``, ``R``, ``t``): the C++ core's
+        calibrated observation model."""
+        return dict(zip(("K", "dist", "fisheye", "R", "t"), self._arrays(), strict=True))
+
 
 def _toml_value(value) -> str:
     if isinstance(value, bool):

@@ -238,7 +238,7 @@ def _model(parameters: FixedLagParameters, rig: CameraRig | None) -> dict:
             raise TypeError(f"rig: expected a CameraRig for calibrated parameters, but got {type(rig).__name__}")
         if len(rig) != parameters.n_views:
             raise ValueError(f"rig: expected {parameters.n_views} cameras (the parameters' views), but got {len(rig)}")
-        return dict(zip(("K", "dist", "fisheye", "R", "t"), rig._arrays(), strict=True))
+        return rig._model_arrays()
     if rig is not None:
         raise ValueError(f"rig: expected None for {parameters.kind} parameters, but got a CameraRig")
     if parameters.kind == "linear":

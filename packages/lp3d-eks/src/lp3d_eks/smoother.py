@@ -240,8 +240,13 @@ def smooth_single_view(data, *, confidences: np.ndarray | None = None, **options
     V, T, K = obs.shape
     if V != 1:
         raise ValueError(f"data: expected a single view for smooth_single_view, but got {V} views")
-    out = _core.smooth_single_view(
-        obs.center, obs.variance, np.ascontiguousarray(obs.center[0]), opt.core(K, T, V, 2, inflate_default=False)
+    out = _core.smooth(
+        "single_view",
+        {},
+        obs.center,
+        obs.variance,
+        np.ascontiguousarray(obs.center[0]),
+        opt.core(K, T, V, 2, inflate_default=False),
     )
     return _result("single_view", out, obs)
 
@@ -275,8 +280,8 @@ def smooth_multiview(
     if V < 2:
         raise ValueError("data: expected at least 2 views for smooth_multiview (use smooth_single_view)")
     A, b, nominal = fit_linear_latent(obs, n_latent, confident_quantile)
-    out = _core.smooth_linear(
-        obs.center, obs.variance, nominal, A, b, opt.core(K, T, V, n_latent, inflate_default=True)
+    out = _core.smooth(
+        "linear", {"A": A, "b": b}, obs.center, obs.variance, nominal, opt.core(K, T, V, n_latent, inflate_default=True)
     )
     return _result("linear", out, obs, loadings=A, offset=b)
 
@@ -306,8 +311,8 @@ def smooth_calibrated(data, rig: CameraRig, *, confidences: np.ndarray | None = 
     if V < 2:
         raise ValueError("rig: expected at least 2 cameras for 3D smoothing")
     nominal = _triangulate(obs.center, rig, opt.n_threads)
-    out = _core.smooth_calibrated(
-        obs.center, obs.variance, nominal, *rig._arrays(), opt.core(K, T, V, 3, inflate_default=True)
+    out = _core.smooth(
+        "calibrated", rig._model_arrays(), obs.center, obs.variance, nominal, opt.core(K, T, V, 3, inflate_default=True)
     )
     return _result("calibrated", out, obs)
 

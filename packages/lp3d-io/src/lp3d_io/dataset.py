@@ -315,6 +315,15 @@ def _coord(names: Sequence[str]) -> np.ndarray:
     return np.array(list(names), dtype=str)
 
 
+def _dim_coords(dims: Mapping[str, tuple[Any, int]]) -> dict[str, np.ndarray]:
+    """The coordinates of named dims, in order, each from ``(values or None, size)``: ``time`` takes
+    frame indices (:func:`_time_coord`), any other dim names (``<dim>_names``, default ``<dim>_0, ...``)."""
+    return {
+        dim: _time_coord(values, n) if dim == "time" else _coord(_names(values, n, dim, f"{dim}_names"))
+        for dim, (values, n) in dims.items()
+    }
+
+
 def _float_array(values: Any, what: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind == "f":
@@ -411,10 +420,15 @@ def predictions_arrays(
     """
     pos = _with_individual(_float_array(position, "position"), 5, "position")
     M, V, T, K, I = pos.shape[:5]  # noqa: E741
-    views = _names(view_names, V, "view", "view_names")
-    keypoints = _names(keypoint_names, K, "keypoint", "keypoint_names")
-    members = _names(member_names, M, "member", "member_names")
-    individuals = _names(individual_names, I, "individual", "individual_names")
+    coords = _dim_coords(
+        {
+            "member": (member_names, M),
+            "view": (view_names, V),
+            "time": (time, T),
+            "keypoint": (keypoint_names, K),
+            "individual": (individual_names, I),
+        }
+    )
     _check_shape(pos, {"member": M, "view": V, "time": T, "keypoint": K, "individual": I, "space": 2}, "position")
     if confidence is None:
         conf = np.full(pos.shape[:-1], np.nan, dtype=pos.dtype)
@@ -425,14 +439,7 @@ def predictions_arrays(
         _check_shape(conf, dict(zip(_PREDICTION_VARS["confidence"], pos.shape[:-1], strict=True)), "confidence")
     return _numpy_dataset(
         {"position": (_PREDICTION_VARS["position"], pos), "confidence": (_PREDICTION_VARS["confidence"], conf)},
-        {
-            "member": _coord(members),
-            "view": _coord(views),
-            "time": _time_coord(time, T),
-            "keypoint": _coord(keypoints),
-            "individual": _coord(individuals),
-            "space": _coord(SPACE_2D),
-        },
+        {**coords, "space": _coord(SPACE_2D)},
         _attrs("predictions", fps=fps, source_software=source_software, source_files=source_files, session=session),
     )
 
@@ -474,10 +481,9 @@ def labels_arrays(
     return _numpy_dataset(
         {"position": (_LABEL_VARS["position"], pos), "image_path": (_LABEL_VARS["image_path"], paths.astype(str))},
         {
-            "view": _coord(_names(view_names, V, "view", "view_names")),
+            **_dim_coords({"view": (view_names, V)}),
             "frame": np.arange(N, dtype=np.int64),
-            "keypoint": _coord(_names(keypoint_names, K, "keypoint", "keypoint_names")),
-            "individual": _coord(_names(individual_names, I, "individual", "individual_names")),
+            **_dim_coords({"keypoint": (keypoint_names, K), "individual": (individual_names, I)}),
             "space": _coord(SPACE_2D),
         },
         _attrs("labels", fps=None, source_software=source_software, source_files=source_files, session=session),
@@ -608,10 +614,14 @@ def smoothed_arrays(
     return _numpy_dataset(
         data,
         {
-            "view": _coord(_names(view_names, V, "view", "view_names")),
-            "time": _time_coord(time, T),
-            "keypoint": _coord(_names(keypoint_names, K, "keypoint", "keypoint_names")),
-            "individual": _coord(_names(individual_names, I, "individual", "individual_names")),
+            **_dim_coords(
+                {
+                    "view": (view_names, V),
+                    "time": (time, T),
+                    "keypoint": (keypoint_names, K),
+                    "individual": (individual_names, I),
+                }
+            ),
             "image_space": _coord(SPACE_2D),
             **coords,
         },
@@ -681,10 +691,14 @@ def triangulated_arrays(
             "reprojection_error": (_TRIANGULATED_VARS["reprojection_error"], errors),
         },
         {
-            "view": _coord(_names(view_names, errors.shape[0], "view", "view_names")),
-            "time": _time_coord(time, T),
-            "keypoint": _coord(_names(keypoint_names, K, "keypoint", "keypoint_names")),
-            "individual": _coord(_names(individual_names, I, "individual", "individual_names")),
+            **_dim_coords(
+                {
+                    "view": (view_names, errors.shape[0]),
+                    "time": (time, T),
+                    "keypoint": (keypoint_names, K),
+                    "individual": (individual_names, I),
+                }
+            ),
             "space": _coord(SPACE_3D),
         },
         _attrs(

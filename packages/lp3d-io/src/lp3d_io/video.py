@@ -19,7 +19,7 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cv2
 import numpy as np
@@ -39,7 +39,37 @@ __all__ = [
 ]
 
 
-class VideoReader:
+_F = TypeVar("_F", bound="_Frames")
+
+
+class _Frames:
+    """What :class:`VideoReader` and :class:`SyncedVideos` share: ``frame_count`` frames, a context
+    manager that closes them, and sequential batches of frame indices."""
+
+    frame_count: int
+
+    def __len__(self) -> int:
+        return self.frame_count
+
+    def __enter__(self: _F) -> _F:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _batch_indices(self, batch_size: int, start: int, stop: int | None) -> Iterator[np.ndarray]:
+        """The indices ``(B,)`` of sequential batches from ``start`` to ``stop`` (default the end)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive number, but got {batch_size}")
+        stop = self.frame_count if stop is None else min(stop, self.frame_count)
+        for first in range(start, stop, batch_size):
+            yield np.arange(first, min(first + batch_size, stop))
+
+
+class VideoReader(_Frames):
     """Reads frames of one video file.
 
     Args:
@@ -68,15 +98,6 @@ class VideoReader:
             int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
         )
         self._next = 0  # index of the frame the capture decodes next
-
-    def __len__(self) -> int:
-        return self.frame_count
-
-    def __enter__(self) -> VideoReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Releases the file."""
@@ -115,15 +136,11 @@ class VideoReader:
         self, batch_size: int, start: int = 0, stop: int | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Sequential batches: ``(indices (B,), frames (B, height, width, 3))``, the last may be shorter."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive number, but got {batch_size}")
-        stop = self.frame_count if stop is None else min(stop, self.frame_count)
-        for first in range(start, stop, batch_size):
-            indices = np.arange(first, min(first + batch_size, stop))
+        for indices in self._batch_indices(batch_size, start, stop):
             yield indices, self.read_many(indices)
 
 
-class SyncedVideos:
+class SyncedVideos(_Frames):
     """Frame-synchronized videos of several views.
 
     Args:
@@ -180,15 +197,6 @@ class SyncedVideos:
         self.frame_count = max(0, min(lengths.values()))
         self.fps = fps[self.views[0]]
 
-    def __len__(self) -> int:
-        return self.frame_count
-
-    def __enter__(self) -> SyncedVideos:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
         for reader in self.readers.values():
             reader.close()
@@ -203,11 +211,7 @@ class SyncedVideos:
         self, batch_size: int, start: int = 0, stop: int | None = None
     ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
         """Sequential batches: ``(session indices (B,), {view: frames (B, height, width, 3)})``."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive number, but got {batch_size}")
-        stop = self.frame_count if stop is None else min(stop, self.frame_count)
-        for first in range(start, stop, batch_size):
-            indices = np.arange(first, min(first + batch_size, stop))
+        for indices in self._batch_indices(batch_size, start, stop):
             yield indices, {v: r.read_many(indices + self.offsets[v]) for v, r in self.readers.items()}
 
 

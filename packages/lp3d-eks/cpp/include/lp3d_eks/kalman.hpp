@@ -39,6 +39,16 @@ struct LinearizedObs {
     ok.assign(static_cast<size_t>(T) * V, 0);
   }
   size_t tv(int t, int v) const { return static_cast<size_t>(t) * V + v; }
+  // Copies keypoint k of frame `src_t` of y, r (V, src_T, K, 2) into frame t.
+  void set_frame(int t, const double* y_src, const double* r_src, int src_T, int src_t, int K, int k) {
+    for (int v = 0; v < V; ++v)
+      for (int cc = 0; cc < 2; ++cc) {
+        const size_t src = ((static_cast<size_t>(v) * src_T + src_t) * K + k) * 2 + cc;
+        const size_t dst = tv(t, v) * 2 + cc;
+        y[dst] = y_src[src];
+        r[dst] = r_src[src];
+      }
+  }
 };
 
 // Sufficient statistics of a filter pass for the marginal likelihood.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lp3d_eks/camera.hpp"
+#include "lp3d_eks/kalman.hpp"
 
 namespace lp3d {
 
@@ -28,6 +29,36 @@ class ObservationModel {
   // a keypoint there when no prior is given.
   virtual bool initial_point(int k, const double* y, const double* r, double* x) const = 0;
 };
+
+// Linearizes frame t of keypoint k's observations at the latent x (dim): J and c of each view
+// with data (a finite coordinate and variance), ok = whether the model is defined there; a view
+// without data gets ok = 0. `J` is scratch of size 2 * dim. Shared by the offline and the
+// fixed-lag smoother, so both linearize a frame alike.
+inline void linearize_frame(const ObservationModel& model, int k, int t, const double* x, LinearizedObs& obs,
+                            double* J) {
+  const int dim = obs.D;
+  double h[2];
+  for (int v = 0; v < obs.V; ++v) {
+    const size_t tv = obs.tv(t, v);
+    const double* yy = &obs.y[tv * 2];
+    const double* rr = &obs.r[tv * 2];
+    const bool any = (std::isfinite(yy[0]) && std::isfinite(rr[0]) && rr[0] >= 0.0) ||
+                     (std::isfinite(yy[1]) && std::isfinite(rr[1]) && rr[1] >= 0.0);
+    if (!any) {
+      obs.ok[tv] = 0;
+      continue;
+    }
+    obs.ok[tv] = model.evaluate(k, v, x, h, J) ? 1 : 0;
+    for (int c = 0; c < 2; ++c) {
+      double jx = 0.0;
+      for (int d = 0; d < dim; ++d) {
+        obs.J[(tv * 2 + c) * dim + d] = J[c * dim + d];
+        jx += J[c * dim + d] * x[d];
+      }
+      obs.c[tv * 2 + c] = h[c] - jx;
+    }
+  }
+}
 
 class IdentityModel final : public ObservationModel {
  public:
