@@ -219,6 +219,35 @@ def test_views_without_video_are_drawn_at_their_calibrated_size_and_say_so(proje
         shot(page, "viewer-without-videos")
 
 
+_PIXELS = "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
+
+
+def test_two_animals_in_their_colours_with_a_toggle_each(two_animals_dir, browser, tmp_path):
+    _require_browser()
+    root = tmp_path / "project"
+    shutil.copytree(two_animals_dir, root, ignore=shutil.ignore_patterns(".lp3d-app"))
+    with running_app(root) as url, open_page(browser, url) as page:
+        page.click("[data-testid=open-synthetic]")
+        page.wait_for_selector("[data-testid=viewer-page][data-shown='0']")
+        canvas = "[data-testid=view-cam0]"
+        page.wait_for_selector("[data-testid=scene3d][data-animals='2']")
+        shot(page, "viewer-two-animals")
+        assert page.inner_text("[data-testid=individuals]").split() == ["light", "dark"]
+        assert page.get_attribute("[data-testid=individual-color-dark]", "value") == "#e040fb"
+        assert page.get_attribute(canvas, "data-animals") == "light,dark"
+        both = np.array(page.eval_on_selector(canvas, _PIXELS))
+        page.uncheck("[data-testid=individual-dark]")
+        page.wait_for_selector("[data-testid=scene3d][data-animals='1']")
+        assert page.get_attribute(canvas, "data-animals") == "light"
+        light = np.array(page.eval_on_selector(canvas, _PIXELS))
+        page.fill("[data-testid=individual-color-light]", "#00ffff")  # a colour input's value, as a picker sets it
+        recoloured = np.array(page.eval_on_selector(canvas, _PIXELS))
+        assert (both != light).sum() > 100 and (light != recoloured).sum() > 20
+        page.wait_for_function("document.querySelector('[data-testid=timeseries]').dataset.individual === 'light'")
+        page.select_option("[data-testid=series-individual]", "dark")
+        page.wait_for_function("document.querySelector('[data-testid=timeseries]').dataset.individual === 'dark'")
+
+
 # --- the whole life cycle (issue #14) -------------------------------------------------------------------
 
 

@@ -68,7 +68,7 @@ class SourceOut(BaseModel):
     members: list[str]
     n_frames: int
     fps: float | None
-    individuals: list[str] = Field(default_factory=list, description="the animals (one for a single animal)")
+    individuals: list[str] = Field(description="the animals (one for a single animal)")
 
 
 class PredictionFolderOut(BaseModel):
@@ -112,7 +112,7 @@ class SessionOut(BaseModel):
     calibration: str | None
     sources: list[SourceOut]
     individuals: list[str] = Field(
-        default_factory=list, description="the animals of its sources (several: the viewer colours and toggles each)"
+        description="the animals of its sources (several: the viewer colours and toggles each)"
     )
 
 

@@ -91,8 +91,8 @@ export const api = {
   frame: (session: string, frame: number, sources: string[]) =>
     call<Frame>(`api/sessions/${enc(session)}/frames/${frame}${query({ sources: sources.join(",") })}`),
   videoUrl: (session: string, view: string, frame: number) => `api/sessions/${enc(session)}/video/${enc(view)}/${frame}`,
-  series: (source: string, keypoint: string, start: number, stop: number, width: number, members = false) =>
-    call<Series>(`api/sources/${enc(source)}/series${query({ keypoint, start, stop, width, members })}`),
+  series: (source: string, keypoint: string, start: number, stop: number, width: number, members = false, individual: string | null = null) =>
+    call<Series>(`api/sources/${enc(source)}/series${query({ keypoint, start, stop, width, members, individual })}`),
   statistics: (source: string) => call<Statistics>(`api/sources/${enc(source)}/statistics`),
   errors: () => call<Errors>("api/diagnostics/errors"),
   jobs: () => call<Job[]>("api/jobs"),

@@ -1520,7 +1520,7 @@ export interface components {
              * Individuals
              * @description the animals of its sources (several: the viewer colours and toggles each)
              */
-            individuals?: string[];
+            individuals: string[];
             /** Keypoints */
             keypoints: string[];
             /**
@@ -1691,7 +1691,7 @@ export interface components {
              * Individuals
              * @description the animals (one for a single animal)
              */
-            individuals?: string[];
+            individuals: string[];
             /** Keypoints */
             keypoints: string[];
             /** Label */

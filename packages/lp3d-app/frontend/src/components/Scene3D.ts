@@ -1,7 +1,9 @@
-/** The smoothed skeleton in 3D at the cursor's frame: rotate (drag), zoom (wheel). */
+/** The smoothed skeleton(s) in 3D at the cursor's frame, one per animal: rotate (drag), zoom (wheel). */
 import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { h } from "../lib/dom";
+
+const SKELETON_COLOR = "#ffeb3b";
 
 export function Scene3D(keypoints: string[], skeleton: [string, string][], colors: string[]) {
   const element = h("div", { class: "scene3d", "data-testid": "scene3d" });
@@ -19,50 +21,81 @@ export function Scene3D(keypoints: string[], skeleton: [string, string][], color
   const grid = new THREE.GridHelper(400, 8, 0x444444, 0x2a2a2a);
   grid.rotation.x = Math.PI / 2;
   scene.add(grid);
-  const spheres = keypoints.map((_, k) => {
-    const mesh = new THREE.Mesh(new THREE.SphereGeometry(1, 12, 8), new THREE.MeshBasicMaterial({ color: colors[k] }));
-    scene.add(mesh);
-    return mesh;
-  });
   const pairs = skeleton.map(([a, b]) => [keypoints.indexOf(a), keypoints.indexOf(b)]).filter(([a, b]) => a >= 0 && b >= 0);
-  const lineGeometry = new THREE.BufferGeometry();
-  const linePositions = new Float32Array(pairs.length * 6);
-  lineGeometry.setAttribute("position", new THREE.BufferAttribute(linePositions, 3));
-  scene.add(new THREE.LineSegments(lineGeometry, new THREE.LineBasicMaterial({ color: 0xffeb3b })));
+  /** One skeleton per animal: its keypoints' spheres (keypoint colours) and its bones (the animal's colour). */
+  const animals: { spheres: THREE.Mesh[]; positions: Float32Array; geometry: THREE.BufferGeometry; lines: THREE.LineSegments }[] = [];
+  let sphereScale = 1;
+  function animal(i: number) {
+    while (animals.length <= i) {
+      const spheres = keypoints.map((_, k) => {
+        const mesh = new THREE.Mesh(new THREE.SphereGeometry(1, 12, 8), new THREE.MeshBasicMaterial({ color: colors[k] }));
+        mesh.scale.setScalar(sphereScale);
+        scene.add(mesh);
+        return mesh;
+      });
+      const positions = new Float32Array(pairs.length * 6);
+      const geometry = new THREE.BufferGeometry();
+      geometry.setAttribute("position", new THREE.BufferAttribute(positions, 3));
+      const lines = new THREE.LineSegments(geometry, new THREE.LineBasicMaterial({ color: SKELETON_COLOR }));
+      scene.add(lines);
+      animals.push({ spheres, positions, geometry, lines });
+    }
+    return animals[i];
+  }
+  animal(0);
   let framed = false;
   const render = () => renderer.render(scene, camera);
   controls.addEventListener("change", render);
+  const valid = (p: (number | null)[]) => p[0] !== null && p[1] !== null && p[2] !== null;
 
-  function show(points: (number | null)[][] | null | undefined, frame: number) {
-    if (!points) {
+  /** Draws each animal's `(keypoint, 3)` points (null: no 3D result); `color` its bones' (default yellow). */
+  function show(shown: { points: (number | null)[][]; color?: string | null }[] | null, frame: number) {
+    if (!shown) {
       status.textContent = "No 3D result for this source (smooth with a calibration).";
-      spheres.forEach((s) => (s.visible = false));
+      animals.forEach((a) => {
+        a.spheres.forEach((s) => (s.visible = false));
+        a.lines.visible = false;
+      });
       render();
       return;
     }
-    const valid = points.filter((p) => p[0] !== null && p[1] !== null && p[2] !== null) as number[][];
-    if (!framed && valid.length) {
-      const c = [0, 1, 2].map((i) => valid.reduce((s, p) => s + p[i], 0) / valid.length);
-      const extent = Math.max(...valid.map((p) => Math.hypot(p[0] - c[0], p[1] - c[1], p[2] - c[2])), 10);
-      spheres.forEach((s) => s.scale.setScalar(extent / 25));
+    const all = shown.flatMap((a) => a.points.filter(valid)) as number[][];
+    if (!framed && all.length) {
+      const c = [0, 1, 2].map((i) => all.reduce((s, p) => s + p[i], 0) / all.length);
+      const extent = Math.max(...all.map((p) => Math.hypot(p[0] - c[0], p[1] - c[1], p[2] - c[2])), 10);
+      const one = shown[0].points.filter(valid) as number[][]; // spheres sized by one animal
+      const o = [0, 1, 2].map((i) => one.reduce((s, p) => s + p[i], 0) / Math.max(one.length, 1));
+      sphereScale = Math.max(...one.map((p) => Math.hypot(p[0] - o[0], p[1] - o[1], p[2] - o[2])), 10) / 25;
+      animals.forEach((a) => a.spheres.forEach((s) => s.scale.setScalar(sphereScale)));
       controls.target.set(c[0], c[1], c[2]);
       camera.position.set(c[0] + 3 * extent, c[1] - 3 * extent, c[2] + 2 * extent);
       controls.update();
       framed = true;
     }
-    points.forEach((p, k) => {
-      const ok = p[0] !== null && p[1] !== null && p[2] !== null;
-      spheres[k].visible = ok;
-      if (ok) spheres[k].position.set(p[0]!, p[1]!, p[2]!);
+    if (shown.length) animal(shown.length - 1);
+    animals.forEach((a, i) => {
+      const points = shown[i]?.points;
+      a.lines.visible = !!points;
+      if (!points) {
+        a.spheres.forEach((s) => (s.visible = false));
+        return;
+      }
+      (a.lines.material as THREE.LineBasicMaterial).color.set(shown[i].color ?? SKELETON_COLOR);
+      points.forEach((p, k) => {
+        const ok = valid(p);
+        a.spheres[k].visible = ok;
+        if (ok) a.spheres[k].position.set(p[0]!, p[1]!, p[2]!);
+      });
+      pairs.forEach(([j, k], b) => {
+        const p = points[j];
+        const q = points[k];
+        a.positions.set([p[0] ?? 0, p[1] ?? 0, p[2] ?? 0, q[0] ?? 0, q[1] ?? 0, q[2] ?? 0], b * 6);
+      });
+      a.geometry.attributes.position.needsUpdate = true;
     });
-    pairs.forEach(([a, b], i) => {
-      const p = points[a];
-      const q = points[b];
-      linePositions.set([p[0] ?? 0, p[1] ?? 0, p[2] ?? 0, q[0] ?? 0, q[1] ?? 0, q[2] ?? 0], i * 6);
-    });
-    lineGeometry.attributes.position.needsUpdate = true;
     status.textContent = `frame ${frame}`;
     element.dataset.frame = String(frame);
+    element.dataset.animals = String(shown.length);
     render();
   }
 

@@ -1,5 +1,6 @@
 /** One keypoint over time, linked to the cursor: x and y per view (centre, EKS with its 95% band, and each
- * member when asked), ensemble and posterior variance, reprojection error with the inflated frames, and s.
+ * member when asked), ensemble and posterior variance, reprojection error with the inflated frames, and s;
+ * of one animal (a choice when the session has several).
  * Click a point: the viewer goes to its frame. Drag to zoom: the zoomed range is fetched again, decimated on
  * the server. */
 import uPlot from "uplot";
@@ -20,18 +21,24 @@ export function TimeSeriesPanel(session: Session, cursor: TimeCursor) {
   let loadedStep = 1;
   const keypointSelect = h("select", { "data-testid": "series-keypoint" }, ...session.keypoints.map((k) => h("option", { value: k, text: k })));
   const sourceSelect = h("select", { "data-testid": "series-source" }, ...session.sources.map((s) => h("option", { value: s.id, text: s.label, selected: s.id === source?.id })));
+  let individual: string | null = session.individuals[0] ?? null;
+  const individualSelect = h("select", { "data-testid": "series-individual" }, ...session.individuals.map((i) => h("option", { value: i, text: i })));
   const membersBox = h("input", { type: "checkbox", "data-testid": "series-members" });
   const membersLabel = h("label", { title: "each ensemble member's x and y" }, membersBox, " members");
   const info = h("span", { class: "hint", "data-testid": "series-info" });
   const reset = h("button", { text: "Whole session" });
   const charts = h("div", { class: "charts" });
-  const element = h("section", { class: "timeseries", "data-testid": "timeseries" }, h("div", { class: "toolbar" }, h("b", { text: "Time series " }), keypointSelect, sourceSelect, membersLabel, reset, info), charts);
+  const element = h("section", { class: "timeseries", "data-testid": "timeseries" }, h("div", { class: "toolbar" }, h("b", { text: "Time series " }), keypointSelect, session.individuals.length > 1 ? individualSelect : null, sourceSelect, membersLabel, reset, info), charts);
   keypointSelect.onchange = () => {
     keypoint = keypointSelect.value;
     load();
   };
   sourceSelect.onchange = () => {
     source = session.sources.find((s) => s.id === sourceSelect.value);
+    load();
+  };
+  individualSelect.onchange = () => {
+    individual = individualSelect.value;
     load();
   };
   membersBox.onchange = () => load();
@@ -144,8 +151,10 @@ export function TimeSeriesPanel(session: Session, cursor: TimeCursor) {
       chart("3D position", time, ["x", "y", "z"].map((a, i) => ({ label: a, values: data.space[a], color: VIEW_COLORS[i] })), width);
     }
     const columns = data.step > 1 ? `${data.step} frames per column (min/max${data.overview ? " of 16-frame blocks" : ""})` : "every frame";
-    info.textContent = `s = ${data.s === null ? "—" : data.s.toPrecision(3)} · frames ${data.start}–${data.stop - 1} · ${columns}`;
+    const animal = session.individuals.length > 1 && data.individual ? `${data.individual} · ` : "";
+    info.textContent = `${animal}s = ${data.s === null ? "—" : data.s.toPrecision(3)} · frames ${data.start}–${data.stop - 1} · ${columns}`;
     element.dataset.ready = `${data.keypoint}:${data.start}:${data.stop}`;
+    element.dataset.individual = data.individual ?? "";
   }
 
   async function load() {
@@ -158,7 +167,9 @@ export function TimeSeriesPanel(session: Session, cursor: TimeCursor) {
     element.dataset.ready = "";
     info.textContent = "reading the series… (the first time a long session is opened, its overview is built: seconds)";
     try {
-      render(await api.series(source.id, keypoint, range[0], range[1], width, membersBox.checked));
+      // a source without this animal (another store of the session) shows its first
+      const animal = individual && source.individuals.includes(individual) ? individual : null;
+      render(await api.series(source.id, keypoint, range[0], range[1], width, membersBox.checked, animal));
     } catch (err) {
       showError(charts, err);
     }

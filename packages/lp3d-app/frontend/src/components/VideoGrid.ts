@@ -1,10 +1,12 @@
 /** All views side by side: each view's frame with the overlays of the same frame, drawn together. A view
- * without a video is drawn blank at its image size (its video's, else its calibration's) and says so. */
+ * without a video is drawn blank at its image size (its video's, else its calibration's) and says so.
+ * Several animals: each animal's skeleton, rings around its EKS points and its name in its own colour; a
+ * hidden animal is not drawn. */
 import type { Frame, Session } from "../api/client";
 import { withAlpha } from "../lib/colors";
 import { imageSize } from "../lib/frames";
 import { h } from "../lib/dom";
-import type { OverlayState } from "./OverlayPanel";
+import { individualShown, individualTint, type OverlayState } from "./OverlayPanel";
 
 const SOURCE_COLORS = ["#ff9800", "#8bc34a", "#e040fb", "#03a9f4"];
 type P = (number | null)[];
@@ -36,26 +38,31 @@ export function VideoGrid(session: Session, colors: string[]) {
         ctx.font = `${size}px sans-serif`;
         ctx.fillText(`no video for ${session.views[v]}`, size / 2, size * 1.3);
       }
+      const animals = new Set<string>();
       if (overlay) {
-        overlay.sources.forEach((src, si) => {
-          if (!state.sources.includes(src.source)) return;
+        const order = [...new Set(overlay.sources.map((s) => s.source))]; // an entry per source and animal
+        overlay.sources.forEach((src) => {
+          if (!state.sources.includes(src.source) || !individualShown(state, src.individual)) return;
           const sourceInfo = session.sources.find((s) => s.id === src.source);
           const vi = sourceInfo ? sourceInfo.views.indexOf(session.views[v]) : v;
           if (vi < 0) return;
-          drawSource(ctx, src, vi, si, scale, state);
+          drawSource(ctx, src, vi, order.indexOf(src.source), scale, state);
+          if (src.individual) animals.add(src.individual);
         });
       }
       canvas.dataset.frame = String(frame);
+      canvas.dataset.animals = [...animals].join(",");
     });
   }
 
   function drawSource(ctx: CanvasRenderingContext2D, src: Frame["sources"][number], v: number, si: number, scale: number, state: OverlayState) {
     const L = state.layers;
     const accent = si === 0 ? null : SOURCE_COLORS[(si - 1) % SOURCE_COLORS.length];
+    const tint = individualTint(state, src.individual);
     const ok = (p: P | undefined): p is [number, number] => !!p && p[0] !== null && p[1] !== null;
     const track = (src.smoothed?.[v] ?? src.center[v]) as P[];
     if (L.skeleton.on && track) {
-      ctx.strokeStyle = L.skeleton.color;
+      ctx.strokeStyle = tint ?? L.skeleton.color;
       ctx.lineWidth = 1.5 * scale;
       for (const [a, b] of skeletonPairs) {
         const p = track[a];
@@ -118,8 +125,25 @@ export function VideoGrid(session: Session, colors: string[]) {
           ctx.beginPath();
           ctx.arc(p[0], p[1], 2.5 * scale, 0, 2 * Math.PI);
           ctx.fill();
+          if (tint) {
+            ctx.strokeStyle = tint;
+            ctx.lineWidth = 1.5 * scale;
+            ctx.beginPath();
+            ctx.arc(p[0], p[1], 4 * scale, 0, 2 * Math.PI);
+            ctx.stroke();
+          }
         }
       });
+    }
+    if (tint && src.individual) {
+      const shown = track.filter(ok);
+      if (shown.length) {
+        // the animal's name above its highest point
+        const top = shown.reduce((a, b) => (b[1] < a[1] ? b : a));
+        ctx.fillStyle = tint;
+        ctx.font = `${Math.round(9 * scale)}px sans-serif`;
+        ctx.fillText(src.individual, top[0] + 4 * scale, top[1] - 4 * scale);
+      }
     }
     if (L.inflated.on && src.inflated) {
       ctx.strokeStyle = L.inflated.color;

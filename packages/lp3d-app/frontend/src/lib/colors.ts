@@ -1,4 +1,5 @@
-/** Colours: one per keypoint around the hue circle (as lp3d_io.video.keypoint_colors), and a variance ramp. */
+/** Colours: one per keypoint around the hue circle (as lp3d_io.video.keypoint_colors), one per animal, and a
+ * variance ramp. */
 
 export function hsvToRgb(h: number, s: number, v: number): [number, number, number] {
   const i = Math.floor(h * 6) % 6;
@@ -24,6 +25,17 @@ export function toHex([r, g, b]: [number, number, number]): string {
 /** `n` distinct colours, evenly spaced in hue. */
 export function keypointColors(n: number): string[] {
   return Array.from({ length: n }, (_, k) => toHex(hsvToRgb(k / Math.max(n, 1), 0.85, 0.95)));
+}
+
+/** Animals' colours (skeleton, rings, 3D): yellow (the skeleton's colour of one animal), magenta, green,
+ * orange, blue; then evenly spaced hues. */
+const INDIVIDUAL_COLORS = ["#ffeb3b", "#e040fb", "#00e676", "#ff6e40", "#40c4ff"];
+
+/** `n` distinct colours for `n` animals. */
+export function individualColors(n: number): string[] {
+  return Array.from({ length: n }, (_, i) =>
+    i < INDIVIDUAL_COLORS.length ? INDIVIDUAL_COLORS[i] : toHex(hsvToRgb(((i - INDIVIDUAL_COLORS.length) / Math.max(n - INDIVIDUAL_COLORS.length, 1) + 0.08) % 1, 0.6, 1)),
+  );
 }
 
 /** A value in [lo, hi] on a blue -> yellow -> red ramp (for variances and errors). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { bucketSize, decimateMinMax, decimatedTime } from "./decimate";
 import { clampFrame, droppedFrames, formatTime, imageSize, parseFrame, playbackFrame, stepFrame } from "./frames";
-import { hsvToRgb, keypointColors, rampColor, withAlpha } from "./colors";
+import { hsvToRgb, individualColors, keypointColors, rampColor, withAlpha } from "./colors";
 
 describe("decimation", () => {
   it("keeps every value when a column is one frame", () => {
@@ -60,6 +60,11 @@ describe("colours", () => {
     expect(c[0]).toMatch(/^#[0-9a-f]{6}$/);
     expect(hsvToRgb(0, 1, 1)).toEqual([255, 0, 0]);
     expect(hsvToRgb(1 / 3, 1, 1)).toEqual([0, 255, 0]);
+  });
+  it("gives each animal its own colour, the first the skeleton's", () => {
+    for (const n of [1, 2, 5, 9]) expect(new Set(individualColors(n)).size).toBe(n);
+    expect(individualColors(2)).toEqual(["#ffeb3b", "#e040fb"]);
+    expect(individualColors(9).every((c) => /^#[0-9a-f]{6}$/.test(c))).toBe(true);
   });
   it("maps values on a ramp, clamped", () => {
     expect(rampColor(0, 0, 1)).toBe("#313695");

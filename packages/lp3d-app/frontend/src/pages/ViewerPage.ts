@@ -7,7 +7,7 @@ import { keypointColors } from "../lib/colors";
 import { TimeCursor } from "../lib/cursor";
 import { h, showError, type Page } from "../lib/dom";
 import { droppedFrames, playbackFrame } from "../lib/frames";
-import { OverlayPanel, defaultOverlays } from "../components/OverlayPanel";
+import { OverlayPanel, defaultOverlays, individualShown, individualTint } from "../components/OverlayPanel";
 import { PlaybackBar } from "../components/PlaybackBar";
 import { Scene3D } from "../components/Scene3D";
 import { TimeSeriesPanel } from "../components/TimeSeriesPanel";
@@ -31,7 +31,7 @@ export function ViewerPage(sessionId: string, startFrame: number): Page {
   function open(session: Session) {
     const cursor = new TimeCursor(Math.min(startFrame, Math.max(session.n_frames - 1, 0)), session.n_frames);
     const colors = keypointColors(session.keypoints.length);
-    const overlays = defaultOverlays(session.sources);
+    const overlays = defaultOverlays(session.sources, session.individuals);
     const grid = VideoGrid(session, colors);
     const scene = Scene3D(session.keypoints, session.skeleton as [string, string][], colors);
     const series = TimeSeriesPanel(session, cursor);
@@ -73,8 +73,10 @@ export function ViewerPage(sessionId: string, startFrame: number): Page {
 
     function paint(state: NonNullable<typeof shown>) {
       grid.draw(state.frame, state.images, state.overlay, overlays);
+      // the 3D view: the first shown source with a 3D result, each shown animal in its colour
       const first = state.overlay?.sources.find((s) => overlays.sources.includes(s.source) && s.position3d);
-      scene.show(first?.position3d ?? null, state.frame);
+      const animals = (state.overlay?.sources ?? []).filter((s) => s.source === first?.source && s.position3d && individualShown(overlays, s.individual));
+      scene.show(first ? animals.map((s) => ({ points: s.position3d!, color: individualTint(overlays, s.individual) })) : null, state.frame);
     }
 
     async function fetchFrame(frame: number) {
