@@ -21,7 +21,7 @@
    dropped sets, and latency per stage (capture -> model start, model, smoother, output; end to end:
    capture -> the frame's line, the lag included) p50 / p99.
 
-    .venv/bin/python bench/bench_fixed_lag.py                    # all three parts (~10 minutes on 2 cores)
+    .venv/bin/python bench/bench_fixed_lag.py                    # all three parts (~6 minutes on a loaded 2-core VM)
     .venv/bin/python bench/bench_fixed_lag.py --only latency     # or accuracy, live
     .venv/bin/python bench/bench_fixed_lag.py --seeds 1 --live-frames 400
 
