@@ -9,8 +9,10 @@ stage is scored against the generator's truth on every frame that no stage train
 labeled; pseudo-labeled frames excluded too), in every view: the mean pixel error per animal and
 over both, and the identity-swap rate, the share of (frame, view) where giving one animal's
 positions to the other would be closer to the truth (``lp3d_models.evaluation.identity_swaps``).
-For the EKS rows, the share of the ensemble's own swaps (frame, view) in which the smoother inflated
-an observation of that view (the swap caught as a cross-view inconsistency). The pipeline's own
+For the EKS rows, the share of its input's swaps (the ensemble mean's, the student's: (frame, view))
+in which the smoother inflated an observation of that view (the swap caught as a cross-view
+inconsistency), the share of the other (frame, view) with an inflation (false alarms), and the share
+of all its observations (view, frame, keypoint, animal) inflated. The pipeline's own
 table (held-out labeled frames) is printed too.
 
 Part 2, the smoother alone. Simulated ensembles of the same two animals (``make_ensemble_predictions``
@@ -19,8 +21,8 @@ every member), smoothed in 3D each animal on its own: the share of swapped obser
 false alarms elsewhere, and the swap rate of the ensemble median against that of EKS's
 reprojections (does smoothing undo the swap?).
 
-    .venv/bin/python bench/bench_two_animals.py                 # about 10 minutes on 2 cores
-    .venv/bin/python bench/bench_two_animals.py --steps 200 --frames 300   # a quick look
+    .venv/bin/python bench/bench_two_animals.py                 # about 15 minutes on a shared 2-core VM
+    .venv/bin/python bench/bench_two_animals.py --steps 50 --frames 480 --smoother-seeds 1   # a quick look (~2 min)
 """
 
 from __future__ import annotations
@@ -93,16 +95,20 @@ def score_against_truth(root: Path) -> list[dict[str, object]]:
     frames = np.array([t for t in range(truth.shape[1]) if t not in used])
     truth = truth[:, frames]
     rows = []
-    ensemble_swaps = None
+    input_swaps = None  # the swaps of the smoother's input (the stage before an EKS stage)
     for stage, (position, inflation) in stage_positions(root).items():
         estimate = position[:, frames]
         error = np.linalg.norm(estimate - truth, axis=-1)  # (view, time, keypoint, individual)
         swapped, scored = identity_swaps(estimate, truth)  # (view, time)
-        if stage.startswith("ensemble mean"):
-            ensemble_swaps = swapped
-        caught = float("nan")
-        if inflation is not None and ensemble_swaps is not None and ensemble_swaps.any():
-            caught = float(inflation[:, frames].any(axis=(2, 3))[ensemble_swaps].mean())
+        caught = false_alarms = inflated = float("nan")
+        if inflation is not None and input_swaps is not None:
+            inflated = float(inflation[:, frames].mean())
+            flagged = inflation[:, frames].any(axis=(2, 3))  # (view, time)
+            if input_swaps.any():
+                caught = float(flagged[input_swaps].mean())
+            false_alarms = float(flagged[scored & ~input_swaps].mean())
+        else:
+            input_swaps = swapped & scored
         rows.append(
             {
                 "stage": stage,
@@ -112,6 +118,8 @@ def score_against_truth(root: Path) -> list[dict[str, object]]:
                 "swaps": float(swapped.sum() / max(scored.sum(), 1)),
                 "n_swaps": int(swapped.sum()),
                 "caught": caught,
+                "false_alarms": false_alarms,
+                "inflated": inflated,
                 "scored": int(scored.sum()),
             }
         )
@@ -202,12 +210,16 @@ def main() -> None:
                 f"\nAgainst the generator's truth, every frame not trained on ({table[0]['scored']} frame x view "
                 "with both animals scored), mean pixel error:\n"
             )
-            print("| stage | light | dark | both | identity swaps | ensemble's swaps inflated by EKS |")
-            print("|---|---:|---:|---:|---:|---:|")
+            print(
+                "| stage | light | dark | both | identity swaps | input's swaps with an inflation | "
+                "other (frame, view) with an inflation | observations inflated |"
+            )
+            print("|---|---:|---:|---:|---:|---:|---:|---:|")
             for r in table:
                 print(
                     f"| {r['stage']} | {r['light']:.2f} | {r['dark']:.2f} | {r['all']:.2f} | "
-                    f"{_pct(r['swaps'])} ({r['n_swaps']}) | {_pct(r['caught'])} |"
+                    f"{_pct(r['swaps'])} ({r['n_swaps']}) | {_pct(r['caught'])} | {_pct(r['false_alarms'])} | "
+                    f"{_pct(r['inflated'])} |"
                 )
 
     rows = smoother_on_planted_swaps(args)
