@@ -536,7 +536,8 @@ def run_job(folder: Path, entry: str | None = None) -> int:
     logger.setLevel(logging.INFO)
 
     def stop(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one (the parent-death signal can
+        raise KeyboardInterrupt(f"signal {signum}")  # come twice) must not cut the record's last save
 
     signal.signal(signal.SIGTERM, stop)
     last = [0.0]
@@ -562,6 +563,7 @@ def run_job(folder: Path, entry: str | None = None) -> int:
 
         traceback.print_exc()
         record.state, record.error = "failed", one_line(err)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the job has ended: its end is written whole
     print(f"job {record.state}" + (f": {record.error}" if record.error else ""), flush=True)  # the log first:
     record.finished = time.time()  # a reader that sees the job end finds its last line
     record.save(folder)
