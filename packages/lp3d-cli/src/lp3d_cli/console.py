@@ -192,5 +192,8 @@ def shows_progress_bars() -> bool:
 def quiet_training_logs() -> None:
     """Hides Lightning's banner lines (accelerators, tips) unless ``--verbose``."""
     if SETTINGS.verbosity < 2:
+        # Lightning sets its loggers' level when it is imported: import it first (the training will)
+        with contextlib.suppress(ImportError):
+            import lightning.pytorch  # noqa: F401
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
         logging.getLogger("lightning.fabric").setLevel(logging.WARNING)

@@ -789,7 +789,7 @@ def demo(
     verbose: Verbose = False,
     debug: Debug = False,
 ) -> None:
-    """Run every part of lp3d on a synthetic calibrated session (about 70 s on 2 CPU cores).
+    """Run every part of lp3d on a synthetic calibrated session (about 2.5 minutes on 2 CPU cores).
 
     Simulates a ring of calibrated cameras filming an animal, then runs [bold]lp3d pipeline[/bold]: trains
     an ensemble of tiny models on the labeled frames, predicts every frame, smooths in 3D with the

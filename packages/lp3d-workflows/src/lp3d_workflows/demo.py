@@ -240,7 +240,7 @@ def smoothing_demo(
 
 def pipeline_demo_config(*, seed: int = 0, n_frames: int | None = None, animals: int = 1) -> dict[str, Any]:
     """The full demo's config: a calibrated 3-camera synthetic session and the tiny model
-    (:data:`lp3d_models.config.TINY_MODEL`), tuned to finish in about 70 s on 2 CPU cores after set-up.
+    (:data:`lp3d_models.config.TINY_MODEL`), tuned to finish in about 2.5 minutes on 2 CPU cores after set-up.
     KL heatmap loss (random initialization; MSE needs pretrained weights), the default coordinate
     loss, and calibration-aware training (3D augmentation and the triangulation loss): bench/RESULTS.md.
     ``animals``: animals in the arena (``data.synthetic.n_animals``; 1 writes no such key).
