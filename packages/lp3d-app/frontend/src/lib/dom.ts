@@ -19,6 +19,26 @@ export function showError(target: HTMLElement, err: unknown): void {
   target.replaceChildren(h("p", { class: "error", role: "alert", text: err instanceof Error ? err.message : String(err) }));
 }
 
+/** A form of ``children`` and ``message`` whose submit runs ``submit`` (the page does not reload; the
+ * message is cleared first and shows the error if ``submit`` throws). */
+export function actionForm(
+  children: (Node | string | null | undefined)[],
+  message: HTMLElement,
+  submit: () => Promise<unknown> | unknown,
+): HTMLFormElement {
+  const form = h("form", { class: "form" }, ...children, message);
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    message.replaceChildren();
+    try {
+      await submit();
+    } catch (err) {
+      showError(message, err);
+    }
+  };
+  return form;
+}
+
 export interface Page {
   element: HTMLElement;
   destroy(): void;

@@ -3,7 +3,7 @@
  * most inconsistent across views, pre-filled with the smoothed positions), then label them. */
 import { api, type Job, type Labels, type Project } from "../api/client";
 import { JobList } from "../components/JobList";
-import { h, showError, type Page } from "../lib/dom";
+import { actionForm, h, showError, type Page } from "../lib/dom";
 
 const METHODS: [string, string][] = [
   ["uniform", "uniform in time"],
@@ -91,21 +91,17 @@ export function FramesPage(): Page {
     session.onchange = update;
     method.onchange = update;
     update();
-    const form = h(
-      "form",
-      { class: "form" },
-      h("label", {}, "Session ", session),
-      h("label", {}, "Method ", method),
-      modelOnly,
-      h("label", {}, "Frames ", n),
-      note,
-      start,
+    const form = actionForm(
+      [
+        h("label", {}, "Session ", session),
+        h("label", {}, "Method ", method),
+        modelOnly,
+        h("label", {}, "Frames ", n),
+        note,
+        start,
+      ],
       message,
-    );
-    form.onsubmit = async (e) => {
-      e.preventDefault();
-      message.replaceChildren();
-      try {
+      async () => {
         const needsModel = method.value === "uncertain" || method.value === "inconsistent";
         jobs.follow(
           await api.extract({
@@ -116,10 +112,8 @@ export function FramesPage(): Page {
             min_gap: Number(gap.value),
           }),
         );
-      } catch (err) {
-        showError(message, err);
-      }
-    };
+      },
+    );
     element.replaceChildren(
       h("h1", { text: "Frames to label" }),
       form,

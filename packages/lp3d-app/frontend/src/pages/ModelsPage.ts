@@ -8,7 +8,7 @@ import { api, type Compare, type Distillation, type Job, type ModelForm, type Mo
 import { JobList, openInViewer } from "../components/JobList";
 import { MetricsChart } from "../components/MetricsChart";
 import { keypointColors } from "../lib/colors";
-import { h, showError, type Page } from "../lib/dom";
+import { actionForm, h, showError, type Page } from "../lib/dom";
 
 /** Seeds typed as "0, 1, 2" (or "0-3"). */
 export function parseSeeds(text: string): number[] | null {
@@ -356,24 +356,18 @@ export function ModelsPage(): Page {
     const smooth = h("input", { type: "checkbox", checked: true, "data-testid": "predict-smooth" });
     const start = h("button", { type: "submit", "data-testid": "predict-start", text: "Predict" });
     const message = h("div", {});
-    const form = h(
-      "form",
-      { class: "form" },
-      h("label", {}, "Run ", run),
-      h("div", {}, "Sessions: ", ...sessions.map(({ s, box }) => h("label", { class: "inline" }, box, ` ${s.name} `))),
-      h("label", {}, smooth, " then smooth each session (with its calibration) and open it in the viewer"),
-      start,
+    const form = actionForm(
+      [
+        h("label", {}, "Run ", run),
+        h("div", {}, "Sessions: ", ...sessions.map(({ s, box }) => h("label", { class: "inline" }, box, ` ${s.name} `))),
+        h("label", {}, smooth, " then smooth each session (with its calibration) and open it in the viewer"),
+        start,
+      ],
       message,
-    );
-    form.onsubmit = async (e) => {
-      e.preventDefault();
-      message.replaceChildren();
-      try {
+      async () => {
         jobs.follow(await api.predict({ run: run.value, sessions: sessions.filter((x) => x.box.checked).map((x) => x.s.id), smooth: smooth.checked }));
-      } catch (err) {
-        showError(message, err);
-      }
-    };
+      },
+    );
     return form;
   }
 
@@ -391,20 +385,16 @@ export function ModelsPage(): Page {
     const overwrite = h("input", { type: "checkbox" });
     const start = h("button", { type: "submit", "data-testid": "distill-start", text: "Choose the frames" });
     const message = h("div", {});
-    const form = h(
-      "form",
-      { class: "form" },
-      h("label", {}, "Teacher ", teacher),
-      h("div", {}, "Smoothed results: ", ...sources.map(({ s, box }) => h("label", { class: "inline" }, box, ` ${s.label} `))),
-      h("label", {}, "Student name ", name, " frames ", n, " steps ", steps),
-      h("label", {}, overwrite, " replace a student of this name"),
-      start,
+    const form = actionForm(
+      [
+        h("label", {}, "Teacher ", teacher),
+        h("div", {}, "Smoothed results: ", ...sources.map(({ s, box }) => h("label", { class: "inline" }, box, ` ${s.label} `))),
+        h("label", {}, "Student name ", name, " frames ", n, " steps ", steps),
+        h("label", {}, overwrite, " replace a student of this name"),
+        start,
+      ],
       message,
-    );
-    form.onsubmit = async (e) => {
-      e.preventDefault();
-      message.replaceChildren();
-      try {
+      async () => {
         jobs.follow(
           await api.distill({
             teacher: teacher.value,
@@ -415,10 +405,8 @@ export function ModelsPage(): Page {
             overwrite: overwrite.checked,
           }),
         );
-      } catch (err) {
-        showError(message, err);
-      }
-    };
+      },
+    );
     api.distillations().then((names) => {
       if (names.length) showDistillation(names[names.length - 1]);
     });

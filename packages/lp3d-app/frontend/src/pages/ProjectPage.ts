@@ -4,7 +4,7 @@
 import { api, type Job, type Project } from "../api/client";
 import { BoneEditor, type Bone } from "../components/BoneEditor";
 import { JobList } from "../components/JobList";
-import { h, showError, type Page } from "../lib/dom";
+import { actionForm, h, showError, type Page } from "../lib/dom";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -116,28 +116,22 @@ export function ProjectPage(): Page {
     keypoints.oninput = () => editor.setKeypoints(splitNames(keypoints.value));
     const create = h("button", { type: "submit", "data-testid": "create-project", text: "Create the project" });
     const message = h("div", { "data-testid": "create-message" });
-    const form = h(
-      "form",
-      { class: "form" },
-      h("label", {}, "Name ", name),
-      h("label", {}, "Views (camera names, as in the calibration) ", views),
-      h("label", {}, "Keypoints (one per line, or separated by commas) ", keypoints),
-      h("div", {}, h("b", { text: "Skeleton " }), h("span", { class: "hint", text: "(optional: bones drawn between keypoints)" }), editor.element),
-      create,
+    const form = actionForm(
+      [
+        h("label", {}, "Name ", name),
+        h("label", {}, "Views (camera names, as in the calibration) ", views),
+        h("label", {}, "Keypoints (one per line, or separated by commas) ", keypoints),
+        h("div", {}, h("b", { text: "Skeleton " }), h("span", { class: "hint", text: "(optional: bones drawn between keypoints)" }), editor.element),
+        create,
+      ],
       message,
-    );
-    form.onsubmit = async (e) => {
-      e.preventDefault();
-      message.replaceChildren();
-      const viewNames = splitNames(views.value);
-      const bad = viewNames.find((v) => !NAME.test(v));
-      if (bad !== undefined) return showError(message, `view ${JSON.stringify(bad)}: expected letters, digits, '_', '.' or '-'`);
-      try {
+      async () => {
+        const viewNames = splitNames(views.value);
+        const bad = viewNames.find((v) => !NAME.test(v));
+        if (bad !== undefined) return showError(message, `view ${JSON.stringify(bad)}: expected letters, digits, '_', '.' or '-'`);
         render(await api.createProject({ name: name.value.trim(), views: viewNames, keypoints: splitNames(keypoints.value), skeleton: editor.bones }));
-      } catch (err) {
-        showError(message, err);
-      }
-    };
+      },
+    );
     return h(
       "div",
       { "data-testid": "create-project-page" },

@@ -2,7 +2,7 @@
  * progress; open the result in the viewer. */
 import { api, type Project } from "../api/client";
 import { JobList, openInViewer } from "../components/JobList";
-import { h, showError, type Page } from "../lib/dom";
+import { actionForm, h, showError, type Page } from "../lib/dom";
 
 export function SmoothingPage(): Page {
   const element = h("section", { class: "smoothing", "data-testid": "smoothing-page" }, h("p", { text: "Loading…" }));
@@ -33,26 +33,22 @@ export function SmoothingPage(): Page {
     const overwrite = h("input", { type: "checkbox", name: "overwrite" });
     const start = h("button", { type: "submit", "data-testid": "smooth-start", text: "Smooth" });
     const message = h("div", { class: "status", "data-testid": "smooth-message" });
-    const form = h(
-      "form",
-      { class: "form" },
-      h("label", {}, "Predictions ", input),
-      h("label", {}, "Calibration ", calibration),
-      h("label", {}, "Output name ", name, h("span", { class: "hint", text: " → lp3d-app/smoothed/<name>/" })),
-      h("label", {}, "Ensemble centre ", ensemble),
-      h("label", {}, "Ensemble variance ", variance),
-      h("label", {}, "Smoothing parameter s ", s),
-      h("label", {}, "Frames to choose s ", sFrames),
-      h("label", {}, "Variance inflation ", inflate),
-      h("label", {}, overwrite, " replace an existing output"),
-      start,
+    const form = actionForm(
+      [
+        h("label", {}, "Predictions ", input),
+        h("label", {}, "Calibration ", calibration),
+        h("label", {}, "Output name ", name, h("span", { class: "hint", text: " → lp3d-app/smoothed/<name>/" })),
+        h("label", {}, "Ensemble centre ", ensemble),
+        h("label", {}, "Ensemble variance ", variance),
+        h("label", {}, "Smoothing parameter s ", s),
+        h("label", {}, "Frames to choose s ", sFrames),
+        h("label", {}, "Variance inflation ", inflate),
+        h("label", {}, overwrite, " replace an existing output"),
+        start,
+      ],
       message,
-    );
-    form.onsubmit = async (e) => {
-      e.preventDefault();
-      message.replaceChildren();
-      const sValue = s.value.trim();
-      try {
+      async () => {
+        const sValue = s.value.trim();
         const job = await api.smooth({
           input: input.value,
           calibration: calibration.value || null,
@@ -65,10 +61,8 @@ export function SmoothingPage(): Page {
           overwrite: overwrite.checked,
         });
         jobs.follow(job);
-      } catch (err) {
-        showError(message, err);
-      }
-    };
+      },
+    );
 
     element.replaceChildren(h("h1", { text: "Smoothing" }), inputs.length ? form : h("p", { text: "No predictions in this project to smooth." }), h("h2", { text: "Jobs" }), jobs.element);
     jobs.refresh();
