@@ -55,7 +55,7 @@ cpp-test: $(STAMP)
 # Python package (src/lp3d_app/static, ignored by git). Rebuilt when a source changes.
 FRONTEND := packages/lp3d-app/frontend
 FRONTEND_BUILD := packages/lp3d-app/src/lp3d_app/static/index.html
-FRONTEND_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) $(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/package-lock.json
+FRONTEND_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) $(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/package-lock.json $(FRONTEND)/openapi.json
 
 $(FRONTEND)/node_modules/.package-lock.json: $(FRONTEND)/package-lock.json
 	cd $(FRONTEND) && npm ci --no-audit --no-fund --loglevel=error
