@@ -199,6 +199,7 @@ class ErrorGroupOut(BaseModel):
     by_keypoint: dict[str, BoxOut]
     by_view: dict[str, BoxOut]
     n_frames: int
+    individual: str | None = Field(None, description="the animal scored, in a session of several")
 
 
 class ErrorsOut(BaseModel):

@@ -246,6 +246,8 @@ class ErrorGroup:
         by_keypoint: ``{keypoint: BoxStats}`` over views.
         by_view: ``{view: BoxStats}`` over keypoints.
         n_frames: scored frames found in the source.
+        individual: the animal scored, in a session of several (its name ends ``model`` too);
+            None for one animal.
     """
 
     model: str
@@ -255,6 +257,7 @@ class ErrorGroup:
     by_keypoint: dict[str, BoxStats] = field(default_factory=dict)
     by_view: dict[str, BoxStats] = field(default_factory=dict)
     n_frames: int = 0
+    individual: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,13 +268,16 @@ class ScoredFrames:
         part: ``test`` or ``val`` (a run's held-out frames), or ``all`` (every labeled frame).
         run: the run whose split it is (its name in the project), or None.
         description: one line for a page.
-        frames: ``{session: (frames (n,), labels (view, n, keypoint, 2))}``, views in the project's order.
+        frames: ``{session: (frames (n,), labels (view, n, individual, keypoint, 2))}``, views in the
+            project's order.
+        individuals: the label files' individuals (one, whatever its name, for a single animal).
     """
 
     part: str
     run: str | None
     description: str
     frames: dict[str, tuple[np.ndarray, np.ndarray]]
+    individuals: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -282,17 +288,19 @@ class LabeledErrors:
     scored: ScoredFrames
 
 
-def _labels_by_session(project: Project) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{session: (frames (n,), labels (view, n, keypoint, 2))}`` of the project's label files."""
+def _labels_by_session(project: Project) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
+    """``{session: (frames (n,), labels (view, n, individual, keypoint, 2))}`` of the project's label
+    files, and their individuals."""
     files = project.label_files()
     if not files:
-        return {}
+        return {}, []
     from lp3d_io.grouping import read_labels
     from lp3d_io.layout import frame_id
 
     ds = read_labels(files, list(files))
     paths = ds["image_path"].values  # (view, frame)
-    position = ds["position"].isel(individual=0).transpose("view", "frame", "keypoint", "space").values
+    position = ds["position"].transpose("view", "frame", "individual", "keypoint", "space").values
+    individuals = [str(i) for i in ds["individual"].values]
     view = str(ds["view"].values[0])
     out: dict[str, tuple[list[int], list[int]]] = {}
     for row in range(paths.shape[1]):
@@ -302,7 +310,8 @@ def _labels_by_session(project: Project) -> dict[str, tuple[np.ndarray, np.ndarr
             rows, frames = out.setdefault(session, ([], []))
             rows.append(row)
             frames.append(frame)
-    return {s: (np.array(frames, dtype=np.int64), position[:, rows]) for s, (rows, frames) in out.items()}
+    found = {s: (np.array(frames, dtype=np.int64), position[:, rows]) for s, (rows, frames) in out.items()}
+    return found, individuals
 
 
 def _held_out(run: RunInfo) -> tuple[str, set[tuple[str, int]]] | None:
@@ -326,7 +335,7 @@ def _held_out(run: RunInfo) -> tuple[str, set[tuple[str, int]]] | None:
 def scored_frames(project: Project) -> ScoredFrames:
     """The labeled frames to score: the held-out frames of the project's first run with a split
     (runs in the order :func:`lp3d_workflows.project.describe_project` lists them), else all."""
-    labels = _labels_by_session(project)
+    labels, individuals = _labels_by_session(project)
     n_all = sum(f.size for f, _ in labels.values())
     for run in project.runs:
         held = _held_out(run)
@@ -346,18 +355,19 @@ def scored_frames(project: Project) -> ScoredFrames:
                 f"the {n} held-out validation frames of run {run.name} (it has no test frames; these chose its "
                 "checkpoints, so they flatter its models)"
             )
-        return ScoredFrames(part, run.name, description, kept)
+        return ScoredFrames(part, run.name, description, kept, individuals)
     description = "every labeled frame"
     if n_all:
         description += (
             f" ({n_all}; no training run with held-out frames in the project, so models may have trained on them)"
         )
-    return ScoredFrames("all", None, description, labels)
+    return ScoredFrames("all", None, description, labels, individuals)
 
 
 def labeled_errors(project: Project, readers: dict[str, SourceReader]) -> LabeledErrors:
     """Pixel errors of every source on the scored labeled frames of its session (see the module
-    docstring and :func:`scored_frames`).
+    docstring and :func:`scored_frames`), per animal in a session of several (an animal of the
+    source matched to the label files' by name; one animal each matches whatever the names).
 
     Args:
         project: the project (its label files and runs).
@@ -375,34 +385,58 @@ def labeled_errors(project: Project, readers: dict[str, SourceReader]) -> Labele
         if frames.size == 0 or reader.keypoints != project.keypoints:
             continue
         v_idx = [reader.views.index(v) for v in project.views if v in reader.views]
-        truth = truth[[project.views.index(reader.views[v]) for v in v_idx]]
-        overlays = [reader.frame(int(f), read_ahead=False) for f in frames]
-        estimates: list[tuple[str, str, np.ndarray]] = []
-        name = _short(project, source)
-        if overlays[0].members is not None:
-            members = np.stack([o.members for o in overlays], axis=2)  # (member, view, n, keypoint, 2)
-            for m, member in enumerate(reader.members):
-                estimates.append((f"{name}: {member}", "member", members[m][v_idx]))
-        estimates.append(
-            (f"{name}: ensemble centre", "ensemble", np.stack([o.center for o in overlays], axis=1)[v_idx])
-        )
-        if overlays[0].smoothed is not None:
-            estimates.append((f"{name}: EKS", "smoothed", np.stack([o.smoothed for o in overlays], axis=1)[v_idx]))
-        views = [reader.views[v] for v in v_idx]
-        for model, stage, estimate in estimates:
-            error = np.sqrt(((estimate - truth) ** 2).sum(axis=-1))  # (view, n, keypoint)
-            groups.append(
-                ErrorGroup(
-                    model=model,
-                    source=source.id,
-                    stage=stage,
-                    overall=box_stats(error),
-                    by_keypoint={kp: box_stats(error[:, :, k]) for k, kp in enumerate(reader.keypoints)},
-                    by_view={view: box_stats(error[j]) for j, view in enumerate(views)},
-                    n_frames=int(frames.size),
-                )
-            )
+        truth = truth[[project.views.index(reader.views[v]) for v in v_idx]]  # (view, n, individual, keypoint, 2)
+        several = len(reader.individuals) > 1
+        for individual in reader.individuals:
+            if not several and len(scored.individuals) == 1:
+                label_index = 0
+            elif individual in scored.individuals:
+                label_index = scored.individuals.index(individual)
+            else:
+                continue
+            name = _short(project, source) + (f" ({individual})" if several else "")
+            overlays = [reader.frame(int(f), individual, read_ahead=False) for f in frames]
+            animal = individual if several else None
+            groups += _error_groups(name, source.id, reader, overlays, truth[:, :, label_index], v_idx, animal)
     return LabeledErrors(groups, scored)
+
+
+def _error_groups(
+    name: str,
+    source: str,
+    reader: SourceReader,
+    overlays: list,
+    truth: np.ndarray,
+    v_idx: list[int],
+    individual: str | None,
+) -> list[ErrorGroup]:
+    """One animal's :class:`ErrorGroup` of each member, the ensemble centre and the smoothed track;
+    ``truth`` is ``(view, n, keypoint, 2)`` in the views ``v_idx`` of the reader."""
+    estimates: list[tuple[str, str, np.ndarray]] = []
+    if overlays[0].members is not None:
+        members = np.stack([o.members for o in overlays], axis=2)  # (member, view, n, keypoint, 2)
+        for m, member in enumerate(reader.members):
+            estimates.append((f"{name}: {member}", "member", members[m][v_idx]))
+    estimates.append((f"{name}: ensemble centre", "ensemble", np.stack([o.center for o in overlays], axis=1)[v_idx]))
+    if overlays[0].smoothed is not None:
+        estimates.append((f"{name}: EKS", "smoothed", np.stack([o.smoothed for o in overlays], axis=1)[v_idx]))
+    views = [reader.views[v] for v in v_idx]
+    groups = []
+    for model, stage, estimate in estimates:
+        error = np.sqrt(((estimate - truth) ** 2).sum(axis=-1))  # (view, n, keypoint)
+        groups.append(
+            ErrorGroup(
+                model=model,
+                source=source,
+                stage=stage,
+                overall=box_stats(error),
+                by_keypoint={kp: box_stats(error[:, :, k]) for k, kp in enumerate(reader.keypoints)},
+                by_view={view: box_stats(error[j]) for j, view in enumerate(views)},
+                n_frames=len(overlays),
+                individual=individual,
+            )
+        )
+    return groups
 
 
 def _short(project: Project, source: SourceInfo) -> str:
