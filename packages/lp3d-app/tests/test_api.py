@@ -181,6 +181,31 @@ def test_errors_on_labeled_frames_per_animal(two_animals_dir, static_dir):
     assert smoothed["light"]["overall"]["median"] != smoothed["dark"]["overall"]["median"]
 
 
+def test_statistics_per_animal(two_animals_dir, static_dir):
+    from lp3d_io.store import read_group
+
+    store = two_animals_dir / "smoothed/synthetic/synthetic.zarr"
+    eks = read_group(store, "smoothed/eks").load()
+    with client_for(two_animals_dir, static_dir) as client:
+        source = next(s for s in client.get("/api/project", headers=AUTH).json()["sources"] if s["has_smoothed"])
+        url = f"/api/sources/{source['id']}/statistics"
+        first = client.get(url, headers=AUTH).json()
+        by_animal = {a: client.get(f"{url}?individual={a}", headers=AUTH).json() for a in ("light", "dark")}
+        bad = client.get(f"{url}?individual=grey", headers=AUTH)
+    assert first == by_animal["light"] and by_animal["dark"]["individual"] == "dark"
+    assert bad.status_code == 400 and "individual: expected one of ['light', 'dark']" in bad.json()["error"]
+    for animal, stats in by_animal.items():
+        one = eks.sel(individual=animal)
+        for k, keypoint in enumerate(stats["keypoints"]):  # s and the inflated share, from the store itself
+            assert stats["s"][keypoint] == pytest.approx(float(one["smoothing_parameter"].isel(keypoint=k)))
+        cell = next(c for c in stats["stats"] if c["keypoint"] == "nose" and c["view"] == "cam1")
+        nose = one.sel(keypoint="nose", view="cam1")
+        seen = np.isfinite(nose["ensemble_center"]).all("image_space").values
+        assert cell["n_observed"] == int(seen.sum())
+        assert cell["inflated"] == pytest.approx(((nose["inflation"].values > 1) & seen).sum() / seen.sum())
+    assert by_animal["light"]["s"] != by_animal["dark"]["s"]
+
+
 def test_statistics_and_errors(client, project):
     source = smoothed_source(project)
     stats = client.get(f"/api/sources/{source['id']}/statistics?n_worst=5", headers=AUTH).json()

@@ -179,6 +179,7 @@ class StatisticsOut(BaseModel):
     stats: list[KeypointViewStatsOut]
     inconsistent: list[WorstFrameOut]
     uncertain: list[WorstFrameOut]
+    individual: str = Field(description="the animal these statistics are of")
 
 
 class BoxOut(BaseModel):

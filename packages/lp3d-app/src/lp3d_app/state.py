@@ -104,10 +104,11 @@ class AppState:
         self._warmer.shutdown(wait=False, cancel_futures=True)
         self.frames.close()
 
-    def statistics(self, source: SourceInfo, n_worst: int, compute: Callable[[], dict]) -> dict:
-        """A source's statistics, computed once per state of its store (the reader's group versions)."""
+    def statistics(self, source: SourceInfo, options: tuple, compute: Callable[[], dict]) -> dict:
+        """A source's statistics with ``options`` (hashable), computed once per state of its store
+        (the reader's group versions)."""
         reader = self.reader(source)
-        key = (source.id, n_worst, *(tuple(g.version) for g in (reader.predictions, reader.smoothed) if g is not None))
+        key = (source.id, options, *(tuple(g.version) for g in (reader.predictions, reader.smoothed) if g is not None))
         with self._lock:
             found = self._statistics.get(key)
         if found is None:

@@ -85,7 +85,8 @@ class WorstFrame:
 
 @dataclass(frozen=True)
 class SourceStatistics:
-    """What :func:`source_statistics` found (``s`` per keypoint; the worst frames, worst first)."""
+    """What :func:`source_statistics` found for one animal (``s`` per keypoint; the worst frames,
+    worst first)."""
 
     source: str
     n_frames: int
@@ -95,6 +96,7 @@ class SourceStatistics:
     stats: list[KeypointViewStats]
     inconsistent: list[WorstFrame]
     uncertain: list[WorstFrame]
+    individual: str = ""
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -116,11 +118,15 @@ def _top(score: np.ndarray, n: int) -> np.ndarray:
     return top[np.lexsort((top, -score[top]))]
 
 
-def source_statistics(reader: SourceReader, source_id: str, *, n_worst: int = 20) -> SourceStatistics:
-    """Statistics and worst frames of a smoothed source (see the module docstring).
+def source_statistics(
+    reader: SourceReader, source_id: str, *, n_worst: int = 20, individual: str | None = None
+) -> SourceStatistics:
+    """Statistics and worst frames of a smoothed source (see the module docstring), for one animal
+    (``individual``; None: the first).
 
     Raises:
         ValueError: the source has no smoothed result.
+        UserError: ``individual`` is not one of the source's.
     """
     sm = reader.smoothed
     if sm is None:
@@ -128,6 +134,7 @@ def source_statistics(reader: SourceReader, source_id: str, *, n_worst: int = 20
             f"source {source_id}: expected a smoothed result (smooth it first), but it has only predictions"
         )
     T, K, V = reader.n_frames, len(reader.keypoints), len(reader.views)  # noqa: N806
+    i = reader.individual_index(individual)
     error = np.empty((K, V, T), dtype=np.float32)
     ensemble = np.empty((K, V, T), dtype=np.float32)
     posterior = np.empty((K, V, T), dtype=np.float32)
@@ -137,7 +144,7 @@ def source_statistics(reader: SourceReader, source_id: str, *, n_worst: int = 20
     uncertainty = np.empty(T)
     worst_error = np.zeros((T, 2), dtype=np.int64)  # keypoint, view
     worst_variance = np.zeros(T, dtype=np.int64)
-    for span in reader.spans(members=False):
+    for span in reader.spans(i, members=False):
         t = slice(span.start, span.stop)
         layers = span.layers
         center, track = layers["center"], layers["smoothed"]  # (view, time, keypoint, 2)
@@ -169,7 +176,7 @@ def source_statistics(reader: SourceReader, source_id: str, *, n_worst: int = 20
         worst_variance[t] = kp_var.argmax(axis=1)
     stats, s = [], {}
     for k, keypoint in enumerate(reader.keypoints):
-        s[keypoint] = float(np.asarray(sm.arrays["smoothing_parameter"][k, 0]))
+        s[keypoint] = float(np.asarray(sm.arrays["smoothing_parameter"][k, i]))
         for v, view in enumerate(reader.views):
             e = _finite(error[k, v]).astype(np.float64)
             median, p95, top = (float(x) for x in np.percentile(e, [50, 95, 99])) if e.size else (np.nan, np.nan, 1.0)
@@ -202,7 +209,9 @@ def source_statistics(reader: SourceReader, source_id: str, *, n_worst: int = 20
         WorstFrame(int(frames[t]), float(uncertainty[t]), reader.keypoints[worst_variance[t]])
         for t in _top(uncertainty, n_worst)
     ]
-    return SourceStatistics(source_id, T, reader.keypoints, reader.views[:V], s, stats, inconsistent, uncertain)
+    return SourceStatistics(
+        source_id, T, reader.keypoints, reader.views[:V], s, stats, inconsistent, uncertain, reader.individuals[i]
+    )
 
 
 # --- errors on labeled frames ------------------------------------------------------------------------

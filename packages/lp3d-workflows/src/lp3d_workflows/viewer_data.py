@@ -487,7 +487,8 @@ class SourceReader:
         if not 0 <= frame < self.n_frames:
             raise IndexError(f"frame: expected 0..{self.n_frames - 1}, but got {frame}")
 
-    def _individual(self, individual: str | None) -> int:
+    def individual_index(self, individual: str | None) -> int:
+        """The index of an animal of the source by name (None: the first); a user error otherwise."""
         if individual is None:
             return 0
         if individual not in self.individuals:
@@ -507,7 +508,7 @@ class SourceReader:
         """Every layer at ``frame`` (see :class:`FrameOverlay`); ``members=False`` leaves them out.
         ``read_ahead``: read the next time chunks on a thread (a viewer plays forward)."""
         self._check_frame(frame)
-        i = self._individual(individual)
+        i = self.individual_index(individual)
         layers = self._layers(frame, frame + 1, members=members, series=False, keypoints=slice(None), individual=i)
         at = {k: np.take(v, 0, axis=_time_axis(k)) for k, v in layers.items()}
         sm = self.smoothed
@@ -595,7 +596,7 @@ class SourceReader:
     ) -> KeypointSeries:
         """One keypoint over ``start..stop-1``, decimated to ``width`` columns (see :class:`KeypointSeries`)."""
         k = self.keypoint_index(keypoint)
-        i = self._individual(individual)
+        i = self.individual_index(individual)
         stop = self.n_frames if stop is None else min(int(stop), self.n_frames)
         start = max(int(start), 0)
         if stop <= start:

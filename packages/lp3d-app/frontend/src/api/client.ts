@@ -93,7 +93,7 @@ export const api = {
   videoUrl: (session: string, view: string, frame: number) => `api/sessions/${enc(session)}/video/${enc(view)}/${frame}`,
   series: (source: string, keypoint: string, start: number, stop: number, width: number, members = false, individual: string | null = null) =>
     call<Series>(`api/sources/${enc(source)}/series${query({ keypoint, start, stop, width, members, individual })}`),
-  statistics: (source: string) => call<Statistics>(`api/sources/${enc(source)}/statistics`),
+  statistics: (source: string, individual: string | null = null) => call<Statistics>(`api/sources/${enc(source)}/statistics${query({ individual })}`),
   errors: () => call<Errors>("api/diagnostics/errors"),
   jobs: () => call<Job[]>("api/jobs"),
   job: (id: string) => call<Job>(`api/jobs/${enc(id)}`),

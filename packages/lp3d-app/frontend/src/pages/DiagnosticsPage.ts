@@ -69,8 +69,10 @@ export function DiagnosticsPage(): Page {
 
   function render(project: Project) {
     const smoothed = project.sources.filter((s) => s.has_smoothed);
-    const select = h("select", { "data-testid": "diag-source" }, ...smoothed.map((s) => h("option", { value: s.id, text: `${s.label} · ${s.session}` })));
-    select.onchange = () => loadSource(select.value);
+    // one entry per source and animal (a session of several animals: statistics per animal)
+    const entries = smoothed.flatMap((s) => (s.individuals.length > 1 ? s.individuals.map((a) => ({ s, animal: a as string | null })) : [{ s, animal: null }]));
+    const select = h("select", { "data-testid": "diag-source" }, ...entries.map(({ s, animal }, i) => h("option", { value: String(i), text: `${s.label} · ${s.session}${animal === null ? "" : ` · ${animal}`}` })));
+    select.onchange = () => loadSource(entries[Number(select.value)].s.id, entries[Number(select.value)].animal);
     const byKeypoint = h("select", {}, h("option", { value: "overall", text: "all keypoints and views" }), ...project.keypoints.map((k) => h("option", { value: k, text: `keypoint ${k}` })));
     element.replaceChildren(
       h("h1", { text: "Diagnostics" }),
@@ -107,14 +109,17 @@ export function DiagnosticsPage(): Page {
         drawErrors();
       })
       .catch((err) => showError(errorsBox, err));
-    if (smoothed.length) loadSource(smoothed[smoothed.length - 1].id);
-    else sourceBox.replaceChildren(h("p", { text: "No smoothed results: run a smoothing job first." }));
+    if (entries.length) {
+      const last = entries.findIndex((e) => e.s.id === smoothed[smoothed.length - 1].id);
+      select.value = String(last);
+      loadSource(entries[last].s.id, entries[last].animal);
+    } else sourceBox.replaceChildren(h("p", { text: "No smoothed results: run a smoothing job first." }));
 
-    async function loadSource(id: string) {
+    async function loadSource(id: string, animal: string | null) {
       sourceBox.replaceChildren(h("p", { text: "Reading the source…" }));
       let stats: Statistics;
       try {
-        stats = await api.statistics(id);
+        stats = await api.statistics(id, animal);
       } catch (err) {
         showError(sourceBox, err);
         return;

@@ -56,12 +56,16 @@ def get_series(
 def get_statistics(
     *,
     n_worst: int = Query(20, ge=1, le=1000),
+    individual: str | None = Query(None, description="the animal (default: the first)"),
     source: SourceDep,
     reader: ReaderDep,
     state: StateDep,
 ) -> Response:
-    """Per keypoint and view: inflated share, variances, reprojection-error histogram; the worst frames."""
+    """Per keypoint and view: inflated share, variances, reprojection-error histogram; the worst frames
+    (of one animal)."""
     found = state.statistics(
-        source, n_worst, lambda: dataclass_json(source_statistics(reader, source.id, n_worst=n_worst))
+        source,
+        (n_worst, individual),
+        lambda: dataclass_json(source_statistics(reader, source.id, n_worst=n_worst, individual=individual)),
     )
     return NumpyJSONResponse(found)
