@@ -206,6 +206,27 @@ def test_statistics_per_animal(two_animals_dir, static_dir):
     assert by_animal["light"]["s"] != by_animal["dark"]["s"]
 
 
+def test_uncertain_frames_of_two_animals_score_the_worse_one(two_animals_dir, tmp_path):
+    from lp3d_io.store import read_group
+    from lp3d_workflows.frame_extraction import extract_frames
+    from lp3d_workflows.labeling import read_queue
+    from lp3d_workflows.project import describe_project
+
+    root = tmp_path / "p"
+    shutil.copytree(two_animals_dir, root, ignore=shutil.ignore_patterns(".lp3d-app"))
+    project = describe_project(root)
+    source = next(s for s in project.sources if s.smoothed is not None)
+    eks = read_group(source.store, "smoothed/eks")
+    variance = eks["position_variance"].sum("space").fillna(0.0).mean("keypoint")  # (time, individual)
+    worst = variance.max("individual").values
+    labeled = {int(p.stem.removeprefix("img")) for p in (root / "labeled-data").rglob("img*.png")}
+    found = extract_frames(project, project.sessions[0].id, "uncertain", 3, source=source.id, min_gap=1)
+    expected = [int(t) for t in np.argsort(-worst, kind="stable") if int(t) not in labeled][:3]
+    assert found.frames == expected
+    assert [q.score for q in read_queue(project)] == pytest.approx([worst[t] for t in expected], rel=1e-4)
+    assert not np.allclose(variance.sel(individual="light"), variance.sel(individual="dark"))
+
+
 def test_statistics_and_errors(client, project):
     source = smoothed_source(project)
     stats = client.get(f"/api/sources/{source['id']}/statistics?n_worst=5", headers=AUTH).json()

@@ -178,7 +178,8 @@ def _taken(project: Any, session: str) -> set[int]:
 def _worst(
     project: Any, source_id: str, kind: str, n: int, min_gap: int, exclude: set[int]
 ) -> tuple[list[int], list[float], Any]:
-    """The frames of a smoothed source the smoother found most uncertain / inconsistent, and its reader."""
+    """The frames of a smoothed source the smoother found most uncertain / inconsistent (in a session
+    of several animals, a frame scores its worst animal's score), and its reader."""
     from lp3d_workflows.diagnostics import source_statistics
     from lp3d_workflows.viewer_data import CACHE_DIR, SourceReader
 
@@ -186,10 +187,13 @@ def _worst(
     reader = SourceReader(
         source.store, source.predictions, source.smoothed, source.calibrated, cache=project.root / CACHE_DIR / source.id
     )
-    stats = source_statistics(reader, source.id, n_worst=reader.n_frames)
-    ranked = stats.uncertain if kind == "uncertain" else stats.inconsistent
-    frames = np.array([w.frame for w in ranked], dtype=np.int64)
-    scores = np.array([w.score for w in ranked], dtype=np.float64)
+    worst: dict[int, float] = {}
+    for individual in reader.individuals:
+        stats = source_statistics(reader, source.id, n_worst=reader.n_frames, individual=individual)
+        for w in stats.uncertain if kind == "uncertain" else stats.inconsistent:
+            worst[w.frame] = max(worst.get(w.frame, -np.inf), w.score)
+    frames = np.array(list(worst), dtype=np.int64)
+    scores = np.array(list(worst.values()), dtype=np.float64)
     chosen = spaced_top(frames, scores, n, min_gap, sorted(exclude))
     by_frame = dict(zip(frames.tolist(), scores.tolist(), strict=True))
     return chosen.tolist(), [by_frame[f] for f in chosen.tolist()], reader
