@@ -94,6 +94,24 @@ def test_trained_members_are_not_trained_again_silently(project):
         shutil.rmtree(project.root / "runs")
 
 
+def test_more_members_with_other_shared_settings_are_refused_before_the_job(project):
+    """The trainer's rule (lp3d_models.runs.run_conflicts): a run's members share its data and model
+    settings; the form that changes them for new seeds is refused before any job starts."""
+    from lp3d_models.config import save_config
+
+    run_dir = project.root / "runs" / "run1"
+    run_dir.mkdir(parents=True)
+    config = model_config(project, settings())
+    save_config(config, run_dir / "config.yaml")  # the run as the trainer saved it
+    try:
+        assert train_params(project, settings(seeds=[2]))[1] == "train run1 (seeds [2])"  # same settings
+        with pytest.raises(UserError, match=r"runs/run1: expected the run's own model.height, model.width, but"):
+            train_params(project, settings(seeds=[2], height=96, width=96))
+        assert train_params(project, settings(seeds=[2], height=96, width=96), overwrite=True)[0]["overwrite"]
+    finally:
+        shutil.rmtree(project.root / "runs")
+
+
 def test_metrics_of_every_member_follow_resumed_versions(tmp_path):
     logs = tmp_path / "seed_0" / "logs"
     (logs / "version_0").mkdir(parents=True)

@@ -25,19 +25,62 @@ from pathlib import Path
 
 import torch
 from lp3d_io.dataset import DEFAULT_INDIVIDUAL
-from lp3d_io.layout import CONFIG_FILE, RUN_FILE, checkpoint_path
+from lp3d_io.layout import CONFIG_FILE, RUN_FILE, checkpoint_path, member_name
 
 from lp3d_models.backbone import Pretrained
-from lp3d_models.config import Config, load_config
+from lp3d_models.config import Config, config_to_dict, load_config
 from lp3d_models.model import MultiViewPoseModel, build_model
 
 __all__ = [
+    "FIXED_SETTINGS",
+    "RunConflicts",
+    "run_conflicts",
     "read_run_info",
     "TrainedRun",
     "load_run",
     "load_member",
     "model_from_config",
 ]
+
+
+FIXED_SETTINGS = {
+    "data": ("root", "views", "labels", "crops", "synthetic", "val_fraction", "test_fraction", "split_seed", "split"),
+    "model": ("backbone", "height", "width", "heatmap_stride", "head_channels", "joint_blocks"),
+    "loss": ("sigma",),
+}
+"""The settings every member of a run shares (``section: keys``): more members, or a resumed one, must
+be trained with the run's own."""
+
+
+@dataclass(frozen=True)
+class RunConflicts:
+    """What stands between a config and its run directory (:func:`run_conflicts`).
+
+    Attributes:
+        changed: ``section.key`` of :data:`FIXED_SETTINGS` that differ from the run's saved config.
+        trained: members of the requested seeds with a last checkpoint already.
+        saved_seeds: the seeds of the run's saved config (None: no saved config).
+    """
+
+    changed: list[str]
+    trained: list[str]
+    saved_seeds: list[int] | None
+
+
+def run_conflicts(config: Config, seeds: list[int]) -> RunConflicts:
+    """How a training of ``seeds`` with ``config`` meets ``config.run_dir`` as it is on disk: the
+    trainer's rule (it refuses changed settings, and trained members unless resumed) and front ends
+    that check a form before starting a training share it."""
+    run_dir = Path(config.run_dir)
+    saved = run_dir / CONFIG_FILE
+    changed: list[str] = []
+    saved_seeds = None
+    if saved.is_file():
+        before, now = config_to_dict(load_config(saved)), config_to_dict(config)
+        changed = [f"{s}.{k}" for s, keys in FIXED_SETTINGS.items() for k in keys if now[s][k] != before[s][k]]
+        saved_seeds = list(before["training"]["seeds"])
+    trained = [member_name(s) for s in seeds if checkpoint_path(run_dir, member_name(s), "last").is_file()]
+    return RunConflicts(changed, trained, saved_seeds)
 
 
 def read_run_info(run_dir: str | os.PathLike) -> dict:

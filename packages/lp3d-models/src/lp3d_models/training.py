@@ -38,10 +38,10 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lp3d_io.files import write_text_atomic
-from lp3d_io.layout import CONFIG_FILE, EVALUATION_DIR, RUN_FILE, SPLIT_FILE, checkpoint_path, member_name
+from lp3d_io.layout import CONFIG_FILE, EVALUATION_DIR, RUN_FILE, SPLIT_FILE, member_name
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from lp3d_models.config import Config, config_to_dict, load_config, save_config
+from lp3d_models.config import Config, save_config
 from lp3d_models.data import (
     LabeledData,
     PoseFrames,
@@ -56,18 +56,12 @@ from lp3d_models.geometry import Cameras, apply_affine, cameras_from_batch, inve
 from lp3d_models.losses import coordinate_loss, heatmap_loss, triangulation_loss
 from lp3d_models.masking import MaskingSchedule, random_patch_mask
 from lp3d_models.model import MultiViewPoseModel, PoseOutput, to_model_pixels, to_original_pixels
-from lp3d_models.runs import load_member, model_from_config
+from lp3d_models.runs import load_member, model_from_config, run_conflicts
 
 __all__ = ["PoseTask", "TrainResult", "train", "lr_factor"]
 
+
 # Settings whose change makes a run's split or checkpoints incompatible with its earlier members.
-_FIXED_KEYS = {
-    "data": ("root", "views", "labels", "crops", "synthetic", "val_fraction", "test_fraction", "split_seed", "split"),
-    "model": ("backbone", "height", "width", "heatmap_stride", "head_channels", "joint_blocks"),
-    "loss": ("sigma",),
-}
-
-
 def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: float, delay: int = 0) -> float:
     """Learning-rate multiplier at ``step``: zero for ``delay`` steps, a linear warm-up over
     ``warmup`` steps, then ``schedule`` decay to ``min_ratio`` at ``total``."""
@@ -307,22 +301,20 @@ def _prepare_run(config: Config, seeds: list[int], resume: bool, overwrite: bool
     """Creates (or checks) the run directory; returns the data and the split."""
     run_dir = Path(config.run_dir)
     saved = run_dir / CONFIG_FILE
-    if saved.is_file() and not overwrite:
-        before = config_to_dict(load_config(saved))
-        now = config_to_dict(config)
-        changed = [f"{s}.{k}" for s, keys in _FIXED_KEYS.items() for k in keys if now[s][k] != before[s][k]]
-        if changed:
+    if not overwrite:
+        found = run_conflicts(config, seeds)
+        if found.changed:
             raise ValueError(
-                f"{saved}: this run was trained with other {', '.join(changed)} "
+                f"{saved}: this run was trained with other {', '.join(found.changed)} "
                 f"(choose another run_dir, or pass --overwrite to start it again)"
             )
-        existing = [s for s in seeds if checkpoint_path(run_dir, member_name(s), "last").is_file()]
-        if existing and not resume:
+        if found.trained and not resume:
             raise ValueError(
-                f"{run_dir}: member(s) {', '.join(member_name(s) for s in existing)} already trained "
+                f"{run_dir}: member(s) {', '.join(found.trained)} already trained "
                 f"(pass --resume to continue them, --overwrite to start again, or other --seeds)"
             )
-        config.training.seeds = sorted(set(before["training"]["seeds"]) | set(seeds))
+        if found.saved_seeds is not None:
+            config.training.seeds = sorted(set(found.saved_seeds) | set(seeds))
     data = load_data(config.data, run_dir, cameras=config.geometry.enabled)
     split_path = run_dir / SPLIT_FILE
     if split_path.is_file() and not overwrite:

@@ -699,15 +699,18 @@ def train_params(
         return {"config": config_to_dict(config), "overwrite": overwrite}, f"train student {student}"
     assert settings is not None
     config = model_config(project, settings)
-    if not overwrite:  # the trainer's rule: a trained member is resumed or started again, never silently
-        from lp3d_io.layout import checkpoint_path, member_name
+    if not overwrite:  # the trainer's rules (lp3d_models.runs.run_conflicts), checked before the job starts
+        from lp3d_models.runs import run_conflicts
 
-        trained = [
-            member_name(s) for s in settings.seeds if checkpoint_path(config.run_dir, member_name(s), "last").is_file()
-        ]
-        if trained:
+        found = run_conflicts(config, list(settings.seeds))
+        if found.changed:
             raise UserError(
-                f"{RUNS_DIR}/{settings.name}: expected new members, but {', '.join(trained)} trained already "
+                f"{RUNS_DIR}/{settings.name}: expected the run's own {', '.join(found.changed)}, but the form "
+                "changes them (choose another name, or start the run again)"
+            )
+        if found.trained:
+            raise UserError(
+                f"{RUNS_DIR}/{settings.name}: expected new members, but {', '.join(found.trained)} trained already "
                 "(resume the run, start it again, or choose other seeds)"
             )
     return {"config": config_to_dict(config), "overwrite": overwrite}, f"train {settings.name} (seeds {settings.seeds})"
