@@ -35,6 +35,7 @@ export function ModelsPage(): Page {
   const predictBox = h("div", {});
   const distillFormBox = h("div", {});
   let comparing: string[] = [];
+  const chosenRuns = new Set<string>(); // the runs ticked for comparison: kept when the runs are drawn again
   load();
 
   function load() {
@@ -249,6 +250,18 @@ export function ModelsPage(): Page {
   }
 
   // --- runs ----------------------------------------------------------------------------------------------
+  /** Compares runs on their held-out frames, evaluating those not evaluated yet first (the comparison
+   * shows when that job is done). */
+  async function compareRuns(ids: string[], p: Project) {
+    comparing = ids;
+    const found = await api.compare(ids);
+    const missing = p.runs.filter((r) => ids.includes(r.id) && found.missing.includes(r.name)).map((r) => r.id);
+    if (missing.length) {
+      compareBox.replaceChildren(h("p", { class: "hint", text: `Evaluating ${missing.length} run(s) on their held-out frames first…` }));
+      jobs.follow(await api.evaluate(missing));
+    } else showComparison(ids, found);
+  }
+
   function renderRuns() {
     if (!project) return;
     charts.splice(0).forEach((c) => c.destroy());
@@ -258,17 +271,14 @@ export function ModelsPage(): Page {
       return;
     }
     const compareButton = h("button", { "data-testid": "compare-runs", text: "Compare the chosen runs on their held-out frames" });
-    const boxes = project.runs.map((r) => h("input", { type: "checkbox", value: r.id, "data-testid": `compare-${r.name}` }));
-    compareButton.onclick = async () => {
+    const boxes = project.runs.map((r) => {
+      const box = h("input", { type: "checkbox", value: r.id, checked: chosenRuns.has(r.id), "data-testid": `compare-${r.name}` });
+      box.onchange = () => (box.checked ? chosenRuns.add(r.id) : chosenRuns.delete(r.id));
+      return box;
+    });
+    compareButton.onclick = () => {
       const chosen = boxes.filter((b) => b.checked).map((b) => b.value);
-      if (!chosen.length) return;
-      comparing = chosen;
-      const found = await api.compare(chosen);
-      const missing = project!.runs.filter((r) => chosen.includes(r.id) && found.missing.includes(r.name)).map((r) => r.id);
-      if (missing.length) {
-        compareBox.replaceChildren(h("p", { class: "hint", text: `Evaluating ${missing.length} run(s) on their held-out frames first…` }));
-        jobs.follow(await api.evaluate(missing));
-      } else showComparison(chosen, found);
+      if (chosen.length) compareRuns(chosen, project!).catch((err) => showError(compareBox, err));
     };
     const table = h(
       "table",
@@ -426,14 +436,13 @@ export function ModelsPage(): Page {
     trainStudent.onclick = () => api.train({ student: name, overwrite: d.trained }).then((j) => jobs.follow(j)).catch((err) => showError(distillBox, err));
     const compareTeacher = h("button", { "data-testid": "distill-compare", text: "Compare with the teacher" });
     compareTeacher.onclick = async () => {
-      const p = await api.refresh();
-      project = p;
-      const ids = p.runs.filter((r) => r.name === `runs/${name}` || r.name === d.teacher).map((r) => r.id);
-      comparing = ids;
-      const found = await api.compare(ids);
-      const missing = p.runs.filter((r) => ids.includes(r.id) && found.missing.includes(r.name)).map((r) => r.id);
-      if (missing.length) jobs.follow(await api.evaluate(missing));
-      else showComparison(ids, found);
+      try {
+        const p = await api.refresh();
+        project = p;
+        await compareRuns(p.runs.filter((r) => r.name === `runs/${name}` || r.name === d.teacher).map((r) => r.id), p);
+      } catch (err) {
+        showError(distillBox, err);
+      }
     };
     const frames = d.frames.slice(0, 24).map((f, i) => {
       const figures = f.views.map((view) => {

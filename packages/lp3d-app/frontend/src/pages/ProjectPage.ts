@@ -65,17 +65,25 @@ export function ProjectPage(): Page {
         ),
       ),
     );
-    const sources = h(
-      "table",
-      { "data-testid": "sources" },
-      h("tr", {}, h("th", { text: "results" }), h("th", { text: "session" }), h("th", { text: "smoother" }), h("th", { text: "members" }), h("th", { text: "frames" })),
-      ...p.sources.map((s) => h("tr", {}, h("td", { text: s.label }), h("td", { text: s.session }), h("td", { text: s.smoother ?? "—" }), h("td", { text: list(s.members) }), h("td", { text: s.n_frames }))),
-    );
-    const runs = h("ul", {}, ...p.runs.map((r) => h("li", { text: `${r.name}: members ${list(r.members)} (trained: ${list(r.trained)})` })));
+    const none = (text: string) => h("p", { class: "hint", text });
+    const sources = !p.sources.length
+      ? none("None yet: predict and smooth a session (Models page), or smooth predictions (Smoothing page).")
+      : h(
+          "table",
+          { "data-testid": "sources" },
+          h("tr", {}, h("th", { text: "results" }), h("th", { text: "session" }), h("th", { text: "smoother" }), h("th", { text: "members" }), h("th", { text: "frames" })),
+          ...p.sources.map((s) => h("tr", {}, h("td", { text: s.label }), h("td", { text: s.session }), h("td", { text: s.smoother ?? "—" }), h("td", { text: list(s.members) }), h("td", { text: s.n_frames }))),
+        );
+    const runs = !p.runs.length
+      ? none("None yet: train one on the Models page.")
+      : h("ul", {}, ...p.runs.map((r) => h("li", { text: `${r.name}: members ${list(r.members)} (trained: ${list(r.trained)})` })));
+    const calibrations = !p.calibrations.length
+      ? none("None: add one with a session (an anipose calibration.toml).")
+      : h("ul", {}, ...p.calibrations.map((c) => h("li", { text: `${c.label} (${list(c.views)})` })));
     const problems = p.problems.length
       ? h("ul", { class: "problems", "data-testid": "problems" }, ...p.problems.map((x) => h("li", { text: `${x.where}: ${x.message}` })))
       : h("p", { text: "No problems found." });
-    const refresh = h("button", { text: "Look again" });
+    const refresh = h("button", { class: "title-action", text: "Look again" });
     refresh.onclick = () => api.refresh().then(render);
     const editor = BoneEditor(p.keypoints, p.skeleton as Bone[]);
     const saveBones = h("button", { "data-testid": "skeleton-save", text: "Save the skeleton" });
@@ -101,7 +109,7 @@ export function ProjectPage(): Page {
       p.data_root && p.views.length ? sessionForm(p) : "",
       h("h2", { text: "Skeleton" }), editor.element, saveBones, bonesMessage,
       h("h2", { text: "Results" }), sources,
-      h("h2", { text: "Calibrations" }), h("ul", {}, ...p.calibrations.map((c) => h("li", { text: `${c.label} (${list(c.views)})` }))),
+      h("h2", { text: "Calibrations" }), calibrations,
       h("h2", { text: "Training runs" }), runs,
       h("h2", { text: "Problems" }), problems,
     );
