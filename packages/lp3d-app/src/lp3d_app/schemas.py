@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from lp3d_workflows.project_setup import NAME_PATTERN as NAME  # names that become file names
 from pydantic import BaseModel, Field
 
 Num = float | None
@@ -212,9 +213,7 @@ class ErrorsOut(BaseModel):
 class SmoothRequest(BaseModel):
     input: str = Field(description="a source id (its predictions) or a prediction folder id")
     calibration: str | None = Field(None, description="a calibration id; none: smooth without one")
-    name: str = Field(
-        description="output name: results go to lp3d-app/smoothed/<name>/", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-    )
+    name: str = Field(description="output name: results go to lp3d-app/smoothed/<name>/", pattern=NAME)
     ensemble: Literal["median", "mean"] = "median"
     variance: Literal["var", "confidence-weighted"] = "var"
     s: float | None = Field(None, gt=0, description="fixed smoothing parameter; none: chosen per keypoint")
@@ -246,8 +245,6 @@ class JobLogOut(BaseModel):
 
 # --- part 2: project set-up, labels, models --------------------------------------------------------------
 
-NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-"""Names that become file names (projects, sessions, views, runs): lp3d_workflows.project_setup.NAME_PATTERN."""
 
 Point = tuple[float, float] | None
 Points = dict[str, dict[str, Point]]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from lp3d_cli.console import SETTINGS, progress_callback, stderr, stdout
+from lp3d_cli.console import SETTINGS, stderr, stdout, with_progress
 from lp3d_cli.options import Debug, Device, Overwrite, Quiet, Verbose
 
 
@@ -126,8 +126,7 @@ def live(
             server.send(line)
 
     try:
-        with progress_callback("live") as bar:
-            result = run_live(run_dir, sources, out, settings, on_line=on_line, overwrite=overwrite, progress=bar)
+        result = with_progress("live", run_live, run_dir, sources, out, settings, on_line=on_line, overwrite=overwrite)
     finally:
         if server is not None:
             server.close()

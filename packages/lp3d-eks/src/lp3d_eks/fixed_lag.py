@@ -277,7 +277,7 @@ def _core_options(
 
 def _slice_time(data, confidences, n: int):
     if isinstance(data, EnsembleStatistics):
-        return EnsembleStatistics(data.center[:, :n], data.variance[:, :n], data.n_members), confidences
+        return replace(data, center=data.center[:, :n], variance=data.variance[:, :n]), confidences
     data = np.asarray(data)
     if data.ndim != 5:
         raise ValueError(f"predictions: expected shape (member, view, time, keypoint, 2), but got {data.shape}")

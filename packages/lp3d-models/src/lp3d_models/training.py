@@ -61,7 +61,6 @@ from lp3d_models.runs import load_member, model_from_config, run_conflicts
 __all__ = ["PoseTask", "TrainResult", "train", "lr_factor"]
 
 
-# Settings whose change makes a run's split or checkpoints incompatible with its earlier members.
 def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: float, delay: int = 0) -> float:
     """Learning-rate multiplier at ``step``: zero for ``delay`` steps, a linear warm-up over
     ``warmup`` steps, then ``schedule`` decay to ``min_ratio`` at ``total``."""

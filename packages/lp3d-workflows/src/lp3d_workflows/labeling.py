@@ -131,6 +131,7 @@ class LabelFile:
     n_index: int
     rows: list[list[str]]
     newline: str = "\n"
+    _columns: dict[tuple[str, str], int] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def multi_animal(self) -> bool:
@@ -142,14 +143,14 @@ class LabelFile:
 
     def column(self, keypoint: str, coord: str) -> int | None:
         """The column of the first individual's ``keypoint`` ``coord`` (x or y), or None."""
-        bodyparts, coords = self.header[-2], self.header[-1]
-        first = self.header[1][self.n_index] if self.multi_animal else None
-        for j in range(self.n_index, self.n_columns):
-            if self.multi_animal and self.header[1][j] != first:
-                continue
-            if bodyparts[j] == keypoint and coords[j] == coord:
-                return j
-        return None
+        if self._columns is None:  # the header is read once per file, not once per cell
+            bodyparts, coords = self.header[-2], self.header[-1]
+            first = self.header[1][self.n_index] if self.multi_animal else None
+            self._columns = {}
+            for j in range(self.n_index, self.n_columns):
+                if not self.multi_animal or self.header[1][j] == first:
+                    self._columns.setdefault((bodyparts[j], coords[j]), j)
+        return self._columns.get((keypoint, coord))
 
     @property
     def keypoints(self) -> list[str]:
@@ -189,6 +190,7 @@ class LabelFile:
             self.header[-1].append(coord)
             for row in self.rows:
                 row.append("")
+        self._columns = None  # new columns: the map is made again
 
     def set(self, image: str, keypoints: Sequence[str], xy: np.ndarray, row: int | None = None) -> int:
         """Sets the ``x, y`` cells of ``image``'s row (``row`` when given, else found by its path;

@@ -4,7 +4,7 @@
  * chosen keypoint. A click places the chosen keypoint; dragging a mark moves it (Shift+drag: while the
  * chosen keypoint is still to place). */
 import type { Guide } from "../api/client";
-import { errorColor, type LabelState } from "../lib/labels";
+import { clampToImage, errorColor, type LabelState } from "../lib/labels";
 import { h } from "../lib/dom";
 import { fit, pan, toImage, toScreen, zoomAt, type Viewport } from "../lib/viewport";
 
@@ -187,7 +187,7 @@ export function LabelView(view: string, size: [number, number], scene: () => Lab
     const box = canvas.getBoundingClientRect();
     return [e.clientX - box.left, e.clientY - box.top];
   };
-  const inside = (x: number, y: number): [number, number] => [Math.min(Math.max(x, -0.5), width - 0.5), Math.min(Math.max(y, -0.5), height - 0.5)];
+  const inside = (x: number, y: number): [number, number] => clampToImage(x, y, width, height);
 
   canvas.addEventListener("contextmenu", (e) => e.preventDefault());
   canvas.addEventListener("mouseenter", () => events.entered(view));

@@ -9,7 +9,7 @@ import { api, type FrameSummary, type Guide, type LabelFrame, type Labels } from
 import { LabelView, type LabelScene, type LabelViewHandle } from "../components/LabelView";
 import { keypointColors } from "../lib/colors";
 import { h, showError, type Page } from "../lib/dom";
-import { LabelState, marksFromPoints, newerDraft, readDraft, type Marks, type XY } from "../lib/labels";
+import { errorColor, LabelState, marksFromPoints, newerDraft, readDraft, type Marks, type XY } from "../lib/labels";
 
 const CONTEXT = 3; // frames before and after
 const localKey = (id: string) => `lp3d-draft:${location.pathname}:${id}`;
@@ -170,7 +170,7 @@ export function LabelPage(startId: string | null): Page {
             h("span", { class: "num", text: i < 9 ? String(i + 1) : "" }),
             h("span", { class: "name", text: k }),
             h("span", { class: "marks", text: marks.join("") }),
-            worst === null ? "" : h("span", { class: "err", style: `color:${worst < 2 ? "#69f0ae" : worst < 5 ? "#ffd740" : "#ff5252"}`, text: `${worst.toFixed(1)}px` }),
+            worst === null ? "" : h("span", { class: "err", style: `color:${errorColor(worst)}`, text: `${worst.toFixed(1)}px` }),
           );
           item.onclick = () => choose(k);
           return item;
