@@ -1,12 +1,14 @@
 // The Kalman filter + RTS smoother equal a dense solve of the joint Gaussian posterior, and the
-// filter's log-likelihood equals the dense marginal likelihood, on small random problems.
+// filter's log-likelihood equals the dense marginal likelihood, on small random problems, for
+// both motions (random walk; constant velocity, whose state holds the latent and its velocity).
 #include <random>
 
 #include "check.hpp"
 #include "lp3d_eks/kalman.hpp"
 
-template <int D>
-static void compare_with_dense(int dim, int T, int V, unsigned seed) {
+template <int D, int N = D>
+static void compare_with_dense(int dim, int T, int V, unsigned seed, int order = 1) {
+  const int n_state = order * dim;
   std::mt19937 rng(seed);
   std::normal_distribution<double> N01(0.0, 1.0);
   std::uniform_real_distribution<double> U(0.2, 2.0);
@@ -25,27 +27,33 @@ static void compare_with_dense(int dim, int T, int V, unsigned seed) {
   for (int v = 0; v < V; ++v) view_scale[v] = 1.0 + 0.5 * v;
   const double s = 0.7, a = 1.3;
   Eigen::MatrixXd A = Eigen::MatrixXd::Random(dim, dim);
-  const lp3d::MatD<D> Q = A * A.transpose() + Eigen::MatrixXd::Identity(dim, dim);
-  const lp3d::VecD<D> m0 = Eigen::VectorXd::Random(dim);
-  Eigen::MatrixXd B = Eigen::MatrixXd::Random(dim, dim);
-  const lp3d::MatD<D> P0 = B * B.transpose() + 2.0 * Eigen::MatrixXd::Identity(dim, dim);
+  const Eigen::MatrixXd Qd = A * A.transpose() + Eigen::MatrixXd::Identity(dim, dim);
+  const lp3d::MatD<N> Q = lp3d::process_covariance<N>(Qd, order);
+  const lp3d::VecD<N> m0 = Eigen::VectorXd::Random(n_state);
+  Eigen::MatrixXd B = Eigen::MatrixXd::Random(n_state, n_state);
+  const lp3d::MatD<N> P0 = B * B.transpose() + 2.0 * Eigen::MatrixXd::Identity(n_state, n_state);
 
-  std::vector<double> m(static_cast<size_t>(T) * dim), P(static_cast<size_t>(T) * dim * dim);
-  const lp3d::FilterStats st = lp3d::kalman_filter<D>(obs, 0, T, s, Q, m0, P0, a, infl.data(), view_scale.data(), m.data(), P.data());
-  lp3d::rts_smoother<D>(T, dim, s, Q, m.data(), P.data());
+  std::vector<double> m(static_cast<size_t>(T) * n_state), P(static_cast<size_t>(T) * n_state * n_state);
+  const lp3d::FilterStats st =
+      lp3d::kalman_filter<D, N>(obs, 0, T, s, Q, m0, P0, a, infl.data(), view_scale.data(), m.data(), P.data());
+  lp3d::rts_smoother<N>(T, n_state, s, Q, m.data(), P.data(), dim);
 
-  // Dense: x = (x_0, ..., x_{T-1}); prior precision from x_0 ~ N(m0, P0), x_t - x_{t-1} ~ N(0, sQ).
-  const int n = T * dim;
+  // Dense: z = (z_0, ..., z_{T-1}); prior precision from z_0 ~ N(m0, P0), z_t - F z_{t-1} ~ N(0, sQ)
+  // (F = I for a random walk, [[I, I], [0, I]] with velocities).
+  const int n = T * n_state;
+  Eigen::MatrixXd F = Eigen::MatrixXd::Identity(n_state, n_state);
+  if (order == 2) F.topRightCorner(dim, dim) = Eigen::MatrixXd::Identity(dim, dim);
   Eigen::MatrixXd L = Eigen::MatrixXd::Zero(n, n);
   Eigen::VectorXd eta = Eigen::VectorXd::Zero(n);
   const Eigen::MatrixXd P0i = Eigen::MatrixXd(P0).inverse(), Qi = (s * Eigen::MatrixXd(Q)).inverse();
-  L.block(0, 0, dim, dim) += P0i;
-  eta.head(dim) += P0i * Eigen::VectorXd(m0);
+  const int ns = n_state;
+  L.block(0, 0, ns, ns) += P0i;
+  eta.head(ns) += P0i * Eigen::VectorXd(m0);
   for (int t = 1; t < T; ++t) {
-    L.block(t * dim, t * dim, dim, dim) += Qi;
-    L.block((t - 1) * dim, (t - 1) * dim, dim, dim) += Qi;
-    L.block(t * dim, (t - 1) * dim, dim, dim) -= Qi;
-    L.block((t - 1) * dim, t * dim, dim, dim) -= Qi;
+    L.block(t * ns, t * ns, ns, ns) += Qi;
+    L.block((t - 1) * ns, (t - 1) * ns, ns, ns) += F.transpose() * Qi * F;
+    L.block(t * ns, (t - 1) * ns, ns, ns) -= Qi * F;
+    L.block((t - 1) * ns, t * ns, ns, ns) -= F.transpose() * Qi;
   }
   // Prior covariance of x (for the marginal likelihood): Sigma = L_prior^{-1}, mean = m0 everywhere.
   const Eigen::MatrixXd Sigma = L.inverse();
@@ -60,7 +68,7 @@ static void compare_with_dense(int dim, int T, int V, unsigned seed) {
       if (!obs.ok[tv]) continue;
       for (int c = 0; c < 2; ++c) {
         const size_t i = tv * 2 + c;
-        for (int d = 0; d < dim; ++d) H(nobs, t * dim + d) = obs.J[i * dim + d];
+        for (int d = 0; d < dim; ++d) H(nobs, t * ns + d) = obs.J[i * dim + d];
         yv(nobs) = obs.y[i] - obs.c[i];
         rv(nobs) = a * view_scale[v] * infl[tv] * obs.r[i];
         ++nobs;
@@ -74,9 +82,9 @@ static void compare_with_dense(int dim, int T, int V, unsigned seed) {
   const Eigen::MatrixXd Cpost = Lpost.inverse();
   const Eigen::VectorXd mpost = Cpost * (eta + H.transpose() * Ri * yv);
   for (int t = 0; t < T; ++t)
-    for (int d = 0; d < dim; ++d) {
-      CHECK_NEAR(m[t * dim + d], mpost(t * dim + d), 1e-8);
-      for (int e = 0; e < dim; ++e) CHECK_NEAR(P[(t * dim + d) * dim + e], Cpost(t * dim + d, t * dim + e), 1e-8);
+    for (int d = 0; d < ns; ++d) {
+      CHECK_NEAR(m[t * ns + d], mpost(t * ns + d), 1e-8);
+      for (int e = 0; e < ns; ++e) CHECK_NEAR(P[(t * ns + d) * ns + e], Cpost(t * ns + d, t * ns + e), 1e-8);
     }
   // Marginal likelihood: y ~ N(H mu, H Sigma H^T + R).
   const Eigen::MatrixXd S = H * Sigma * H.transpose() + Eigen::MatrixXd(rv.asDiagonal());
@@ -93,5 +101,8 @@ int main() {
   compare_with_dense<3>(3, 9, 3, 2);
   compare_with_dense<Eigen::Dynamic>(4, 6, 2, 3);
   compare_with_dense<Eigen::Dynamic>(1, 8, 2, 4);
+  compare_with_dense<2, 4>(2, 7, 1, 5, 2);
+  compare_with_dense<3, 6>(3, 9, 3, 6, 2);
+  compare_with_dense<Eigen::Dynamic>(4, 6, 2, 7, 2);
   TEST_MAIN_END();
 }

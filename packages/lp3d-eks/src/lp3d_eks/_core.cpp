@@ -238,6 +238,7 @@ lp3d::SmootherOptions make_options(const py::dict& o) {
   read_option(o, "fit_view_scale", opt.fit_view_scale);
   read_option(o, "view_threshold", opt.view_threshold);
   read_option(o, "min_motion", opt.min_motion);
+  read_option(o, "motion", opt.motion);
   return opt;
 }
 
@@ -333,6 +334,8 @@ py::dict smooth(const std::string& kind, const py::dict& model_arrays, const Arr
   const lp3d::SmootherOptions opt = make_options(options);
   TrackArrays arrays(track.T, track.K, track.V, track.D);
   Arr dis({track.V, track.K}), m0({track.K, track.D}), P0({track.K, track.D, track.D});
+  py::array_t<int32_t> motion({track.K});
+  arrays.out.motion = motion.mutable_data();
   arrays.out.disagreement = dis.mutable_data();
   arrays.out.prior_mean = m0.mutable_data();
   arrays.out.prior_cov = P0.mutable_data();
@@ -342,7 +345,8 @@ py::dict smooth(const std::string& kind, const py::dict& model_arrays, const Arr
     lp3d::smooth_keypoints(*track.model, yp, rp, np_, static_cast<int>(track.T), static_cast<int>(track.K), opt,
                            arrays.out);
   }
-  return arrays.to_dict(py::dict("view_disagreement"_a = dis, "prior_mean"_a = m0, "prior_covariance"_a = P0));
+  return arrays.to_dict(
+      py::dict("view_disagreement"_a = dis, "prior_mean"_a = m0, "prior_covariance"_a = P0, "motion"_a = motion));
 }
 
 // The fixed-lag smoother over y, r: (V, T, K, 2) as one stream. Returns a dict of output arrays (as smooth).

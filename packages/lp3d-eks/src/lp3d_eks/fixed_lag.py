@@ -175,6 +175,12 @@ class FixedLagParameters:
         model, and its ``view_disagreement``), e.g. of a previous session of the same rig; with
         ``prior``, also its prior of frame 0 (the same recording's start only)."""
         V, _, K = result.reprojection.shape[:3]
+        if result.motion is not None and np.any(result.motion == "constant velocity"):
+            raise ValueError(
+                "result: expected random-walk keypoints (the fixed-lag smoother's motion), but keypoints "
+                f"{np.flatnonzero(result.motion == 'constant velocity').tolist()} were smoothed with constant "
+                "velocity (smooth with motion='random walk')"
+            )
         return cls(
             kind=result.kind,
             s=result.s,
@@ -253,19 +259,15 @@ def _core_options(
         raise ValueError(f"lag: expected a number of frames >= 0, but got {lag!r}")
     if isinstance(window_passes, bool) or not isinstance(window_passes, int | np.integer) or window_passes < 0:
         raise ValueError(f"window_passes: expected a number >= 0, but got {window_passes!r}")
-    K, V, D = parameters.n_keypoints, parameters.n_views, parameters.dim
-    base = opt.core(K, 2, V, D, inflate_default=parameters.kind != "single_view")
+    _random_walk(opt.motion)
     out: dict[str, object] = {
         "lag": int(lag),
         "s": parameters.s,
         "noise_scale": parameters.noise_scale,
         "view_scale": np.ascontiguousarray(parameters.view_scale.T),
-        "inflate": base["inflate"],
-        "inflate_threshold": base["inflate_threshold"],
-        "inflate_factor": base["inflate_factor"],
-        "inflate_max_iter": base["inflate_max_iter"],
+        **opt.inflation(inflate_default=parameters.kind != "single_view"),
         "window_iterations": int(window_passes),
-        "n_threads": base["n_threads"],
+        "n_threads": int(opt.n_threads),
     }
     if parameters.process_covariance is not None:
         out["Q"] = parameters.process_covariance
@@ -273,6 +275,12 @@ def _core_options(
         out["m0"] = parameters.prior_mean
         out["P0"] = parameters.prior_covariance
     return out
+
+
+def _random_walk(motion: str) -> None:
+    """The fixed-lag smoother's motion is a random walk (its ``s`` is a random walk's)."""
+    if motion not in ("auto", "random walk"):
+        raise ValueError(f"motion: expected 'random walk' for the fixed-lag smoother, but got {motion!r}")
 
 
 def _slice_time(data, confidences, n: int):
@@ -312,6 +320,8 @@ def fit_fixed_lag(
     if isinstance(n_frames, bool) or not isinstance(n_frames, int | np.integer) or n_frames < 2:
         raise ValueError(f"n_frames: expected a number of frames >= 2, but got {n_frames!r}")
     first, conf = _slice_time(data, confidences, int(n_frames))
+    _random_walk(options.get("motion", "auto"))
+    options["motion"] = "random walk"
     n_latent = options.pop("n_latent", None)
     opt = SmoothOptions(**options)
     obs = opt.observations(first, conf)

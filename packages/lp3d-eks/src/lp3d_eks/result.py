@@ -78,7 +78,8 @@ class SmootherResult:
         observation_variance: ``(view, time, keypoint, 2)`` ensemble variance (floored, shrunk),
             before the noise scale, the view scale and inflation.
         inflation: ``(view, time, keypoint)`` per-frame variance inflation factors (1 = not inflated).
-        s: ``(keypoint,)`` smoothing parameter (process noise ``s * Q`` per frame).
+        s: ``(keypoint,)`` smoothing parameter: the process noise ``s * Q`` per frame of the
+            position (random walk) or of the velocity (constant velocity), see ``motion``.
         noise_scale: ``(keypoint,)`` scale ``a`` of the observation variances
             (noise = ``a * view_scale * inflation * observation_variance``).
         log_likelihood: ``(keypoint,)`` marginal log-likelihood of the observations at the
@@ -96,6 +97,10 @@ class SmootherResult:
         prior_mean: ``(keypoint, D)`` the prior mean of frame 0 the smoother used (None: not
             recorded, or a fixed-lag smoother that started each keypoint where it first saw it).
         prior_covariance: ``(keypoint, D, D)`` its covariance.
+        motion: ``(keypoint,)`` the motion model of each keypoint: ``"random walk"`` (the
+            position takes independent steps) or ``"constant velocity"`` (the velocity does: a
+            smoother motion), chosen by marginal likelihood unless fixed; ``""`` for a keypoint
+            with no data (None: not recorded).
     """
 
     kind: str
@@ -116,6 +121,7 @@ class SmootherResult:
     view_disagreement: np.ndarray | None = None
     prior_mean: np.ndarray | None = None
     prior_covariance: np.ndarray | None = None
+    motion: np.ndarray | None = None
 
     @property
     def variance(self) -> np.ndarray:

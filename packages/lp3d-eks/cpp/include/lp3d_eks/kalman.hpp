@@ -1,9 +1,13 @@
 // Kalman filter and Rauch-Tung-Striebel smoother for one keypoint, linear time-varying
 // observations with diagonal noise, processed one scalar at a time.
 //
-// Model (latent x_t of dimension D, V views, 2 coordinates each):
-//   x_0 ~ N(m0, P0)
-//   x_t = x_{t-1} + w_t,                 w_t ~ N(0, s Q)
+// Model (latent x_t of dimension D, V views, 2 coordinates each), with one of two motions:
+//   order 1, random walk (state z_t = x_t, N = D):
+//     x_t = x_{t-1} + w_t,               w_t ~ N(0, s Q)
+//   order 2, constant velocity (state z_t = (x_t, u_t), N = 2D; the integrated random walk: the
+//   velocity u is a random walk, the position its integral over one frame):
+//     z_t = F z_{t-1} + w_t,  F = [[I, I], [0, I]],  w_t ~ N(0, s [[Q/3, Q/2], [Q/2, Q]])
+//   z_0 ~ N(m0, P0)
 //   y_tvc = J_tvc . x_t + c_tvc + e_tvc,  e_tvc ~ N(0, a b_v f_tv r_tvc)   (c in {x, y}; skipped if missing)
 // (a: noise scale, b_v: view scale, f_tv: inflation factor, r_tvc: ensemble variance)
 // With diagonal observation noise, assimilating the scalars of a frame one after the other is
@@ -79,6 +83,39 @@ using VecD = Eigen::Matrix<double, D, 1>;
 template <int D>
 using MatD = Eigen::Matrix<double, D, D>;
 
+// The state dimension of a D-dim latent with a motion of order 1 or 2 (position, or position and
+// velocity).
+constexpr int state_dim(int D, int order) { return D == Eigen::Dynamic ? Eigen::Dynamic : order * D; }
+
+// The process covariance of the state: Q for order 1, [[Q/3, Q/2], [Q/2, Q]] for order 2 (white
+// noise acceleration integrated over one frame).
+template <int N, class QType>
+MatD<N> process_covariance(const QType& Q, int order) {
+  const int dim = static_cast<int>(Q.rows());
+  MatD<N> out(order * dim, order * dim);
+  if (order == 1) {
+    out.topLeftCorner(dim, dim) = Q;
+  } else {
+    out << Q / 3.0, Q / 2.0, Q / 2.0, Q;
+  }
+  return out;
+}
+
+// P <- F P F^T with F = [[I, I], [0, I]] when the state holds position and velocity (size 2 dim);
+// nothing for a random walk (size dim).
+template <int N>
+inline void propagate_covariance(MatD<N>& P, int dim) {
+  if (P.rows() == dim) return;
+  P.topRows(dim) += P.bottomRows(dim);
+  P.leftCols(dim) += P.rightCols(dim);
+}
+template <int N>
+inline void propagate(VecD<N>& m, MatD<N>& P, int dim) {
+  if (m.size() == dim) return;
+  m.head(dim) += m.tail(dim);
+  propagate_covariance<N>(P, dim);
+}
+
 // Assimilates the observed scalars of frame t into (m, P), which hold the prediction on entry
 // and the filtered moments on exit (P symmetrized); the likelihood terms go to `st`, the product
 // of the S_i to `prod` (the caller takes its log: one log per ~dozens of scalars, not per
@@ -87,11 +124,16 @@ using MatD = Eigen::Matrix<double, D, D>;
 // The variance of scalar (t, v, c) is a * view_scale[v] * inflation[t, v] * r[t, v, c]:
 // `inflation` (T, V) and `view_scale` (V) may be null (all ones).
 // Scalars whose squared innovation exceeds `gate` * S are skipped (robust parameter search).
-template <int D>
+// The state (m, P) has N = D dims (random walk) or 2D (position, then velocity): the observations
+// see the position, its first D dims.
+template <int D, int N = D>
 inline void assimilate_frame(const LinearizedObs& obs, int t, double a, const double* inflation,
-                             const double* view_scale, double gate, VecD<D>& m, MatD<D>& P, VecD<D>& h,
-                             VecD<D>& Ph, FilterStats& st, double& prod) {
+                             const double* view_scale, double gate, VecD<N>& m, MatD<N>& P, VecD<D>& h,
+                             VecD<N>& Ph, FilterStats& st, double& prod) {
   const int dim = obs.D;
+  // Whether the state is the latent alone (known at compile time unless both sizes are dynamic).
+  constexpr bool kFixedWhole = N != Eigen::Dynamic && N == D, kFixedPart = N != Eigen::Dynamic && N != D;
+  const bool whole = kFixedWhole || (!kFixedPart && m.size() == dim);
   for (int v = 0; v < obs.V; ++v) {
     const size_t tv = obs.tv(t, v);
     if (!obs.ok[tv]) continue;
@@ -101,10 +143,22 @@ inline void assimilate_frame(const LinearizedObs& obs, int t, double a, const do
       const size_t i = tv * 2 + cc;
       if (!std::isfinite(obs.y[i])) continue;  // one coordinate missing
       h = Eigen::Map<const VecD<D>>(&obs.J[i * dim], dim);
-      Ph.noalias() = P * h;
-      const double S = h.dot(Ph) + scale * obs.r[i];
+      double S, e;
+      if constexpr (!kFixedPart) {
+        if (whole) {
+          Ph.noalias() = P * h;
+          S = h.dot(Ph) + scale * obs.r[i];
+          e = obs.y[i] - h.dot(m) - obs.c[i];
+        }
+      }
+      if constexpr (!kFixedWhole) {
+        if (!whole) {
+          Ph.noalias() = P.leftCols(dim) * h;
+          S = h.dot(Ph.head(dim)) + scale * obs.r[i];
+          e = obs.y[i] - h.dot(m.head(dim)) - obs.c[i];
+        }
+      }
       if (!(S > 0.0) || !std::isfinite(S)) continue;
-      const double e = obs.y[i] - h.dot(m) - obs.c[i];
       if (e * e > gate * S) continue;  // gated: an innovation beyond the gate is not assimilated
       const double inv_S = 1.0 / S;
       m.noalias() += Ph * (e * inv_S);
@@ -131,34 +185,63 @@ inline void assimilate_frame(const LinearizedObs& obs, int t, double a, const do
 }
 
 // Forward pass over frames [t0, t1). When mf / Pf are given they receive the filtered means
-// ((t1 - t0) * dim) and covariances ((t1 - t0) * dim * dim), frame-major. Variances, inflation,
-// view scales and the gate as for assimilate_frame.
-template <int D>
-FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, const MatD<D>& Q,
-                          const VecD<D>& m0, const MatD<D>& P0, double a, const double* inflation,
+// ((t1 - t0) * n) and covariances ((t1 - t0) * n * n), frame-major, n the state dimension (that
+// of m0: the latent's, or twice it with velocities). Variances, inflation, view scales and the
+// gate as for assimilate_frame.
+template <int D, int N = D>
+FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, const MatD<N>& Q,
+                          const VecD<N>& m0, const MatD<N>& P0, double a, const double* inflation,
                           const double* view_scale, double* mf, double* Pf,
                           double gate = std::numeric_limits<double>::infinity()) {
-  const int dim = obs.D;
+  const int dim = obs.D, n = static_cast<int>(m0.size());
   FilterStats st;
-  VecD<D> m = m0;
-  MatD<D> P = P0;
-  VecD<D> h(dim), Ph(dim);
+  VecD<N> m = m0;
+  MatD<N> P = P0;
+  VecD<D> h(dim);
+  VecD<N> Ph(n);
   double prod = 1.0;
   for (int t = t0; t < t1; ++t) {
-    if (t > t0) P.noalias() += s * Q;
-    assimilate_frame<D>(obs, t, a, inflation, view_scale, gate, m, P, h, Ph, st, prod);
-    if (mf) Eigen::Map<VecD<D>>(mf + static_cast<size_t>(t - t0) * dim, dim) = m;
-    if (Pf) Eigen::Map<MatD<D>>(Pf + static_cast<size_t>(t - t0) * dim * dim, dim, dim) = P;
+    if (t > t0) {
+      propagate<N>(m, P, dim);
+      P.noalias() += s * Q;
+    }
+    assimilate_frame<D, N>(obs, t, a, inflation, view_scale, gate, m, P, h, Ph, st, prod);
+    if (mf) Eigen::Map<VecD<N>>(mf + static_cast<size_t>(t - t0) * n, n) = m;
+    if (Pf) Eigen::Map<MatD<N>>(Pf + static_cast<size_t>(t - t0) * n * n, n, n) = P;
   }
   st.sum_log_S += std::log(prod);
   return st;
 }
 
 // Backward (RTS) pass in place: on entry mf / Pf hold the filtered moments of n frames, on exit
-// the smoothed ones. x_{t+1} | x_t has mean x_t, so the predicted mean of t+1 is mf_t.
+// the smoothed ones; `dim` is the state dimension. For a random walk (pos_dim 0 or dim) z_{t+1} |
+// z_t has mean z_t, so the predicted mean of t+1 is mf_t; with velocities (dim = 2 pos_dim) it is
+// F mf_t.
 template <int D>
-void rts_smoother(int n, int dim, double s, const MatD<D>& Q, double* m, double* P) {
+void rts_smoother(int n, int dim, double s, const MatD<D>& Q, double* m, double* P, int pos_dim = 0) {
   MatD<D> Ppred(dim, dim), G(dim, dim);
+  if (pos_dim > 0 && pos_dim < dim) {
+    MatD<D> FP(dim, dim);
+    VecD<D> pred(dim);
+    for (int t = n - 2; t >= 0; --t) {
+      Eigen::Map<VecD<D>> mt(m + static_cast<size_t>(t) * dim, dim);
+      Eigen::Map<MatD<D>> Pt(P + static_cast<size_t>(t) * dim * dim, dim, dim);
+      Eigen::Map<const VecD<D>> ms1(m + static_cast<size_t>(t + 1) * dim, dim);
+      Eigen::Map<const MatD<D>> Ps1(P + static_cast<size_t>(t + 1) * dim * dim, dim, dim);
+      FP = Pt;
+      FP.topRows(pos_dim) += Pt.bottomRows(pos_dim);  // F Pt
+      Ppred = FP;
+      Ppred.leftCols(pos_dim) += FP.rightCols(pos_dim);  // F Pt F^T
+      Ppred.noalias() += s * Q;
+      G = Ppred.ldlt().solve(FP).transpose();  // G = Pt F^T Ppred^{-1}
+      pred = mt;
+      pred.head(pos_dim) += mt.tail(pos_dim);
+      mt += G * (ms1 - pred);
+      Pt += G * (Ps1 - Ppred) * G.transpose();
+      Pt = 0.5 * (Pt + Pt.transpose()).eval();
+    }
+    return;
+  }
   for (int t = n - 2; t >= 0; --t) {
     Eigen::Map<VecD<D>> mt(m + static_cast<size_t>(t) * dim, dim);
     Eigen::Map<MatD<D>> Pt(P + static_cast<size_t>(t) * dim * dim, dim, dim);

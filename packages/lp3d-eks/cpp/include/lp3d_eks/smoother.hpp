@@ -34,6 +34,7 @@ struct SmootherOptions {
   std::vector<double> view_scale;              // (K, V) > 0: fixed view scales b; empty: all 1 (or fitted)
   bool fit_view_scale = false;                 // fit b per (view, keypoint) (needs inflate and >= 3 views)
   double view_threshold = 1.5;                 // a view is scaled when its median d2 is this many times the expected (or typical) one
+  int motion = 0;                              // 0: chosen per keypoint; 1: random walk; 2: constant velocity
   double min_motion = 0.25;                    // automatic s keeps this much of the nominal track's motion (0: off)
   std::vector<std::pair<int, int>> s_blocks;   // frames [begin, end) for the automatic search; empty: see s_max_frames
   int s_max_frames = 5000;                     // longer tracks search on evenly spaced blocks of this many frames
@@ -65,6 +66,7 @@ struct SmootherOutputs {
                                      //        their leave-one-out prediction (what all other data say)
   double* loglik = nullptr;          // (K,) marginal log-likelihood at the final parameters
   int32_t* iterations = nullptr;     // (K,) smoothing passes run
+  int32_t* motion = nullptr;         // (K,) motion model used: 1 random walk, 2 constant velocity (0: no data)
   double* prior_mean = nullptr;      // (K, D) the prior m0 used (given, or the first nominal value)
   double* prior_cov = nullptr;       // (K, D, D) the prior P0 used
 };
