@@ -54,12 +54,15 @@ def print_session(result: SmoothingSummary) -> None:
     if several:
         table.add_column("individual")
     table.add_column("keypoint")
+    table.add_column("motion")
     table.add_column("s", justify="right")
     table.add_column("inflated", justify="right")
     for i, individual in enumerate(result.individuals):
+        motion = result.motion[i] if i < len(result.motion) else []
         for k, keypoint in enumerate(result.keypoints):
             row = [individual] if several else []
-            table.add_row(*row, keypoint, f"{result.s[i][k]:.3g}", f"{100 * result.inflated[i][k]:.1f}%")
+            row += [keypoint, motion[k] if k < len(motion) else ""]
+            table.add_row(*row, f"{result.s[i][k]:.3g}", f"{100 * result.inflated[i][k]:.1f}%")
     print_table(headline)
     print_table(table)
     for sentence in result.inconsistent_views:

@@ -42,23 +42,61 @@ class KeypointSmoother {
     if (!opt_.view_scale.empty()) std::copy_n(&opt_.view_scale[static_cast<size_t>(k_) * V_], V_, b_.begin());
     if (!init_nominal(nominal)) return false;
     linearize();
+    fit_params();
+    return true;
+  }
+
+  // prepare() from another motion's prepared smoother of the same keypoint: its nominal track,
+  // and its linearized observations borrowed (give_back returns them; a winner keeps them).
+  template <int N2>
+  void prepare_like(KeypointSmoother<D, N2>& other) {
+    std::swap(obs_, other.obs_);
+    xbar_ = other.xbar_;
+    inflation_ = other.inflation_;
+    b_ = other.b_;
+    track_var_ = other.track_var_;
+    step_var_ = other.step_var_;
+    spread_ = other.spread_;
+    s_ref_ = other.s_ref_;
+    motion_ = other.motion_;
+    lag_ = other.lag_;
+    fit_params();
+  }
+  template <int N2>
+  void give_back(KeypointSmoother<D, N2>& other) {
+    std::swap(obs_, other.obs_);
+  }
+
+ private:
+  template <int, int>
+  friend class KeypointSmoother;
+
+  // The prior and the automatic parameters (the end of prepare).
+  void fit_params() {
     init_prior();
     auto_s_ = is_auto(opt_.s, k_, true);
     auto_a_ = is_auto(opt_.noise_scale, k_, false);
     s_ = auto_s_ ? s_ref_ : opt_.s[k_];
     a_ = (opt_.noise_scale.empty() || auto_a_) ? 1.0 : opt_.noise_scale[k_];
     if (auto_s_ || auto_a_) choose_params(auto_s_, auto_a_);
-    return true;
   }
 
+ public:
+
   // How well the motion model explains the keypoint's observations at its fitted parameters: the
-  // (profile, when the noise scale is fitted) log-likelihood per assimilated scalar over the
-  // search blocks, with the innovation gate of the last search (see choose_params).
+  // log-likelihood per assimilated scalar over the search blocks, each block's first kBurn
+  // frames left out (so the prior of a block's first frame, wider with a velocity, does not
+  // count), innovations beyond 5 standard deviations gated (see choose_params).
   double fit_per_scalar() const { return fit_n_ > 0 ? fit_loglik_ / fit_n_ : -std::numeric_limits<double>::infinity(); }
   int64_t fit_scalars() const { return fit_n_; }
 
   // One smoothing pass at the fitted parameters (finish starts from it).
   void first_pass() { pass_and_relinearize(); }
+  // The observations linearized around the nominal track again (after another model's pass).
+  void relinearize_nominal() {
+    linearize();
+    last_change_ = std::numeric_limits<double>::infinity();
+  }
 
   // Whether the smoothed residuals look like independent noise over time, as the model assumes:
   // per view and coordinate, the lag-1 autocorrelation of the residuals (divided by the ensemble
@@ -173,6 +211,7 @@ class KeypointSmoother {
   }
 
  private:
+  static constexpr int kBurn = 10;  // frames of each search block left out of fit_per_scalar
   using Vec = VecD<D>;  // the latent (position)
   using Mat = MatD<D>;
   using SVec = VecD<N>;  // the state (position, and velocity for order 2)
@@ -359,7 +398,8 @@ class KeypointSmoother {
   }
 
   // Marginal likelihood statistics over the search blocks (each block starts from the prior).
-  FilterStats block_stats(const std::vector<std::pair<int, int>>& blocks, double s, double a, double gate) {
+  FilterStats block_stats(const std::vector<std::pair<int, int>>& blocks, double s, double a, double gate,
+                          int burn = 0) {
     FilterStats total;
     for (const auto& [b, e] : blocks) {
       SVec m0 = m0_;
@@ -368,7 +408,7 @@ class KeypointSmoother {
         m0.head(dim_) = Eigen::Map<const Vec>(xbar(b), dim_);
       }
       const FilterStats st =
-          kalman_filter<D, N>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), b_.data(), nullptr, nullptr, gate);
+          kalman_filter<D, N>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), b_.data(), nullptr, nullptr, gate, burn);
       total.sum_log_S += st.sum_log_S;
       total.sum_e2_S += st.sum_e2_S;
       total.n += st.n;
@@ -393,6 +433,11 @@ class KeypointSmoother {
       search(blocks, auto_s, auto_a, refine || stage > 0, gate);
       if (stage > 0 && std::abs(std::log(s_ / s_old)) < 0.05 && std::abs(std::log(a_ / a_old)) < 0.05) break;
     }
+    if (!refine) {
+      const FilterStats st = block_stats(blocks, s_, a_, 25.0, kBurn);
+      fit_loglik_ = st.loglik();
+      fit_n_ = st.n;
+    }
   }
 
   void search(const std::vector<std::pair<int, int>>& blocks, bool auto_s, bool auto_a, bool near, double gate) {
@@ -404,11 +449,8 @@ class KeypointSmoother {
       // s = lambda * a with a profiled out: search lambda only.
       auto profile = [&](double l) { return block_stats(blocks, std::exp(l), 1.0, gate).profile_loglik(); };
       const double ll = brent_maximize(profile, lo, hi, tol);
-      const FilterStats st = block_stats(blocks, std::exp(ll), 1.0, gate);
-      a_ = std::max(st.scale_hat(), 1e-12);
+      a_ = std::max(block_stats(blocks, std::exp(ll), 1.0, gate).scale_hat(), 1e-12);
       s_ = std::exp(ll) * a_;
-      fit_loglik_ = st.profile_loglik();
-      fit_n_ = st.n;
     } else if (auto_s) {
       s_ = std::exp(brent_maximize(
           [&](double l) { return block_stats(blocks, std::exp(l), a_, gate).loglik(); }, lo, hi, tol));
@@ -417,11 +459,6 @@ class KeypointSmoother {
       a_ = std::exp(brent_maximize(
           [&](double l) { return block_stats(blocks, s_, std::exp(l), gate).loglik(); }, near ? la - 2.0 : std::log(1e-6),
           near ? la + 2.0 : std::log(1e6), tol));
-    }
-    if (!(auto_s && auto_a)) {
-      const FilterStats st = block_stats(blocks, s_, a_, gate);
-      fit_loglik_ = st.loglik();
-      fit_n_ = st.n;
     }
   }
 
@@ -741,7 +778,7 @@ void smooth_one(const ObservationModel& model, int k, const double* y, const dou
     return;
   }
   auto velocity = std::make_unique<KeypointSmoother<D, D2>>(model, k, T, K, opt, 2);
-  velocity->prepare(y, r, nominal);
+  velocity->prepare_like(walk);
   const double n = static_cast<double>(std::min(walk.fit_scalars(), velocity->fit_scalars()));
   if (n * (velocity->fit_per_scalar() - walk.fit_per_scalar()) > kMotionMargin) {
     velocity->first_pass();
@@ -749,6 +786,11 @@ void smooth_one(const ObservationModel& model, int k, const double* y, const dou
       velocity->finish(out);
       return;
     }
+    // the pass relinearized the observations around the velocity model's track: back to the nominal
+    velocity->give_back(walk);
+    walk.relinearize_nominal();
+  } else {
+    velocity->give_back(walk);
   }
   velocity.reset();  // its memory back before the long part
   walk.finish(out);

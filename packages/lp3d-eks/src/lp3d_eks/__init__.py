@@ -24,7 +24,7 @@ from lp3d_eks.fixed_lag import (
     smooth_fixed_lag,
 )
 from lp3d_eks.intervals import Z_95, Coverage, chi2_quantile, interval_coverage, normal_quantile
-from lp3d_eks.result import SMOOTHER_KINDS, EnsembleStatistics, SmootherResult
+from lp3d_eks.result import MOTIONS, SMOOTHER_KINDS, EnsembleStatistics, SmootherResult
 from lp3d_eks.smoother import (
     SmoothOptions,
     smooth,
@@ -37,6 +37,7 @@ from lp3d_eks.triangulation import RobustTriangulation, triangulate_observations
 __version__ = "0.1.0"
 
 __all__ = [
+    "MOTIONS",
     "SMOOTHER_KINDS",
     "Z_95",
     "Camera",

@@ -34,10 +34,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SMOOTHER_KINDS", "EnsembleStatistics", "SmootherResult"]
+__all__ = ["MOTIONS", "SMOOTHER_KINDS", "EnsembleStatistics", "SmootherResult"]
 
 SMOOTHER_KINDS = ("single_view", "linear", "calibrated")
 """The values of :attr:`SmootherResult.kind`: one view, several views through a linear latent, calibrated 3D."""
+
+MOTIONS = ("random walk", "constant velocity")
+"""The values of :attr:`SmootherResult.motion`, the motion models in order: ``MOTIONS[order - 1]`` is
+the model whose state holds ``order`` derivatives (position; position and velocity)."""
 
 
 @dataclass(frozen=True, eq=False)

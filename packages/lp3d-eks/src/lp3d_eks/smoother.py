@@ -43,7 +43,7 @@ from lp3d_eks._validate import as_observations, frame_ranges, per_keypoint
 from lp3d_eks.camera import CameraRig
 from lp3d_eks.ensemble import ensemble_statistics
 from lp3d_eks.latent import fit_linear_latent
-from lp3d_eks.result import EnsembleStatistics, SmootherResult
+from lp3d_eks.result import MOTIONS, EnsembleStatistics, SmootherResult
 from lp3d_eks.triangulation import _triangulate
 
 __all__ = [
@@ -55,10 +55,8 @@ __all__ = [
 ]
 
 
-MOTIONS = ("auto", "random walk", "constant velocity")
-"""The ``motion`` option's values, in the C++ core's numbering (0: chosen per keypoint)."""
-MOTIONS_BY_ORDER = np.array(["", "random walk", "constant velocity"])
-"""A result's ``motion`` names, indexed by the core's model order (0: a keypoint with no data)."""
+_MOTION_OPTIONS = ("auto", *MOTIONS)
+"""The ``motion`` option's values, in the C++ core's numbering (0: chosen per keypoint, else the order)."""
 
 
 @dataclass(frozen=True)
@@ -170,8 +168,10 @@ class SmoothOptions:
             raise ValueError(f"view_threshold: expected a number > 1, but got {self.view_threshold}")
         if not (0.0 <= self.min_motion <= 1.0):
             raise ValueError(f"min_motion: expected a fraction in [0, 1], but got {self.min_motion}")
-        if self.motion not in MOTIONS:
-            raise ValueError(f"motion: expected one of {', '.join(map(repr, MOTIONS))}, but got {self.motion!r}")
+        if self.motion not in _MOTION_OPTIONS:
+            raise ValueError(
+                f"motion: expected one of {', '.join(map(repr, _MOTION_OPTIONS))}, but got {self.motion!r}"
+            )
         if isinstance(self.view_scale, str):
             if self.view_scale != "auto":
                 raise ValueError(
@@ -195,7 +195,7 @@ class SmoothOptions:
             "fit_view_scale": view_scale is None and inflation["inflate"] and V >= 3,
             "view_threshold": float(self.view_threshold),
             "min_motion": float(self.min_motion),
-            "motion": MOTIONS.index(self.motion),
+            "motion": _MOTION_OPTIONS.index(self.motion),
             "s_blocks": frame_ranges(self.s_frames, T),
             "s_max_frames": int(self.s_max_frames),
             **inflation,
@@ -239,7 +239,7 @@ def _result(kind: str, out: dict, obs: EnsembleStatistics, **extra) -> SmootherR
         view_disagreement=out.get("view_disagreement"),
         prior_mean=out.get("prior_mean"),
         prior_covariance=out.get("prior_covariance"),
-        motion=None if "motion" not in out else MOTIONS_BY_ORDER[out["motion"]],
+        motion=None if "motion" not in out else np.array(["", *MOTIONS])[out["motion"]],
         **extra,
     )
 

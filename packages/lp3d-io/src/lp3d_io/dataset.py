@@ -55,6 +55,10 @@ case)::
     view_disagreement      (view, keypoint, individual)                     optional: median px distance
                                                                             of a view's observations from
                                                                             what the other data predict
+    motion_model           (keypoint, individual)                           optional, int: the motion prior,
+                                                                            lp3d_eks.MOTIONS[motion_model - 1]
+                                                                            (1 random walk, 2 constant
+                                                                            velocity; 0: no data)
 
 For the 2D smoothers ``reprojection`` equals ``position`` (kept so per-view consumers read the
 same variable whatever the smoother).
@@ -86,7 +90,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from lp3d_eks import SMOOTHER_KINDS
+from lp3d_eks import MOTIONS, SMOOTHER_KINDS
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -104,6 +108,7 @@ __all__ = [
     "labels_dataset",
     "smoothed_arrays",
     "smoothed_dataset",
+    "motion_name",
     "triangulated_arrays",
     "validate",
 ]
@@ -138,6 +143,7 @@ _SMOOTHED_OPTIONAL = {
     "predictive_variance": _PER_VIEW_2D,
     "ensemble_confidence": _PER_VIEW,
     "iterations": _PER_KEYPOINT,
+    "motion_model": _PER_KEYPOINT,
     "latent_mean": ("time", "keypoint", "individual", "latent"),
     "latent_covariance": ("time", "keypoint", "individual", "latent", "latent2"),
     "loadings": ("keypoint", "individual", "view", "image_space", "latent"),
@@ -567,6 +573,12 @@ def smoothed_arrays(
         data[name] = (_PER_KEYPOINT, _stack_individuals(results, field_name, 1))
     if all(getattr(r, "iterations", None) is not None for r in results):
         data["iterations"] = (_PER_KEYPOINT, np.stack([np.asarray(r.iterations, np.int64) for r in results], 1))
+    if all(getattr(r, "motion", None) is not None for r in results):
+        order = {name: i + 1 for i, name in enumerate(MOTIONS)}
+        data["motion_model"] = (
+            _PER_KEYPOINT,
+            np.array([[order.get(str(m), 0) for m in r.motion] for r in results], np.int8).T.copy(),
+        )
     for name in ("view_scale", "view_disagreement"):  # (view, keypoint) per result: how far each view agrees
         if all(getattr(r, name, None) is not None for r in results):
             data[name] = (
@@ -640,6 +652,15 @@ def smoothed_dataset(result: Any, **kwargs: Any) -> xr.Dataset:
     """Smoother results as an :class:`xarray.Dataset`: :func:`smoothed_arrays` (same arguments), then
     :meth:`NumpyDataset.to_xarray`."""
     return smoothed_arrays(result, **kwargs).to_xarray()
+
+
+def motion_name(ds: NumpyDataset | xr.Dataset, keypoint: int, individual: int) -> str:
+    """The motion prior (``lp3d_eks.MOTIONS``) a smoothed dataset's keypoint was smoothed with, by
+    position; ``""`` where not recorded (a store written before lp3d recorded it) or no data."""
+    if "motion_model" not in ds:
+        return ""
+    code = int(np.asarray(ds["motion_model"])[keypoint, individual])
+    return MOTIONS[code - 1] if 1 <= code <= len(MOTIONS) else ""
 
 
 def triangulated_arrays(

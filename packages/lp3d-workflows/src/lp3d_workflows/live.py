@@ -440,6 +440,7 @@ def parameters_from_store(
         UserError: not a calibrated smoothed store, or other views, keypoints or individuals.
     """
     from lp3d_eks import FixedLagParameters, ensemble_statistics
+    from lp3d_io.dataset import motion_name
     from lp3d_io.layout import ENSEMBLE_GROUP, SMOOTHED_GROUP
     from lp3d_io.store import list_groups, read_group
 
@@ -456,6 +457,17 @@ def parameters_from_store(
         got = [str(x) for x in smoothed[dim].values]
         if got != list(want):
             raise UserError(f"--parameters {path}: expected {dim}s {list(want)} (the run's), but got {got}")
+    smooth_motion = [
+        f"{keypoints[k]} ({individuals[i]})"
+        for i in range(len(individuals))
+        for k in range(len(keypoints))
+        if motion_name(smoothed, k, i) == "constant velocity"
+    ]
+    if smooth_motion:
+        raise UserError(
+            f"--parameters {path}: expected random-walk parameters (lp3d live's motion), but "
+            f"{', '.join(smooth_motion)} were smoothed with constant velocity (smooth with --motion 'random walk')"
+        )
     out = []
     for i in range(len(individuals)):
         one = smoothed.isel(individual=i)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from lp3d_eks import Z_95
+from lp3d_io.dataset import motion_name
 from lp3d_io.files import check_target, staged_directory
 from lp3d_io.layout import PREDICTIONS, SMOOTHED, groups_of_kind
 
@@ -126,7 +127,7 @@ def keypoint_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
     observed = np.isfinite(sm["ensemble_center"].values).all(axis=-1)
     inflated = (sm["inflation"].values > 1.0) & observed
     sd_units = "world" if sm.attrs["smoother"] == "calibrated" else "px"
-    header = ["individual", "keypoint", "s", "noise scale"]
+    header = ["individual", "keypoint", "motion", "s", "noise scale"]
     header += [f"inflated {v}" for v in views] + [f"median error {v} (px)" for v in views]
     header.append(f"median posterior sd ({sd_units})")
     rows = []
@@ -134,7 +135,7 @@ def keypoint_table(data: ReportData) -> tuple[list[str], list[list[str]]]:
     sd = np.sqrt(sm["position_variance"].values)  # (time, keypoint, individual, space) or (view, ...)
     for i, individual in enumerate(sm["individual"].values):
         for k, keypoint in enumerate(sm["keypoint"].values):
-            row = [str(individual) if several else "", str(keypoint)]
+            row = [str(individual) if several else "", str(keypoint), motion_name(sm, k, i)]
             row.append(f"{float(sm['smoothing_parameter'].values[k, i]):.3g}")
             row.append(f"{float(sm['noise_scale'].values[k, i]):.3g}")
             for v in range(len(views)):

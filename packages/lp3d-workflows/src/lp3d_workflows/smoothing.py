@@ -112,6 +112,8 @@ class SmoothingSummary:
         keypoints: keypoint names.
         individuals: individual names.
         s: ``(individual, keypoint)`` smoothing parameters.
+        motion: ``(individual, keypoint)`` the motion prior each keypoint was smoothed with
+            (``lp3d_eks.MOTIONS``: ``"random walk"`` or ``"constant velocity"``; ``""``: no data).
         inflated: ``(individual, keypoint)`` share of observed entries whose variance was inflated.
         inconsistent_views: one sentence per view (and individual) that disagrees with the others
             over the session, naming its keypoints and by how much
@@ -131,6 +133,7 @@ class SmoothingSummary:
     keypoints: tuple[str, ...] = ()
     individuals: tuple[str, ...] = ()
     s: list[list[float]] = field(default_factory=list)
+    motion: list[list[str]] = field(default_factory=list)
     inflated: list[list[float]] = field(default_factory=list)
     inconsistent_views: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -364,6 +367,7 @@ def smooth_session(session: PredictionSession, settings: SmoothSettings, out: Pa
         keypoints=tuple(str(k) for k in predictions["keypoint"].values),
         individuals=tuple(str(i) for i in predictions["individual"].values),
         s=[r.s.tolist() for r in results],
+        motion=[[str(m) for m in r.motion] if r.motion is not None else [] for r in results],
         inflated=[_inflated_share(r).tolist() for r in results],
         inconsistent_views=inconsistent_view_sentences(
             results,

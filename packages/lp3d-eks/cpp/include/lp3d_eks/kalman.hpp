@@ -187,25 +187,32 @@ inline void assimilate_frame(const LinearizedObs& obs, int t, double a, const do
 // Forward pass over frames [t0, t1). When mf / Pf are given they receive the filtered means
 // ((t1 - t0) * n) and covariances ((t1 - t0) * n * n), frame-major, n the state dimension (that
 // of m0: the latent's, or twice it with velocities). Variances, inflation, view scales and the
-// gate as for assimilate_frame.
+// gate as for assimilate_frame. The likelihood terms of the first `burn` frames are left out of
+// the returned statistics (a likelihood conditional on them: what the prior of the first frame
+// costs is not counted).
 template <int D, int N = D>
 FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, const MatD<N>& Q,
                           const VecD<N>& m0, const MatD<N>& P0, double a, const double* inflation,
                           const double* view_scale, double* mf, double* Pf,
-                          double gate = std::numeric_limits<double>::infinity()) {
+                          double gate = std::numeric_limits<double>::infinity(), int burn = 0) {
   const int dim = obs.D, n = static_cast<int>(m0.size());
   FilterStats st;
   VecD<N> m = m0;
   MatD<N> P = P0;
   VecD<D> h(dim);
   VecD<N> Ph(n);
-  double prod = 1.0;
+  double prod = 1.0, prod_burn = 1.0;
+  FilterStats st_burn;
   for (int t = t0; t < t1; ++t) {
     if (t > t0) {
       propagate<N>(m, P, dim);
       P.noalias() += s * Q;
     }
-    assimilate_frame<D, N>(obs, t, a, inflation, view_scale, gate, m, P, h, Ph, st, prod);
+    if (t < t0 + burn) {
+      assimilate_frame<D, N>(obs, t, a, inflation, view_scale, gate, m, P, h, Ph, st_burn, prod_burn);
+    } else {
+      assimilate_frame<D, N>(obs, t, a, inflation, view_scale, gate, m, P, h, Ph, st, prod);
+    }
     if (mf) Eigen::Map<VecD<N>>(mf + static_cast<size_t>(t - t0) * n, n) = m;
     if (Pf) Eigen::Map<MatD<N>>(Pf + static_cast<size_t>(t - t0) * n * n, n, n) = P;
   }
