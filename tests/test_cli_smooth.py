@@ -65,6 +65,26 @@ def test_options_reach_the_smoother(lp3d, synthetic, tmp_path):
     assert list(smoothed["keypoint"].values) == keypoints
     np.testing.assert_allclose(smoothed["smoothing_parameter"].values[:, 0], [2.5, 4.0])
     assert np.all(smoothed["inflation"].values == 1.0)
+    assert list(smoothed["motion_model"].values[:, 0]) == [1, 1]  # a fixed s is a random walk's
+
+
+def test_motion_option_reaches_the_store_summary_and_report(lp3d, synthetic, tmp_path):
+    from lp3d_io.dataset import motion_name
+
+    out = tmp_path / "out"
+    run = lp3d("smooth", synthetic.folder, "-c", synthetic.calibration, "--out", out, "--motion", "constant-velocity")
+    assert run.returncode == 0, run.stderr
+    assert "motion" in run.stdout and run.stdout.count("constant velocity") == len(synthetic.keypoints)
+    smoothed = read_group(out / "synth.zarr", "smoothed/eks").load()
+    assert {motion_name(smoothed, k, 0) for k in range(len(synthetic.keypoints))} == {"constant velocity"}
+    report = lp3d("report", out / "synth.zarr", "--out", tmp_path / "report")
+    assert report.returncode == 0, report.stderr
+    assert "<th>motion</th>" in (tmp_path / "report" / "report.html").read_text()
+    lagged = lp3d(
+        "smooth", synthetic.folder, "-c", synthetic.calibration, "--out", tmp_path / "lag",
+        "--motion", "constant-velocity", "--lag", "3",
+    )  # fmt: skip
+    assert lagged.returncode == 2 and "--motion: expected random-walk or auto with --lag" in lagged.stderr
 
 
 def test_views_without_calibration_and_a_single_view(lp3d, synthetic, tmp_path):

@@ -42,7 +42,8 @@ def test_report_of_two_individuals(predictions, calibrated, tmp_path):
     assert page.read_text().count("data:image/png;base64,") == len(names)
 
     header, rows = keypoint_table(ReportData(smoothed, ds, (0, 60), 60, tmp_path))
-    assert header[:3] == ["individual", "keypoint", "s"] and len(rows) == 4
+    assert header[:4] == ["individual", "keypoint", "motion", "s"] and len(rows) == 4
+    assert {row[2] for row in rows} <= {"random walk", "constant velocity"}
     view = 1
     error = np.linalg.norm(
         smoothed["ensemble_center"].values[view, :, 0, 1] - smoothed["reprojection"].values[view, :, 0, 1], axis=-1
@@ -51,6 +52,7 @@ def test_report_of_two_individuals(predictions, calibrated, tmp_path):
     inflated = (smoothed["inflation"].values[view, :, 0, 1] > 1) & observed
     row = rows[2]  # mouse2, first keypoint
     assert row[:2] == ["mouse2", str(ds["keypoint"].values[0])]
-    assert row[2] == f"{results[1].s[0]:.3g}"
-    assert row[4 + view] == f"{100 * inflated.sum() / observed.sum():.1f}%"
-    assert row[4 + 3 + view] == f"{np.nanmedian(error):.2f}"
+    assert row[2] == results[1].motion[0]
+    assert row[3] == f"{results[1].s[0]:.3g}"
+    assert row[5 + view] == f"{100 * inflated.sum() / observed.sum():.1f}%"
+    assert row[5 + 3 + view] == f"{np.nanmedian(error):.2f}"

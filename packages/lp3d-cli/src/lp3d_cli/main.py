@@ -38,7 +38,7 @@ from lp3d_cli.console import (
     with_progress,
 )
 from lp3d_cli.console import info as say
-from lp3d_cli.options import BatchOut, Center, Debug, Device, Inputs, Overwrite, Quiet, Variance, Verbose
+from lp3d_cli.options import BatchOut, Center, Debug, Device, Inputs, Motion, Overwrite, Quiet, Variance, Verbose
 from lp3d_cli.parsing import parse_positive_numbers, parse_seeds, split_names
 
 __all__ = ["app", "main", "EXIT_USER_ERROR", "EXIT_INTERNAL_ERROR"]
@@ -245,6 +245,15 @@ def smooth(
             show_default=False,
         ),
     ] = None,
+    motion: Annotated[
+        Motion,
+        typer.Option(
+            "--motion",
+            help="Motion prior: random-walk (the position takes independent steps), constant-velocity (the velocity "
+            "does: smoother motion), or auto: per keypoint, constant velocity where it explains the data better and "
+            "the residuals look like independent noise.",
+        ),
+    ] = Motion.auto,
     lag: Annotated[
         int | None,
         typer.Option(
@@ -322,6 +331,7 @@ def smooth(
         s=parse_positive_numbers(s, "--s"),
         s_frames=None if ranges is None else tuple(ranges),
         inflate=inflate,
+        motion=motion.smoother_name,
         ensemble=ensemble.value,
         variance=variance.value,
         lag=lag,

@@ -45,6 +45,19 @@ class Center(str, Enum):
     mean = "mean"
 
 
+class Motion(str, Enum):
+    """The smoother's motion prior (lp3d_eks.MOTIONS, with dashes): chosen per keypoint, or fixed."""
+
+    auto = "auto"
+    random_walk = "random-walk"
+    constant_velocity = "constant-velocity"
+
+    @property
+    def smoother_name(self) -> str:
+        """The name lp3d_eks gives it ("random walk")."""
+        return self.value.replace("-", " ")
+
+
 class Variance(str, Enum):
     """The ensemble variance: plain, or weighted by the members' likelihoods."""
 

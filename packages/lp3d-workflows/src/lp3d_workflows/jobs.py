@@ -141,6 +141,7 @@ def _import_entry(entry: str) -> Callable[[dict[str, Any], ProgressCallback], di
 
 
 def _smooth_settings(params: dict[str, Any]):
+    from lp3d_eks import MOTIONS
     from lp3d_workflows.frame_ranges import parse_frame_ranges
     from lp3d_workflows.smoothing import SmoothSettings
 
@@ -152,12 +153,16 @@ def _smooth_settings(params: dict[str, Any]):
         raise UserError(f"variance: expected 'var' or 'confidence-weighted', but got {params.get('variance')!r}")
     if s is not None and (not isinstance(s, int | float) or not s > 0):
         raise UserError(f"s: expected a positive number (or automatic), but got {s!r}")
+    motions = ("auto", *MOTIONS)
+    if params.get("motion", "auto") not in motions:
+        raise UserError(f"motion: expected one of {', '.join(map(repr, motions))}, but got {params.get('motion')!r}")
     return SmoothSettings(
         calibration=Path(params["calibration"]) if params.get("calibration") else None,
         views=tuple(params["views"]) if params.get("views") else None,
         s=None if s is None else (float(s),),
         s_frames=None if ranges is None else tuple(ranges),
         inflate=params.get("inflate"),
+        motion=params.get("motion", "auto"),
         ensemble=params.get("ensemble", "median"),
         variance=params.get("variance", "var"),
         n_threads=int(params.get("n_threads", 0)),

@@ -466,7 +466,7 @@ def parameters_from_store(
     if smooth_motion:
         raise UserError(
             f"--parameters {path}: expected random-walk parameters (lp3d live's motion), but "
-            f"{', '.join(smooth_motion)} were smoothed with constant velocity (smooth with --motion 'random walk')"
+            f"{', '.join(smooth_motion)} were smoothed with constant velocity (smooth with --motion random-walk)"
         )
     out = []
     for i in range(len(individuals)):

@@ -72,6 +72,8 @@ class SmoothSettings:
         s: smoothing parameter: None (automatic per keypoint), one value, or one per keypoint.
         s_frames: frames used to choose ``s`` automatically (default all).
         inflate: variance inflation on/off; None: the smoother's default (on for several views).
+        motion: the motion prior, ``"auto"`` or one of ``lp3d_eks.MOTIONS`` (see
+            :class:`lp3d_eks.SmoothOptions`); with ``lag``, a random walk.
         ensemble: ensemble center, ``"median"`` or ``"mean"``.
         variance: ensemble variance, ``"var"`` or ``"confidence-weighted"``.
         n_threads: threads of the smoother (0: all cores).
@@ -87,6 +89,7 @@ class SmoothSettings:
     s: tuple[float, ...] | None = None
     s_frames: tuple[FrameRange, ...] | None = None
     inflate: bool | None = None
+    motion: str = "auto"
     ensemble: str = "median"
     variance: str = "var"
     n_threads: int = 0
@@ -234,6 +237,7 @@ def smooth_predictions(
         "s": _check_s(settings.s, keypoints),
         "s_frames": resolve_frame_ranges(settings.s_frames, n_frames),
         "n_threads": settings.n_threads,
+        "motion": settings.motion,
     }
     if settings.inflate is not None:
         kwargs["inflate"] = settings.inflate
@@ -245,6 +249,8 @@ def smooth_predictions(
 
         if settings.s_frames:
             raise UserError("--s-frames: expected none with --lag (parameters are fitted on the first --fit-frames)")
+        if settings.motion == "constant velocity":
+            raise UserError("--motion: expected random-walk or auto with --lag (the fixed-lag smoother's motion)")
         smoother = partial(smooth_fixed_lag, lag=settings.lag, fit_frames=settings.fit_frames)
     results = []
     for i in range(len(individuals)):
