@@ -231,6 +231,8 @@ def test_statistics_and_errors(client, project):
     source = smoothed_source(project)
     stats = client.get(f"/api/sources/{source['id']}/statistics?n_worst=5", headers=AUTH).json()
     assert len(stats["stats"]) == 33 and len(stats["inconsistent"]) == 5 and len(stats["uncertain"]) == 5
+    assert set(stats["motion"]) == set(stats["keypoints"])
+    assert set(stats["motion"].values()) <= {"random walk", "constant velocity"}
     scores = [w["score"] for w in stats["inconsistent"]]
     assert scores == sorted(scores, reverse=True)
     errors = client.get("/api/diagnostics/errors", headers=AUTH).json()
@@ -408,6 +410,7 @@ def test_smoothing_job_writes_a_result_the_viewer_opens(project_dir, static_dir,
             "calibration": p["calibrations"][0]["id"],
             "name": "run1",
             "s": 2.0,
+            "motion": "random walk",
         }
         r = c.post("/api/jobs/smooth", json=body, headers=AUTH)
         assert r.status_code == 201, r.text
@@ -418,6 +421,7 @@ def test_smoothing_job_writes_a_result_the_viewer_opens(project_dir, static_dir,
         assert states[-1] == "done", c.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json()
         done = c.get(f"/api/jobs/{job['id']}", headers=AUTH).json()
         assert done["output"] == "lp3d-app/smoothed/run1" and done["result"]["s"][0] == [2.0] * 11
+        assert done["result"]["motion"][0] == ["random walk"] * 11
         assert "job done" in c.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json()["text"]
         p = c.get("/api/project", headers=AUTH).json()
         [result] = [s for s in p["sources"] if s["label"].startswith("lp3d-app/smoothed/run1")]
@@ -438,6 +442,7 @@ def test_smoothing_job_writes_a_result_the_viewer_opens(project_dir, static_dir,
         ({"input": "src-nope"}, "not a source or prediction folder"),
         ({"calibration": "cal-nope"}, "calibration 'cal-nope'"),
         ({"s_frames": "5:1"}, "s_frames"),
+        ({"motion": "spline"}, "motion"),
     ],
 )
 def test_bad_smoothing_requests(client, project, change, message):

@@ -180,6 +180,7 @@ def test_smoothing_job_runs_and_opens_in_the_viewer(page):
     page.select_option("[data-testid=smooth-input]", label)
     page.fill("[data-testid=smooth-name]", "browser-run")
     page.fill("[data-testid=smooth-s]", "3")
+    page.select_option("[data-testid=smooth-motion]", "random walk")
     page.click("[data-testid=smooth-start]")
     try:
         page.wait_for_selector("[data-testid=jobs] [data-state=done]", timeout=60_000)
@@ -198,6 +199,8 @@ def test_diagnostics_show_box_plots_and_worst_frames(page):
     page.wait_for_selector("[data-testid=worst-inconsistent] li a")
     assert page.inner_text("[data-testid=scored]").startswith("Scored: every labeled frame (12;")
     assert page.locator("[data-testid=stats-table] tr").count() == 2 + 11  # two header rows, a row per keypoint
+    motions = set(page.locator("[data-testid=stats-motion]").all_inner_texts())
+    assert motions and motions <= {"random walk", "constant velocity"}, motions
     shot(page, "diagnostics")
     href = page.get_attribute("[data-testid=worst-inconsistent] li a", "href")
     frame = int(href.split("frame=")[1])

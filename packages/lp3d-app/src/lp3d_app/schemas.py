@@ -177,6 +177,9 @@ class StatisticsOut(BaseModel):
     keypoints: list[str]
     views: list[str]
     s: dict[str, float]
+    motion: dict[str, str] = Field(
+        default_factory=dict, description="the motion prior of each keypoint: 'random walk' or 'constant velocity'"
+    )
     stats: list[KeypointViewStatsOut]
     inconsistent: list[WorstFrameOut]
     uncertain: list[WorstFrameOut]
@@ -219,6 +222,9 @@ class SmoothRequest(BaseModel):
     s: float | None = Field(None, gt=0, description="fixed smoothing parameter; none: chosen per keypoint")
     s_frames: str | None = Field(None, description="frames used to choose s, e.g. '0:2000,5000:7000'")
     inflate: bool | None = Field(None, description="variance inflation; none: the smoother's default")
+    motion: Literal["auto", "random walk", "constant velocity"] = Field(
+        "auto", description="motion prior; auto: chosen per keypoint (lp3d_eks.SmoothOptions.motion)"
+    )
     overwrite: bool = False
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from lp3d_io.dataset import motion_name
 from lp3d_io.layout import SPLIT_FILE
 
 from lp3d_workflows.project import Project, RunInfo, SourceInfo
@@ -85,8 +86,8 @@ class WorstFrame:
 
 @dataclass(frozen=True)
 class SourceStatistics:
-    """What :func:`source_statistics` found for one animal (``s`` per keypoint; the worst frames,
-    worst first)."""
+    """What :func:`source_statistics` found for one animal (``s`` and the motion prior per keypoint;
+    the worst frames, worst first)."""
 
     source: str
     n_frames: int
@@ -97,6 +98,7 @@ class SourceStatistics:
     inconsistent: list[WorstFrame]
     uncertain: list[WorstFrame]
     individual: str = ""
+    motion: dict[str, str] = field(default_factory=dict)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -174,9 +176,10 @@ def source_statistics(
         kp_var = np.where(np.isfinite(kp_var), kp_var, 0.0)
         uncertainty[t] = kp_var.sum(axis=1) / max(K, 1)
         worst_variance[t] = kp_var.argmax(axis=1)
-    stats, s = [], {}
+    stats, s, motion = [], {}, {}
     for k, keypoint in enumerate(reader.keypoints):
         s[keypoint] = float(np.asarray(sm.arrays["smoothing_parameter"][k, i]))
+        motion[keypoint] = motion_name(sm.arrays, k, i)
         for v, view in enumerate(reader.views):
             e = _finite(error[k, v]).astype(np.float64)
             median, p95, top = (float(x) for x in np.percentile(e, [50, 95, 99])) if e.size else (np.nan, np.nan, 1.0)
@@ -210,7 +213,7 @@ def source_statistics(
         for t in _top(uncertainty, n_worst)
     ]
     return SourceStatistics(
-        source_id, T, reader.keypoints, reader.views[:V], s, stats, inconsistent, uncertain, reader.individuals[i]
+        source_id, T, reader.keypoints, reader.views[:V], s, stats, inconsistent, uncertain, reader.individuals[i], motion
     )
 
 

@@ -200,6 +200,7 @@ def smooth_job(params: dict[str, Any], progress: ProgressCallback) -> dict[str, 
         "n_frames": summary.n_frames,
         "keypoints": list(summary.keypoints),
         "s": summary.s,
+        "motion": summary.motion,
         "inflated": summary.inflated,
         "seconds": summary.seconds,
     }

@@ -130,13 +130,14 @@ export function DiagnosticsPage(): Page {
       const table = h(
         "table",
         { class: "stats", "data-testid": "stats-table" },
-        h("tr", {}, h("th", { rowspan: 2, text: "keypoint" }), h("th", { rowspan: 2, text: "s" }), ...stats.views.map((v) => h("th", { colspan: columns.length, class: "view", text: v }))),
+        h("tr", {}, h("th", { rowspan: 2, text: "keypoint" }), h("th", { rowspan: 2, text: "motion" }), h("th", { rowspan: 2, text: "s" }), ...stats.views.map((v) => h("th", { colspan: columns.length, class: "view", text: v }))),
         h("tr", {}, ...stats.views.flatMap(() => columns.map((c) => h("th", { class: "sub", text: c })))),
         ...stats.keypoints.map((k) =>
           h(
             "tr",
             {},
             h("td", { text: k }),
+            h("td", { "data-testid": "stats-motion", text: stats.motion?.[k] || "—" }),
             h("td", { text: stats.s[k]?.toPrecision(3) ?? "—" }),
             ...stats.views.flatMap((v) => {
               const s = stats.stats.find((x) => x.keypoint === k && x.view === v)!;

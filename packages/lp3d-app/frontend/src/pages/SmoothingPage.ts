@@ -30,6 +30,13 @@ export function SmoothingPage(): Page {
     const s = h("input", { name: "s", placeholder: "automatic", size: 8, "data-testid": "smooth-s" });
     const sFrames = h("input", { name: "s_frames", placeholder: "all frames, e.g. 0:2000", size: 16 });
     const inflate = h("select", { name: "inflate" }, h("option", { value: "", text: "default (on for several views)" }), h("option", { value: "true", text: "on" }), h("option", { value: "false", text: "off" }));
+    const motion = h(
+      "select",
+      { name: "motion", "data-testid": "smooth-motion" },
+      h("option", { value: "auto", text: "automatic (per keypoint)" }),
+      h("option", { value: "random walk", text: "random walk" }),
+      h("option", { value: "constant velocity", text: "constant velocity (smoother motion)" }),
+    );
     const overwrite = h("input", { type: "checkbox", name: "overwrite" });
     const start = h("button", { type: "submit", "data-testid": "smooth-start", text: "Smooth" });
     const message = h("div", { class: "status", "data-testid": "smooth-message" });
@@ -43,6 +50,7 @@ export function SmoothingPage(): Page {
         h("label", {}, "Smoothing parameter s ", s),
         h("label", {}, "Frames to choose s ", sFrames),
         h("label", {}, "Variance inflation ", inflate),
+        h("label", {}, "Motion ", motion),
         h("label", {}, overwrite, " replace an existing output"),
         start,
       ],
@@ -58,6 +66,7 @@ export function SmoothingPage(): Page {
           s: sValue ? Number(sValue) : null,
           s_frames: sFrames.value.trim() || null,
           inflate: inflate.value === "" ? null : inflate.value === "true",
+          motion: motion.value as "auto" | "random walk" | "constant velocity",
           overwrite: overwrite.checked,
         });
         jobs.follow(job);

@@ -100,6 +100,7 @@ def start_smoothing(request: SmoothRequest, state: StateDep, project: ProjectDep
         "s": request.s,
         "s_frames": request.s_frames,
         "inflate": request.inflate,
+        "motion": request.motion,
         "overwrite": request.overwrite,
         "n_threads": 1,
         "project": str(project.root),  # the job prepares the result for the viewer (its overview)
