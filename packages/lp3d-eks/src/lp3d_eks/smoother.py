@@ -6,6 +6,12 @@ Model, per keypoint (keypoints are independent and run in parallel in the C++ co
     x_t = x_{t-1} + w_t,            w_t ~ N(0, s Q)                  (random walk, Q = I by default)
     y_tv = h_v(x_t) + e_tv,         e_tv ~ N(0, a * b_v * f_tv * diag(r_tv))
 
+or with constant velocity (``motion``) the state also holds the velocity ``u``, which takes the
+random steps: ``x_t = x_{t-1} + u_{t-1} + w_t``, ``u_t = u_{t-1} + w'_t`` with ``(w, w') ~ N(0,
+s [[Q/3, Q/2], [Q/2, Q]])`` (the integrated random walk). ``motion="auto"`` gives a keypoint
+constant velocity where its marginal likelihood is higher and its smoothed residuals look like
+independent noise over time (see ``cpp/src/smoother.cpp``: smooth_one).
+
 ``y_tv`` is the ensemble center in view ``v`` and ``r_tv`` the ensemble variance (see
 :mod:`lp3d_eks.ensemble`), ``a`` a noise scale (1, or fitted), ``b_v`` the view scale (1 unless
 the view disagrees with the others on most frames), ``f_tv`` the variance inflation factor (1

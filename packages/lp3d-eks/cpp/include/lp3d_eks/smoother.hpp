@@ -1,5 +1,10 @@
 // The ensemble Kalman smoother: per keypoint, independently and in parallel over keypoints.
 //
+// Each keypoint's motion is a random walk (the state is the latent) or constant velocity (the
+// latent and its velocity; kalman.hpp), fixed by the options or chosen per keypoint: both motions'
+// parameters are fitted (step 2) and constant velocity is kept where its likelihood is higher and
+// its smoothed residuals look like independent noise over time (smoother.cpp: smooth_one).
+//
 // For each keypoint:
 //  1. A nominal latent track (DLT triangulation, PCA projection, or the observation itself; gaps
 //     filled by linear interpolation) gives the first linearization and the default prior
