@@ -82,14 +82,37 @@ def test_bad_motion_options_say_what_was_expected(oscillating):
     sim = oscillating
     with pytest.raises(ValueError, match="motion: expected one of 'auto', 'random walk', 'constant velocity'"):
         lp3d_eks.smooth_calibrated(sim.predictions, sim.rig, motion="spline")
-    # the fixed-lag smoother is a random walk
-    with pytest.raises(ValueError, match="motion: expected 'random walk' for the fixed-lag smoother"):
-        lp3d_eks.fit_fixed_lag(sim.predictions, sim.rig, motion="constant velocity")
-    velocity = lp3d_eks.smooth_calibrated(sim.predictions, sim.rig, motion="constant velocity")
-    with pytest.raises(ValueError, match="expected random-walk keypoints"):
-        lp3d_eks.FixedLagParameters.from_result(velocity)
-    params = lp3d_eks.fit_fixed_lag(sim.predictions, sim.rig, n_frames=200)  # auto: fitted as a random walk
-    assert np.all(np.isfinite(params.s))
+    params = lp3d_eks.fit_fixed_lag(sim.predictions, sim.rig, n_frames=200)
+    with pytest.raises(ValueError, match="motion: expected one of"):
+        lp3d_eks.FixedLagParameters(
+            kind="calibrated", s=params.s, noise_scale=params.noise_scale, view_scale=params.view_scale,
+            motion=["spline"] * 4,
+        )  # fmt: skip
+
+
+def test_the_fixed_lag_smoother_keeps_the_fitted_motion(oscillating):
+    """Fitted on the first frames, the stream smooths with each keypoint's motion: on smooth motion,
+    constant velocity's lower errors and honest intervals at a lag of 5 frames."""
+    sim = oscillating
+    params = lp3d_eks.fit_fixed_lag(sim.predictions, sim.rig, confidences=sim.confidences, n_frames=250)
+    assert list(params.motion) == ["constant velocity"] * 4
+    walk = lp3d_eks.fit_fixed_lag(
+        sim.predictions, sim.rig, confidences=sim.confidences, n_frames=250, motion="random walk"
+    )
+    scored = slice(250, None)
+    lagged = {}
+    for name, p in (("velocity", params), ("walk", walk)):
+        res = lp3d_eks.smooth_fixed_lag(sim.predictions, sim.rig, confidences=sim.confidences, parameters=p, lag=5)
+        assert set(res.motion) == set(p.motion)
+        lagged[name] = (
+            float(np.sqrt(np.mean(np.sum((res.mean[scored] - sim.truth[scored]) ** 2, axis=-1)))),
+            lp3d_eks.interval_coverage(res.mean[scored], res.covariance[scored], sim.truth[scored]).per_coordinate,
+        )
+    assert lagged["velocity"][0] < 0.8 * lagged["walk"][0], lagged
+    assert 0.93 <= lagged["velocity"][1] <= 0.97, lagged
+    # the parameters of an offline result carry its motion
+    offline = lp3d_eks.smooth_calibrated(sim.predictions, sim.rig, confidences=sim.confidences)
+    assert list(lp3d_eks.FixedLagParameters.from_result(offline).motion) == list(offline.motion)
 
 
 def test_smooth_fixed_lag_ignores_the_offline_search_frames(oscillating):

@@ -31,35 +31,39 @@ class KeypointStream {
 
 namespace {
 
-template <int D>
+// A keypoint's stream with a motion of order 1 (random walk, state N = D) or 2 (constant
+// velocity, N = 2D: the latent and its velocity; kalman.hpp).
+template <int D, int N>
 class KeypointStreamD final : public KeypointStream {
  public:
-  KeypointStreamD(const ObservationModel& model, int k, int K, const FixedLagOptions& opt)
-      : model_(model), opt_(opt), k_(k), K_(K), V_(model.views()), dim_(model.dim()), cap_(opt.lag + 1) {
+  KeypointStreamD(const ObservationModel& model, int k, int K, const FixedLagOptions& opt, int order)
+      : model_(model), opt_(opt), k_(k), K_(K), V_(model.views()), dim_(model.dim()), n_(order * model.dim()),
+        cap_(opt.lag + 1) {
     obs_.resize(cap_, V_, dim_);
     inflation_.assign(static_cast<size_t>(cap_) * V_, 1.0);
     started_slot_.assign(cap_, 0);
-    mf_.assign(static_cast<size_t>(cap_) * dim_, 0.0);
-    Pf_.assign(static_cast<size_t>(cap_) * dim_ * dim_, 0.0);
-    ms_.assign(static_cast<size_t>(cap_) * dim_, 0.0);
-    Ps_.assign(static_cast<size_t>(cap_) * dim_ * dim_, 0.0);
+    mf_.assign(static_cast<size_t>(cap_) * n_, 0.0);
+    Pf_.assign(static_cast<size_t>(cap_) * n_ * n_, 0.0);
+    ms_.assign(static_cast<size_t>(cap_) * n_, 0.0);
+    Ps_.assign(static_cast<size_t>(cap_) * n_ * n_, 0.0);
     xlin_.assign(static_cast<size_t>(cap_) * dim_, 0.0);
     s_ = opt.s[k];
     a_ = opt.noise_scale[k];
     b_.assign(V_, 1.0);
     if (!opt.view_scale.empty()) std::copy_n(&opt.view_scale[static_cast<size_t>(k) * V_], V_, b_.begin());
-    Q_ = Mat::Identity(dim_, dim_);
-    if (!opt.Q.empty()) Q_ = Eigen::Map<const Mat>(opt.Q.data(), dim_, dim_).transpose();
+    Mat Q = Mat::Identity(dim_, dim_);
+    if (!opt.Q.empty()) Q = Eigen::Map<const Mat>(opt.Q.data(), dim_, dim_).transpose();
+    Q_ = process_covariance<N>(Q, order);
     sQ_ = s_ * Q_;
     have_prior_ = !opt.m0.empty();
-    if (have_prior_) {
-      m0_ = Eigen::Map<const Vec>(&opt.m0[static_cast<size_t>(k) * dim_], dim_);
-      P0_ = Eigen::Map<const Mat>(&opt.P0[static_cast<size_t>(k) * dim_ * dim_], dim_, dim_).transpose();
-    }
-    m_ = Vec::Zero(dim_);
-    P_ = Mat::Zero(dim_, dim_);
+    if (have_prior_)
+      start_state(Eigen::Map<const Vec>(&opt.m0[static_cast<size_t>(k) * dim_], dim_),
+                  Eigen::Map<const Mat>(&opt.P0[static_cast<size_t>(k) * dim_ * dim_], dim_, dim_).transpose(), m0_,
+                  P0_);
+    m_ = SVec::Zero(n_);
+    P_ = SMat::Zero(n_, n_);
     h_ = Vec::Zero(dim_);
-    Ph_ = Vec::Zero(dim_);
+    Ph_ = SVec::Zero(n_);
     Jrow_.assign(2 * static_cast<size_t>(dim_), 0.0);
   }
 
@@ -75,8 +79,8 @@ class KeypointStreamD final : public KeypointStream {
     if (!start_or_predict(slot)) return;
     update(slot);
     started_slot_[slot] = 1;
-    Eigen::Map<Vec>(&mf_[static_cast<size_t>(slot) * dim_], dim_) = m_;
-    Eigen::Map<Mat>(&Pf_[static_cast<size_t>(slot) * dim_ * dim_], dim_, dim_) = P_;
+    Eigen::Map<SVec>(&mf_[static_cast<size_t>(slot) * n_], n_) = m_;
+    Eigen::Map<SMat>(&Pf_[static_cast<size_t>(slot) * n_ * n_], n_, n_) = P_;
     if (opt_.window_iterations > 0 && !model_.is_linear()) refine_window();
   }
 
@@ -84,8 +88,8 @@ class KeypointStreamD final : public KeypointStream {
     smooth_window();
     write(0, out, n_out, t_out);
     if (started_slot_[head_]) {  // the state the window's filter starts from when it is run again
-      m_before_ = Eigen::Map<const Vec>(&mf_[static_cast<size_t>(head_) * dim_], dim_);
-      P_before_ = Eigen::Map<const Mat>(&Pf_[static_cast<size_t>(head_) * dim_ * dim_], dim_, dim_);
+      m_before_ = Eigen::Map<const SVec>(&mf_[static_cast<size_t>(head_) * n_], n_);
+      P_before_ = Eigen::Map<const SMat>(&Pf_[static_cast<size_t>(head_) * n_ * n_], n_, n_);
     }
     head_ = (head_ + 1) % cap_;
     --count_;
@@ -106,15 +110,36 @@ class KeypointStreamD final : public KeypointStream {
   }
 
  private:
-  using Vec = VecD<D>;
+  using Vec = VecD<D>;  // the latent (position)
   using Mat = MatD<D>;
+  using SVec = VecD<N>;  // the state (position, and velocity for constant velocity)
+  using SMat = MatD<N>;
   using JMap = Eigen::Map<const Eigen::Matrix<double, 2, D, Eigen::RowMajor>>;
 
-  // Frame 0's prior, the start of a keypoint not yet placed, or the random-walk prediction.
+  // The state of a start at position x with covariance Px: velocity 0 with the same (wide)
+  // covariance per frame when the state has one: nothing is known of it.
+  void start_state(const Vec& x, const Mat& Px, SVec& m, SMat& P) const {
+    m = SVec::Zero(n_);
+    P = SMat::Zero(n_, n_);
+    m.head(dim_) = x;
+    P.topLeftCorner(dim_, dim_) = Px;
+    if (n_ > dim_) P.bottomRightCorner(dim_, dim_) = Px;
+  }
+
+  // The motion's prediction of the next frame from (m, P).
+  void predict(SVec& m, SMat& P) const {
+    propagate<N>(m, P, dim_);
+    P.noalias() += sQ_;
+  }
+
+  // The position block of a state covariance (the whole of it for a random walk).
+  Mat position_cov(const SMat& P) const { return P.topLeftCorner(dim_, dim_); }
+
+  // Frame 0's prior, the start of a keypoint not yet placed, or the motion's prediction.
   // Returns false while the keypoint has not started (nothing is known of it yet).
   bool start_or_predict(int slot) {
     if (started_) {
-      P_.noalias() += sQ_;
+      predict(m_, P_);
       return true;
     }
     if (have_prior_) {
@@ -146,9 +171,9 @@ class KeypointStreamD final : public KeypointStream {
     const Eigen::LDLT<Mat> ldlt(info);
     const auto d = ldlt.vectorD();
     if (ldlt.info() != Eigen::Success || !(d.minCoeff() > 1e-12 * std::max(d.maxCoeff(), 1e-300))) return false;
-    m_ = x;
-    P_ = opt_.prior_scale * ldlt.solve(Mat::Identity(dim_, dim_));
-    P_ = 0.5 * (P_ + P_.transpose()).eval();
+    Mat P0 = opt_.prior_scale * ldlt.solve(Mat::Identity(dim_, dim_));
+    P0 = 0.5 * (P0 + P0.transpose()).eval();
+    start_state(x, P0, m_, P_);
     start_m_ = m_;
     start_P_ = P_;
     start_frame_ = pushed_ - 1;
@@ -170,9 +195,9 @@ class KeypointStreamD final : public KeypointStream {
 
   // Steps 2 and 3: iterated update from the prediction (m_, P_), inflation rounds.
   void update(int slot) {
-    const Vec m_pred = m_;
-    const Mat P_pred = P_;
-    Vec x = m_pred;
+    const SVec m_pred = m_;
+    const SMat P_pred = P_;
+    Vec x = m_pred.head(dim_);
     const double inf = std::numeric_limits<double>::infinity();
     FilterStats fs;
     double prod = 1.0;
@@ -196,12 +221,12 @@ class KeypointStreamD final : public KeypointStream {
         P_ = P_pred;
         fs = FilterStats();
         prod = 1.0;
-        assimilate_frame<D>(obs_, slot, a_, inflation_.data(), b_.data(), inf, m_, P_, h_, Ph_, fs, prod);
+        assimilate_frame<D, N>(obs_, slot, a_, inflation_.data(), b_.data(), inf, m_, P_, h_, Ph_, fs, prod);
         ++updates;
         if (model_.is_linear() || it + 1 >= std::max(1, opt_.relinearize_max_iter)) break;
-        const double sd = std::sqrt(std::max(P_.trace() / dim_, 1e-300));
-        const double change = (m_ - x).cwiseAbs().maxCoeff() / sd;
-        x = m_;
+        const double sd = std::sqrt(std::max(P_.topLeftCorner(dim_, dim_).trace() / dim_, 1e-300));
+        const double change = (m_.head(dim_) - x).cwiseAbs().maxCoeff() / sd;
+        x = m_.head(dim_);
         if (!(change > opt_.relinearize_tol)) break;
       }
       if (!opt_.inflate || round >= opt_.inflate_max_iter) break;
@@ -213,11 +238,11 @@ class KeypointStreamD final : public KeypointStream {
         const size_t tv = obs_.tv(slot, v);
         if (!obs_.ok[tv] || !std::isfinite(obs_.y[tv * 2]) || !std::isfinite(obs_.y[tv * 2 + 1])) continue;
         const JMap J(&obs_.J[tv * 2 * dim_], 2, dim_);
-        e = Eigen::Vector2d(obs_.y[tv * 2], obs_.y[tv * 2 + 1]) - J * m_ -
+        e = Eigen::Vector2d(obs_.y[tv * 2], obs_.y[tv * 2 + 1]) - J * m_.head(dim_) -
             Eigen::Vector2d(obs_.c[tv * 2], obs_.c[tv * 2 + 1]);
         const double scale = a_ * b_[v] * inflation_[tv];
         R << scale * obs_.r[tv * 2], scale * obs_.r[tv * 2 + 1];
-        if (!loo_inverse(R, J, P_, Ainv)) continue;
+        if (!loo_inverse(R, J, position_cov(P_), Ainv)) continue;
         const double d2 = e.dot(Ainv * e);
         if (d2 > worst_d2) {
           worst_d2 = d2;
@@ -244,9 +269,9 @@ class KeypointStreamD final : public KeypointStream {
       for (int j = 0; j < count_; ++j) {
         const int slot = (head_ + j) % cap_;
         if (!started_slot_[slot]) continue;
-        const Eigen::Map<const Mat> P(&Ps_[static_cast<size_t>(j) * dim_ * dim_], dim_, dim_);
-        const double sd = std::sqrt(std::max(P.trace() / dim_, 1e-300));
-        const Eigen::Map<const Vec> ms(&ms_[static_cast<size_t>(j) * dim_], dim_);
+        const Eigen::Map<const SMat> P(&Ps_[static_cast<size_t>(j) * n_ * n_], n_, n_);
+        const double sd = std::sqrt(std::max(P.topLeftCorner(dim_, dim_).trace() / dim_, 1e-300));
+        const Eigen::Map<const Vec> ms(&ms_[static_cast<size_t>(j) * n_], dim_);
         const Eigen::Map<const Vec> xl(&xlin_[static_cast<size_t>(slot) * dim_], dim_);
         change = std::max(change, (ms - xl).cwiseAbs().maxCoeff() / sd);
       }
@@ -256,61 +281,68 @@ class KeypointStreamD final : public KeypointStream {
       for (int j = 0; j < count_; ++j) {
         const int slot = (head_ + j) % cap_;
         if (!started_slot_[slot]) continue;
-        const Eigen::Map<const Vec> ms(&ms_[static_cast<size_t>(j) * dim_], dim_);
+        const Eigen::Map<const Vec> ms(&ms_[static_cast<size_t>(j) * n_], dim_);
         Eigen::Map<Vec>(&xlin_[static_cast<size_t>(slot) * dim_], dim_) = ms;
         linearize(slot, ms);
         if (have) {
-          P_.noalias() += sQ_;
+          predict(m_, P_);
         } else if (pushed_ - count_ + j == start_frame_) {
           m_ = start_m_;
           P_ = start_P_;
         } else {
           m_ = m_before_;
-          P_ = P_before_ + sQ_;
+          P_ = P_before_;
+          predict(m_, P_);
         }
         have = true;
         FilterStats fs;
         double prod = 1.0;
-        assimilate_frame<D>(obs_, slot, a_, inflation_.data(), b_.data(), inf, m_, P_, h_, Ph_, fs, prod);
-        Eigen::Map<Vec>(&mf_[static_cast<size_t>(slot) * dim_], dim_) = m_;
-        Eigen::Map<Mat>(&Pf_[static_cast<size_t>(slot) * dim_ * dim_], dim_, dim_) = P_;
+        assimilate_frame<D, N>(obs_, slot, a_, inflation_.data(), b_.data(), inf, m_, P_, h_, Ph_, fs, prod);
+        Eigen::Map<SVec>(&mf_[static_cast<size_t>(slot) * n_], n_) = m_;
+        Eigen::Map<SMat>(&Pf_[static_cast<size_t>(slot) * n_ * n_], n_, n_) = P_;
       }
     }
   }
 
   // RTS over the ring into ms_ / Ps_ (chronological). Frames before the keypoint started get the
-  // start's posterior propagated back by the random walk; with no start in the ring, NaN.
+  // start's posterior propagated back by the motion (z_j = F^-1 (z_{j+1} - w): the mean moved back
+  // by the velocity, the covariance widened by s Q); with no start in the ring, NaN.
   void smooth_window() {
     int first = count_;
     for (int j = 0; j < count_; ++j) {
       const int slot = (head_ + j) % cap_;
       if (started_slot_[slot]) {
         first = std::min(first, j);
-        std::copy_n(&mf_[static_cast<size_t>(slot) * dim_], dim_, &ms_[static_cast<size_t>(j) * dim_]);
-        std::copy_n(&Pf_[static_cast<size_t>(slot) * dim_ * dim_], dim_ * dim_,
-                    &Ps_[static_cast<size_t>(j) * dim_ * dim_]);
+        std::copy_n(&mf_[static_cast<size_t>(slot) * n_], n_, &ms_[static_cast<size_t>(j) * n_]);
+        std::copy_n(&Pf_[static_cast<size_t>(slot) * n_ * n_], n_ * n_, &Ps_[static_cast<size_t>(j) * n_ * n_]);
       }
     }
     if (first < count_)
-      rts_smoother<D>(count_ - first, dim_, s_, Q_, &ms_[static_cast<size_t>(first) * dim_],
-                      &Ps_[static_cast<size_t>(first) * dim_ * dim_]);
+      rts_smoother<N>(count_ - first, n_, s_, Q_, &ms_[static_cast<size_t>(first) * n_],
+                      &Ps_[static_cast<size_t>(first) * n_ * n_], dim_);
     for (int j = std::min(first, count_) - 1; j >= 0; --j) {
+      Eigen::Map<SVec> m(&ms_[static_cast<size_t>(j) * n_], n_);
+      Eigen::Map<SMat> P(&Ps_[static_cast<size_t>(j) * n_ * n_], n_, n_);
       if (first == count_) {
-        std::fill_n(&ms_[static_cast<size_t>(j) * dim_], dim_, kNaN);
-        std::fill_n(&Ps_[static_cast<size_t>(j) * dim_ * dim_], dim_ * dim_, kNaN);
+        m.setConstant(kNaN);
+        P.setConstant(kNaN);
         continue;
       }
-      std::copy_n(&ms_[static_cast<size_t>(j + 1) * dim_], dim_, &ms_[static_cast<size_t>(j) * dim_]);
-      Eigen::Map<Mat>(&Ps_[static_cast<size_t>(j) * dim_ * dim_], dim_, dim_) =
-          Eigen::Map<const Mat>(&Ps_[static_cast<size_t>(j + 1) * dim_ * dim_], dim_, dim_) + sQ_;
+      m = Eigen::Map<const SVec>(&ms_[static_cast<size_t>(j + 1) * n_], n_);
+      P = Eigen::Map<const SMat>(&Ps_[static_cast<size_t>(j + 1) * n_ * n_], n_, n_) + sQ_;
+      if (n_ > dim_) {  // F^-1 = [[I, -I], [0, I]]
+        m.head(dim_) -= m.tail(dim_);
+        P.topRows(dim_) -= P.bottomRows(dim_);
+        P.leftCols(dim_) -= P.rightCols(dim_);
+      }
     }
   }
 
   // Writes the j-th (chronological) frame of the smoothed ring at t_out.
   void write(int j, const SmootherOutputs& out, int n_out, int t_out) {
     const int slot = (head_ + j) % cap_;
-    const double* m = &ms_[static_cast<size_t>(j) * dim_];
-    const Eigen::Map<const Mat> P(&Ps_[static_cast<size_t>(j) * dim_ * dim_], dim_, dim_);
+    const double* m = &ms_[static_cast<size_t>(j) * n_];
+    const Mat P = Eigen::Map<const SMat>(&Ps_[static_cast<size_t>(j) * n_ * n_], n_, n_).topLeftCorner(dim_, dim_);
     const size_t tk = static_cast<size_t>(t_out) * K_ + k_;
     if (out.mean) std::copy_n(m, dim_, out.mean + tk * dim_);
     if (out.cov) Eigen::Map<Mat>(out.cov + tk * dim_ * dim_, dim_, dim_) = P;
@@ -333,25 +365,33 @@ class KeypointStreamD final : public KeypointStream {
 
   const ObservationModel& model_;
   const FixedLagOptions& opt_;
-  const int k_, K_, V_, dim_, cap_;
+  const int k_, K_, V_, dim_, n_, cap_;  // n_: the state dimension
   LinearizedObs obs_;  // the ring: row = slot
-  std::vector<double> inflation_, mf_, Pf_, ms_, Ps_, xlin_, b_, Jrow_;
+  std::vector<double> inflation_, mf_, Pf_, ms_, Ps_, xlin_, b_, Jrow_;  // mf_, ms_ (cap, n); Pf_, Ps_ (cap, n, n)
   std::vector<uint8_t> started_slot_;
   int head_ = 0, count_ = 0;
   int64_t pushed_ = 0, start_frame_ = -1;
   double s_ = 1.0, a_ = 1.0;
-  Mat Q_, sQ_, P0_, P_, start_P_, P_before_;
-  Vec m0_, m_, h_, Ph_, start_m_, m_before_;
+  SMat Q_, sQ_, P0_, P_, start_P_, P_before_;
+  SVec m0_, m_, Ph_, start_m_, m_before_;
+  Vec h_;
   bool have_prior_ = false, started_ = false;
   FilterStats total_;
   int max_updates_ = 0;
 };
 
+template <int D>
+std::unique_ptr<KeypointStream> make_stream_d(const ObservationModel& model, int k, int K, const FixedLagOptions& opt) {
+  const int order = opt.motion.empty() ? 1 : opt.motion[k];
+  if (order == 2) return std::make_unique<KeypointStreamD<D, state_dim(D, 2)>>(model, k, K, opt, 2);
+  return std::make_unique<KeypointStreamD<D, D>>(model, k, K, opt, 1);
+}
+
 std::unique_ptr<KeypointStream> make_stream(const ObservationModel& model, int k, int K, const FixedLagOptions& opt) {
   switch (model.dim()) {
-    case 2: return std::make_unique<KeypointStreamD<2>>(model, k, K, opt);
-    case 3: return std::make_unique<KeypointStreamD<3>>(model, k, K, opt);
-    default: return std::make_unique<KeypointStreamD<Eigen::Dynamic>>(model, k, K, opt);
+    case 2: return make_stream_d<2>(model, k, K, opt);
+    case 3: return make_stream_d<3>(model, k, K, opt);
+    default: return make_stream_d<Eigen::Dynamic>(model, k, K, opt);
   }
 }
 
@@ -380,6 +420,11 @@ void check_options(const ObservationModel& model, int K, const FixedLagOptions& 
   need(opt.P0, opt.m0.empty() ? 0 : K * D * D, "P0", false);
   if (!opt.m0.empty() && opt.P0.empty()) throw std::invalid_argument("P0: expected with m0");
   if (!(opt.prior_scale > 0.0)) throw std::invalid_argument("prior_scale: expected a value > 0");
+  if (!opt.motion.empty() && opt.motion.size() != static_cast<size_t>(K))
+    throw std::invalid_argument("motion: expected " + std::to_string(K) + " values, got " +
+                                std::to_string(opt.motion.size()));
+  for (int m : opt.motion)
+    if (m != 1 && m != 2) throw std::invalid_argument("motion: expected 1 (random walk) or 2 (constant velocity)");
   if (opt.inflate && !(opt.inflate_factor > 1.0)) throw std::invalid_argument("inflate_factor: expected a value > 1");
   if (opt.inflate && !(opt.inflate_threshold > 0.0))
     throw std::invalid_argument("inflate_threshold: expected a value > 0");

@@ -375,7 +375,8 @@ class KeypointSmoother {
 
   // The prior of the first frame: m0 and P0 given or from the nominal track (its first value, the
   // variance of its values over time); with velocities, velocity 0 with the variance of the
-  // nominal track's frame-to-frame steps.
+  // nominal track's frame-to-frame steps, or with a given P0 that covariance per frame (as the
+  // fixed-lag smoother's start).
   void init_prior() {
     Mat Q = Mat::Identity(dim_, dim_);
     if (!opt_.Q.empty()) Q = Eigen::Map<const Mat>(opt_.Q.data(), dim_, dim_).transpose();
@@ -394,7 +395,9 @@ class KeypointSmoother {
     } else {
       P0_.topLeftCorner(dim_, dim_) = Mat(track_var_.cwiseMax(floor).asDiagonal());
     }
-    if (n_ > dim_) P0_.bottomRightCorner(dim_, dim_) = Mat(step_var_.cwiseMax(floor).asDiagonal());
+    if (n_ > dim_)
+      P0_.bottomRightCorner(dim_, dim_) =
+          opt_.P0.empty() ? Mat(step_var_.cwiseMax(floor).asDiagonal()) : Mat(P0_.topLeftCorner(dim_, dim_));
   }
 
   // Marginal likelihood statistics over the search blocks (each block starts from the prior).

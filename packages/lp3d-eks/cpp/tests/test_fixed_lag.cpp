@@ -143,6 +143,55 @@ int main() {
       CHECK(max_abs_diff(o3.cov, o4.cov) == 0.0);
       CHECK(max_abs_diff(o3.rep, o4.rep) == 0.0);
     }
+
+    // constant velocity (the state holds the velocity too): the same identities, against the
+    // order-2 filter + RTS with the velocity's prior the position's (as both smoothers start it)
+    off.motion = 2;
+    fl.motion.assign(K, 2);
+    fl.lag = T;
+    Outputs o5, o6;
+    lp3d::smooth_keypoints(model, y.data(), r.data(), nominal.data(), T, K, off, o5.ptrs(T, K, V, D));
+    lp3d::fixed_lag_keypoints(model, y.data(), r.data(), T, K, fl, o6.ptrs(T, K, V, D));
+    CHECK(max_abs_diff(o5.mean, o6.mean) < 1e-9);
+    CHECK(max_abs_diff(o5.cov, o6.cov) < 1e-9);
+    CHECK(max_abs_diff(o5.mean, o1.mean) > 1e-3);  // a different motion: a different track
+    for (int L : {0, 3, 10}) {
+      fl.lag = L;
+      Outputs o7;
+      lp3d::fixed_lag_keypoints(model, y.data(), r.data(), T, K, fl, o7.ptrs(T, K, V, D));
+      for (int k = 0; k < K; ++k) {
+        lp3d::LinearizedObs obs;
+        obs.resize(T, V, D);
+        for (int t = 0; t < T; ++t)
+          for (int v = 0; v < V; ++v) {
+            double h[2], J[2 * D];
+            const double zero[D] = {0, 0, 0};
+            model.evaluate(k, v, zero, h, J);
+            obs.ok[obs.tv(t, v)] = 1;
+            for (int c = 0; c < 2; ++c) {
+              const size_t src = ((v * T + t) * K + k) * 2 + c, i = obs.tv(t, v) * 2 + c;
+              obs.y[i] = y[src];
+              obs.r[i] = r[src];
+              obs.c[i] = h[c];
+              for (int d = 0; d < D; ++d) obs.J[i * D + d] = J[c * D + d];
+            }
+          }
+        Eigen::Matrix<double, 6, 1> m0 = Eigen::Matrix<double, 6, 1>::Zero();
+        m0.head<3>().setConstant(0.5);
+        const Eigen::Matrix<double, 6, 6> P0 = 4.0 * Eigen::Matrix<double, 6, 6>::Identity();
+        const Eigen::Matrix<double, 6, 6> Q = lp3d::process_covariance<6>(Eigen::Matrix3d::Identity(), 2);
+        const double bv[V] = {fl.view_scale[k * V], fl.view_scale[k * V + 1], fl.view_scale[k * V + 2]};
+        for (int t : {0, 7, 30, T - L - 1, T - 1}) {
+          const int n = std::min(T, t + L + 1);
+          std::vector<double> m(n * 6), P(n * 36);
+          lp3d::kalman_filter<3, 6>(obs, 0, n, fl.s[k], Q, m0, P0, fl.noise_scale[k], nullptr, bv, m.data(), P.data());
+          lp3d::rts_smoother<6>(n, 6, fl.s[k], Q, m.data(), P.data(), 3);
+          for (int d = 0; d < D; ++d) CHECK_NEAR(o7.mean[(t * K + k) * D + d], m[t * 6 + d], 1e-9);
+          for (int d = 0; d < D; ++d)
+            for (int e = 0; e < D; ++e) CHECK_NEAR(o7.cov[((t * K + k) * D + d) * D + e], P[(t * 6 + d) * 6 + e], 1e-9);
+        }
+      }
+    }
   }
 
   // --- calibrated: three cameras 4 m away, one planted outlier every 50 frames ------------------

@@ -248,6 +248,7 @@ lp3d::FixedLagOptions make_fixed_lag_options(const py::dict& o) {
   read_option(o, "lag", opt.lag);
   read_option(o, "prior_scale", opt.prior_scale);
   read_option(o, "window_iterations", opt.window_iterations);
+  if (o.contains("motion_order") && !o["motion_order"].is_none()) opt.motion = o["motion_order"].cast<std::vector<int>>();
   return opt;
 }
 

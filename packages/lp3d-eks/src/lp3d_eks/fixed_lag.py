@@ -9,13 +9,14 @@ the offline one (see :mod:`lp3d_eks.smoother`), with its parameters held fixed::
     x_t = x_{t-1} + w_t,            w_t ~ N(0, s Q)
     y_tv = h_v(x_t) + e_tv,         e_tv ~ N(0, a * b_v * f_tv * diag(r_tv))
 
-``s``, ``a`` (noise scale), ``b`` (view scales), the prior and the ensemble variance's shrinkage
-target are :class:`FixedLagParameters`: given, or fitted once by the offline smoother on a
+``s``, ``a`` (noise scale), ``b`` (view scales), each keypoint's motion prior (a random walk or
+constant velocity, see :class:`lp3d_eks.SmoothOptions`), the prior and the ensemble variance's
+shrinkage target are :class:`FixedLagParameters`: given, or fitted once by the offline smoother on a
 calibration stretch (:func:`fit_fixed_lag`: the first ``n_frames`` of a stream), or taken from a
 previous session's result (:meth:`FixedLagParameters.from_result`).
 
 Per keypoint and frame (the C++ core, ``cpp/include/lp3d_eks/fixed_lag.hpp``): predict by the
-random walk; update by an iterated extended Kalman step (linearized at the prediction, then at
+keypoint's motion; update by an iterated extended Kalman step (linearized at the prediction, then at
 the updated mean until it settles; the offline filter's arithmetic); test each view against its
 prediction from the past and the frame's other views (``d2 = e^T (R - J P J^T)^{-1} e`` with the
 filtered posterior, chi-square with 2 dof) and inflate the worst one above the threshold by
@@ -59,7 +60,7 @@ import numpy as np
 
 from lp3d_eks import _core
 from lp3d_eks.camera import CameraRig
-from lp3d_eks.result import SMOOTHER_KINDS, EnsembleStatistics, SmootherResult
+from lp3d_eks.result import MOTIONS, SMOOTHER_KINDS, EnsembleStatistics, SmootherResult
 from lp3d_eks.smoother import SmoothOptions, _result, smooth
 
 __all__ = ["FixedLagParameters", "FixedLagFrame", "FixedLagSmoother", "fit_fixed_lag", "smooth_fixed_lag"]
@@ -98,6 +99,8 @@ class FixedLagParameters:
         view_disagreement: ``(view, keypoint)`` what the offline fit found on its frames (median
             pixels from the leave-one-out prediction), reported with the results (where the view
             scales were decided); None: unknown (NaN in results).
+        motion: ``(keypoint,)`` each keypoint's motion prior, one of :data:`lp3d_eks.MOTIONS`
+            (``s`` is that motion's); None: random walks.
     """
 
     kind: str
@@ -111,10 +114,18 @@ class FixedLagParameters:
     offset: np.ndarray | None = None
     process_covariance: np.ndarray | None = None
     view_disagreement: np.ndarray | None = None
+    motion: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in SMOOTHER_KINDS:
             raise ValueError(f"kind: expected one of {SMOOTHER_KINDS}, but got {self.kind!r}")
+        if self.motion is not None:
+            motion = np.asarray(self.motion, dtype=str).reshape(-1)
+            if motion.size != np.size(self.s) or not set(motion.tolist()) <= set(MOTIONS):
+                raise ValueError(
+                    f"motion: expected one of {MOTIONS} per keypoint ({np.size(self.s)}), but got {motion.tolist()}"
+                )
+            object.__setattr__(self, "motion", motion)
         D = _latent_dim(self.kind, self.loadings)
         s = np.asarray(self.s, dtype=np.float64).reshape(-1)
         K = s.size
@@ -175,12 +186,6 @@ class FixedLagParameters:
         model, and its ``view_disagreement``), e.g. of a previous session of the same rig; with
         ``prior``, also its prior of frame 0 (the same recording's start only)."""
         V, _, K = result.reprojection.shape[:3]
-        if result.motion is not None and np.any(result.motion == "constant velocity"):
-            raise ValueError(
-                "result: expected random-walk keypoints (the fixed-lag smoother's motion), but keypoints "
-                f"{np.flatnonzero(result.motion == 'constant velocity').tolist()} were smoothed with constant "
-                "velocity (smooth with motion='random walk')"
-            )
         return cls(
             kind=result.kind,
             s=result.s,
@@ -192,6 +197,7 @@ class FixedLagParameters:
             loadings=result.loadings,
             offset=result.offset,
             view_disagreement=result.view_disagreement,
+            motion=result.motion,
         )
 
 
@@ -259,7 +265,6 @@ def _core_options(
         raise ValueError(f"lag: expected a number of frames >= 0, but got {lag!r}")
     if isinstance(window_passes, bool) or not isinstance(window_passes, int | np.integer) or window_passes < 0:
         raise ValueError(f"window_passes: expected a number >= 0, but got {window_passes!r}")
-    _random_walk(opt.motion)
     out: dict[str, object] = {
         "lag": int(lag),
         "s": parameters.s,
@@ -269,18 +274,14 @@ def _core_options(
         "window_iterations": int(window_passes),
         "n_threads": int(opt.n_threads),
     }
+    if parameters.motion is not None:
+        out["motion_order"] = np.array([MOTIONS.index(m) + 1 for m in parameters.motion], dtype=np.int64)
     if parameters.process_covariance is not None:
         out["Q"] = parameters.process_covariance
     if parameters.prior_mean is not None:
         out["m0"] = parameters.prior_mean
         out["P0"] = parameters.prior_covariance
     return out
-
-
-def _random_walk(motion: str) -> None:
-    """The fixed-lag smoother's motion is a random walk (its ``s`` is a random walk's)."""
-    if motion not in ("auto", "random walk"):
-        raise ValueError(f"motion: expected 'random walk' for the fixed-lag smoother, but got {motion!r}")
 
 
 def _slice_time(data, confidences, n: int):
@@ -320,8 +321,6 @@ def fit_fixed_lag(
     if isinstance(n_frames, bool) or not isinstance(n_frames, int | np.integer) or n_frames < 2:
         raise ValueError(f"n_frames: expected a number of frames >= 2, but got {n_frames!r}")
     first, conf = _slice_time(data, confidences, int(n_frames))
-    _random_walk(options.get("motion", "auto"))
-    options["motion"] = "random walk"
     n_latent = options.pop("n_latent", None)
     opt = SmoothOptions(**options)
     obs = opt.observations(first, conf)
@@ -345,6 +344,7 @@ def fit_fixed_lag(
         offset=result.offset,
         process_covariance=opt.process_covariance,
         view_disagreement=result.view_disagreement,
+        motion=result.motion,
     )
 
 
@@ -403,6 +403,9 @@ def smooth_fixed_lag(
         np.full((V, K), np.nan) if parameters.view_disagreement is None else parameters.view_disagreement.copy()
     )
     extra = {"loadings": parameters.loadings, "offset": parameters.offset} if parameters.kind == "linear" else {}
+    out["motion"] = np.array(
+        [1] * K if parameters.motion is None else [MOTIONS.index(m) + 1 for m in parameters.motion], dtype=np.int64
+    )
     return _result(parameters.kind, out, obs, **extra)
 
 

@@ -213,8 +213,9 @@ def source_statistics(
         for t in _top(uncertainty, n_worst)
     ]
     return SourceStatistics(
-        source_id, T, reader.keypoints, reader.views[:V], s, stats, inconsistent, uncertain, reader.individuals[i], motion
-    )
+        source_id, T, reader.keypoints, reader.views[:V], s, stats, inconsistent, uncertain, reader.individuals[i],
+        motion,
+    )  # fmt: skip
 
 
 # --- errors on labeled frames ------------------------------------------------------------------------

@@ -142,6 +142,7 @@ def _import_entry(entry: str) -> Callable[[dict[str, Any], ProgressCallback], di
 
 def _smooth_settings(params: dict[str, Any]):
     from lp3d_eks import MOTIONS
+
     from lp3d_workflows.frame_ranges import parse_frame_ranges
     from lp3d_workflows.smoothing import SmoothSettings
 

@@ -457,17 +457,6 @@ def parameters_from_store(
         got = [str(x) for x in smoothed[dim].values]
         if got != list(want):
             raise UserError(f"--parameters {path}: expected {dim}s {list(want)} (the run's), but got {got}")
-    smooth_motion = [
-        f"{keypoints[k]} ({individuals[i]})"
-        for i in range(len(individuals))
-        for k in range(len(keypoints))
-        if motion_name(smoothed, k, i) == "constant velocity"
-    ]
-    if smooth_motion:
-        raise UserError(
-            f"--parameters {path}: expected random-walk parameters (lp3d live's motion), but "
-            f"{', '.join(smooth_motion)} were smoothed with constant velocity (smooth with --motion random-walk)"
-        )
     out = []
     for i in range(len(individuals)):
         one = smoothed.isel(individual=i)
@@ -486,6 +475,7 @@ def parameters_from_store(
                 view_scale=view_scale,
                 typical_variance=stats.typical_variance,
                 view_disagreement=disagreement,
+                motion=[motion_name(smoothed, k, i) or "random walk" for k in range(K)],
             )
         )
     return out
@@ -609,6 +599,7 @@ class _StoreWriter:
                     view_disagreement=None
                     if params.view_disagreement is None
                     else np.asarray(params.view_disagreement),
+                    motion=None if params.motion is None else np.asarray(params.motion),
                 )
             )
         ds = smoothed_arrays(
@@ -958,6 +949,7 @@ def _write_summary(path: Path, result: LiveResult, settings: LiveSettings, keypo
                     "noise_scale": arr(p.noise_scale),
                     "view_scale": arr(p.view_scale),
                     "view_disagreement": arr(p.view_disagreement),
+                    "motion": None if p.motion is None else [str(m) for m in p.motion],
                 }
                 for p in result.parameters
             ],

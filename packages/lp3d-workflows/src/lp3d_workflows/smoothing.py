@@ -73,7 +73,7 @@ class SmoothSettings:
         s_frames: frames used to choose ``s`` automatically (default all).
         inflate: variance inflation on/off; None: the smoother's default (on for several views).
         motion: the motion prior, ``"auto"`` or one of ``lp3d_eks.MOTIONS`` (see
-            :class:`lp3d_eks.SmoothOptions`); with ``lag``, a random walk.
+            :class:`lp3d_eks.SmoothOptions`; with ``lag``, chosen on the first ``fit_frames``).
         ensemble: ensemble center, ``"median"`` or ``"mean"``.
         variance: ensemble variance, ``"var"`` or ``"confidence-weighted"``.
         n_threads: threads of the smoother (0: all cores).
@@ -249,8 +249,6 @@ def smooth_predictions(
 
         if settings.s_frames:
             raise UserError("--s-frames: expected none with --lag (parameters are fitted on the first --fit-frames)")
-        if settings.motion == "constant velocity":
-            raise UserError("--motion: expected random-walk or auto with --lag (the fixed-lag smoother's motion)")
         smoother = partial(smooth_fixed_lag, lag=settings.lag, fit_frames=settings.fit_frames)
     results = []
     for i in range(len(individuals)):

@@ -201,6 +201,7 @@ export function LabelPage(startId: string | null): Page {
     // --- changes, drafts, the cameras' guide --------------------------------------------------------
     let draftTimer = 0;
     let guideTimer = 0;
+    let guideRequest = 0; // the latest guide request: an older answer that arrives later is dropped
     function changed() {
       renderKeypoints();
       drawAll();
@@ -237,13 +238,15 @@ export function LabelPage(startId: string | null): Page {
     function requestGuide() {
       if (!frame?.calibrated) return;
       const id = frame.id;
+      const request = ++guideRequest;
+      element.dataset.guideWanted = String(request);
       clearTimeout(guideTimer);
       guideTimer = window.setTimeout(async () => {
         try {
           const found = await api.guide(id, label.points(), selected);
-          if (frame?.id !== id) return;
+          if (frame?.id !== id || request !== guideRequest) return;
           guide = found;
-          element.dataset.guided = String(Date.now());
+          element.dataset.guided = String(request); // equal to guideWanted: the guide shows every change
           renderKeypoints();
           drawAll();
         } catch (err) {

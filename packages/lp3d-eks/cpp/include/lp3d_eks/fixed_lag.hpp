@@ -3,11 +3,13 @@
 // the posterior of frame t given frames 0..t + L is returned; L = 0 is the filter.
 //
 // Per keypoint (independent, as offline), when frame t arrives:
-//  1. Predict: m = m_{t-1}, P = P_{t-1} + s Q (frame 0: the prior m0, P0). Without a given prior,
+//  1. Predict by the keypoint's motion (kalman.hpp; a random walk: m = m_{t-1}, P = P_{t-1} + s Q;
+//     constant velocity: the state also holds the velocity, which starts at 0 with the position's
+//     covariance per frame) (frame 0: the prior m0, P0). Without a given prior,
 //     the keypoint starts at the first frame that places it on its own (ObservationModel::
 //     initial_point: the DLT triangulation, the least-squares latent, the observation), with
 //     P0 = prior_scale * (J^T R^-1 J)^-1 there (that frame's own uncertainty, widened: a diffuse
-//     start); frames before it get the start's posterior propagated back by the random walk.
+//     start); frames before it get the start's posterior propagated back by the motion.
 //  2. Update, an iterated extended Kalman filter step: the views are linearized at the current
 //     estimate (first the prediction), the frame's scalars assimilated from the prediction exactly
 //     as the offline filter does (kalman.hpp: assimilate_frame), and the update repeated around
@@ -57,6 +59,7 @@ struct FixedLagOptions {
   std::vector<double> Q;                       // (D, D); empty: identity
   std::vector<double> m0;                      // (K, D) prior mean of frame 0; empty: start where first placed
   std::vector<double> P0;                      // (K, D, D) with m0
+  std::vector<int> motion;                     // (K,) 1 random walk, 2 constant velocity; empty: all 1
   double prior_scale = 1e4;                    // diffuse start: P0 = prior_scale * that frame's own covariance
   bool inflate = true;
   double inflate_threshold = 13.815510557964274;  // chi-square (2 dof) quantile 0.999
