@@ -753,10 +753,13 @@ class KeypointSmoother {
 };
 
 // One keypoint with the motion the options ask for. "auto" fits both motions' parameters and
-// keeps the constant-velocity model when it explains the observations better: a higher
-// log-likelihood per observed scalar over the search blocks (both models have the same two
-// parameters, s and a), by more than kMotionMargin in total over the scalars both assimilated,
-// and its smoothed residuals look like independent noise over time (lag-1 autocorrelation at
+// keeps the constant-velocity model when it explains the observations clearly better: a
+// log-likelihood per observed scalar over the search blocks higher by more than kMotionGain (both
+// models have the same two parameters, s and a; smooth oscillations gain 0.03-0.18, and a random
+// walk fitted on 250 frames once lost 0.018 to a poor random-walk fit of one keypoint), and by
+// more than kMotionMargin in total over the scalars both assimilated, with at most 5% fewer
+// scalars assimilated (innovations beyond the search's gate are left out, so a fit that leaves out
+// more is not comparable: a broken one gated half of a keypoint's data), and its smoothed residuals look like independent noise over time (lag-1 autocorrelation at
 // most kWhiteResiduals). Noise correlated over frames is explained by the smoother motion as
 // signal with an overconfident posterior (on the simulated animal, whose ensemble errors are
 // correlated in time: 85% coverage instead of 94%); the random walk's shorter memory is far less
@@ -765,7 +768,7 @@ template <int D>
 void smooth_one(const ObservationModel& model, int k, const double* y, const double* r, const double* nominal,
                 int T, int K, const SmootherOptions& opt, const SmootherOutputs& out) {
   constexpr int D2 = state_dim(D, 2);
-  constexpr double kMotionMargin = 2.0, kWhiteResiduals = 0.15;
+  constexpr double kMotionGain = 0.02, kMotionMargin = 2.0, kWhiteResiduals = 0.15;
   const bool fixed_s = !is_auto(opt.s, k, true);
   if (opt.motion == 1 || (opt.motion == 0 && fixed_s)) {
     KeypointSmoother<D, D>(model, k, T, K, opt, 1).run(y, r, nominal, out);
@@ -783,7 +786,9 @@ void smooth_one(const ObservationModel& model, int k, const double* y, const dou
   auto velocity = std::make_unique<KeypointSmoother<D, D2>>(model, k, T, K, opt, 2);
   velocity->prepare_like(walk);
   const double n = static_cast<double>(std::min(walk.fit_scalars(), velocity->fit_scalars()));
-  if (n * (velocity->fit_per_scalar() - walk.fit_per_scalar()) > kMotionMargin) {
+  const double gain = velocity->fit_per_scalar() - walk.fit_per_scalar();
+  const bool as_many = velocity->fit_scalars() >= 0.95 * static_cast<double>(walk.fit_scalars());
+  if (as_many && gain > kMotionGain && n * gain > kMotionMargin) {
     velocity->first_pass();
     if (velocity->residuals_look_white(kWhiteResiduals)) {
       velocity->finish(out);
