@@ -29,6 +29,29 @@ lp3d::FixedLagOptions same_parameters(const lp3d::SmootherOptions& off, int lag)
   return fl;
 }
 
+// Keypoint k's observations (y, r: (V, T, K, 2)) of a linear model, as the offline filter sees them.
+lp3d::LinearizedObs linearized(const lp3d::ObservationModel& model, const std::vector<double>& y,
+                               const std::vector<double>& r, int T, int K, int k) {
+  const int V = model.views(), D = model.dim();
+  lp3d::LinearizedObs obs;
+  obs.resize(T, V, D);
+  std::vector<double> zero(D, 0.0), J(2 * D);
+  for (int t = 0; t < T; ++t)
+    for (int v = 0; v < V; ++v) {
+      double h[2];
+      model.evaluate(k, v, zero.data(), h, J.data());
+      obs.ok[obs.tv(t, v)] = 1;
+      for (int c = 0; c < 2; ++c) {
+        const size_t src = ((static_cast<size_t>(v) * T + t) * K + k) * 2 + c, i = obs.tv(t, v) * 2 + c;
+        obs.y[i] = y[src];
+        obs.r[i] = r[src];
+        obs.c[i] = h[c];
+        for (int d = 0; d < D; ++d) obs.J[i * D + d] = J[c * D + d];
+      }
+    }
+  return obs;
+}
+
 double max_abs_diff(const std::vector<double>& x, const std::vector<double>& y) {
   double d = 0.0;
   for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
@@ -93,23 +116,7 @@ int main() {
       Outputs o3;
       lp3d::fixed_lag_keypoints(model, y.data(), r.data(), T, K, fl, o3.ptrs(T, K, V, D));
       for (int k = 0; k < K; ++k) {
-        // the single-keypoint linearized observations, as the offline filter sees them
-        lp3d::LinearizedObs obs;
-        obs.resize(T, V, D);
-        for (int t = 0; t < T; ++t)
-          for (int v = 0; v < V; ++v) {
-            double h[2], J[2 * D];
-            const double zero[D] = {0, 0, 0};
-            model.evaluate(k, v, zero, h, J);
-            obs.ok[obs.tv(t, v)] = 1;
-            for (int c = 0; c < 2; ++c) {
-              const size_t src = ((v * T + t) * K + k) * 2 + c, i = obs.tv(t, v) * 2 + c;
-              obs.y[i] = y[src];
-              obs.r[i] = r[src];
-              obs.c[i] = h[c];
-              for (int d = 0; d < D; ++d) obs.J[i * D + d] = J[c * D + d];
-            }
-          }
+        const lp3d::LinearizedObs obs = linearized(model, y, r, T, K, k);
         const Eigen::Vector3d m0 = Eigen::Vector3d::Constant(0.5);
         const Eigen::Matrix3d P0 = 4.0 * Eigen::Matrix3d::Identity(), Q = Eigen::Matrix3d::Identity();
         const double bv[V] = {fl.view_scale[k * V], fl.view_scale[k * V + 1], fl.view_scale[k * V + 2]};
@@ -160,22 +167,7 @@ int main() {
       Outputs o7;
       lp3d::fixed_lag_keypoints(model, y.data(), r.data(), T, K, fl, o7.ptrs(T, K, V, D));
       for (int k = 0; k < K; ++k) {
-        lp3d::LinearizedObs obs;
-        obs.resize(T, V, D);
-        for (int t = 0; t < T; ++t)
-          for (int v = 0; v < V; ++v) {
-            double h[2], J[2 * D];
-            const double zero[D] = {0, 0, 0};
-            model.evaluate(k, v, zero, h, J);
-            obs.ok[obs.tv(t, v)] = 1;
-            for (int c = 0; c < 2; ++c) {
-              const size_t src = ((v * T + t) * K + k) * 2 + c, i = obs.tv(t, v) * 2 + c;
-              obs.y[i] = y[src];
-              obs.r[i] = r[src];
-              obs.c[i] = h[c];
-              for (int d = 0; d < D; ++d) obs.J[i * D + d] = J[c * D + d];
-            }
-          }
+        const lp3d::LinearizedObs obs = linearized(model, y, r, T, K, k);
         Eigen::Matrix<double, 6, 1> m0 = Eigen::Matrix<double, 6, 1>::Zero();
         m0.head<3>().setConstant(0.5);
         const Eigen::Matrix<double, 6, 6> P0 = 4.0 * Eigen::Matrix<double, 6, 6>::Identity();
