@@ -52,6 +52,38 @@ lp3d::LinearizedObs linearized(const lp3d::ObservationModel& model, const std::v
   return obs;
 }
 
+// At fl.lag = L, frame t of the stream of a linear model (3 latent dims, its state N = 3 or 6 with a
+// velocity) is the Kalman + RTS posterior of frames 0..t+L, the prior m0 = 0.5, P0 = 4 I (the
+// velocity's: 0 and the position's covariance); returns the stream's outputs.
+template <int N>
+Outputs check_lag(const lp3d::ObservationModel& model, const std::vector<double>& y, const std::vector<double>& r,
+                  int T, int K, const lp3d::FixedLagOptions& fl) {
+  constexpr int D = 3;
+  const int V = model.views(), L = fl.lag;
+  Outputs out;
+  lp3d::fixed_lag_keypoints(model, y.data(), r.data(), T, K, fl, out.ptrs(T, K, V, D));
+  for (int k = 0; k < K; ++k) {
+    const lp3d::LinearizedObs obs = linearized(model, y, r, T, K, k);
+    lp3d::VecD<N> m0 = lp3d::VecD<N>::Zero();
+    m0.template head<D>().setConstant(0.5);
+    const lp3d::MatD<N> P0 = 4.0 * lp3d::MatD<N>::Identity();
+    const lp3d::MatD<N> Q = lp3d::process_covariance<N>(Eigen::Matrix3d::Identity(), N / D);
+    const std::vector<double> bv(fl.view_scale.begin() + k * V, fl.view_scale.begin() + (k + 1) * V);
+    for (int t : {0, 7, 30, T - L - 1, T - 1}) {
+      const int n = std::min(T, t + L + 1);
+      std::vector<double> m(n * N), P(n * N * N);
+      lp3d::kalman_filter<D, N>(obs, 0, n, fl.s[k], Q, m0, P0, fl.noise_scale[k], nullptr, bv.data(), m.data(),
+                                P.data());
+      lp3d::rts_smoother<N>(n, N, fl.s[k], Q, m.data(), P.data(), D);
+      for (int d = 0; d < D; ++d) {
+        CHECK_NEAR(out.mean[(t * K + k) * D + d], m[t * N + d], 1e-9);
+        for (int e = 0; e < D; ++e) CHECK_NEAR(out.cov[((t * K + k) * D + d) * D + e], P[(t * N + d) * N + e], 1e-9);
+      }
+    }
+  }
+  return out;
+}
+
 double max_abs_diff(const std::vector<double>& x, const std::vector<double>& y) {
   double d = 0.0;
   for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
@@ -113,22 +145,7 @@ int main() {
     // lag L: frame t is the RTS posterior of frames 0..t+L
     for (int L : {0, 3, 10}) {
       fl.lag = L;
-      Outputs o3;
-      lp3d::fixed_lag_keypoints(model, y.data(), r.data(), T, K, fl, o3.ptrs(T, K, V, D));
-      for (int k = 0; k < K; ++k) {
-        const lp3d::LinearizedObs obs = linearized(model, y, r, T, K, k);
-        const Eigen::Vector3d m0 = Eigen::Vector3d::Constant(0.5);
-        const Eigen::Matrix3d P0 = 4.0 * Eigen::Matrix3d::Identity(), Q = Eigen::Matrix3d::Identity();
-        const double bv[V] = {fl.view_scale[k * V], fl.view_scale[k * V + 1], fl.view_scale[k * V + 2]};
-        for (int t : {0, 7, 30, T - L - 1, T - 1}) {
-          const int n = std::min(T, t + L + 1);
-          std::vector<double> m(n * D), P(n * D * D);
-          lp3d::kalman_filter<3>(obs, 0, n, fl.s[k], Q, m0, P0, fl.noise_scale[k], nullptr, bv, m.data(), P.data());
-          lp3d::rts_smoother<3>(n, D, fl.s[k], Q, m.data(), P.data());
-          for (int d = 0; d < D; ++d) CHECK_NEAR(o3.mean[(t * K + k) * D + d], m[t * D + d], 1e-9);
-          for (int d = 0; d < D * D; ++d) CHECK_NEAR(o3.cov[(t * K + k) * D * D + d], P[t * D * D + d], 1e-9);
-        }
-      }
+      const Outputs o3 = check_lag<3>(model, y, r, T, K, fl);
       // the online object: frame by frame, (V, 1, K, 2) inputs, the same numbers bit for bit
       lp3d::FixedLagSmoother online(model, K, fl);
       Outputs o4;
@@ -164,25 +181,7 @@ int main() {
     CHECK(max_abs_diff(o5.mean, o1.mean) > 1e-3);  // a different motion: a different track
     for (int L : {0, 3, 10}) {
       fl.lag = L;
-      Outputs o7;
-      lp3d::fixed_lag_keypoints(model, y.data(), r.data(), T, K, fl, o7.ptrs(T, K, V, D));
-      for (int k = 0; k < K; ++k) {
-        const lp3d::LinearizedObs obs = linearized(model, y, r, T, K, k);
-        Eigen::Matrix<double, 6, 1> m0 = Eigen::Matrix<double, 6, 1>::Zero();
-        m0.head<3>().setConstant(0.5);
-        const Eigen::Matrix<double, 6, 6> P0 = 4.0 * Eigen::Matrix<double, 6, 6>::Identity();
-        const Eigen::Matrix<double, 6, 6> Q = lp3d::process_covariance<6>(Eigen::Matrix3d::Identity(), 2);
-        const double bv[V] = {fl.view_scale[k * V], fl.view_scale[k * V + 1], fl.view_scale[k * V + 2]};
-        for (int t : {0, 7, 30, T - L - 1, T - 1}) {
-          const int n = std::min(T, t + L + 1);
-          std::vector<double> m(n * 6), P(n * 36);
-          lp3d::kalman_filter<3, 6>(obs, 0, n, fl.s[k], Q, m0, P0, fl.noise_scale[k], nullptr, bv, m.data(), P.data());
-          lp3d::rts_smoother<6>(n, 6, fl.s[k], Q, m.data(), P.data(), 3);
-          for (int d = 0; d < D; ++d) CHECK_NEAR(o7.mean[(t * K + k) * D + d], m[t * 6 + d], 1e-9);
-          for (int d = 0; d < D; ++d)
-            for (int e = 0; e < D; ++e) CHECK_NEAR(o7.cov[((t * K + k) * D + d) * D + e], P[(t * 6 + d) * 6 + e], 1e-9);
-        }
-      }
+      check_lag<6>(model, y, r, T, K, fl);
     }
   }
 
