@@ -121,3 +121,14 @@ def test_smooth_fixed_lag_ignores_the_offline_search_frames(oscillating):
     sim = oscillating
     res = lp3d_eks.smooth_fixed_lag(sim.predictions[:, :, :300], sim.rig, lag=3, fit_frames=200, s_frames=[(0, 100)])
     assert res.mean.shape[0] == 300
+
+
+def test_too_little_data_keeps_the_random_walk_and_no_data_has_no_motion(oscillating):
+    sim = oscillating
+    short = lp3d_eks.smooth_calibrated(sim.predictions[:, :, :12], sim.rig)
+    assert set(short.motion) == {"random walk"}  # a dozen frames decide nothing
+    predictions = sim.predictions.copy()
+    predictions[..., 1, :] = np.nan  # keypoint 1 never seen
+    res = lp3d_eks.smooth_calibrated(predictions, sim.rig, confidences=sim.confidences)
+    assert res.motion[1] == "" and np.isnan(res.mean[:, 1]).all()
+    assert set(res.motion[[0, 2, 3]]) == {"constant velocity"}

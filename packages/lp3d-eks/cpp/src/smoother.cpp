@@ -757,7 +757,8 @@ class KeypointSmoother {
 // log-likelihood per observed scalar over the search blocks higher by more than kMotionGain (both
 // models have the same two parameters, s and a; smooth oscillations gain 0.03-0.18, and a random
 // walk fitted on 250 frames once lost 0.018 to a poor random-walk fit of one keypoint), and by
-// more than kMotionMargin in total over the scalars both assimilated, with at most 5% fewer
+// more than kMotionMargin in total over the scalars both assimilated (at least kMinScalars: a
+// dozen frames decide nothing), with at most 5% fewer
 // scalars assimilated (innovations beyond the search's gate are left out, so a fit that leaves out
 // more is not comparable: a broken one gated half of a keypoint's data), and its smoothed residuals look like independent noise over time (lag-1 autocorrelation at
 // most kWhiteResiduals). Noise correlated over frames is explained by the smoother motion as
@@ -768,7 +769,7 @@ template <int D>
 void smooth_one(const ObservationModel& model, int k, const double* y, const double* r, const double* nominal,
                 int T, int K, const SmootherOptions& opt, const SmootherOutputs& out) {
   constexpr int D2 = state_dim(D, 2);
-  constexpr double kMotionGain = 0.02, kMotionMargin = 2.0, kWhiteResiduals = 0.15;
+  constexpr double kMotionGain = 0.02, kMotionMargin = 2.0, kWhiteResiduals = 0.15, kMinScalars = 100;
   const bool fixed_s = !is_auto(opt.s, k, true);
   if (opt.motion == 1 || (opt.motion == 0 && fixed_s)) {
     KeypointSmoother<D, D>(model, k, T, K, opt, 1).run(y, r, nominal, out);
@@ -788,7 +789,7 @@ void smooth_one(const ObservationModel& model, int k, const double* y, const dou
   const double n = static_cast<double>(std::min(walk.fit_scalars(), velocity->fit_scalars()));
   const double gain = velocity->fit_per_scalar() - walk.fit_per_scalar();
   const bool as_many = velocity->fit_scalars() >= 0.95 * static_cast<double>(walk.fit_scalars());
-  if (as_many && gain > kMotionGain && n * gain > kMotionMargin) {
+  if (as_many && n >= kMinScalars && gain > kMotionGain && n * gain > kMotionMargin) {
     velocity->first_pass();
     if (velocity->residuals_look_white(kWhiteResiduals)) {
       velocity->finish(out);
