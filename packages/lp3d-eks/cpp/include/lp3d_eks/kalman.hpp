@@ -143,7 +143,7 @@ inline void assimilate_frame(const LinearizedObs& obs, int t, double a, const do
       const size_t i = tv * 2 + cc;
       if (!std::isfinite(obs.y[i])) continue;  // one coordinate missing
       h = Eigen::Map<const VecD<D>>(&obs.J[i * dim], dim);
-      double S, e;
+      double S = 0.0, e = 0.0;
       if constexpr (!kFixedPart) {
         if (whole) {
           Ph.noalias() = P * h;
