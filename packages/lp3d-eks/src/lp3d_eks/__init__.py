@@ -24,7 +24,7 @@ from lp3d_eks.fixed_lag import (
     smooth_fixed_lag,
 )
 from lp3d_eks.intervals import Z_95, Coverage, chi2_quantile, interval_coverage, normal_quantile
-from lp3d_eks.result import MOTIONS, SMOOTHER_KINDS, EnsembleStatistics, SmootherResult
+from lp3d_eks.result import MOTIONS, SMOOTHER_KINDS, EnsembleStatistics, SmootherResult, motion_codes, motion_names
 from lp3d_eks.smoother import (
     SmoothOptions,
     smooth,
@@ -55,6 +55,8 @@ __all__ = [
     "ensemble_statistics",
     "fit_fixed_lag",
     "interval_coverage",
+    "motion_codes",
+    "motion_names",
     "normal_quantile",
     "smooth",
     "smooth_calibrated",

@@ -60,7 +60,7 @@ import numpy as np
 
 from lp3d_eks import _core
 from lp3d_eks.camera import CameraRig
-from lp3d_eks.result import MOTIONS, SMOOTHER_KINDS, EnsembleStatistics, SmootherResult
+from lp3d_eks.result import MOTIONS, SMOOTHER_KINDS, EnsembleStatistics, SmootherResult, motion_codes
 from lp3d_eks.smoother import SmoothOptions, _result, smooth
 
 __all__ = ["FixedLagParameters", "FixedLagFrame", "FixedLagSmoother", "fit_fixed_lag", "smooth_fixed_lag"]
@@ -275,7 +275,7 @@ def _core_options(
         "n_threads": int(opt.n_threads),
     }
     if parameters.motion is not None:
-        out["motion_order"] = np.array([MOTIONS.index(m) + 1 for m in parameters.motion], dtype=np.int64)
+        out["motion_order"] = motion_codes(parameters.motion)
     if parameters.process_covariance is not None:
         out["Q"] = parameters.process_covariance
     if parameters.prior_mean is not None:
@@ -403,9 +403,7 @@ def smooth_fixed_lag(
         np.full((V, K), np.nan) if parameters.view_disagreement is None else parameters.view_disagreement.copy()
     )
     extra = {"loadings": parameters.loadings, "offset": parameters.offset} if parameters.kind == "linear" else {}
-    out["motion"] = np.array(
-        [1] * K if parameters.motion is None else [MOTIONS.index(m) + 1 for m in parameters.motion], dtype=np.int64
-    )
+    out["motion"] = np.ones(K, np.int64) if parameters.motion is None else motion_codes(parameters.motion)
     return _result(parameters.kind, out, obs, **extra)
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MOTIONS", "SMOOTHER_KINDS", "EnsembleStatistics", "SmootherResult"]
+__all__ = ["MOTIONS", "SMOOTHER_KINDS", "EnsembleStatistics", "SmootherResult", "motion_codes", "motion_names"]
 
 SMOOTHER_KINDS = ("single_view", "linear", "calibrated")
 """The values of :attr:`SmootherResult.kind`: one view, several views through a linear latent, calibrated 3D."""
@@ -42,6 +42,20 @@ SMOOTHER_KINDS = ("single_view", "linear", "calibrated")
 MOTIONS = ("random walk", "constant velocity")
 """The values of :attr:`SmootherResult.motion`, the motion models in order: ``MOTIONS[order - 1]`` is
 the model whose state holds ``order`` derivatives (position; position and velocity)."""
+
+
+def motion_codes(names) -> np.ndarray:
+    """Motion names as the C++ core's and the store's codes: ``order`` (1 random walk, 2 constant
+    velocity), 0 for ``""`` (a keypoint with no data)."""
+    codes = {"": 0, **{name: i + 1 for i, name in enumerate(MOTIONS)}}
+    return np.array([codes[str(name)] for name in np.asarray(names).reshape(-1)], dtype=np.int64)
+
+
+def motion_names(codes) -> np.ndarray:
+    """The inverse of :func:`motion_codes` (unknown codes: ``""``)."""
+    names = np.array(["", *MOTIONS])
+    codes = np.asarray(codes, dtype=np.int64)
+    return np.where((codes >= 0) & (codes < len(names)), names[np.clip(codes, 0, len(names) - 1)], "")
 
 
 @dataclass(frozen=True, eq=False)

@@ -49,7 +49,7 @@ from lp3d_eks._validate import as_observations, frame_ranges, per_keypoint
 from lp3d_eks.camera import CameraRig
 from lp3d_eks.ensemble import ensemble_statistics
 from lp3d_eks.latent import fit_linear_latent
-from lp3d_eks.result import MOTIONS, EnsembleStatistics, SmootherResult
+from lp3d_eks.result import MOTIONS, EnsembleStatistics, SmootherResult, motion_names
 from lp3d_eks.triangulation import _triangulate
 
 __all__ = [
@@ -90,8 +90,9 @@ class SmoothOptions:
             their variance); ``"constant velocity"``: the velocity does (s is the variance of its
             steps; the integrated random walk, for motion smoother than a random walk, where it
             gives lower errors and intervals that are not too wide); ``"auto"``: per keypoint,
-            the one with the higher marginal likelihood (a keypoint with a fixed ``s`` is a random
-            walk).
+            constant velocity where its marginal likelihood is clearly higher and its smoothed
+            residuals look like independent noise over time (see the lp3d-eks README; a keypoint
+            with a fixed ``s`` is a random walk).
         min_motion: a keypoint whose nominal (triangulated) track demonstrably moves keeps at least
             this fraction of that motion in its smoothed track (median squared displacement over
             16 frames, beyond that over 4 frames): the automatic ``s`` is raised until it does,
@@ -245,7 +246,7 @@ def _result(kind: str, out: dict, obs: EnsembleStatistics, **extra) -> SmootherR
         view_disagreement=out.get("view_disagreement"),
         prior_mean=out.get("prior_mean"),
         prior_covariance=out.get("prior_covariance"),
-        motion=None if "motion" not in out else np.array(["", *MOTIONS])[out["motion"]],
+        motion=None if "motion" not in out else motion_names(out["motion"]),
         **extra,
     )
 

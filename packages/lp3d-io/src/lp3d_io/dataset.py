@@ -90,7 +90,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from lp3d_eks import MOTIONS, SMOOTHER_KINDS
+from lp3d_eks import SMOOTHER_KINDS, motion_codes, motion_names
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -574,11 +574,7 @@ def smoothed_arrays(
     if all(getattr(r, "iterations", None) is not None for r in results):
         data["iterations"] = (_PER_KEYPOINT, np.stack([np.asarray(r.iterations, np.int64) for r in results], 1))
     if all(getattr(r, "motion", None) is not None for r in results):
-        order = {name: i + 1 for i, name in enumerate(MOTIONS)}
-        data["motion_model"] = (
-            _PER_KEYPOINT,
-            np.array([[order.get(str(m), 0) for m in r.motion] for r in results], np.int8).T.copy(),
-        )
+        data["motion_model"] = (_PER_KEYPOINT, np.stack([motion_codes(r.motion) for r in results], 1).astype(np.int8))
     for name in ("view_scale", "view_disagreement"):  # (view, keypoint) per result: how far each view agrees
         if all(getattr(r, name, None) is not None for r in results):
             data[name] = (
@@ -659,8 +655,7 @@ def motion_name(ds: NumpyDataset | xr.Dataset, keypoint: int, individual: int) -
     position; ``""`` where not recorded (a store written before lp3d recorded it) or no data."""
     if "motion_model" not in ds:
         return ""
-    code = int(np.asarray(ds["motion_model"])[keypoint, individual])
-    return MOTIONS[code - 1] if 1 <= code <= len(MOTIONS) else ""
+    return str(motion_names(np.asarray(ds["motion_model"])[keypoint, individual]))
 
 
 def triangulated_arrays(
