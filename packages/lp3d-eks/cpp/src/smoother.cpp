@@ -71,22 +71,29 @@ class KeypointSmoother {
   template <int, int>
   friend class KeypointSmoother;
 
-  // The prior and the automatic parameters (the end of prepare).
+  // The prior and the automatic parameters (the end of prepare); with the motion to choose, how
+  // well they explain the search blocks (fit_per_scalar).
   void fit_params() {
     init_prior();
     auto_s_ = is_auto(opt_.s, k_, true);
     auto_a_ = is_auto(opt_.noise_scale, k_, false);
     s_ = auto_s_ ? s_ref_ : opt_.s[k_];
     a_ = (opt_.noise_scale.empty() || auto_a_) ? 1.0 : opt_.noise_scale[k_];
-    if (auto_s_ || auto_a_) choose_params(auto_s_, auto_a_);
+    if (!(auto_s_ || auto_a_)) return;
+    choose_params(auto_s_, auto_a_);
+    if (opt_.motion == 0) {
+      const FilterStats st = block_stats(search_blocks(T_, opt_.s_blocks, opt_.s_max_frames), s_, a_, 25.0, kBurn);
+      fit_loglik_ = st.loglik();
+      fit_n_ = st.n;
+    }
   }
 
  public:
-
   // How well the motion model explains the keypoint's observations at its fitted parameters: the
   // log-likelihood per assimilated scalar over the search blocks, each block's first kBurn
   // frames left out (so the prior of a block's first frame, wider with a velocity, does not
-  // count), innovations beyond 5 standard deviations gated (see choose_params).
+  // count), innovations beyond 5 standard deviations gated (see choose_params); computed in
+  // prepare when the motion is chosen.
   double fit_per_scalar() const { return fit_n_ > 0 ? fit_loglik_ / fit_n_ : -std::numeric_limits<double>::infinity(); }
   int64_t fit_scalars() const { return fit_n_; }
 
@@ -436,11 +443,6 @@ class KeypointSmoother {
       search(blocks, auto_s, auto_a, refine || stage > 0, gate);
       if (stage > 0 && std::abs(std::log(s_ / s_old)) < 0.05 && std::abs(std::log(a_ / a_old)) < 0.05) break;
     }
-    if (!refine) {
-      const FilterStats st = block_stats(blocks, s_, a_, 25.0, kBurn);
-      fit_loglik_ = st.loglik();
-      fit_n_ = st.n;
-    }
   }
 
   void search(const std::vector<std::pair<int, int>>& blocks, bool auto_s, bool auto_a, bool near, double gate) {
@@ -709,6 +711,8 @@ class KeypointSmoother {
       Eigen::Map<Mat>(out.prior_cov + static_cast<size_t>(k_) * dim_ * dim_, dim_, dim_) = P0_.topLeftCorner(dim_, dim_);
   }
 
+ public:
+  // NaN outputs for a keypoint with no data (prepare returned false).
   void write_missing(const SmootherOutputs& out) {
     for (int t = 0; t < T_; ++t) {
       const size_t tk = static_cast<size_t>(t) * K_ + k_;
@@ -734,6 +738,7 @@ class KeypointSmoother {
     if (out.prior_cov) std::fill_n(out.prior_cov + static_cast<size_t>(k_) * dim_ * dim_, dim_ * dim_, kNaN);
   }
 
+ private:
   const ObservationModel& model_;
   const SmootherOptions& opt_;
   const int k_, T_, K_, V_, dim_, n_, order_;  // n_: the state dimension (order_ * dim_)
@@ -781,7 +786,7 @@ void smooth_one(const ObservationModel& model, int k, const double* y, const dou
   }
   KeypointSmoother<D, D> walk(model, k, T, K, opt, 1);
   if (!walk.prepare(y, r, nominal)) {
-    walk.run(y, r, nominal, out);  // writes the missing keypoint
+    walk.write_missing(out);
     return;
   }
   auto velocity = std::make_unique<KeypointSmoother<D, D2>>(model, k, T, K, opt, 2);
