@@ -9,6 +9,9 @@ and whole stretches, for all members).
 
 ``oscillation=(amplitude_mm, period_frames)`` replaces the random walk by sinusoids (a body part
 that moves back and forth around a fixed place; periods jittered per keypoint and coordinate).
+``smooth_velocity=frames`` replaces it by smooth motion that is not periodic: white noise filtered
+with a Gaussian of that many frames (standard deviation) is the velocity, and the positions it
+integrates to are scaled to a standard deviation of 20 mm.
 
 A view that disagrees with the others on every frame (``bad_view``): its detections come from
 a camera whose pose differs from the calibration by ``rotation_deg`` (about a random axis) and
@@ -103,6 +106,7 @@ def simulate(
     n_stretches: int = 3,
     stretch_frames: int = 60,
     oscillation: tuple[float, float] | None = None,
+    smooth_velocity: float | None = None,
 ) -> Simulation:
     rng = np.random.default_rng(seed)
     rig = ring_rig(n_views, seed=seed)
@@ -114,6 +118,13 @@ def simulate(
         period = period * wave_rng.uniform(0.7, 1.3, size=(1, n_keypoints, 3))
         phase = wave_rng.uniform(0, 2 * np.pi, size=(1, n_keypoints, 3))
         truth = start + amplitude * np.sin(2 * np.pi * np.arange(n_frames)[:, None, None] / period + phase)
+    if smooth_velocity is not None:
+        half = int(4 * smooth_velocity)
+        kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / smooth_velocity) ** 2)
+        white = np.random.default_rng([seed, 5]).normal(size=(n_frames + 2 * half, n_keypoints * 3))
+        velocity = np.stack([np.convolve(w, kernel / kernel.sum(), mode="valid") for w in white.T], axis=-1)
+        path = np.cumsum(velocity, axis=0).reshape(n_frames, n_keypoints, 3)
+        truth = start + 20.0 * (path - path.mean(axis=0)) / path.std()
     clean = rig.project(truth)  # (view, time, keypoint, 2)
     bad = np.zeros((n_views, n_keypoints), dtype=bool)
     if bad_view is not None:

@@ -123,7 +123,11 @@ inline void propagate(VecD<N>& m, MatD<N>& P, int dim) {
 // fixed-lag smoother, so both do exactly the same arithmetic.
 // The variance of scalar (t, v, c) is a * view_scale[v] * inflation[t, v] * r[t, v, c]:
 // `inflation` (T, V) and `view_scale` (V) may be null (all ones).
-// Scalars whose squared innovation exceeds `gate` * S are skipped (robust parameter search).
+// Scalars whose squared innovation against the frame's prediction (the moments on entry) exceeds
+// `gate` * S are skipped (robust parameter search). Against the prediction, not the moments after
+// the frame's earlier scalars: an outlier assimilated first would otherwise pull the state so far
+// that the frame's good scalars, and the next frames', fail the gate (on a simulated session an
+// outlier in the first frame left out half of a keypoint's 1,000 frames).
 // The state (m, P) has N = D dims (random walk) or 2D (position, then velocity): the observations
 // see the position, its first D dims.
 template <int D, int N = D>
@@ -134,6 +138,30 @@ inline void assimilate_frame(const LinearizedObs& obs, int t, double a, const do
   // Whether the state is the latent alone (known at compile time unless both sizes are dynamic).
   constexpr bool kFixedWhole = N != Eigen::Dynamic && N == D, kFixedPart = N != Eigen::Dynamic && N != D;
   const bool whole = kFixedWhole || (!kFixedPart && m.size() == dim);
+  const bool gated = gate < std::numeric_limits<double>::infinity();
+  VecD<N> m_pred;
+  MatD<N> P_pred;
+  if (gated) {
+    m_pred = m;
+    P_pred = P;
+  }
+  // S and e of scalar i given moments (mm, PP); Ph <- PP h (the observations see the position part)
+  auto innovation = [&](const VecD<N>& mm, const MatD<N>& PP, size_t i, double var, double& S, double& e) {
+    if constexpr (!kFixedPart) {
+      if (whole) {
+        Ph.noalias() = PP * h;
+        S = h.dot(Ph) + var;
+        e = obs.y[i] - h.dot(mm) - obs.c[i];
+      }
+    }
+    if constexpr (!kFixedWhole) {
+      if (!whole) {
+        Ph.noalias() = PP.leftCols(dim) * h;
+        S = h.dot(Ph.head(dim)) + var;
+        e = obs.y[i] - h.dot(mm.head(dim)) - obs.c[i];
+      }
+    }
+  };
   for (int v = 0; v < obs.V; ++v) {
     const size_t tv = obs.tv(t, v);
     if (!obs.ok[tv]) continue;
@@ -144,22 +172,12 @@ inline void assimilate_frame(const LinearizedObs& obs, int t, double a, const do
       if (!std::isfinite(obs.y[i])) continue;  // one coordinate missing
       h = Eigen::Map<const VecD<D>>(&obs.J[i * dim], dim);
       double S = 0.0, e = 0.0;
-      if constexpr (!kFixedPart) {
-        if (whole) {
-          Ph.noalias() = P * h;
-          S = h.dot(Ph) + scale * obs.r[i];
-          e = obs.y[i] - h.dot(m) - obs.c[i];
-        }
+      if (gated) {
+        innovation(m_pred, P_pred, i, scale * obs.r[i], S, e);
+        if (e * e > gate * S) continue;  // gated: an innovation beyond the gate is not assimilated
       }
-      if constexpr (!kFixedWhole) {
-        if (!whole) {
-          Ph.noalias() = P.leftCols(dim) * h;
-          S = h.dot(Ph.head(dim)) + scale * obs.r[i];
-          e = obs.y[i] - h.dot(m.head(dim)) - obs.c[i];
-        }
-      }
+      innovation(m, P, i, scale * obs.r[i], S, e);
       if (!(S > 0.0) || !std::isfinite(S)) continue;
-      if (e * e > gate * S) continue;  // gated: an innovation beyond the gate is not assimilated
       const double inv_S = 1.0 / S;
       m.noalias() += Ph * (e * inv_S);
       P.noalias() -= (Ph * inv_S) * Ph.transpose();
