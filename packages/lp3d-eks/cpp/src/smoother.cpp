@@ -82,7 +82,9 @@ class KeypointSmoother {
     if (!(auto_s_ || auto_a_)) return;
     choose_params(auto_s_, auto_a_);
     if (opt_.motion == 0) {
-      const FilterStats st = block_stats(search_blocks(T_, opt_.s_blocks, opt_.s_max_frames), s_, a_, 25.0, kBurn);
+      // gated against each frame's prediction too: the two motions compared on the same scalars
+      const FilterStats st =
+          block_stats(search_blocks(T_, opt_.s_blocks, opt_.s_max_frames), s_, a_, 25.0, kBurn, true);
       fit_loglik_ = st.loglik();
       fit_n_ = st.n;
     }
@@ -409,7 +411,7 @@ class KeypointSmoother {
 
   // Marginal likelihood statistics over the search blocks (each block starts from the prior).
   FilterStats block_stats(const std::vector<std::pair<int, int>>& blocks, double s, double a, double gate,
-                          int burn = 0) {
+                          int burn = 0, bool from_prediction = false) {
     FilterStats total;
     for (const auto& [b, e] : blocks) {
       SVec m0 = m0_;
@@ -418,7 +420,8 @@ class KeypointSmoother {
         m0.head(dim_) = Eigen::Map<const Vec>(xbar(b), dim_);
       }
       const FilterStats st =
-          kalman_filter<D, N>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), b_.data(), nullptr, nullptr, gate, burn);
+          kalman_filter<D, N>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), b_.data(), nullptr,
+                                                    nullptr, gate, burn, from_prediction);
       total.sum_log_S += st.sum_log_S;
       total.sum_e2_S += st.sum_e2_S;
       total.n += st.n;

@@ -123,25 +123,26 @@ inline void propagate(VecD<N>& m, MatD<N>& P, int dim) {
 // fixed-lag smoother, so both do exactly the same arithmetic.
 // The variance of scalar (t, v, c) is a * view_scale[v] * inflation[t, v] * r[t, v, c]:
 // `inflation` (T, V) and `view_scale` (V) may be null (all ones).
-// Scalars whose squared innovation against the frame's prediction (the moments on entry) exceeds
-// `gate` * S are skipped (robust parameter search). Against the prediction, not the moments after
-// the frame's earlier scalars: an outlier assimilated first would otherwise pull the state so far
-// that the frame's good scalars, and the next frames', fail the gate (on a simulated session an
-// outlier in the first frame left out half of a keypoint's 1,000 frames).
+// Scalars whose squared innovation exceeds `gate` * S are skipped (robust parameter search). With
+// `from_prediction` a scalar is kept when it is within the gate given the frame's prediction (the
+// moments on entry), even if the frame's earlier scalars moved the state away: an outlier
+// assimilated first could otherwise pull the state so far that the frame's good scalars, and the
+// next frames', fail the gate (an outlier in a block's first frame, under its wide prior, left out
+// half of a keypoint's 1,000 frames). It costs a copy of the moments per frame and a second
+// innovation per gated scalar (the search stays without it: 20% slower with it, for the same s).
 // The state (m, P) has N = D dims (random walk) or 2D (position, then velocity): the observations
 // see the position, its first D dims.
 template <int D, int N = D>
 inline void assimilate_frame(const LinearizedObs& obs, int t, double a, const double* inflation,
                              const double* view_scale, double gate, VecD<N>& m, MatD<N>& P, VecD<D>& h,
-                             VecD<N>& Ph, FilterStats& st, double& prod) {
+                             VecD<N>& Ph, FilterStats& st, double& prod, bool from_prediction = false) {
   const int dim = obs.D;
   // Whether the state is the latent alone (known at compile time unless both sizes are dynamic).
   constexpr bool kFixedWhole = N != Eigen::Dynamic && N == D, kFixedPart = N != Eigen::Dynamic && N != D;
   const bool whole = kFixedWhole || (!kFixedPart && m.size() == dim);
-  const bool gated = gate < std::numeric_limits<double>::infinity();
   VecD<N> m_pred;
   MatD<N> P_pred;
-  if (gated) {
+  if (from_prediction) {
     m_pred = m;
     P_pred = P;
   }
@@ -172,12 +173,15 @@ inline void assimilate_frame(const LinearizedObs& obs, int t, double a, const do
       if (!std::isfinite(obs.y[i])) continue;  // one coordinate missing
       h = Eigen::Map<const VecD<D>>(&obs.J[i * dim], dim);
       double S = 0.0, e = 0.0;
-      if (gated) {
-        innovation(m_pred, P_pred, i, scale * obs.r[i], S, e);
-        if (e * e > gate * S) continue;  // gated: an innovation beyond the gate is not assimilated
-      }
       innovation(m, P, i, scale * obs.r[i], S, e);
       if (!(S > 0.0) || !std::isfinite(S)) continue;
+      if (e * e > gate * S) {  // gated: an innovation beyond the gate is not assimilated
+        if (!from_prediction) continue;
+        double S0 = 0.0, e0 = 0.0;
+        innovation(m_pred, P_pred, i, scale * obs.r[i], S0, e0);
+        if (e0 * e0 > gate * S0) continue;
+        innovation(m, P, i, scale * obs.r[i], S, e);  // Ph again: the current moments'
+      }
       const double inv_S = 1.0 / S;
       m.noalias() += Ph * (e * inv_S);
       P.noalias() -= (Ph * inv_S) * Ph.transpose();
@@ -212,7 +216,8 @@ template <int D, int N = D>
 FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, const MatD<N>& Q,
                           const VecD<N>& m0, const MatD<N>& P0, double a, const double* inflation,
                           const double* view_scale, double* mf, double* Pf,
-                          double gate = std::numeric_limits<double>::infinity(), int burn = 0) {
+                          double gate = std::numeric_limits<double>::infinity(), int burn = 0,
+                          bool from_prediction = false) {
   const int dim = obs.D, n = static_cast<int>(m0.size());
   FilterStats st;
   VecD<N> m = m0;
@@ -227,9 +232,9 @@ FilterStats kalman_filter(const LinearizedObs& obs, int t0, int t1, double s, co
       P.noalias() += s * Q;
     }
     if (t < t0 + burn) {
-      assimilate_frame<D, N>(obs, t, a, inflation, view_scale, gate, m, P, h, Ph, st_burn, prod_burn);
+      assimilate_frame<D, N>(obs, t, a, inflation, view_scale, gate, m, P, h, Ph, st_burn, prod_burn, from_prediction);
     } else {
-      assimilate_frame<D, N>(obs, t, a, inflation, view_scale, gate, m, P, h, Ph, st, prod);
+      assimilate_frame<D, N>(obs, t, a, inflation, view_scale, gate, m, P, h, Ph, st, prod, from_prediction);
     }
     if (mf) Eigen::Map<VecD<N>>(mf + static_cast<size_t>(t - t0) * n, n) = m;
     if (Pf) Eigen::Map<MatD<N>>(Pf + static_cast<size_t>(t - t0) * n * n, n, n) = P;
