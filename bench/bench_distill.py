@@ -42,7 +42,7 @@ import json
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +78,7 @@ def normalised_poses(points3d: np.ndarray) -> np.ndarray:
 
 
 def make_world(workdir: Path, args: argparse.Namespace) -> World:
-    from lp3d_io import from_pose_csv, to_pose_csv
+    from lp3d_io import PoseTable, from_pose_csv, to_pose_csv
     from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
 
     sessions, folders = [], []
@@ -127,7 +127,7 @@ def make_world(workdir: Path, args: argparse.Namespace) -> World:
             truth = first.points2d[first.view_names.index(view)][labeled]
             noisy = truth + noise.normal(scale=args.label_noise, size=truth.shape)
             noisy[~np.isfinite(table.position[:, :, 0])] = np.nan
-            to_pose_csv(path, noisy, keypoint_names=names, index=list(table.index))
+            to_pose_csv(PoseTable.from_numpy(noisy, keypoint_names=names, index=table.index), path)
     return World(folders[0], sessions, folders, labeled, test, far)
 
 
@@ -321,8 +321,8 @@ def uniform_weights(folder: Path, views: list[str]) -> None:
     for view in views:
         path = folder / f"weights_{view}.csv"
         table = from_pose_csv(path)
-        weights = np.where(np.isfinite(table.position[:, :, 0, :]), 1.0, np.nan)
-        to_pose_csv(path, weights, keypoint_names=table.keypoint_names, index=list(table.index))
+        weights = np.where(np.isfinite(table.position), 1.0, np.nan)
+        to_pose_csv(replace(table, position=weights), path)
 
 
 def train_student(

@@ -31,6 +31,7 @@ from pathlib import Path
 import lp3d_eks
 import numpy as np
 from lp3d_io.csv import to_pose_csv
+from lp3d_io.pose_table import PoseTable
 from lp3d_io.synthetic import SyntheticConfig, make_ensemble_predictions, make_session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +101,8 @@ def run_reference(rig, pred, conf, names, workdir: Path, timeout: float) -> tupl
     rig.to_toml(data / "calibration.toml")
     for m in range(pred.shape[0]):
         for v, cam in enumerate(rig.names):
-            to_pose_csv(data / f"session_{cam}.rng={m}.csv", pred[m, v], conf[m, v], keypoint_names=names)
+            table = PoseTable.from_numpy(pred[m, v], conf[m, v], keypoint_names=names)
+            to_pose_csv(table, data / f"session_{cam}.rng={m}.csv")
     out = workdir / "out"
     subprocess.run(
         [

@@ -54,19 +54,15 @@ ARMS = {
 def drop_labels(root: Path, share: float, seed: int = 0) -> None:
     """Blanks each (frame, view, keypoint) label of the project ``root`` with probability ``share``
     (the same labels on every call, so a reused folder is not thinned twice)."""
-    from lp3d_io import to_pose_csv
+    from lp3d_io import PoseTable, to_pose_csv
     from lp3d_models.data import read_project
 
     data = read_project(root)
     keep = np.random.default_rng(seed).random(data.keypoints.shape[:-1]) >= share
     for v, view in enumerate(data.view_names):
         position = np.where(keep[v][..., None], data.keypoints[v], np.nan)
-        to_pose_csv(
-            root / f"CollectedData_{view}.csv",
-            position,
-            keypoint_names=data.keypoint_names,
-            index=list(data.image_paths[v]),
-        )
+        table = PoseTable.from_numpy(position, keypoint_names=data.keypoint_names, index=data.image_paths[v])
+        to_pose_csv(table, root / f"CollectedData_{view}.csv")
 
 
 def run_arm(root: Path, run_dir: Path, arm: list[str], seed: int, args: argparse.Namespace) -> dict[str, float]:

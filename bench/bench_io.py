@@ -39,6 +39,7 @@ def _views(n: int) -> list[str]:
 def generate(folder: Path, frames: int, keypoints: int, views: int, models: int, seed: int = 0) -> list[Path]:
     """Writes the input CSVs (not timed): smooth random-walk tracks, per-model noise, 0.5% NaN."""
     from lp3d_io.csv import to_pose_csv
+    from lp3d_io.pose_table import PoseTable
 
     rng = np.random.default_rng(seed)
     names = [f"kp{k}" for k in range(keypoints)]
@@ -52,7 +53,7 @@ def generate(folder: Path, frames: int, keypoints: int, views: int, models: int,
             conf = np.clip(1 - np.abs(rng.normal(0, 0.08, size=(frames, keypoints))), 0, 1).astype(np.float32)
             pos[rng.uniform(size=(frames, keypoints)) < 0.005] = np.nan
             path = folder / f"session_{view}.rng={m}.csv"
-            to_pose_csv(path, pos, conf, keypoint_names=names, scorer="heatmap_tracker")
+            to_pose_csv(PoseTable.from_numpy(pos, conf, keypoint_names=names, scorer="heatmap_tracker"), path)
             files.append(path)
     return files
 
@@ -115,14 +116,7 @@ def run_step(step: str, work: Path, args: argparse.Namespace) -> dict:
             else:
                 table = from_pose_csv(path, dtype=np.float32)
                 t1 = time.perf_counter()
-                to_pose_csv(
-                    out_dir / path.name,
-                    table.position,
-                    table.confidence,
-                    keypoint_names=table.keypoint_names,
-                    scorer=table.scorer,
-                    index=table.index,
-                )
+                to_pose_csv(table, out_dir / path.name)
             read_s += t1 - t0
             write_s += time.perf_counter() - t1
     else:

@@ -136,7 +136,7 @@ def write_sessions_project(
     calibration, written to ``folder/<name>/calibration.toml`` (the project has none)."""
     import shutil
 
-    from lp3d_io import from_pose_csv, to_pose_csv
+    from lp3d_io import PoseTable, from_pose_csv, to_pose_csv
     from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
 
     project = folder / "project"
@@ -152,11 +152,10 @@ def write_sessions_project(
         for view in tables:
             tables[view].append(from_pose_csv(part / f"CollectedData_{view}.csv"))
     for view, parts in tables.items():
-        position = np.concatenate([t.position[:, :, 0] for t in parts])
+        position = np.concatenate([t.position for t in parts])
         index = np.concatenate([t.index for t in parts])
-        to_pose_csv(
-            project / f"CollectedData_{view}.csv", position, keypoint_names=parts[0].keypoint_names, index=index
-        )
+        table = PoseTable.from_numpy(position, keypoint_names=parts[0].keypoint_names, index=index)
+        to_pose_csv(table, project / f"CollectedData_{view}.csv")
     return rigs
 
 

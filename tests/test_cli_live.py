@@ -15,20 +15,15 @@ LAG, FIT = 3, 30
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, lp3d):
-    """A 3-view synthetic session (48 x 48, 50 frames) and a tiny run of two members (``lp3d train``)."""
-    from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
+    """A tiny run of two members (``lp3d train``) on a calibrated 3-view synthetic session (48 x 48, 50 frames;
+    the run writes it into its folder: ``data.synthetic``), and the session's videos and calibration."""
+    from lp3d_io.layout import SYNTHETIC_DIR
     from lp3d_models.config import tiny_model
 
     root = tmp_path_factory.mktemp("cli-live")
-    project = root / "project"
-    write_session(
-        make_session(SyntheticConfig(n_views=3, image_size=(48, 48), n_frames=50, seed=8, session_name="s2")),
-        project,
-        labeled_frames=20,
-    )
     values = tiny_model(
         run_dir=str(root / "run"),
-        data={"root": str(project)},
+        data={"synthetic": {"n_views": 3, "width": 48, "height": 48, "n_frames": 50, "labeled_frames": 20, "seed": 8}},
         training={"max_steps": 4, "val_every_steps": 4, "batch_size": 4},
     )
     config = root / "lp3d.yaml"
@@ -36,12 +31,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory, lp3d):
     one_thread = {"OMP_NUM_THREADS": "1"}  # the tiny model on shared cores
     run = lp3d("train", config, "--seeds", "0,1", "--pretrained", "false", "--no-progress", env=one_thread)
     assert run.returncode == 0, run.stderr
-    return {"run": root / "run", "project": project, "videos": sorted((project / "videos").glob("*.mp4"))}
+    session = root / "run" / SYNTHETIC_DIR
+    return {
+        "run": root / "run",
+        "videos": sorted((session / "videos").glob("*.mp4")),
+        "calibration": session / "calibration.toml",
+    }
 
 
 @pytest.mark.slow
 def test_live_replay_equals_predict_then_smooth_with_the_lag(lp3d, trained, tmp_path):
-    calibration = trained["project"] / "calibration.toml"
+    calibration = trained["calibration"]
     env = {"OMP_NUM_THREADS": "1"}
     live = lp3d(
         "live", trained["run"], *trained["videos"], "-c", calibration, "--out", tmp_path / "live",
@@ -50,7 +50,7 @@ def test_live_replay_equals_predict_then_smooth_with_the_lag(lp3d, trained, tmp_
     assert live.returncode == 0, live.stderr
     records = [json.loads(line) for line in live.stdout.splitlines()]
     assert [r["frame"] for r in records] == list(range(50))
-    assert "s2: 50 frames (0 dropped)" in live.stderr and "end_to_end" in live.stderr
+    assert "synthetic: 50 frames (0 dropped)" in live.stderr and "end_to_end" in live.stderr
 
     store = tmp_path / "predicted.zarr"  # one frame per batch, as the live loop runs the model
     run = lp3d(
@@ -61,7 +61,7 @@ def test_live_replay_equals_predict_then_smooth_with_the_lag(lp3d, trained, tmp_
     assert run.returncode == 0, run.stderr
 
     offline_lag = read_group(tmp_path / "smoothed" / "predicted.zarr", "smoothed/eks").load()
-    replayed = read_group(tmp_path / "live" / "s2.zarr", "smoothed/eks").load()
+    replayed = read_group(tmp_path / "live" / "synthetic.zarr", "smoothed/eks").load()
     for name in ("position", "position_covariance", "reprojection", "inflation", "smoothing_parameter"):
         np.testing.assert_array_equal(replayed[name].values, offline_lag[name].values, err_msg=name)
     assert json.loads(offline_lag.attrs["lp3d_options"])["lag"] == LAG
@@ -76,7 +76,7 @@ def test_live_replay_equals_predict_then_smooth_with_the_lag(lp3d, trained, tmp_
 
 
 def test_live_errors_are_one_line(lp3d, trained, synthetic, tmp_path):
-    calibration = trained["project"] / "calibration.toml"
+    calibration = trained["calibration"]
     run = lp3d("live", trained["run"], tmp_path / "nope_cam0.mp4", "-c", calibration, "--out", tmp_path / "o")
     assert run.returncode == 2 and "nope_cam0.mp4: no such video" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1

@@ -27,7 +27,7 @@ def synthetic_mirror(folder: Path) -> Path:
     labels in ``CollectedData.csv`` as ``<keypoint>_top`` / ``<keypoint>_bot`` columns, the video
     ``videos/m1.mp4``, and the views' cameras (camera 1's with the crop's offset) in ``calibration.toml``."""
     from lp3d_eks import CameraRig
-    from lp3d_io import from_pose_csv, to_pose_csv
+    from lp3d_io import PoseTable, from_pose_csv, to_pose_csv
     from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
     from lp3d_io.video import VideoReader
 
@@ -57,7 +57,8 @@ def synthetic_mirror(folder: Path) -> Path:
         image = whole(cv2.imread(str(part / path0)), cv2.imread(str(part / path1)))
         index.append(f"labeled-data/m1/{Path(str(path0)).name}")
         cv2.imwrite(str(root / index[-1]), image)
-    to_pose_csv(root / "CollectedData.csv", np.concatenate(columns, axis=1), keypoint_names=names, index=index)
+    table = PoseTable.from_numpy(np.concatenate(columns, axis=1), keypoint_names=names, index=index)
+    to_pose_csv(table, root / "CollectedData.csv")
     with (
         VideoReader(part / "videos" / "m1_cam0.mp4", rgb=False) as a,
         VideoReader(part / "videos" / "m1_cam1.mp4", rgb=False) as b,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from lp3d_app.openapi import schema
 from lp3d_app.routers.assets import FrontendMissing, load_assets
 from lp3d_app.security import Security
 from lp3d_app.server import app_url, create_app, normalize_base_url
+from lp3d_workflows.testing import wait_for
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"token {TOKEN}"}
@@ -390,46 +391,42 @@ def test_committed_openapi_matches_the_server():
 # --- jobs ------------------------------------------------------------------------------------------------
 
 
-def wait_for(predicate, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
+def smoothing_request(project: dict, name: str, /, **fields) -> dict:
+    """A body of ``POST /api/jobs/smooth``: output ``name``, of the project's prediction folder, without
+    a calibration; ``fields`` add to it or replace (any of) these."""
+    return {"input": project["prediction_folders"][0]["id"], "calibration": None, "name": name, **fields}
 
 
-def test_smoothing_job_writes_a_result_the_viewer_opens(project_dir, static_dir, tmp_path):
+@pytest.fixture
+def own_project(project_dir, static_dir, tmp_path):
+    """A copy of the project that the test may change, a client of it, and its description."""
     root = tmp_path / "p"
     shutil.copytree(project_dir, root)
     with client_for(root, static_dir) as c:
-        p = c.get("/api/project", headers=AUTH).json()
-        body = {
-            "input": p["prediction_folders"][0]["id"],
-            "calibration": p["calibrations"][0]["id"],
-            "name": "run1",
-            "s": 2.0,
-            "motion": "random walk",
-        }
-        r = c.post("/api/jobs/smooth", json=body, headers=AUTH)
-        assert r.status_code == 201, r.text
-        job = r.json()
-        assert c.post("/api/jobs/smooth", json=body, headers=AUTH).status_code == 400  # same output while it runs
-        with c.stream("GET", f"/api/jobs/{job['id']}/events", headers=AUTH) as events:
-            states = [json.loads(line[6:])["state"] for line in events.iter_lines() if line.startswith("data: ")]
-        assert states[-1] == "done", c.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json()
-        done = c.get(f"/api/jobs/{job['id']}", headers=AUTH).json()
-        assert done["output"] == "lp3d-app/smoothed/run1" and done["result"]["s"][0] == [2.0] * 11
-        assert done["result"]["motion"][0] == ["random walk"] * 11
-        assert "job done" in c.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json()["text"]
-        p = c.get("/api/project", headers=AUTH).json()
-        [result] = [s for s in p["sources"] if s["label"].startswith("lp3d-app/smoothed/run1")]
-        assert result["session"] == "synthetic"  # it joins the session of its videos
-        # the job prepared it for the viewer: the overview of its store is in the project's cache
-        assert (root / ".lp3d-app" / "cache" / result["id"] / "overview-0" / "values.npy").is_file()
-        r = c.post("/api/jobs/smooth", json=body, headers=AUTH)
-        assert r.status_code == 400 and "already exist" in r.json()["error"]
+        yield root, c, c.get("/api/project", headers=AUTH).json()
+
+
+def test_smoothing_job_writes_a_result_the_viewer_opens(own_project):
+    root, c, p = own_project
+    body = smoothing_request(p, "run1", calibration=p["calibrations"][0]["id"], s=2.0, motion="random walk")
+    r = c.post("/api/jobs/smooth", json=body, headers=AUTH)
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert c.post("/api/jobs/smooth", json=body, headers=AUTH).status_code == 400  # same output while it runs
+    with c.stream("GET", f"/api/jobs/{job['id']}/events", headers=AUTH) as events:
+        states = [json.loads(line[6:])["state"] for line in events.iter_lines() if line.startswith("data: ")]
+    assert states[-1] == "done", c.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json()
+    done = c.get(f"/api/jobs/{job['id']}", headers=AUTH).json()
+    assert done["output"] == "lp3d-app/smoothed/run1" and done["result"]["s"][0] == [2.0] * 11
+    assert done["result"]["motion"][0] == ["random walk"] * 11
+    assert "job done" in c.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json()["text"]
+    p = c.get("/api/project", headers=AUTH).json()
+    [result] = [s for s in p["sources"] if s["label"].startswith("lp3d-app/smoothed/run1")]
+    assert result["session"] == "synthetic"  # it joins the session of its videos
+    # the job prepared it for the viewer: the overview of its store is in the project's cache
+    assert (root / ".lp3d-app" / "cache" / result["id"] / "overview-0" / "values.npy").is_file()
+    r = c.post("/api/jobs/smooth", json=body, headers=AUTH)
+    assert r.status_code == 400 and "already exist" in r.json()["error"]
 
 
 @pytest.mark.parametrize(
@@ -446,46 +443,40 @@ def test_smoothing_job_writes_a_result_the_viewer_opens(project_dir, static_dir,
     ],
 )
 def test_bad_smoothing_requests(client, project, change, message):
-    body = {"input": project["prediction_folders"][0]["id"], "calibration": None, "name": "bad", **change}
+    body = smoothing_request(project, "bad", **change)
     r = client.post("/api/jobs/smooth", json=body, headers=AUTH)
     assert r.status_code in (400, 404) and message in r.json()["error"], r.text
 
 
-def test_failed_job_shows_its_error_and_leaves_nothing(project_dir, static_dir, tmp_path):
-    root = tmp_path / "p"
-    shutil.copytree(project_dir, root)
-    with client_for(root, static_dir) as c:
-        p = c.get("/api/project", headers=AUTH).json()
-        body = {
-            "input": p["prediction_folders"][0]["id"],
-            "calibration": None,
-            "name": "linear",
-            "variance": "confidence-weighted",
-            "s_frames": "0:5000",
-        }
-        job = c.post("/api/jobs/smooth", json=body, headers=AUTH).json()
-        done = wait_for(lambda: (j := c.get(f"/api/jobs/{job['id']}", headers=AUTH).json())["state"] != "running" and j)
-        assert done["state"] == "failed" and "expected --views" in done["error"] and "\n" not in done["error"]
-        assert not (root / "lp3d-app/smoothed/linear").exists()
+def test_failed_job_shows_its_error_and_leaves_nothing(own_project):
+    root, c, p = own_project
+    body = smoothing_request(p, "linear", variance="confidence-weighted", s_frames="0:5000")
+    job = c.post("/api/jobs/smooth", json=body, headers=AUTH).json()
+    done = wait_for(lambda: (j := c.get(f"/api/jobs/{job['id']}", headers=AUTH).json())["state"] != "running" and j)
+    assert done["state"] == "failed" and "expected --views" in done["error"] and "\n" not in done["error"]
+    assert not (root / "lp3d-app/smoothed/linear").exists()
 
 
 @pytest.fixture
-def wait_kind(monkeypatch):
-    """A job that waits until it is stopped (this folder's ``app_test_jobs``)."""
+def waiting_job(monkeypatch, tmp_path, static_dir):
+    """``with waiting_job() as (client, job)``: a client of an app of an empty folder, and a job of it
+    that waits until it is stopped (this folder's ``app_test_jobs``), running."""
     monkeypatch.syspath_prepend(str(HERE))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]))
     import app_test_jobs
 
-    return app_test_jobs.WAIT
+    @contextlib.contextmanager
+    def start():
+        with client_for(tmp_path, static_dir) as c:
+            jobs = c.app.state.lp3d.jobs
+            jobs.kinds = {"wait": app_test_jobs.WAIT}
+            yield c, jobs.start("wait", {"out": str(tmp_path / "o")}, "wait")
+
+    return start
 
 
-def test_a_running_job_through_the_api_log_events_and_cancel(tmp_path, static_dir, wait_kind):
-    root = tmp_path / "p"
-    root.mkdir()
-    app = create_app(root, Security(TOKEN, True), assets_dir=static_dir)
-    with TestClient(app, base_url="http://127.0.0.1:8080") as c:
-        app.state.lp3d.jobs.kinds = {"wait": wait_kind}
-        job = app.state.lp3d.jobs.start("wait", {"out": str(root / "o")}, "wait")
+def test_a_running_job_through_the_api_log_events_and_cancel(waiting_job):
+    with waiting_job() as (c, job):
         wait_for(lambda: "waiting" in c.get(f"/api/jobs/{job.id}/log", headers=AUTH).json()["text"])
         with c.stream("GET", f"/api/jobs/{job.id}/events", headers=AUTH) as events:
             first = next(line for line in events.iter_lines() if line.startswith("data: "))
@@ -504,16 +495,11 @@ def test_a_running_job_through_the_api_log_events_and_cancel(tmp_path, static_di
         assert c.get(f"/api/jobs/{job.id}/log?offset=-1", headers=AUTH).status_code == 400
 
 
-def test_server_shutdown_stops_its_jobs(tmp_path, static_dir, wait_kind):
-    root = tmp_path / "p"
-    root.mkdir()
-    app = create_app(root, Security(TOKEN, True), assets_dir=static_dir)
-    with TestClient(app, base_url="http://127.0.0.1:8080") as c:
-        app.state.lp3d.jobs.kinds = {"wait": wait_kind}
-        job = app.state.lp3d.jobs.start("wait", {"out": str(root / "o")}, "wait")
+def test_server_shutdown_stops_its_jobs(waiting_job):
+    with waiting_job() as (c, job):
         assert c.get(f"/api/jobs/{job.id}", headers=AUTH).json()["state"] == "running"
     assert (
         not Path(f"/proc/{job.pid}").exists()
         or Path(f"/proc/{job.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     )
-    assert app.state.lp3d.jobs.get(job.id).state == "interrupted"
+    assert c.app.state.lp3d.jobs.get(job.id).state == "interrupted"

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from lp3d_app.security import Security
 from lp3d_app.server import create_app
+from lp3d_workflows.testing import wait_for
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"token {TOKEN}"}
@@ -37,15 +38,17 @@ def client_for(root: Path, static: Path) -> TestClient:
     return TestClient(app, base_url="http://127.0.0.1:8080", raise_server_exceptions=False)
 
 
+def ended(client: TestClient, job: dict, timeout: float = 120.0) -> dict:
+    """The job's record once it no longer runs."""
+    path = f"/api/jobs/{job['id']}"
+    return wait_for(lambda: (r := client.get(path, headers=AUTH).json())["state"] != "running" and r, timeout)
+
+
 def wait_job(client: TestClient, job: dict, timeout: float = 300.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        record = client.get(f"/api/jobs/{job['id']}", headers=AUTH).json()
-        if record["state"] != "running":
-            assert record["state"] == "done", (record, client.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json())
-            return record
-        time.sleep(0.1)
-    raise AssertionError(f"job {job['label']} did not end")
+    """The job's record once it is done (its log in the failure of one that is not)."""
+    record = ended(client, job, timeout)
+    assert record["state"] == "done", (record, client.get(f"/api/jobs/{job['id']}/log", headers=AUTH).json())
+    return record
 
 
 def one_error(r, status: int, message: str) -> str:
@@ -321,10 +324,7 @@ def test_a_video_that_is_not_one_is_a_failed_job(built):
     c = built.client
     r = c.put("/api/sessions/s3/videos/cam0?filename=a.mp4", content=b"\0" * 4096, headers=AUTH)
     assert r.status_code == 201, r.text
-    deadline = time.monotonic() + 60
-    while (job := c.get(f"/api/jobs/{r.json()['id']}", headers=AUTH).json())["state"] == "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    job = ended(c, r.json(), timeout=60)
     assert job["state"] == "failed" and "\n" not in job["error"] and job["error"]
     assert not list((built.root / "videos").glob("s3_*"))
 

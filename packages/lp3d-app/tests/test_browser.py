@@ -281,7 +281,9 @@ def _open_frame(page, frame_id: str | None = None) -> str:
     return page.get_attribute("[data-testid=label-page]", "data-frame")
 
 
-def _train(page, name: str, extra: list[str]) -> None:
+def _train(page, name: str, extra: list[str], n_trained: int) -> None:
+    """Trains run ``runs/<name>`` from the model form (the tiny model, ``extra`` settings); returns when it
+    is listed: the ``n_trained``-th train job is done."""
     page.goto(page.url.split("#")[0] + "#/models")
     page.wait_for_selector("[data-testid=model-name]")
     page.fill("[data-testid=model-name]", name)
@@ -294,6 +296,9 @@ def _train(page, name: str, extra: list[str]) -> None:
     page.click("[data-testid=model-check]")
     page.wait_for_selector("[data-testid=model-ok]")
     assert "run_dir: " in page.inner_text("[data-testid=model-yaml]")
+    page.click("[data-testid=model-train]")
+    _wait_job(page, "train", n_trained)
+    page.wait_for_selector(f"[data-run='runs/{name}']")
 
 
 @pytest.mark.slow
@@ -386,10 +391,7 @@ def test_the_whole_life_cycle_in_the_browser(browser, tmp_path):
                 np.testing.assert_allclose(got, want, atol=tolerance)
 
         # train a tiny ensemble: live curves, then predict, smooth and view
-        _train(page, "run1", extra)
-        page.click("[data-testid=model-train]")
-        _wait_job(page, "train", 1)
-        page.wait_for_selector("[data-run='runs/run1']")
+        _train(page, "run1", extra, n_trained=1)
         page.click("[data-testid='run-details-runs/run1']")
         page.wait_for_selector("[data-testid=metrics] .chart[data-metric='train/loss']")
         shot(page, "lifecycle-4-trained")
@@ -435,10 +437,7 @@ def test_the_whole_life_cycle_in_the_browser(browser, tmp_path):
         assert row == 4
 
         # retrain on the five frames, and compare the runs on their held-out frames
-        _train(page, "run2", extra)
-        page.click("[data-testid=model-train]")
-        _wait_job(page, "train", 2)
-        page.wait_for_selector("[data-run='runs/run2']")
+        _train(page, "run2", extra, n_trained=2)
         page.check("[data-testid='compare-runs/run1']")
         page.check("[data-testid='compare-runs/run2']")
         page.click("[data-testid=compare-runs]")

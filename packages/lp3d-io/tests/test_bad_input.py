@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from lp3d_io.csv import from_pose_csv, to_pose_csv
 from lp3d_io.grouping import read_labels, read_predictions
+from lp3d_io.pose_table import PoseTable
 from lp3d_io.store import open_store, read_group
 
 GOOD = (
@@ -33,9 +34,8 @@ def _views(top: dict, bot: dict) -> Callable[[Path], Callable[[], object]]:
         rng = np.random.default_rng(0)
         for view, kw in (("top", top), ("bot", bot)):
             names = kw.get("names", ["nose", "tail"])
-            to_pose_csv(
-                tmp / f"s.rng=0.{view}.csv", rng.normal(size=(kw.get("T", 6), len(names), 2)), keypoint_names=names
-            )
+            table = PoseTable.from_numpy(rng.normal(size=(kw.get("T", 6), len(names), 2)), keypoint_names=names)
+            to_pose_csv(table, tmp / f"s.rng=0.{view}.csv")
         return lambda: read_predictions(tmp, ["top", "bot"])
 
     return make
@@ -44,12 +44,10 @@ def _views(top: dict, bot: dict) -> Callable[[Path], Callable[[], object]]:
 def _labels(tmp: Path) -> Callable[[], object]:
     rng = np.random.default_rng(1)
     for view, T in (("top", 4), ("bot", 3)):
-        to_pose_csv(
-            tmp / f"CollectedData_{view}.csv",
-            rng.normal(size=(T, 2, 2)),
-            keypoint_names=["a", "b"],
-            index=[f"img{i}.png" for i in range(T)],
+        table = PoseTable.from_numpy(
+            rng.normal(size=(T, 2, 2)), keypoint_names=["a", "b"], index=[f"img{i}.png" for i in range(T)]
         )
+        to_pose_csv(table, tmp / f"CollectedData_{view}.csv")
     return lambda: read_labels(tmp, ["top", "bot"])
 
 
@@ -84,57 +82,38 @@ def _newer_store(tmp: Path) -> Callable[[], object]:
     return lambda: read_group(tmp / "s.zarr", "predictions/x")
 
 
-CASES = [
-    (
-        "truncated csv",
-        _csv(GOOD + "5,5.5,10.25,0."[:9]),
-        "pred.csv",
-        r"line 9: expected 7 fields, but got 3 \(truncated file\?\)",
-    ),
-    (
-        "truncated header",
-        _csv("scorer,lp,lp\nbodyparts,nose,nose\n"),
-        "pred.csv",
+CSV_CASES = {  # what: (the text of pred.csv, the error)
+    "truncated csv": (GOOD + "5,5.5,10.25,0."[:9], r"line 9: expected 7 fields, but got 3 \(truncated file\?\)"),
+    "truncated header": (
+        "scorer,lp,lp\nbodyparts,nose,nose\n",
         r"line 3, column 1: expected 'coords'.*'<end of file>'",
     ),
-    ("empty file", _csv(""), "pred.csv", "empty file; expected a 3-row header"),
-    ("no data rows", _csv(GOOD.split("0,")[0]), "pred.csv", "expected at least one data row"),
-    (
-        "wrong first header row",
-        _csv(GOOD.replace("scorer", "frame", 1)),
-        "pred.csv",
+    "empty file": ("", "empty file; expected a 3-row header"),
+    "no data rows": (GOOD.split("0,")[0], "expected at least one data row"),
+    "wrong first header row": (
+        GOOD.replace("scorer", "frame", 1),
         r"line 1, column 1: expected 'scorer'.*but got 'frame'",
     ),
-    (
-        "coords row missing",
-        _csv(GOOD.replace("coords,x,y,likelihood,x,y,likelihood\n", "")),
-        "pred.csv",
+    "coords row missing": (
+        GOOD.replace("coords,x,y,likelihood,x,y,likelihood\n", ""),
         r"line 3, column 1: expected 'coords' .*but got '0'",
     ),
-    (
-        "ragged header",
-        _csv(GOOD.replace("tail,tail,tail", "tail,tail")),
-        "pred.csv",
-        "line 2: expected 7 header fields",
-    ),
-    (
-        "non-numeric cell",
-        _csv(GOOD.replace("3.5,6.25", "3.5,oops")),
-        "pred.csv",
+    "ragged header": (GOOD.replace("tail,tail,tail", "tail,tail"), "line 2: expected 7 header fields"),
+    "non-numeric cell": (
+        GOOD.replace("3.5,6.25", "3.5,oops"),
         r"line 7, column 3 \(nose/y\): expected a number, but got 'oops'",
     ),
-    (
-        "missing y column",
-        _csv(GOOD.replace("x,y,likelihood,x,y", "x,y,likelihood,x,z")),
-        "pred.csv",
+    "missing y column": (
+        GOOD.replace("x,y,likelihood,x,y", "x,y,likelihood,x,z"),
         r"keypoint 'tail': expected a column 'y'",
     ),
-    (
-        "repeated column",
-        _csv(GOOD.replace("tail,tail,tail", "nose,nose,nose")),
-        "pred.csv",
+    "repeated column": (
+        GOOD.replace("tail,tail,tail", "nose,nose,nose"),
         r"columns 2 and 5: expected each individual_0/nose/x once",
     ),
+}
+
+CASES = [(what, _csv(text), "pred.csv", message) for what, (text, message) in CSV_CASES.items()] + [
     (
         "keypoints differ across views",
         _views({}, {"names": ["nose", "ear"]}),

@@ -23,6 +23,7 @@ from lp3d_io.csv import (
     to_prediction_csvs,
 )
 from lp3d_io.dataset import labels_dataset, smoothed_dataset
+from lp3d_io.pose_table import PoseTable
 
 
 def _random_pose(T, K, I, seed, dtype=np.float32, nan_fraction=0.05):  # noqa: N803, E741
@@ -37,7 +38,7 @@ def test_round_trip_single_animal_matches_pandas(tmp_path):
     pos, conf = _random_pose(200, 5, 1, seed=0)
     names = [f"kp{k}" for k in range(5)]
     path = tmp_path / "pred.csv"
-    to_pose_csv(path, pos[:, :, 0], conf[:, :, 0], keypoint_names=names, scorer="heatmap_tracker")
+    to_pose_csv(PoseTable.from_numpy(pos[:, :, 0], conf[:, :, 0], keypoint_names=names, scorer="heatmap_tracker"), path)
     table = from_pose_csv(path, dtype=np.float32)
     np.testing.assert_array_equal(table.position, pos)  # float32 values are written exactly
     np.testing.assert_array_equal(table.confidence, conf)
@@ -53,7 +54,9 @@ def test_round_trip_single_animal_matches_pandas(tmp_path):
 def test_round_trip_multi_animal_four_row_header(tmp_path):
     pos, conf = _random_pose(30, 3, 2, seed=1)
     path = tmp_path / "ma.csv"
-    to_pose_csv(path, pos, conf, keypoint_names=["nose", "ear", "tail"], individual_names=["m1", "m2"])
+    to_pose_csv(
+        PoseTable.from_numpy(pos, conf, keypoint_names=["nose", "ear", "tail"], individual_names=["m1", "m2"]), path
+    )
     lines = path.read_text().splitlines()
     assert [line.split(",")[0] for line in lines[:4]] == ["scorer", "individuals", "bodyparts", "coords"]
     table = from_pose_csv(path, dtype=np.float32)
@@ -66,7 +69,7 @@ def test_round_trip_multi_animal_four_row_header(tmp_path):
 def test_float64_values_round_trip_exactly(tmp_path):
     pos, conf = _random_pose(50, 2, 1, seed=2, dtype=np.float64)
     path = tmp_path / "f64.csv"
-    to_pose_csv(path, pos, conf, keypoint_names=["a", "b"])
+    to_pose_csv(PoseTable.from_numpy(pos, conf, keypoint_names=["a", "b"]), path)
     table = from_pose_csv(path)
     np.testing.assert_array_equal(table.position, pos)
 
@@ -75,7 +78,7 @@ def test_labels_with_image_paths_and_empty_cells(tmp_path):
     pos, _ = _random_pose(6, 3, 1, seed=3, nan_fraction=0.3)
     index = [f"labeled-data/vid,{i}/img{i:03d}.png" for i in range(6)]  # a comma forces quoting
     path = tmp_path / "CollectedData.csv"
-    to_pose_csv(path, pos, keypoint_names=["a", "b", "c"], index=index)
+    to_pose_csv(PoseTable.from_numpy(pos, keypoint_names=["a", "b", "c"], index=index), path)
     text = path.read_text()
     assert ",," in text or ",\n" in text  # NaN is an empty cell
     assert "nan" not in text.lower()
@@ -205,7 +208,7 @@ def test_failed_write_keeps_existing_file(tmp_path, monkeypatch, engine):
     else:
         monkeypatch.setattr(cwrite, "_rows_text", broken)
     with pytest.raises(OSError, match="No space"):
-        to_pose_csv(path, np.zeros((3, 1, 2)), keypoint_names=["a"])
+        to_pose_csv(PoseTable.from_numpy(np.zeros((3, 1, 2)), keypoint_names=["a"]), path)
     assert path.read_text() == "precious"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temp file left
 
@@ -274,7 +277,7 @@ def test_both_writers_read_back_exactly_by_both_parsers(tmp_path, monkeypatch, d
     texts = {}
     for engine, cells in (("numpy", 10**9), ("pyarrow", 0)):
         monkeypatch.setattr(cwrite, "ARROW_MIN_CELLS", cells)
-        to_pose_csv(tmp_path / f"{engine}.csv", position, keypoint_names=names)
+        to_pose_csv(PoseTable.from_numpy(position, keypoint_names=names), tmp_path / f"{engine}.csv")
         texts[engine] = (tmp_path / f"{engine}.csv").read_bytes()
     assert texts["numpy"] == texts["pyarrow"]
     for size in (1 << 40, 0):  # the numpy parser, then pyarrow's
@@ -313,11 +316,11 @@ def test_numpy_and_pyarrow_parsers_agree(tmp_path, monkeypatch, text, plain):
 
 def test_reading_predictions_imports_neither_pyarrow_nor_xarray(tmp_path):
     pos, conf = _random_pose(50, 3, 1, seed=4)
-    to_pose_csv(tmp_path / "a.csv", pos, conf, keypoint_names=["p", "q", "r"])
+    to_pose_csv(PoseTable.from_numpy(pos, conf, keypoint_names=["p", "q", "r"]), tmp_path / "a.csv")
     code = (
         "import sys; from lp3d_io.csv import from_pose_csv, to_pose_csv; "
         f"t = from_pose_csv({str(tmp_path / 'a.csv')!r}); "
-        f"to_pose_csv({str(tmp_path / 'b.csv')!r}, t.position, t.confidence, keypoint_names=t.keypoint_names); "
+        f"to_pose_csv(t, {str(tmp_path / 'b.csv')!r}); "
         "print(sorted({'pyarrow', 'xarray', 'pandas', 'zarr'} & {m.split('.')[0] for m in sys.modules}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -329,7 +332,7 @@ def test_reading_predictions_imports_neither_pyarrow_nor_xarray(tmp_path):
 def test_written_files_get_the_usual_mode(tmp_path, umask):
     old = os.umask(umask)
     try:
-        to_pose_csv(tmp_path / "a.csv", np.zeros((3, 1, 2)), keypoint_names=["a"])
+        to_pose_csv(PoseTable.from_numpy(np.zeros((3, 1, 2)), keypoint_names=["a"]), tmp_path / "a.csv")
         from lp3d_io.calibration import to_anipose_toml
         from lp3d_io.synthetic import make_rig
 
@@ -363,7 +366,7 @@ def test_triangulation_csv(tmp_path):
 @pytest.mark.parametrize("cell", ["true", "false", "[1]", "null", '"1.5"'])
 def test_json_literals_are_not_csv_numbers(tmp_path, cell):
     path = tmp_path / "pose.csv"
-    to_pose_csv(path, np.arange(6, dtype=float).reshape(3, 1, 2), keypoint_names=["a"])
+    to_pose_csv(PoseTable.from_numpy(np.arange(6, dtype=float).reshape(3, 1, 2), keypoint_names=["a"]), path)
     lines = path.read_text().splitlines()
     lines[-1] = lines[-1].rsplit(",", 1)[0] + "," + cell
     path.write_text("\n".join(lines) + "\n")

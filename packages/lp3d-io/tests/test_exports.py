@@ -13,6 +13,7 @@ h5py = pytest.importorskip("h5py")
 
 from lp3d_io.hdf5 import from_dlc_h5, from_sleap_analysis_h5, to_dlc_h5, to_sleap_analysis_h5  # noqa: E402
 from lp3d_io.movement import to_movement_netcdf  # noqa: E402
+from lp3d_io.pose_table import PoseTable  # noqa: E402
 
 SEED = 11
 KEYPOINTS = ["nose", "ear", "tail"]
@@ -38,9 +39,10 @@ def test_dlc_h5(tmp_path, individuals):
     position, confidence = _poses(I=I)
     index = np.arange(100, 112)
     path = tmp_path / "videoDLC_lp3d.h5"
-    to_dlc_h5(
-        path, position, confidence, keypoint_names=KEYPOINTS, individual_names=individuals, scorer="lp3d", index=index
+    table = PoseTable.from_numpy(
+        position, confidence, keypoint_names=KEYPOINTS, individual_names=individuals, index=index
     )
+    to_dlc_h5(table, path)
     frame = pd.read_hdf(path, key="df_with_missing")
     names = ["individual_0"] if individuals is None else individuals
     if individuals is None:
@@ -64,7 +66,7 @@ def test_dlc_h5(tmp_path, individuals):
 
 def test_dlc_h5_3d(tmp_path):
     position, _ = _poses(D=3)
-    to_dlc_h5(tmp_path / "p3d.h5", position, keypoint_names=KEYPOINTS)
+    to_dlc_h5(PoseTable.from_numpy(position, keypoint_names=KEYPOINTS), tmp_path / "p3d.h5")
     frame = pd.read_hdf(tmp_path / "p3d.h5", key="df_with_missing")
     assert sorted(set(frame.columns.get_level_values("coords"))) == ["x", "y", "z"]
     np.testing.assert_array_equal(from_dlc_h5(tmp_path / "p3d.h5").position, position)
@@ -77,16 +79,10 @@ def test_sleap_analysis_h5(tmp_path, individuals):
     position, confidence = _poses(T=6, I=I)
     frames = np.array([2, 3, 5, 6, 7, 9])  # the file holds frames 0..9, NaN where none was written
     path = tmp_path / "v.analysis.h5"
-    to_sleap_analysis_h5(
-        path,
-        position,
-        confidence,
-        keypoint_names=KEYPOINTS,
-        individual_names=individuals,
-        index=frames,
-        video_path="v.mp4",
-        edges=[("nose", "ear")],
+    table = PoseTable.from_numpy(
+        position, confidence, keypoint_names=KEYPOINTS, individual_names=individuals, index=frames
     )
+    to_sleap_analysis_h5(table, path, video_path="v.mp4", edges=[("nose", "ear")])
     full = np.full((10, 3, I, 2), np.nan)
     full[frames] = position
     scores = np.full((10, 3, I), np.nan)
@@ -124,17 +120,10 @@ def test_movement_netcdf(tmp_path, fps):
     variance = np.random.default_rng(SEED + 1).uniform(0.1, 2, size=position.shape)
     index = np.arange(10, 22)
     path = tmp_path / "poses.nc"
-    to_movement_netcdf(
-        path,
-        position,
-        confidence,
-        keypoint_names=KEYPOINTS,
-        individual_names=["a", "b"],
-        index=index,
-        fps=fps,
-        source_software="lp3d_eks",
-        variance=variance,
+    table = PoseTable.from_numpy(
+        position, confidence, keypoint_names=KEYPOINTS, individual_names=["a", "b"], index=index, scorer="lp3d_eks"
     )
+    to_movement_netcdf(table, path, fps=fps, variance=variance)
     with xr.open_dataset(path) as ds:  # movement's netCDF loader: xarray, then its poses validator
         ValidPosesInputs.validate(ds)
         assert ds["position"].dims == ("time", "space", "keypoints", "individuals")
@@ -160,7 +149,11 @@ def test_slp_round_trip(tmp_path):
     position, confidence = _poses(I=2)
     position[-2:] = np.nan  # trailing frames without detections still count
     path = tmp_path / "v.predictions.slp"
-    to_sleap_slp(path, position, confidence, keypoint_names=KEYPOINTS, individual_names=["m1", "m2"], video="v.mp4")
+    to_sleap_slp(
+        PoseTable.from_numpy(position, confidence, keypoint_names=KEYPOINTS, individual_names=["m1", "m2"]),
+        path,
+        video="v.mp4",
+    )
     table = from_sleap_slp(path)
     assert table.keypoint_names == KEYPOINTS and table.individual_names == ["m1", "m2"] and table.n_frames == 12
     np.testing.assert_array_equal(table.position, position)
@@ -239,7 +232,9 @@ def test_slp_files_group_into_members_and_views(tmp_path):
         for v, view in enumerate(("top", "bot")):
             position, confidence = _poses(seed=10 * m + v)
             truth[(m, view)] = position, confidence
-            to_sleap_slp(tmp_path / f"s_{view}.rng={m}.slp", position, confidence, keypoint_names=KEYPOINTS)
+            to_sleap_slp(
+                PoseTable.from_numpy(position, confidence, keypoint_names=KEYPOINTS), tmp_path / f"s_{view}.rng={m}.slp"
+            )
     ds = read_predictions_arrays(tmp_path, ["top", "bot"], dtype=np.float64)
     assert ds["member"].values.tolist() == ["rng=0", "rng=1"] and ds.attrs["source_software"] == "Lightning Pose"
     for (m, view), (position, confidence) in truth.items():
@@ -251,47 +246,75 @@ def test_slp_files_group_into_members_and_views(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("writer", "kwargs", "message"),
+    ("writer", "table", "options", "message"),
     [
-        ("dlc", {"position": np.zeros((4, 3))}, r"position: expected shape \(time, keypoint, 2\)"),
-        ("dlc", {"keypoint_names": ["a"]}, r"keypoint_names: expected 3 names \(from position\), but got 1"),
-        ("dlc", {"index": [1, 2]}, r"index: expected 12 row labels \(from position\), but got 2"),
+        ("analysis", {"position": np.zeros((12, 3, 3))}, {}, r"expected 2D poses \(x, y\) for a SLEAP analysis file"),
+        ("analysis", {"index": np.zeros(12, int)}, {}, r"index: expected 12 distinct frame numbers >= 0"),
         (
             "analysis",
-            {"position": np.zeros((12, 3, 3))},
-            r"expected 2D poses \(x, y\) for a SLEAP analysis file, but got 3D",
-        ),
-        ("analysis", {"index": np.zeros(12, int)}, r"index: expected 12 distinct frame numbers >= 0"),
-        (
-            "analysis",
+            {},
             {"edges": [("nose", "leg")]},
             r"edges: expected pairs of keypoint names, but got \('nose', 'leg'\)",
         ),
-        ("movement", {"fps": 0.0}, r"fps: expected a positive number, but got 0.0"),
-        ("movement", {"variance": np.zeros((2, 3, 2))}, r"variance: expected shape \(12, 3, 1, 2\) \(as position\)"),
+        ("movement", {}, {"fps": 0.0}, r"fps: expected a positive number, but got 0.0"),
         (
             "movement",
-            {"individual_names": ["a", "b"]},
-            r"individual_names: expected 1 names \(from position\), but got 2",
+            {},
+            {"variance": np.zeros((2, 3, 2))},
+            r"variance: expected shape \(12, 3, 1, 2\) \(as position\)",
         ),
-        ("slp", {"position": np.zeros((12, 3, 3))}, r"expected 2D poses \(x, y\) for a SLEAP file, but got 3D"),
+        (
+            "movement",
+            {"index": [f"img{t}.png" for t in range(12)]},
+            {},
+            r"index: expected frame numbers, but got \['img0",
+        ),
+        ("slp", {"position": np.zeros((12, 3, 3))}, {}, r"expected 2D poses \(x, y\) for a SLEAP file, but got 3D"),
     ],
 )
-def test_writer_errors(tmp_path, writer, kwargs, message):
+def test_writer_errors(tmp_path, writer, table, options, message):
+    """What a format cannot hold is an error before anything is written."""
     if writer == "slp":
         pytest.importorskip("sleap_io")
     from lp3d_io.sleap import to_sleap_slp
 
-    functions = {
-        "dlc": to_dlc_h5,
-        "analysis": to_sleap_analysis_h5,
-        "movement": to_movement_netcdf,
-        "slp": to_sleap_slp,
-    }
+    functions = {"analysis": to_sleap_analysis_h5, "movement": to_movement_netcdf, "slp": to_sleap_slp}
     position, _ = _poses()
-    args = {"position": position, "keypoint_names": KEYPOINTS, **kwargs}
     target = tmp_path / "out.file"
     target.write_text("earlier")
     with pytest.raises(ValueError, match=message):
-        functions[writer](target, args.pop("position"), **args)
+        functions[writer](
+            PoseTable.from_numpy(**{"position": position, "keypoint_names": KEYPOINTS, **table}), target, **options
+        )
     assert target.read_text() == "earlier" and [p.name for p in tmp_path.iterdir()] == ["out.file"]
+
+
+def test_a_table_read_from_one_format_writes_to_another(tmp_path):
+    """CSV -> DeepLabCut HDF5 -> SLEAP analysis -> CSV: the same table (names, scorer of the first
+    files, confidence, frame numbers)."""
+    from lp3d_io.csv import from_pose_csv, to_pose_csv
+
+    position, confidence = _poses(I=2)
+    index = np.arange(40, 52)
+    to_pose_csv(
+        PoseTable.from_numpy(position, confidence, keypoint_names=KEYPOINTS, individual_names=["a", "b"], index=index),
+        tmp_path / "a.csv",
+    )
+    to_dlc_h5(from_pose_csv(tmp_path / "a.csv"), tmp_path / "b.h5")
+    to_sleap_analysis_h5(from_dlc_h5(tmp_path / "b.h5"), tmp_path / "c.analysis.h5")
+    table = from_sleap_analysis_h5(tmp_path / "c.analysis.h5")  # frames 0 .. 51, NaN before 40
+    to_pose_csv(
+        PoseTable.from_numpy(
+            table.position[40:],
+            table.confidence[40:],
+            keypoint_names=table.keypoint_names,
+            individual_names=table.individual_names,
+            index=table.index[40:],
+        ),
+        tmp_path / "d.csv",
+    )
+    back = from_pose_csv(tmp_path / "d.csv")
+    assert back.keypoint_names == KEYPOINTS and back.individual_names == ["a", "b"]
+    assert back.index.tolist() == index.tolist()
+    np.testing.assert_array_equal(back.position, position)
+    np.testing.assert_array_equal(back.confidence, confidence)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from lp3d_io.csv import from_pose_csv, to_pose_csv
 from lp3d_io.grouping import candidate_views, group_prediction_files, match_view, member_token, read_predictions
+from lp3d_io.pose_table import PoseTable
 
 
 @pytest.mark.parametrize(
@@ -150,12 +151,8 @@ def _two_views(tmp_path: Path, top_kwargs: dict, bot_kwargs: dict) -> Path:
     for view, kw in (("top", top_kwargs), ("bot", bot_kwargs)):
         T = kw.get("T", 10)
         names = kw.get("names", ["a", "b"])
-        to_pose_csv(
-            tmp_path / f"s.rng=0.{view}.csv",
-            rng.normal(size=(T, len(names), 2)),
-            keypoint_names=names,
-            index=kw.get("index"),
-        )
+        table = PoseTable.from_numpy(rng.normal(size=(T, len(names), 2)), keypoint_names=names, index=kw.get("index"))
+        to_pose_csv(table, tmp_path / f"s.rng=0.{view}.csv")
     return tmp_path
 
 

@@ -425,9 +425,10 @@ def test_bad_sleap_files(tmp_path):
         read_sleap_project(tmp_path / "skeletons.slp")
     with pytest.raises(FileNotFoundError, match=r"expected a .slp file, a folder of them, or sleap-anipose sessions"):
         read_sleap_project(tmp_path / "nothing")
+    from lp3d_io.pose_table import PoseTable
     from lp3d_io.sleap import to_sleap_slp
 
-    to_sleap_slp(tmp_path / "p.slp", np.ones((3, 2, 2)), keypoint_names=["a", "b"])
+    to_sleap_slp(PoseTable.from_numpy(np.ones((3, 2, 2)), keypoint_names=["a", "b"]), tmp_path / "p.slp")
     with pytest.raises(
         ValueError,
         match=r"p.slp: expected user-labeled instances in the .slp files, but found none, only 3 predicted "

@@ -72,7 +72,7 @@ def mirror_mouse_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     have (``obs`` in ``bot``, ``obsHigh``/``obsLow`` in ``top``) is unlabeled there. Bottom-view
     labels move up by the split row.
     """
-    from lp3d_io import from_pose_csv, to_pose_csv
+    from lp3d_io import PoseTable, from_pose_csv, to_pose_csv
 
     source = mirror_mouse_root()
     table = from_pose_csv(source / "CollectedData.csv")
@@ -93,7 +93,9 @@ def mirror_mouse_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for k, name in enumerate(base):
             if f"{name}_{view}" in names:
                 position[:, k] = table.position[:, names.index(f"{name}_{view}"), 0, :2] - [0.0, shift]
-        to_pose_csv(root / f"CollectedData_{view}.csv", position, keypoint_names=base, index=paths[view])
+        to_pose_csv(
+            PoseTable.from_numpy(position, keypoint_names=base, index=paths[view]), root / f"CollectedData_{view}.csv"
+        )
     return root
 
 
@@ -121,7 +123,7 @@ def mirror_mouse_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def two_sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two synthetic sessions (other rigs) in one folder: labels, images, and their rigs in rigs/."""
-    from lp3d_io import from_pose_csv, to_pose_csv
+    from lp3d_io import PoseTable, from_pose_csv, to_pose_csv
     from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
 
     base = tmp_path_factory.mktemp("two-sessions")
@@ -136,12 +138,12 @@ def two_sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
             tables[view].append(from_pose_csv(base / name / f"CollectedData_{view}.csv"))
     (base / "labels").mkdir()
     for view, parts in tables.items():
-        to_pose_csv(
-            base / "labels" / f"CollectedData_{view}.csv",
-            np.concatenate([t.position[:, :, 0] for t in parts]),
+        table = PoseTable.from_numpy(
+            np.concatenate([t.position for t in parts]),
             keypoint_names=parts[0].keypoint_names,
             index=np.concatenate([t.index for t in parts]),
         )
+        to_pose_csv(table, base / "labels" / f"CollectedData_{view}.csv")
     return base
 
 

@@ -4,13 +4,14 @@ the backbone takes, letterboxed views mapped exactly, and evaluation on one set 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from lp3d_io import from_pose_csv, to_pose_csv
+from lp3d_io import PoseTable, from_pose_csv, to_pose_csv
 from lp3d_io.layout import frame_id
 from lp3d_models.config import DataConfig, HeldOutConfig, SplitConfig, load_config
 from lp3d_models.data import PoseFrames, load_data, read_image, split_frames
@@ -131,9 +132,9 @@ def test_evaluation_scores_every_model_on_the_same_labels(synthetic_project, tmp
     shutil.copytree(synthetic_project, root)
     table = from_pose_csv(root / "CollectedData_cam0.csv")
     test = [str(p) for p in table.index[:3]]
-    position = table.position[:, :, 0].copy()
+    position = table.position.copy()
     position[3:, 0] = np.nan  # keypoint 0 of cam0: labeled in the test frames only
-    to_pose_csv(root / "CollectedData_cam0.csv", position, keypoint_names=table.keypoint_names, index=table.index)
+    to_pose_csv(replace(table, position=position), root / "CollectedData_cam0.csv")
     run = tmp_path / "run"
     train(load_config(None, tiny(run, f"data.root={root}", "training.max_steps=2", f"data.split.test.images={test}")))
     result = evaluate(run, device="cpu")
@@ -164,12 +165,8 @@ def test_real_mirror_crops_read_like_the_hand_split_project(mirror_mouse_source,
     shift = {"top": 0.0, "bot": 168.0}
     for v, view in enumerate(cropped.view_names):
         whole = cropped.keypoints[v] + np.array([0.0, shift[view]], dtype=np.float32)
-        to_pose_csv(
-            per_view / f"CollectedData_{view}.csv",
-            whole,
-            keypoint_names=cropped.keypoint_names,
-            index=cropped.image_paths[v],
-        )
+        table = PoseTable.from_numpy(whole, keypoint_names=cropped.keypoint_names, index=cropped.image_paths[v])
+        to_pose_csv(table, per_view / f"CollectedData_{view}.csv")
     again = read_project(per_view, labels="CollectedData_{view}.csv", crops=crops)
     np.testing.assert_allclose(again.keypoints, cropped.keypoints, atol=TOL, equal_nan=True)
     assert cropped.view_names == ["top", "bot"] and cropped.keypoint_names == by_hand.keypoint_names

@@ -5,6 +5,7 @@ trained on two synthetic animals (checked against the generator's truth)."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +46,7 @@ def pair_project(pair, tmp_path_factory: pytest.TempPathFactory) -> Path:
         table = from_pose_csv(root / f"CollectedData_{view}.csv")
         position = table.position[..., :2].copy()
         position[list(ABSENT), :, 1] = np.nan
-        to_pose_csv(
-            root / f"CollectedData_{view}.csv",
-            position,
-            keypoint_names=table.keypoint_names,
-            individual_names=table.individual_names,
-            index=table.index,
-        )
+        to_pose_csv(replace(table, position=position), root / f"CollectedData_{view}.csv")
     return root
 
 

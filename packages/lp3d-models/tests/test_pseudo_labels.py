@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ N_PSEUDO = 6
 def pseudo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What ``lp3d distill`` writes: the conftest project's cameras (seed 3), another stretch of
     motion, labels with NaN gaps, weights in [0, 1], and calibration.toml."""
-    from lp3d_io import from_pose_csv, to_pose_csv
+    from lp3d_io import PoseTable, from_pose_csv, to_pose_csv
     from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
 
     folder = tmp_path_factory.mktemp("pseudo")
@@ -31,11 +32,9 @@ def pseudo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         position = table.position[:, :, 0].copy()
         position[rng.random(position.shape[:2]) < 0.2] = np.nan
         weight = np.where(np.isfinite(position).all(-1), rng.uniform(0.1, 1.0, position.shape[:2]), 0.0)
-        names = table.keypoint_names
-        to_pose_csv(folder / f"CollectedData_{view}.csv", position, keypoint_names=names, index=table.index)
-        to_pose_csv(
-            folder / f"weights_{view}.csv", np.repeat(weight[..., None], 2, -1), keypoint_names=names, index=table.index
-        )
+        for name, values in (("CollectedData", position), ("weights", np.repeat(weight[..., None], 2, -1))):
+            written = PoseTable.from_numpy(values, keypoint_names=table.keypoint_names, index=table.index)
+            to_pose_csv(written, folder / f"{name}_{view}.csv")
     return folder
 
 
@@ -111,8 +110,7 @@ def _weight_above_one(folder: Path) -> None:
     from lp3d_io import from_pose_csv, to_pose_csv
 
     table = from_pose_csv(folder / "weights_cam1.csv")
-    position = table.position[:, :, 0] * 3.0
-    to_pose_csv(folder / "weights_cam1.csv", position, keypoint_names=table.keypoint_names, index=table.index)
+    to_pose_csv(replace(table, position=table.position * 3.0), folder / "weights_cam1.csv")
 
 
 @pytest.mark.parametrize(

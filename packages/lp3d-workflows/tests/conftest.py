@@ -19,19 +19,16 @@ def write_csvs(
 ) -> list[Path]:
     """One random prediction CSV per name in ``folder`` (created)."""
     from lp3d_io.csv import to_pose_csv
+    from lp3d_io.pose_table import PoseTable
 
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in names:
-        path = folder / name
-        to_pose_csv(
-            path,
-            rng.uniform(0, 100, (n_frames, len(keypoints), 2)),
-            rng.uniform(0.5, 1.0, (n_frames, len(keypoints))),
-            keypoint_names=list(keypoints),
-        )
-        paths.append(path)
+        position = rng.uniform(0, 100, (n_frames, len(keypoints), 2))
+        confidence = rng.uniform(0.5, 1.0, (n_frames, len(keypoints)))
+        to_pose_csv(PoseTable.from_numpy(position, confidence, keypoint_names=keypoints), folder / name)
+        paths.append(folder / name)
     return paths
 
 

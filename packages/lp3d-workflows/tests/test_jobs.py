@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from lp3d_workflows.errors import UserError
-from lp3d_workflows.jobs import JOB_KINDS, JOBS_DIR, JobManager
+from lp3d_workflows.jobs import JOB_KINDS, JOBS_DIR, JobManager, JobRecord
 from lp3d_workflows.project import APP_DIR
+from lp3d_workflows.testing import wait_for
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,14 +47,9 @@ def gone(pid: int) -> bool:
     return state == "Z"
 
 
-def wait_for(predicate, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+def ended(manager: JobManager, job_id: str) -> JobRecord:
+    """The job's record once it no longer runs."""
+    return wait_for(lambda: (r := manager.get(job_id)).state != "running" and r)
 
 
 def long_job(manager: JobManager, out: Path, **params):
@@ -68,7 +64,7 @@ def test_a_job_reports_progress_and_keeps_its_log_and_result(manager, tmp_path):
     assert (tmp_path / JOBS_DIR / job.id / "job.json").is_file() and JOBS_DIR.startswith(APP_DIR)
     seen = wait_for(lambda: (r := manager.get(job.id)).progress["description"] == "waiting" and r)
     assert seen.state == "running" and seen.progress["total"] == 6 and 0 <= seen.progress["done"] < 6
-    done = wait_for(lambda: (r := manager.get(job.id)).state != "running" and r)
+    done = ended(manager, job.id)
     assert done.state == "done" and done.result == {"steps": 6} and done.error is None
     assert done.progress == {"description": "done", "done": 6.0, "total": 6}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"part{i}.txt" for i in range(6)]
@@ -95,7 +91,7 @@ def test_a_failed_job_has_a_one_line_error_and_writes_nothing(manager, tmp_path)
     job = manager.start(
         "wait", {"out": str(tmp_path / "out"), "steps": 4, "fail": "the input is bad:\n  row 3"}, "fails"
     )
-    failed = wait_for(lambda: (r := manager.get(job.id)).state != "running" and r)
+    failed = ended(manager, job.id)
     assert failed.state == "failed" and failed.error == "the input is bad: row 3"
     assert not (tmp_path / "out").exists() and sorted(p.name for p in tmp_path.iterdir()) == [APP_DIR]
     assert "Traceback" in manager.log(job.id)[0]  # the traceback is in the log, not in the error
@@ -108,8 +104,7 @@ def test_two_jobs_on_one_output_are_refused(manager, tmp_path):
     other = manager.start("wait", {"out": str(tmp_path / "other"), "steps": 1}, "another output")
     manager.cancel(first.id)
     second = manager.start("wait", {"out": str(tmp_path / "out"), "steps": 1}, "same output, now free")
-    for job in (other, second):
-        assert wait_for(lambda job=job: (r := manager.get(job.id)).state != "running" and r).state == "done"
+    assert [ended(manager, job.id).state for job in (other, second)] == ["done", "done"]
 
 
 def test_bad_requests_are_refused_before_any_process_starts(manager, tmp_path):
@@ -135,7 +130,7 @@ def test_the_smooth_kind_checks_its_parameters(tmp_path, csvs):
 
 def test_a_restarted_server_marks_running_jobs_interrupted_and_keeps_finished_ones(manager, tmp_path, kinds):
     finished = manager.start("wait", {"out": str(tmp_path / "done"), "steps": 1}, "quick")
-    wait_for(lambda: manager.get(finished.id).state == "done")
+    assert ended(manager, finished.id).state == "done"
     running = long_job(manager, tmp_path / "out")
     restarted = JobManager(tmp_path, kinds)  # a new server finds the job still running: it stops it
     assert restarted.recover() == [running.id]

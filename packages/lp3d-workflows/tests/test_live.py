@@ -21,35 +21,29 @@ LAG, FIT = 2, 30
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A calibrated 3-view synthetic session (48 x 48, 60 frames) and a tiny run of two members trained on it."""
+    """A tiny run of two members trained on a calibrated 3-view synthetic session (48 x 48, 60 frames; the
+    run writes it into its folder: ``data.synthetic``), and the session's videos and calibration."""
     import torch
-    from lp3d_io.synthetic import SyntheticConfig, make_session, write_session
-    from lp3d_models.config import as_overrides, load_config, tiny_model
+    from lp3d_io.layout import SYNTHETIC_DIR
+    from lp3d_models.config import config_from_dict, tiny_model
     from lp3d_models.training import train
 
-    root = tmp_path_factory.mktemp("live")
-    project = root / "project"
-    write_session(
-        make_session(SyntheticConfig(n_views=3, image_size=(48, 48), n_frames=60, seed=5, session_name="s1")),
-        project,
-        labeled_frames=20,
-    )
+    run = tmp_path_factory.mktemp("live") / "run"
     values = tiny_model(
-        run_dir=str(root / "run"),
-        data={"root": str(project)},
+        run_dir=str(run),
+        data={"synthetic": {"n_views": 3, "width": 48, "height": 48, "n_frames": 60, "labeled_frames": 20, "seed": 5}},
         training={"max_steps": 4, "val_every_steps": 4, "batch_size": 4, "seeds": [0, 1]},
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        (project / "lp3d.yaml").write_text("{}\n")
-        train(load_config(project / "lp3d.yaml", as_overrides(values)), [0, 1])
+        train(config_from_dict(values), [0, 1])
     finally:
         torch.set_num_threads(threads)
     return {
-        "run": root / "run",
-        "videos": sorted((project / "videos").glob("*.mp4")),
-        "calibration": project / "calibration.toml",
+        "run": run,
+        "videos": sorted((run / SYNTHETIC_DIR / "videos").glob("*.mp4")),
+        "calibration": run / SYNTHETIC_DIR / "calibration.toml",
     }
 
 
@@ -87,7 +81,7 @@ def test_replay_equals_smoothing_the_stored_predictions(session, tmp_path):
     result = run_live(
         session["run"], session["videos"], tmp_path / "live", _settings(session, realtime=False), on_line=lines.append
     )
-    assert (result.n_frames, result.n_dropped, result.session, result.fitted) == (60, 0, "s1", True)
+    assert (result.n_frames, result.n_dropped, result.session, result.fitted) == (60, 0, "synthetic", True)
     records = [json.loads(line) for line in lines]
     assert [r["frame"] for r in records] == list(range(60)) and not any(r["dropped"] for r in records)
     _assert_same_as_smoothing_the_store(result, session, tmp_path)

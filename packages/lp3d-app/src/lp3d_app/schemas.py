@@ -1,34 +1,54 @@
 """The API's requests and responses (pydantic): what the OpenAPI schema and the typed client say.
 
+The answers about the project's parts are :mod:`lp3d_workflows.project`'s dataclasses less their
+paths (:func:`response_of`): a field added there is in the API, and a path is never sent.
+
 Numbers that may be missing (NaN) are ``null``. Arrays keep the dataset's axis order, written in
 each field's description.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Literal
 
+from lp3d_workflows.project import PredictionFolder, Problem, RunInfo, SourceInfo, VideoInfo
 from lp3d_workflows.project_setup import NAME_PATTERN as NAME  # names that become file names
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 Num = float | None
+
+
+class Out(BaseModel):
+    """A response read from an object's attributes: ``SomeOut.model_validate(info)``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def response_of(name: str, info: type, *, hidden: tuple[str, ...] = (), **fields: Any) -> type[Out]:
+    """The response model ``name`` of a :mod:`lp3d_workflows.project` dataclass: its fields (every one
+    required in the answer) less ``hidden``; ``fields`` (``(type, Field(...))``) add fields or describe
+    its own. A path must be hidden: the client names things by ids, never by paths.
+
+    Raises:
+        TypeError: a path field that is not hidden.
+    """
+    types = typing.get_type_hints(info)
+    shown = {f.name: (types[f.name], ...) for f in dataclasses.fields(info) if f.name not in hidden}
+    paths = [key for key, (kind, _) in shown.items() if Path in (kind, *typing.get_args(kind))]
+    if paths:
+        raise TypeError(f"{name}: expected {info.__name__}'s paths {paths} hidden (the client names things by ids)")
+    return create_model(name, __base__=Out, **{**shown, **fields})
 
 
 class ErrorOut(BaseModel):
     error: str = Field(description="one line: what was expected, and what came")
 
 
-class ProblemOut(BaseModel):
-    where: str
-    message: str
-
-
-class VideoOut(BaseModel):
-    view: str
-    n_frames: int
-    fps: float
-    width: int
-    height: int
+ProblemOut = response_of("ProblemOut", Problem)
+VideoOut = response_of("VideoOut", VideoInfo, hidden=("path",))
 
 
 class SessionSummary(BaseModel):
@@ -47,35 +67,16 @@ class CalibrationOut(BaseModel):
     views: list[str]
 
 
-class RunOut(BaseModel):
-    id: str
-    name: str
-    views: list[str]
-    keypoints: list[str]
-    members: list[str]
-    trained: list[str]
-
-
-class SourceOut(BaseModel):
-    id: str
-    label: str
-    session: str
-    has_members: bool
-    has_smoothed: bool
-    calibrated: bool
-    smoother: str | None
-    views: list[str]
-    keypoints: list[str]
-    members: list[str]
-    n_frames: int
-    fps: float | None
-    individuals: list[str] = Field(description="the animals (one for a single animal)")
-
-
-class PredictionFolderOut(BaseModel):
-    id: str
-    label: str
-    n_files: int
+RunOut = response_of("RunOut", RunInfo, hidden=("path",))
+SourceOut = response_of(
+    "SourceOut",
+    SourceInfo,
+    hidden=("store", "predictions", "smoothed", "image_sizes"),
+    has_members=(bool, Field(description="the store holds ensemble predictions")),
+    has_smoothed=(bool, Field(description="the store holds a smoothed result")),
+    individuals=(list[str], Field(description="the animals (one for a single animal)")),
+)
+PredictionFolderOut = response_of("PredictionFolderOut", PredictionFolder, hidden=("path",))
 
 
 class ProjectOut(BaseModel):

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from lp3d_workflows.errors import one_line
 from lp3d_workflows.jobs import JobManager
 from lp3d_workflows.project import Project, SessionInfo, SourceInfo, describe_project
@@ -133,20 +133,14 @@ ProjectDep = Annotated[Project, Depends(get_project)]
 
 
 def get_session(session_id: str, project: ProjectDep) -> SessionInfo:
-    try:
-        return project.session(session_id)
-    except KeyError as err:
-        raise HTTPException(404, str(err.args[0])) from None
+    return project.session(session_id)  # an unknown id: KeyError, a 404 (lp3d_app.server)
 
 
 SessionDep = Annotated[SessionInfo, Depends(get_session)]
 
 
 def get_source(source_id: str, project: ProjectDep) -> SourceInfo:
-    try:
-        return project.source(source_id)
-    except KeyError as err:
-        raise HTTPException(404, str(err.args[0])) from None
+    return project.source(source_id)  # an unknown id: KeyError, a 404 (lp3d_app.server)
 
 
 SourceDep = Annotated[SourceInfo, Depends(get_source)]

@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 from lp3d_workflows.errors import MissingExtraError
 
-from lp3d_cli.options import Debug, Quiet, Verbose
-
 
 def app(
     project_dir: Annotated[
@@ -30,9 +28,6 @@ def app(
         str | None, typer.Option("--base-url", help="Path prefix behind a reverse proxy, e.g. /lp3d.")
     ] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Open a project in the browser: sessions in a synchronized multi-view viewer, smoothing jobs, diagnostics.
 
@@ -41,9 +36,6 @@ def app(
       lp3d app demo-out/
       lp3d app project/ --host 0.0.0.0 --port 8888 --base-url /lp3d --no-browser
     """
-    from lp3d_cli.main import _configure
-
-    _configure(quiet, verbose, debug)
     try:
         from lp3d_app.server import serve
     except ImportError:

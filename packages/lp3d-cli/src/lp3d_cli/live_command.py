@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 
 from lp3d_cli.console import SETTINGS, stderr, stdout, with_progress
-from lp3d_cli.options import Debug, Device, Overwrite, Quiet, Verbose
+from lp3d_cli.options import Calibration, Checkpoint, Device, FitFrames, Overwrite, RunDir
 
 
 def live(
-    run_dir: Annotated[Path, typer.Argument(help="A training run directory (lp3d train).", show_default=False)],
+    run_dir: RunDir,
     sources: Annotated[
         list[str],
         typer.Argument(
@@ -24,7 +24,7 @@ def live(
             show_default=False,
         ),
     ],
-    calibration: Annotated[Path, typer.Option("--calibration", "-c", help="Anipose calibration.toml of the cameras.")],
+    calibration: Calibration,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder: <session>.zarr, frames.csv (per frame), live.json.")
     ],
@@ -37,10 +37,7 @@ def live(
             help="Frame t's 3D comes once frame t + FRAMES is in (0: the filter, the freshest; more: smoother).",
         ),
     ] = 5,
-    fit_frames: Annotated[
-        int,
-        typer.Option("--fit-frames", min=2, metavar="N", help="Fit the smoother's parameters on the first N frames."),
-    ] = 250,
+    fit_frames: FitFrames = 250,
     parameters: Annotated[
         Path | None,
         typer.Option(
@@ -75,12 +72,9 @@ def live(
         int | None,
         typer.Option("--threads", min=1, help="Torch threads for a model on the CPU. Default: all cores but one."),
     ] = None,
-    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    checkpoint: Checkpoint = "best",
     device: Device = "auto",
     overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Track live: synchronized cameras (or videos standing in for them) -> the multi-view model -> the
     fixed-lag 3D smoother -> one JSON line per frame (frame, capture time, 3D and variance per keypoint,
@@ -98,9 +92,6 @@ def live(
     """
     from lp3d_workflows.errors import require_models
 
-    from lp3d_cli.main import _configure
-
-    _configure(quiet, verbose, debug)
     require_models()
     from lp3d_workflows.live import LineServer, LiveSettings, run_live
 

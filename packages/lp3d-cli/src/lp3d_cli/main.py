@@ -11,6 +11,7 @@ code 1. ``--debug`` prints the traceback as well.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import sys
@@ -38,7 +39,23 @@ from lp3d_cli.console import (
     with_progress,
 )
 from lp3d_cli.console import info as say
-from lp3d_cli.options import BatchOut, Center, Debug, Device, Inputs, Motion, Overwrite, Quiet, Variance, Verbose
+from lp3d_cli.options import (
+    BatchOut,
+    Calibration,
+    Center,
+    ConfigOverrides,
+    Debug,
+    Device,
+    Ensemble,
+    FitFrames,
+    Inputs,
+    Keypoints,
+    Motion,
+    Overwrite,
+    Quiet,
+    Variance,
+    Verbose,
+)
 from lp3d_cli.parsing import parse_positive_numbers, parse_seeds, split_names
 
 __all__ = ["app", "main", "EXIT_USER_ERROR", "EXIT_INTERNAL_ERROR"]
@@ -147,19 +164,10 @@ def _reflow(doc: str | None) -> str:
     return "\n\n".join(p if p.startswith(" ") else " ".join(p.split()) for p in paragraphs)
 
 
-def command(**kwargs: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """``app.command`` with the help text taken from the reflowed docstring."""
-
-    def register(func: Callable[..., None]) -> Callable[..., None]:
-        return app.command(help=_reflow(func.__doc__), **kwargs)(func)
-
-    return register
-
-
 # --- options shared by every command ---------------------------------------------------------------
 
 
-def _configure(quiet: bool = False, verbose: bool = False, debug: bool = False) -> None:
+def _configure(quiet: Quiet = False, verbose: Verbose = False, debug: Debug = False) -> None:
     """Applies the output flags (given before or after the command name)."""
     if quiet:
         SETTINGS.verbosity = 0
@@ -167,6 +175,36 @@ def _configure(quiet: bool = False, verbose: bool = False, debug: bool = False) 
         SETTINGS.verbosity = 2
     SETTINGS.debug = SETTINGS.debug or debug
     show_workflow_logs()
+
+
+class _WithOutputOptions:
+    """A command taking the output options as well (:func:`_configure`'s parameters, after its own),
+    which are applied before it runs. Its signature, which Typer reads only for the command that
+    runs, is built then (evaluating every command's annotations would slow every start)."""
+
+    def __init__(self, func: Callable[..., None]) -> None:
+        functools.update_wrapper(self, func)
+        self._func = func
+
+    @functools.cached_property
+    def __signature__(self) -> inspect.Signature:
+        own = inspect.signature(self._func, eval_str=True)
+        output = inspect.signature(_configure, eval_str=True).parameters.values()
+        return own.replace(parameters=[*own.parameters.values(), *output])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        _configure(**{name: kwargs.pop(name) for name in inspect.signature(_configure).parameters})
+        self._func(*args, **kwargs)
+
+
+def command(**kwargs: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``app.command`` with the help text taken from the reflowed docstring, and the output options
+    (--quiet, --verbose, --debug) after the command's own."""
+
+    def register(func: Callable[..., None]) -> Callable[..., None]:
+        return app.command(help=_reflow(func.__doc__), **kwargs)(_WithOutputOptions(func))
+
+    return register
 
 
 def _show_version(value: bool) -> None:
@@ -183,16 +221,15 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
     ] = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
-    _configure(quiet, verbose, debug)
+    """The options before the command name: --version, and the output options (the app's help is its own)."""
+
+
+app.callback()(_WithOutputOptions(_root))
 
 
 # --- smooth ----------------------------------------------------------------------------------------
@@ -265,15 +302,9 @@ def smooth(
             "Default: the offline smoother.",
         ),
     ] = None,
-    fit_frames: Annotated[
-        int,
-        typer.Option("--fit-frames", min=2, metavar="N", help="With --lag: fit the parameters on the first N frames."),
-    ] = 250,
-    keypoints: Annotated[
-        list[str] | None,
-        typer.Option("--keypoints", "-k", help="Keypoints to smooth; repeat or comma-separate. Default: all."),
-    ] = None,
-    ensemble: Annotated[Center, typer.Option("--ensemble", help="Ensemble center of the members.")] = Center.median,
+    fit_frames: FitFrames = 250,
+    keypoints: Keypoints = None,
+    ensemble: Ensemble = Center.median,
     variance: Annotated[
         Variance,
         typer.Option("--variance", help="Ensemble variance: plain, or weighted by the members' likelihoods."),
@@ -291,9 +322,6 @@ def smooth(
             help="Run on an existing dask scheduler (e.g. tcp://10.0.0.5:8786) instead of a local cluster.",
         ),
     ] = None,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Smooth ensemble predictions with the ensemble Kalman smoother.
 
@@ -314,7 +342,6 @@ def smooth(
       lp3d smooth sessions/ -c calibrations/ --out out/          (calibrations/<session>.toml each)
       lp3d smooth sessions/ -c calibration.toml --out out/ --scheduler tcp://10.0.0.5:8786
     """
-    _configure(quiet, verbose, debug)
     from lp3d_workflows.batch import smooth_inputs
     from lp3d_workflows.frame_ranges import parse_frame_ranges
     from lp3d_workflows.smoothing import SmoothSettings
@@ -361,17 +388,14 @@ def smooth(
 @command(no_args_is_help=True)
 def triangulate(
     inputs: Inputs,
-    calibration: Annotated[Path, typer.Option("--calibration", "-c", help="Anipose calibration.toml.")],
+    calibration: Calibration,
     out: BatchOut,
     views: Annotated[
         list[str] | None,
         typer.Option("--views", help="Cameras to use; repeat or comma-separate. Default: all of the calibration."),
     ] = None,
-    keypoints: Annotated[
-        list[str] | None,
-        typer.Option("--keypoints", "-k", help="Keypoints to triangulate; repeat or comma-separate. Default: all."),
-    ] = None,
-    ensemble: Annotated[Center, typer.Option("--ensemble", help="Ensemble center of the members.")] = Center.median,
+    keypoints: Keypoints = None,
+    ensemble: Ensemble = Center.median,
     robust: Annotated[
         bool,
         typer.Option(
@@ -385,9 +409,6 @@ def triangulate(
         typer.Option("--threshold-px", help="With --robust: a view agrees when its reprojection error is below this."),
     ] = 15.0,
     overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Triangulate every frame on its own (DLT of the ensemble centers), without smoothing.
 
@@ -402,7 +423,6 @@ def triangulate(
       lp3d triangulate fly/ -c fly/calibration.toml --views Cam-A,Cam-B --out out/fly-dlt-ab
       lp3d triangulate rig/ -c rig/calibration.toml --robust --threshold-px 10 --out out/rig-robust
     """
-    _configure(quiet, verbose, debug)
     from lp3d_workflows.triangulation import triangulate_inputs
 
     from lp3d_cli.summaries import print_tracebacks, print_triangulation
@@ -459,9 +479,6 @@ def convert(
         ),
     ] = None,
     overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Convert between prediction CSV folders, stores (.zarr) and netCDF (.nc), or export to other tools.
 
@@ -481,7 +498,6 @@ def convert(
       lp3d convert out/fly/fly.zarr fly-dlc/ --group smoothed/eks --format deeplabcut
       lp3d convert out/fly/fly.zarr fly-movement/ --format movement
     """
-    _configure(quiet, verbose, debug)
     from lp3d_workflows.conversion import convert as run_convert
 
     result = with_progress(
@@ -527,9 +543,6 @@ def import_(
         bool, typer.Option("--link-videos", help="Link the videos into the project instead of copying them.")
     ] = False,
     overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Bring a project of another tool over: labels, frames, videos and calibrations as an lp3d project.
 
@@ -549,7 +562,6 @@ def import_(
       lp3d import ~/sleap-anipose/session_0 --out session0
       lp3d import ~/anipose/hand --out hand
     """
-    _configure(quiet, verbose, debug)
     from lp3d_workflows.project_import import import_project
 
     result = with_progress(
@@ -589,9 +601,6 @@ def report(
         ),
     ] = None,
     overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Diagnostic plots of a smoothed session, and one self-contained HTML page.
 
@@ -605,7 +614,6 @@ def report(
       lp3d report out/fly/fly.zarr --out out/fly/report
       lp3d report out/fly/fly.zarr --out report-late --frames 20000:23000 --overwrite
     """
-    _configure(quiet, verbose, debug)
     from lp3d_workflows.report import write_smoothing_report
 
     page = with_progress("plotting", write_smoothing_report, store, out, overwrite=overwrite, frames=frames)
@@ -618,9 +626,6 @@ def report(
 @command(no_args_is_help=True)
 def info(
     store: Annotated[Path, typer.Argument(help="A store (.zarr folder) or a netCDF file (.nc).", show_default=False)],
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Show what a store holds: its groups, their sizes, variables and attributes (no arrays are read).
 
@@ -629,7 +634,6 @@ def info(
       lp3d info out/fly/fly.zarr
       lp3d info predictions.nc
     """
-    _configure(quiet, verbose, debug)
     from lp3d_workflows.store_summary import summarize_store
 
     from lp3d_cli.summaries import print_store_summary
@@ -674,9 +678,6 @@ def distill(
         bool, typer.Option("--labels-only", help="Write the pseudo-labels without training the student.")
     ] = False,
     overwrite: Overwrite = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Train a student on the labeled frames plus confident, diverse pseudo-labeled frames.
 
@@ -692,7 +693,6 @@ def distill(
       lp3d distill runs/mouse smoothed/s1/s1.zarr smoothed/s2/s2.zarr --n-frames 200 --out runs/mouse-student
       lp3d distill runs/mouse smoothed/*/*.zarr --out runs/student --seeds 0,1,2 --max-steps 3000
     """
-    _configure(quiet, verbose, debug)
     from lp3d_workflows.errors import require_models
 
     seed_list = parse_seeds(seeds)
@@ -724,14 +724,8 @@ def distill(
 @command(no_args_is_help=True)
 def pipeline(
     config: Annotated[Path, typer.Argument(help="The YAML config (lp3d init), run_dir is the pipeline's folder.")],
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a config key: --set distill.n_frames=50 (repeatable)."),
-    ] = None,
+    set_: ConfigOverrides = None,
     device: Device = "auto",
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Train an ensemble, predict the videos, smooth, distill, predict and smooth again, and report.
 
@@ -745,7 +739,6 @@ def pipeline(
       lp3d init project/ && lp3d pipeline project/lp3d.yaml
       lp3d pipeline project/lp3d.yaml --set distill.n_frames=300 --set pipeline.videos=[new-videos/]
     """
-    _configure(quiet, verbose, debug)
     from lp3d_workflows.errors import require_models
     from lp3d_workflows.pipeline import run_pipeline
 
@@ -795,9 +788,6 @@ def demo(
             "the stage table per animal, with identity swaps).",
         ),
     ] = 1,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
-    debug: Debug = False,
 ) -> None:
     """Run every part of lp3d on a synthetic calibrated session (about 2.5 minutes on 2 CPU cores).
 
@@ -817,7 +807,6 @@ def demo(
       lp3d demo --animals 2 --out demo-two
       lp3d demo --smoothing-only --out /tmp/demo --seed 3 --frames 1200
     """
-    _configure(quiet, verbose, debug)
     from lp3d_workflows.demo import pipeline_demo, smoothing_demo
 
     from lp3d_cli.summaries import print_pipeline_demo, print_smoothing_demo

@@ -14,7 +14,7 @@ import typer
 from lp3d_workflows.errors import require_models
 
 from lp3d_cli.console import quiet_training_logs
-from lp3d_cli.options import Device, NoProgress, Overwrite
+from lp3d_cli.options import Checkpoint, ConfigOverrides, Device, NoProgress, Overwrite, RunDir
 from lp3d_cli.parsing import parse_crops, parse_offsets, parse_seeds
 
 app = typer.Typer(no_args_is_help=True, help="Train and run multi-view pose models.")
@@ -23,9 +23,7 @@ app = typer.Typer(no_args_is_help=True, help="Train and run multi-view pose mode
 @app.command()
 def train(
     config: Annotated[Path, typer.Argument(help="The YAML config (write one with `lp3d init DIR`).")],
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a config key: --set training.lr=1e-4 (repeatable).")
-    ] = None,
+    set_: ConfigOverrides = None,
     seeds: Annotated[
         str | None, typer.Option("--seeds", help="Ensemble members to train, e.g. 0,1,2 (default training.seeds).")
     ] = None,
@@ -62,7 +60,7 @@ def train(
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="A training run directory.")],
+    run_dir: RunDir,
     videos: Annotated[
         list[Path],
         typer.Argument(help="One video per view, file names containing the view names (one video for crop views)."),
@@ -71,7 +69,7 @@ def predict(
     group: Annotated[str | None, typer.Option(help="Predictions group (default predictions/<run name>).")] = None,
     csv_dir: Annotated[Path | None, typer.Option(help="CSV folder (default <store>_csv beside the store).")] = None,
     batch_size: Annotated[int, typer.Option(help="Frames per batch.")] = 16,
-    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    checkpoint: Checkpoint = "best",
     shortest: Annotated[bool, typer.Option(help="Stop at the shortest video instead of failing.")] = False,
     offset: Annotated[
         list[str] | None,
@@ -122,9 +120,9 @@ def predict(
 
 @app.command()
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="A training run directory.")],
+    run_dir: RunDir,
     split: Annotated[str, typer.Option(help="test, val or train frames.")] = "test",
-    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    checkpoint: Checkpoint = "best",
     overlays: Annotated[
         int, typer.Option(help="Overlay images (labels and predictions) of at most this many frames.")
     ] = 50,

@@ -15,27 +15,19 @@ __all__ = [
     "Overwrite",
     "Inputs",
     "BatchOut",
+    "Calibration",
+    "Keypoints",
+    "Ensemble",
+    "FitFrames",
+    "RunDir",
+    "Checkpoint",
+    "ConfigOverrides",
     "Device",
     "NoProgress",
     "Center",
+    "Motion",
     "Variance",
 ]
-
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (no tables, no progress).")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Print details: files found, options, timings.")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output (never done without it).")]
-Inputs = Annotated[
-    list[Path],
-    typer.Argument(
-        metavar="INPUT",
-        help="Prediction CSV files, a folder of them, a folder of session folders, or stores (.zarr / .nc).",
-        show_default=False,
-    ),
-]
-BatchOut = Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per session for a batch).")]
-Device = Annotated[str, typer.Option("--device", help="Where models run: auto (a GPU if any), cpu, cuda, cuda:1, ...")]
-NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")]
 
 
 class Center(str, Enum):
@@ -63,3 +55,52 @@ class Variance(str, Enum):
 
     var = "var"
     confidence_weighted = "confidence-weighted"
+
+
+# --- the output options: lp3d_cli.main.command adds them to every command, after its own ------------
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (no tables, no progress).")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Print details: files found, options, timings.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]
+
+# --- writing -----------------------------------------------------------------------------------------
+
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output (never done without it).")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")]
+
+# --- predictions: smooth, triangulate --------------------------------------------------------------
+
+Inputs = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="INPUT",
+        help="Prediction CSV files, a folder of them, a folder of session folders, or stores (.zarr / .nc).",
+        show_default=False,
+    ),
+]
+BatchOut = Annotated[Path, typer.Option("--out", "-o", help="Output folder (one sub-folder per session for a batch).")]
+Keypoints = Annotated[
+    list[str] | None,
+    typer.Option("--keypoints", "-k", help="Keypoints to use; repeat or comma-separate. Default: all."),
+]
+Ensemble = Annotated[Center, typer.Option("--ensemble", help="Ensemble center of the members.")]
+
+# --- cameras and the fixed-lag smoother: triangulate, smooth --lag, live ----------------------------
+
+Calibration = Annotated[Path, typer.Option("--calibration", "-c", help="Anipose calibration.toml of the cameras.")]
+FitFrames = Annotated[
+    int,
+    typer.Option(
+        "--fit-frames", min=2, metavar="N", help="Fit the fixed-lag smoother's parameters on the first N frames."
+    ),
+]
+
+# --- models: train, predict, evaluate, live, pipeline ----------------------------------------------
+
+RunDir = Annotated[Path, typer.Argument(help="A training run directory (lp3d train).", show_default=False)]
+Checkpoint = Annotated[str, typer.Option("--checkpoint", help="best or last.")]
+ConfigOverrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config key, e.g. --set training.lr=1e-4 (repeatable)."),
+]
+Device = Annotated[str, typer.Option("--device", help="Where models run: auto (a GPU if any), cpu, cuda, cuda:1, ...")]

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import csv as _pycsv
 import io
-import os
 from collections.abc import Mapping, Sequence
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 import orjson
-
-from lp3d_io.files import atomic_path
 
 SPACE_COORDS = ("x", "y", "z")
 # Blocks from this many cells on are written by pyarrow: its multithreaded engine then repays its import.
@@ -191,62 +188,3 @@ def _write_rows_arrow(f: BinaryIO, values: Mapping[str, np.ndarray], index: np.n
             arrays += [pa.array(np.ascontiguousarray(arr[:, k, i]), from_pandas=True) for arr in values.values()]
     table = pa.Table.from_arrays(arrays, names=[f"c{j}" for j in range(len(arrays))])
     pacsv.write_csv(table, f, pacsv.WriteOptions(include_header=False, quoting_style="none" if plain else "needed"))
-
-
-def write_table(
-    path: str | os.PathLike,
-    values: Mapping[str, np.ndarray],
-    *,
-    keypoint_names: Sequence[str],
-    individual_names: Sequence[str],
-    scorer: str,
-    index: Any,
-) -> None:
-    """Writes ``values[coord] (time, keypoint, individual)`` as a pose CSV, atomically.
-
-    Columns are ordered individual, keypoint, coord (the order of ``values``); a 4-row header is
-    written when there is more than one individual.
-    """
-    T, _, I = next(iter(values.values())).shape  # noqa: E741
-    index_arr = np.arange(T) if index is None else np.asarray(index)
-    if index_arr.shape != (T,):
-        raise ValueError(f"index: expected {T} row labels (one per frame), but got shape {index_arr.shape}")
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        write_header(f, scorer, columns_of(keypoint_names, individual_names, list(values)), I > 1)
-        write_rows(f, values, index_arr)
-
-
-def pose_values(position: Any, confidence: Any, n_individuals: int | None) -> dict[str, np.ndarray]:
-    pos = np.asarray(position)
-    if pos.dtype.kind not in "fiu":
-        raise ValueError(f"position: expected a float array, but got dtype {pos.dtype}")
-    if pos.ndim == 3:
-        pos = pos[:, :, None, :]
-    if pos.ndim != 4 or pos.shape[-1] not in (2, 3):
-        raise ValueError(
-            f"position: expected shape (time, keypoint, 2) or (time, keypoint, individual, 2), but got {pos.shape}"
-        )
-    if n_individuals is not None and pos.shape[2] != n_individuals:
-        raise ValueError(f"individual_names: expected {pos.shape[2]} names (from position), but got {n_individuals}")
-    values = {SPACE_COORDS[s]: pos[..., s] for s in range(pos.shape[-1])}
-    if confidence is not None:
-        conf = np.asarray(confidence)
-        if conf.ndim == 2:
-            conf = conf[:, :, None]
-        if conf.shape != pos.shape[:-1]:
-            raise ValueError(f"confidence: expected shape {pos.shape[:-1]} (as position), but got {conf.shape}")
-        values["likelihood"] = conf
-    return values
-
-
-def named_pose_values(
-    position: Any, confidence: Any, keypoint_names: Sequence[str], individual_names: Sequence[str] | None
-) -> tuple[dict[str, np.ndarray], list[str]]:
-    """:func:`pose_values`, checked against the keypoint names, and the individual names
-    (default ``individual_0, ...``): what every pose-file writer (CSV, HDF5, .slp, netCDF) starts from."""
-    values = pose_values(position, confidence, None if individual_names is None else len(individual_names))
-    _, K, I = next(iter(values.values())).shape  # noqa: E741
-    if len(keypoint_names) != K:
-        raise ValueError(f"keypoint_names: expected {K} names (from position), but got {len(keypoint_names)}")
-    names = [f"individual_{i}" for i in range(I)] if individual_names is None else [str(n) for n in individual_names]
-    return values, names

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lp3d_io.projects import ImportedProject, Skipped, assemble_rows, check_calibrations, complete_sessions
+from lp3d_io.dataset import DEFAULT_INDIVIDUAL
+from lp3d_io.projects import ImportedProject, Skipped, ViewLabels, assemble_project
 
 __all__ = ["read_anipose_project", "is_anipose_project"]
 
@@ -205,25 +207,20 @@ def read_anipose_project(source: str | os.PathLike) -> ImportedProject:
                     continue
                 labeled.setdefault(view, {})[(sessions[0] if sessions else recording, frame)] = entry
     views = sorted(views)
-    keypoints = labels.keypoint_names if labels is not None else []
-    individuals = labels.individual_names if labels is not None else ["individual_0"]
-    sessions_found, frames, position, images, skipped_rows = assemble_rows(
-        views, len(keypoints), len(individuals), labeled, videos
+    settings = {k: config[k] for k in ("calibration", "triangulation", "filter") if k in config}
+    by_view = replace(
+        labels or ViewLabels(individual_names=[DEFAULT_INDIVIDUAL]), labeled=labeled, skipped=skipped, settings=settings
     )
-    skipped += skipped_rows
-    videos, incomplete = complete_sessions(videos, views)
-    skipped += incomplete
-    calibrations, skipped_calibrations = check_calibrations(session_calibration, views)
-    skipped += skipped_calibrations
-    n_sessions = len(set(videos) | set(sessions_found.tolist()))
+    project = assemble_project(KIND, source, views, by_view, videos, session_calibration)
+    n_sessions = len(project.session_names)
     found = [
         f"config {config_path} (nesting {nesting}, cam_regex {cam_regex!r})",
         f"{len(views)} camera(s) ({', '.join(views)}); "
-        f"{sum(len(v) for v in videos.values())} videos of {len(videos)} recording(s)",
-        f"calibration for {len(calibrations)} of {n_sessions} session(s)",
+        f"{sum(len(v) for v in project.videos.values())} videos of {len(project.videos)} recording(s)",
+        f"calibration for {len(project.calibrations)} of {n_sessions} session(s)",
         (
-            f"labels from the DeepLabCut project {labels.config.parent}: {len(keypoints)} keypoints, "
-            f"{len(frames)} labeled frames"
+            f"labels from the DeepLabCut project {labels.config.parent}: {len(by_view.keypoint_names)} keypoints, "
+            f"{project.n_frames} labeled frames"
             if labels is not None and labels.config is not None
             else "no labels (no DeepLabCut project at model_folder): lp3d init needs labeled frames"
         ),
@@ -232,20 +229,4 @@ def read_anipose_project(source: str | os.PathLike) -> ImportedProject:
         found.append(
             f"{n_predictions} 2D prediction files in {pipeline['pose_2d']}/ (not labels; lp3d smooth reads them)"
         )
-    return ImportedProject(
-        kind=KIND,
-        source=source,
-        view_names=views,
-        keypoint_names=keypoints,
-        individual_names=individuals,
-        sessions=sessions_found,
-        frames=frames,
-        position=position,
-        images=images,
-        videos=videos,
-        calibrations=calibrations,
-        scorer=labels.scorer if labels is not None else "lp3d",
-        found=found,
-        skipped=skipped,
-        settings={k: config[k] for k in ("calibration", "triangulation", "filter") if k in config},
-    )
+    return replace(project, found=found)

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lp3d_io._csv_write import SPACE_COORDS, columns_of, named_pose_values, write_header, write_rows, write_table
+from lp3d_io._csv_write import SPACE_COORDS, columns_of, write_header, write_rows
 from lp3d_io.dataset import NumpyDataset, as_numpy, validate
 from lp3d_io.files import atomic_path
 from lp3d_io.pose_table import PoseTable
@@ -92,31 +91,23 @@ def from_pose_csv(path: str | os.PathLike, *, dtype: Any = np.float64) -> PoseTa
     return read_pose_csv(Path(path), dtype)
 
 
-def to_pose_csv(
-    path: str | os.PathLike,
-    position: Any,
-    confidence: Any = None,
-    *,
-    keypoint_names: Sequence[str],
-    individual_names: Sequence[str] | None = None,
-    scorer: str = "lp3d",
-    index: Any = None,
-) -> None:
-    """Writes a Lightning Pose / DeepLabCut CSV, atomically (temp file, then rename).
+def to_pose_csv(table: PoseTable, path: str | os.PathLike) -> None:
+    """Writes a pose table as a Lightning Pose / DeepLabCut CSV, atomically (temp file, then rename).
+
+    Columns per keypoint: ``x, y[, z]``, ``likelihood`` when the table has confidence (labeled
+    frames have none), then the table's :attr:`~PoseTable.extra` coords; more than one individual
+    writes the 4-row multi-animal header. Rows are labeled with ``table.index`` (frame numbers or
+    image paths), the header's scorer is ``table.scorer``; NaN is written as an empty cell.
 
     Args:
+        table: what to write (e.g. :meth:`PoseTable.from_numpy`, or a table read from any format).
         path: the output file.
-        position: ``(time, keypoint, 2)`` or ``(time, keypoint, individual, 2)`` pixels (a last
-            axis of 3 writes ``x, y, z``); NaN is written as an empty cell.
-        confidence: ``(time, keypoint[, individual])``, written as ``likelihood`` columns; None
-            writes only ``x, y`` (labeled frames).
-        keypoint_names: ``(keypoint,)`` body part names.
-        individual_names: ``(individual,)``; more than one writes the 4-row multi-animal header.
-        scorer: the header's scorer.
-        index: ``(time,)`` row labels (frame numbers or image paths); default ``0..T-1``.
     """
-    values, individuals = named_pose_values(position, confidence, keypoint_names, individual_names)
-    write_table(path, values, keypoint_names=keypoint_names, individual_names=individuals, scorer=scorer, index=index)
+    values = table.coord_values()
+    columns = columns_of(table.keypoint_names, table.individual_names, list(values))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write_header(f, table.scorer, columns, len(table.individual_names) > 1)
+        write_rows(f, values, table.index)
 
 
 # --- datasets to files ----------------------------------------------------------------------------
@@ -134,21 +125,31 @@ def _checked(ds: NumpyDataset | xr.Dataset, kind: str) -> NumpyDataset:
     return as_numpy(ds)
 
 
-def _xyz(values: np.ndarray, suffix: str = "") -> dict[str, np.ndarray]:
+def _xyz(values: np.ndarray, suffix: str) -> dict[str, np.ndarray]:
     """``{x<suffix>: ..., y<suffix>: ..., z<suffix>: ...}`` from the last axis of ``values``."""
     return {f"{axis}{suffix}": values[..., a] for a, axis in enumerate(SPACE_COORDS)}
 
 
-def _write_frames(path: str | os.PathLike, spec: NumpyDataset, values: dict[str, np.ndarray], scorer: str) -> None:
-    """Writes ``values[column] (time, keypoint, individual)`` of a dataset, one row per frame."""
-    write_table(
-        path,
-        values,
+def _write_frames(
+    path: str | os.PathLike,
+    spec: NumpyDataset,
+    position: np.ndarray,
+    confidence: np.ndarray | None,
+    extra: dict[str, np.ndarray],
+    scorer: str,
+) -> None:
+    """Writes the pose table of a dataset, one row per frame (its ``time``): ``position (time,
+    keypoint, individual, space)``, ``confidence (time, keypoint, individual)`` and ``extra`` coords."""
+    table = PoseTable(
+        position=position,
+        confidence=confidence,
         keypoint_names=_names_of(spec, "keypoint"),
         individual_names=_names_of(spec, "individual"),
-        scorer=scorer,
         index=spec["time"].values,
+        scorer=scorer,
+        extra=extra,
     )
+    to_pose_csv(table, path)
 
 
 def _names_of(spec: NumpyDataset, dim: str) -> list[str]:
@@ -190,20 +191,19 @@ def to_eks_csv(
     def of_view(name: str) -> np.ndarray:  # (time, keypoint, individual[, image_space = x, y])
         return spec[name].values[v]
 
-    values: dict[str, np.ndarray] = {}
-    for a, axis in enumerate(("x", "y")):
-        values[axis] = of_view("reprojection")[..., a]
-    if "ensemble_confidence" in spec:
-        values["likelihood"] = of_view("ensemble_confidence")
-    else:
-        values["likelihood"] = np.full_like(values["x"], np.nan)
-    for name, var in (("ens_median", "ensemble_center"), ("ens_var", "ensemble_variance")):
+    reprojection = of_view("reprojection")
+    empty = np.full(reprojection.shape[:-1], np.nan, dtype=reprojection.dtype)
+    confidence = of_view("ensemble_confidence") if "ensemble_confidence" in spec else empty
+    extra: dict[str, np.ndarray] = {}
+    for name, var in (
+        ("ens_median", "ensemble_center"),
+        ("ens_var", "ensemble_variance"),
+        ("posterior_var", "reprojection_variance"),
+        ("predictive_var", "predictive_variance"),  # the only one a smoothed dataset may lack
+    ):
         for a, axis in enumerate(("x", "y")):
-            values[f"{axis}_{name}"] = of_view(var)[..., a]
-    for name, var in (("posterior_var", "reprojection_variance"), ("predictive_var", "predictive_variance")):
-        for a, axis in enumerate(("x", "y")):
-            values[f"{axis}_{name}"] = of_view(var)[..., a] if var in spec else np.full_like(values["x"], np.nan)
-    _write_frames(path, spec, values, scorer)
+            extra[f"{axis}_{name}"] = of_view(var)[..., a] if var in spec else empty
+    _write_frames(path, spec, reprojection, confidence, extra, scorer)
 
 
 def to_eks_3d_csv(path: str | os.PathLike, smoothed: NumpyDataset | xr.Dataset, *, scorer: str = EKS_SCORER) -> None:
@@ -216,8 +216,7 @@ def to_eks_3d_csv(path: str | os.PathLike, smoothed: NumpyDataset | xr.Dataset, 
     if spec.attrs["smoother"] != "calibrated":
         raise ValueError(f"smoothed: expected a calibrated (3D) result, but got smoother={spec.attrs['smoother']!r}")
     position, variance = spec["position"].values, spec["position_variance"].values  # (time, keypoint, individual, 3)
-    values = {**_xyz(position), **_xyz(variance, "_posterior_var")}
-    _write_frames(path, spec, values, scorer)
+    _write_frames(path, spec, position, None, _xyz(variance, "_posterior_var"), scorer)
 
 
 def to_triangulation_csv(
@@ -231,11 +230,10 @@ def to_triangulation_csv(
     """
     spec = _checked(triangulated, "triangulated")
     position = spec["position"].values  # (time, keypoint, individual, 3)
-    values = _xyz(position)
-    values["n_views"] = spec["n_views"].values.astype(np.float64)  # written as integers
+    extra = {"n_views": spec["n_views"].values.astype(np.float64)}  # written as integers
     for v, view in enumerate(_names_of(spec, "view")):
-        values[f"reprojection_error_{view}"] = spec["reprojection_error"].values[v]
-    _write_frames(path, spec, values, scorer)
+        extra[f"reprojection_error_{view}"] = spec["reprojection_error"].values[v]
+    _write_frames(path, spec, position, None, extra, scorer)
 
 
 def to_prediction_csvs(
@@ -316,13 +314,13 @@ def to_label_csvs(
     for view in labels["view"].values:
         one = labels.sel(view=view)
         path = directory / template.format(view=view)
-        to_pose_csv(
-            path,
+        table = PoseTable.from_numpy(
             one["position"].transpose("frame", "keypoint", "individual", "space").values,
-            keypoint_names=[str(k) for k in labels["keypoint"].values],
-            individual_names=[str(i) for i in labels["individual"].values],
-            scorer=scorer,
+            keypoint_names=labels["keypoint"].values,
+            individual_names=labels["individual"].values,
             index=one["image_path"].values,
+            scorer=scorer,
         )
+        to_pose_csv(table, path)
         written[str(view)] = path
     return written

@@ -321,15 +321,6 @@ def _coord(names: Sequence[str]) -> np.ndarray:
     return np.array(list(names), dtype=str)
 
 
-def _dim_coords(dims: Mapping[str, tuple[Any, int]]) -> dict[str, np.ndarray]:
-    """The coordinates of named dims, in order, each from ``(values or None, size)``: ``time`` takes
-    frame indices (:func:`_time_coord`), any other dim names (``<dim>_names``, default ``<dim>_0, ...``)."""
-    return {
-        dim: _time_coord(values, n) if dim == "time" else _coord(_names(values, n, dim, f"{dim}_names"))
-        for dim, (values, n) in dims.items()
-    }
-
-
 def _float_array(values: Any, what: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind == "f":
@@ -379,13 +370,37 @@ def _check_shape(arr: np.ndarray, expected: dict[str, int | None], what: str) ->
 
 
 def _numpy_dataset(
-    data: Mapping[str, tuple[tuple[str, ...], np.ndarray]], coords: dict[str, Any], attrs: dict
+    kind: str,
+    data: Mapping[str, tuple[tuple[str, ...], np.ndarray]],
+    names: Mapping[str, Any],
+    coords: Mapping[str, Any],
+    **attrs: Any,
 ) -> NumpyDataset:
-    """Builds and validates a spec."""
+    """Builds and validates a dataset of ``kind`` (what every ``*_arrays`` builder returns).
+
+    Args:
+        kind: its ``lp3d_kind``.
+        data: ``{variable: (dims, values)}``.
+        names: ``{dim: values or None}``: the coordinates of the dims the caller was given names
+            for, their sizes read from ``data``. ``time`` takes frame indices (default ``0..T-1``),
+            any other dim names (``<dim>_names``; default ``<dim>_0, ...``).
+        coords: the other coordinates, ``{dim: values}``.
+        attrs: ``fps``, ``source_software``, ``source_files``, ``session`` and other attributes.
+    """
+    sizes: dict[str, int] = {}
+    for dims, values in data.values():
+        for dim, n in zip(dims, np.shape(values), strict=False):  # a wrong shape is validate's to report
+            sizes.setdefault(dim, n)
+    named = {
+        dim: _time_coord(values, sizes[dim])
+        if dim == "time"
+        else _coord(_names(values, sizes[dim], dim, f"{dim}_names"))
+        for dim, values in names.items()
+    }
     spec = NumpyDataset(
         {name: Variable(dims, values) for name, (dims, values) in data.items()},
-        {dim: np.asarray(values) for dim, values in coords.items()},
-        attrs,
+        {dim: np.asarray(values) for dim, values in {**named, **coords}.items()},
+        _attrs(kind, **attrs),
     )
     validate(spec)
     return spec
@@ -426,15 +441,6 @@ def predictions_arrays(
     """
     pos = _with_individual(_float_array(position, "position"), 5, "position")
     M, V, T, K, I = pos.shape[:5]  # noqa: E741
-    coords = _dim_coords(
-        {
-            "member": (member_names, M),
-            "view": (view_names, V),
-            "time": (time, T),
-            "keypoint": (keypoint_names, K),
-            "individual": (individual_names, I),
-        }
-    )
     _check_shape(pos, {"member": M, "view": V, "time": T, "keypoint": K, "individual": I, "space": 2}, "position")
     if confidence is None:
         conf = np.full(pos.shape[:-1], np.nan, dtype=pos.dtype)
@@ -444,9 +450,20 @@ def predictions_arrays(
             conf = conf[..., None]
         _check_shape(conf, dict(zip(_PREDICTION_VARS["confidence"], pos.shape[:-1], strict=True)), "confidence")
     return _numpy_dataset(
+        "predictions",
         {"position": (_PREDICTION_VARS["position"], pos), "confidence": (_PREDICTION_VARS["confidence"], conf)},
-        {**coords, "space": _coord(SPACE_2D)},
-        _attrs("predictions", fps=fps, source_software=source_software, source_files=source_files, session=session),
+        {
+            "member": member_names,
+            "view": view_names,
+            "time": time,
+            "keypoint": keypoint_names,
+            "individual": individual_names,
+        },
+        {"space": _coord(SPACE_2D)},
+        fps=fps,
+        source_software=source_software,
+        source_files=source_files,
+        session=session,
     )
 
 
@@ -480,19 +497,19 @@ def labels_arrays(
         The validated :class:`NumpyDataset`.
     """
     pos = _with_individual(_float_array(position, "position"), 4, "position")
-    V, N, K, I = pos.shape[:4]  # noqa: E741
+    V, N = pos.shape[:2]
     paths = np.asarray(image_paths)
     if paths.shape != (V, N):
         raise ValueError(f"image_paths: expected shape (view={V}, frame={N}), but got {paths.shape}")
     return _numpy_dataset(
+        "labels",
         {"position": (_LABEL_VARS["position"], pos), "image_path": (_LABEL_VARS["image_path"], paths.astype(str))},
-        {
-            **_dim_coords({"view": (view_names, V)}),
-            "frame": np.arange(N, dtype=np.int64),
-            **_dim_coords({"keypoint": (keypoint_names, K), "individual": (individual_names, I)}),
-            "space": _coord(SPACE_2D),
-        },
-        _attrs("labels", fps=None, source_software=source_software, source_files=source_files, session=session),
+        {"view": view_names, "keypoint": keypoint_names, "individual": individual_names},
+        {"frame": np.arange(N, dtype=np.int64), "space": _coord(SPACE_2D)},
+        fps=None,
+        source_software=source_software,
+        source_files=source_files,
+        session=session,
     )
 
 
@@ -619,29 +636,9 @@ def smoothed_arrays(
             conf = conf[..., None]
         _check_shape(conf, dict(zip(_PER_VIEW, reproj.shape[:4], strict=True)), "ensemble_confidence")
         data["ensemble_confidence"] = (_PER_VIEW, conf)
-    return _numpy_dataset(
-        data,
-        {
-            **_dim_coords(
-                {
-                    "view": (view_names, V),
-                    "time": (time, T),
-                    "keypoint": (keypoint_names, K),
-                    "individual": (individual_names, I),
-                }
-            ),
-            "image_space": _coord(SPACE_2D),
-            **coords,
-        },
-        _attrs(
-            "smoothed",
-            fps=fps,
-            source_software=source_software,
-            source_files=source_files,
-            session=session,
-            smoother=kind,
-        ),
-    )
+    names = {"view": view_names, "time": time, "keypoint": keypoint_names, "individual": individual_names}
+    source = {"fps": fps, "source_software": source_software, "source_files": source_files, "session": session}
+    return _numpy_dataset("smoothed", data, names, {"image_space": _coord(SPACE_2D), **coords}, smoother=kind, **source)
 
 
 def smoothed_dataset(result: Any, **kwargs: Any) -> xr.Dataset:
@@ -700,32 +697,14 @@ def triangulated_arrays(
     if views.ndim == 2:
         views = views[..., None]
     _check_shape(views, {"time": T, "keypoint": K, "individual": I}, "n_views")
-    return _numpy_dataset(
-        {
-            "position": (_TRIANGULATED_VARS["position"], pos),
-            "n_views": (_TRIANGULATED_VARS["n_views"], views.astype(np.int64)),
-            "reprojection_error": (_TRIANGULATED_VARS["reprojection_error"], errors),
-        },
-        {
-            **_dim_coords(
-                {
-                    "view": (view_names, errors.shape[0]),
-                    "time": (time, T),
-                    "keypoint": (keypoint_names, K),
-                    "individual": (individual_names, I),
-                }
-            ),
-            "space": _coord(SPACE_3D),
-        },
-        _attrs(
-            "triangulated",
-            fps=fps,
-            source_software=source_software,
-            source_files=source_files,
-            session=session,
-            **attrs,
-        ),
-    )
+    data = {
+        "position": (_TRIANGULATED_VARS["position"], pos),
+        "n_views": (_TRIANGULATED_VARS["n_views"], views.astype(np.int64)),
+        "reprojection_error": (_TRIANGULATED_VARS["reprojection_error"], errors),
+    }
+    names = {"view": view_names, "time": time, "keypoint": keypoint_names, "individual": individual_names}
+    source = {"fps": fps, "source_software": source_software, "source_files": source_files, "session": session}
+    return _numpy_dataset("triangulated", data, names, {"space": _coord(SPACE_3D)}, **source, **attrs)
 
 
 # --- validation -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,10 @@ from lp3d_io.grouping import SINGLE_VIEW, match_view
 from lp3d_io.layout import LABELED_DATA, VIDEOS
 from lp3d_io.pose_table import PoseTable
 from lp3d_io.projects import (
-    ImageSource,
     ImportedProject,
     Skipped,
-    assemble_rows,
-    complete_sessions,
+    ViewLabels,
+    assemble_project,
     find_videos,
     frame_number,
     table_labels,
@@ -134,26 +133,16 @@ def _read_table(path: Path) -> PoseTable:
 
 
 @dataclass
-class DLCLabels:
+class DLCLabels(ViewLabels):
     """The labeled frames of a DeepLabCut project, by view: what :func:`read_deeplabcut_labels` returns.
 
-    Attributes:
-        labeled: ``{view: {(session, frame): (position (keypoint, individual, 2), image)}}``.
-        keypoint_names, individual_names: the project's.
-        scorer: the labeler.
+    Attributes (besides :class:`~lp3d_io.projects.ViewLabels`'s; ``settings``: the config's
+    ``Task``, ``skeleton`` and ``video_sets``):
         folders: labeled-data folders read, by (session, view).
-        skipped: what was not read, and why.
-        settings: the config's ``Task``, ``skeleton`` and ``video_sets``.
         config: the config file.
     """
 
-    labeled: dict[str, dict[tuple[str, int], tuple[np.ndarray, ImageSource]]] = field(default_factory=dict)
-    keypoint_names: list[str] = field(default_factory=list)
-    individual_names: list[str] = field(default_factory=list)
-    scorer: str = "lp3d"
     folders: dict[tuple[str, str], Path] = field(default_factory=dict)
-    skipped: list[Skipped] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
     config: Path | None = None
 
 
@@ -280,32 +269,15 @@ def read_deeplabcut_project(source: str | os.PathLike, *, views: Sequence[str] |
     labels = read_deeplabcut_labels(root, split)
     _, config = _config(root)
     videos, skipped_videos = _project_videos(root, config, split, view_names)
-    sessions, frames, position, images, skipped_rows = assemble_rows(
-        view_names, len(labels.keypoint_names), len(labels.individual_names), labels.labeled, videos
+    project = assemble_project(
+        KIND, source, view_names, replace(labels, skipped=labels.skipped + skipped_videos), videos
     )
-    videos, incomplete = complete_sessions(videos, view_names)
-    skipped_rows += incomplete
     n_labels = sum(len(v) for v in labels.labeled.values())
     found = [
         f"config {labels.config} (scorer {labels.scorer})",
         f"{len(view_names)} view(s) ({', '.join(view_names)}), {len(labels.keypoint_names)} keypoints, "
         f"{len(labels.individual_names)} individual(s) ({', '.join(labels.individual_names)})",
-        f"{n_labels} labeled images in {len(labels.folders)} labeled-data folder(s); {len(frames)} labeled frames",
-        f"{sum(len(v) for v in videos.values())} videos of {len(videos)} session(s)",
+        f"{n_labels} labeled images in {len(labels.folders)} labeled-data folder(s); {project.n_frames} labeled frames",
+        f"{sum(len(v) for v in project.videos.values())} videos of {len(project.videos)} session(s)",
     ]
-    return ImportedProject(
-        kind=KIND,
-        source=source,
-        view_names=view_names,
-        keypoint_names=labels.keypoint_names,
-        individual_names=labels.individual_names,
-        sessions=sessions,
-        frames=frames,
-        position=position,
-        images=images,
-        videos=videos,
-        scorer=labels.scorer,
-        found=found,
-        skipped=labels.skipped + skipped_videos + skipped_rows,
-        settings=labels.settings,
-    )
+    return replace(project, found=found)

@@ -6,7 +6,8 @@
   ``(track, 2, node, frame)``, ``point_scores`` as ``(track, node, frame)``, ``node_names`` and
   ``track_names``. Frames are numbered from 0; tracks become individuals.
 
-Both return the :class:`lp3d_io.csv.PoseTable` the CSV reader returns. The writers make the
+Both return the :class:`~lp3d_io.pose_table.PoseTable` the CSV reader returns, and the writers
+take one (read from any format, or :meth:`~lp3d_io.pose_table.PoseTable.from_numpy`) and make the
 same files: :func:`to_dlc_h5` the table DeepLabCut writes for its predictions (key
 ``df_with_missing``, PyTables' table format, frame numbers as the index, ``x, y[, z], likelihood``
 per body part), :func:`to_sleap_analysis_h5` SLEAP's analysis layout (``tracks``, ``track_occupancy``,
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from lp3d_io._csv_write import columns_of, named_pose_values
+from lp3d_io._csv_write import columns_of
 from lp3d_io.dataset import DEFAULT_INDIVIDUAL
 from lp3d_io.files import atomic_path
 from lp3d_io.pose_table import PoseTable, build_pose_table
@@ -139,44 +140,30 @@ def from_dlc_h5(path: str | os.PathLike, *, dtype: Any = np.float64) -> PoseTabl
     )
 
 
-def to_dlc_h5(
-    path: str | os.PathLike,
-    position: Any,
-    confidence: Any = None,
-    *,
-    keypoint_names: Sequence[str],
-    individual_names: Sequence[str] | None = None,
-    scorer: str = "lp3d",
-    index: Any = None,
-) -> None:
-    """Writes poses as a DeepLabCut HDF5 table, atomically (needs pandas and PyTables: the ``hdf5`` extra).
+def to_dlc_h5(table: PoseTable, path: str | os.PathLike) -> None:
+    """Writes a pose table as a DeepLabCut HDF5 table, atomically (needs pandas and PyTables: the ``hdf5`` extra).
+
+    The columns are the CSV's (:func:`lp3d_io.csv.to_pose_csv`): ``x, y[, z]``, ``likelihood`` when
+    the table has confidence, then its extra coords, under ``scorer / bodyparts / coords``
+    (``scorer / individuals / bodyparts / coords`` for more than one individual); the rows are
+    ``table.index``.
 
     Args:
+        table: what to write.
         path: the output file (``.h5``).
-        position: ``(time, keypoint[, individual], 2 or 3)``; NaN where not found.
-        confidence: ``(time, keypoint[, individual])``, the ``likelihood`` columns (None: none).
-        keypoint_names: the body parts.
-        individual_names: more than one writes DeepLabCut's multi-animal columns
-            ``scorer / individuals / bodyparts / coords``.
-        scorer: the columns' scorer.
-        index: ``(time,)`` row labels (default ``0 .. T-1``).
     """
     import pandas as pd
 
-    values, individuals = named_pose_values(position, confidence, keypoint_names, individual_names)
-    T = next(iter(values.values())).shape[0]
-    columns = columns_of([str(k) for k in keypoint_names], individuals, list(values))
-    multi = len(individuals) > 1
+    values = table.coord_values()
+    columns = columns_of(table.keypoint_names, table.individual_names, list(values))
+    multi = len(table.individual_names) > 1
     names = ["scorer", "individuals", "bodyparts", "coords"] if multi else ["scorer", "bodyparts", "coords"]
-    header = [(scorer, *c) if multi else (scorer, c[1], c[2]) for c in columns]
-    K = len(keypoint_names)
-    data = np.stack(
-        [values[c][:, k, i] for i in range(len(individuals)) for k in range(K) for c in values], axis=1
-    ).astype(np.float64)  # the order of columns_of: individual, keypoint, coord
-    rows = pd.RangeIndex(T) if index is None else pd.Index(np.asarray(index))
-    if len(rows) != T:
-        raise ValueError(f"index: expected {T} row labels (from position), but got {len(rows)}")
-    frame = pd.DataFrame(data, columns=pd.MultiIndex.from_tuples(header, names=names), index=rows)
+    header = [(table.scorer, *c) if multi else (table.scorer, c[1], c[2]) for c in columns]
+    _, K, I = table.position.shape[:3]  # noqa: E741
+    data = np.stack([values[c][:, k, i] for i in range(I) for k in range(K) for c in values], axis=1).astype(
+        np.float64
+    )  # the order of columns_of: individual, keypoint, coord
+    frame = pd.DataFrame(data, columns=pd.MultiIndex.from_tuples(header, names=names), index=pd.Index(table.index))
     try:
         with atomic_path(path) as tmp:
             frame.to_hdf(tmp, key=DLC_KEY, format="table", mode="w")
@@ -185,50 +172,41 @@ def to_dlc_h5(
 
 
 def to_sleap_analysis_h5(
+    table: PoseTable,
     path: str | os.PathLike,
-    position: Any,
-    confidence: Any = None,
     *,
-    keypoint_names: Sequence[str],
-    individual_names: Sequence[str] | None = None,
-    index: Any = None,
     video_path: str = "",
     edges: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Writes 2D poses in SLEAP's analysis HDF5 layout, atomically (needs h5py: the ``hdf5`` extra).
+    """Writes a table of 2D poses in SLEAP's analysis HDF5 layout, atomically (needs h5py: the ``hdf5`` extra).
+
+    The keypoints are the nodes, the individuals the tracks, the confidence the point scores (NaN
+    where the table has none), ``table.index`` the frame numbers: the file holds frames
+    ``0 .. max(index)``. A track is occupied in a frame where any of its points is found; its
+    instance score is the mean of its point scores there.
 
     Args:
+        table: what to write (``x, y`` only).
         path: the output file (``.h5``; SLEAP names them ``*.analysis.h5``).
-        position: ``(time, keypoint[, individual], 2)`` pixels; NaN where not found.
-        confidence: ``(time, keypoint[, individual])`` point scores (default NaN).
-        keypoint_names: the nodes.
-        individual_names: the tracks (default ``individual_0, ...``).
-        index: ``(time,)`` frame numbers (default ``0 .. T-1``); the file holds frames
-            ``0 .. max(index)``.
         video_path: the video the poses are of.
         edges: the skeleton's edges, as pairs of node names.
-
-    A track is occupied in a frame where any of its points is found; its instance score is the mean
-    of its point scores there.
     """
     h5py = _h5py()
-    values, individuals = named_pose_values(position, confidence, keypoint_names, individual_names)
-    if "z" in values:
+    if len(table.space) != 2:
         raise ValueError("position: expected 2D poses (x, y) for a SLEAP analysis file, but got 3D")
-    T, K, I = values["x"].shape  # noqa: E741
-    frames = np.arange(T) if index is None else np.asarray(index, dtype=np.int64).reshape(-1)
-    if frames.shape != (T,) or (T and frames.min() < 0) or np.unique(frames).size != T:
+    T, K, I = table.position.shape[:3]  # noqa: E741
+    frames = table.frame_numbers()
+    if (T and frames.min() < 0) or np.unique(frames).size != T:
         raise ValueError(f"index: expected {T} distinct frame numbers >= 0 (from position), but got {frames.tolist()}")
     n_frames = int(frames.max()) + 1 if T else 0
     xy = np.full((n_frames, K, I, 2), np.nan)
-    xy[frames, ..., 0], xy[frames, ..., 1] = values["x"], values["y"]
+    xy[frames] = table.position
     scores = np.full((n_frames, K, I), np.nan)
-    if "likelihood" in values:
-        scores[frames] = values["likelihood"]
+    scores[frames] = table.confidence_or_nan()
     occupied = ~np.isnan(xy).all(axis=(1, 3))  # (frame, track)
     counts = (~np.isnan(scores)).sum(axis=1)
     instance = np.where(occupied & (counts > 0), np.nansum(scores, axis=1) / np.maximum(counts, 1), np.nan)
-    node_index = {str(k): i for i, k in enumerate(keypoint_names)}
+    node_index = {k: i for i, k in enumerate(table.keypoint_names)}
     edge_pairs = [(str(a), str(b)) for a, b in edges]
     for a, b in edge_pairs:
         if a not in node_index or b not in node_index:
@@ -244,8 +222,8 @@ def to_sleap_analysis_h5(
         f.create_dataset("point_scores", data=scores.transpose(2, 1, 0), **options)  # (track, node, frame)
         f.create_dataset("instance_scores", data=instance.T, **options)  # (track, frame)
         f.create_dataset("tracking_scores", data=np.full((I, n_frames), np.nan), **options)
-        f.create_dataset("track_names", data=text(individuals))
-        f.create_dataset("node_names", data=text([str(k) for k in keypoint_names]))
+        f.create_dataset("track_names", data=text(table.individual_names))
+        f.create_dataset("node_names", data=text(table.keypoint_names))
         edge_names = np.array([[a.encode(), b.encode()] for a, b in edge_pairs], dtype="S").reshape(-1, 2)
         f.create_dataset("edge_names", data=edge_names if edge_pairs else np.zeros((0, 2), dtype="S1"))
         edge_inds = np.array([[node_index[a], node_index[b]] for a, b in edge_pairs], dtype=np.int64)

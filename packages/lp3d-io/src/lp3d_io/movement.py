@@ -17,12 +17,12 @@ not know.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from lp3d_io.files import atomic_path
+from lp3d_io.pose_table import PoseTable
 
 __all__ = ["to_movement_netcdf", "MOVEMENT_DIMS"]
 
@@ -31,58 +31,48 @@ _ENGINE = "h5netcdf"
 
 
 def to_movement_netcdf(
+    table: PoseTable,
     path: str | os.PathLike,
-    position: Any,
-    confidence: Any = None,
     *,
-    keypoint_names: Sequence[str],
-    individual_names: Sequence[str] | None = None,
-    index: Any = None,
     fps: float | None = None,
-    source_software: str = "lp3d",
-    source_file: str | None = None,
+    source_software: str | None = None,
+    source_file: str | os.PathLike | None = None,
     variance: Any = None,
 ) -> None:
-    """Writes poses as a movement poses dataset in a netCDF-4 file, atomically.
+    """Writes a pose table as a movement poses dataset in a netCDF-4 file, atomically.
+
+    ``time`` comes from the table's index (frame numbers), ``confidence`` from its confidence (NaN
+    where it has none); its extra coords are not written.
 
     Args:
+        table: what to write.
         path: the output file (``.nc``).
-        position: ``(time, keypoint[, individual], 2 or 3)``; NaN where not found.
-        confidence: ``(time, keypoint[, individual])`` (default NaN).
-        keypoint_names: ``(keypoint,)``.
-        individual_names: ``(individual,)`` (default ``individual_0, ...``).
-        index: ``(time,)`` frame numbers (default ``0 .. T-1``).
         fps: frames per second: time in seconds (``frame / fps``); None: time in frames.
-        source_software, source_file: attributes.
-        variance: ``position``'s shape, written as ``position_variance``.
+        source_software: default the table's scorer.
+        source_file: default the file the table was read from (none if it was not read).
+        variance: ``(time, keypoint[, individual], space)`` as the table's position, written as
+            ``position_variance``.
     """
     import xarray as xr
 
-    from lp3d_io._csv_write import named_pose_values
-
-    values, individuals = named_pose_values(position, confidence, keypoint_names, individual_names)
-    space = [c for c in ("x", "y", "z") if c in values]
-    T, K, I = values["x"].shape  # noqa: E741
-    frames = np.arange(T) if index is None else np.asarray(index).reshape(-1)
-    if frames.shape != (T,):
-        raise ValueError(f"index: expected {T} frame numbers (from position), but got shape {np.shape(index)}")
+    frames = table.frame_numbers()
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps: expected a positive number, but got {fps}")
-    pos = np.stack([values[c] for c in space], axis=1).astype(np.float64)  # (time, space, keypoint, individual)
-    conf = values["likelihood"] if "likelihood" in values else np.full((T, K, I), np.nan)
     data = {
-        "position": (MOVEMENT_DIMS, pos),
-        "confidence": (("time", "keypoints", "individuals"), conf.astype(np.float64)),
+        "position": (MOVEMENT_DIMS, table.position.transpose(0, 3, 1, 2).astype(np.float64)),
+        "confidence": (("time", "keypoints", "individuals"), table.confidence_or_nan()),
     }
     if variance is not None:
         var = np.asarray(variance, dtype=np.float64)
         if var.ndim == 3:
             var = var[:, :, None]
-        if var.shape != (T, K, I, len(space)):
+        if var.shape != table.position.shape:
             raise ValueError(
-                f"variance: expected shape {(T, K, I, len(space))} (as position), but got {np.shape(variance)}"
+                f"variance: expected shape {table.position.shape} (as position), but got {np.shape(variance)}"
             )
         data["position_variance"] = (MOVEMENT_DIMS, var.transpose(0, 3, 1, 2))
+    source_software = table.scorer if source_software is None else source_software
+    source_file = table.path if source_file is None else source_file
     attrs: dict[str, Any] = {"ds_type": "poses", "source_software": source_software}
     if fps is not None:
         attrs["fps"] = float(fps)
@@ -93,16 +83,13 @@ def to_movement_netcdf(
         time = frames.astype(np.int64)
     if source_file is not None:
         attrs["source_file"] = str(source_file)
-    ds = xr.Dataset(
-        data,
-        coords={
-            "time": time,
-            "space": space,
-            "keypoints": [str(k) for k in keypoint_names],
-            "individuals": individuals,
-        },
-        attrs=attrs,
-    )
+    coords = {
+        "time": time,
+        "space": list(table.space),
+        "keypoints": table.keypoint_names,
+        "individuals": table.individual_names,
+    }
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
     encoding = {name: {"compression": "gzip", "compression_opts": 4, "shuffle": True} for name in data}
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine=_ENGINE, encoding=encoding)

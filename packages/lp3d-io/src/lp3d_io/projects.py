@@ -14,10 +14,11 @@ only read their source; :func:`write_project` writes the lp3d project (see :mod:
     import.json                                what was imported from where, found and skipped
 
 **Rows.** A labeled frame of a multi-view project needs an image in every view. Importers that
-get their labels one view at a time (DeepLabCut, SLEAP, anipose) give :func:`assemble_rows`
-``{view: {(session, frame): (labels, image)}}``; a view without a label at a row's frame is NaN,
-its image taken from the session's video of that view, and a row whose missing view has no video
-is skipped (and reported).
+get their labels one view at a time (DeepLabCut, SLEAP, anipose) read them into :class:`ViewLabels`
+(``{view: {(session, frame): (labels, image)}}`` and the names) and make the project with
+:func:`assemble_project`, which joins the rows (:func:`assemble_rows`): a view without a label at
+a row's frame is NaN, its image taken from the session's video of that view, and a row whose
+missing view has no video is skipped (and reported).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ __all__ = [
     "Skipped",
     "ImportedProject",
     "VideoFrame",
+    "ViewLabels",
+    "assemble_project",
     "assemble_rows",
     "check_calibrations",
     "complete_sessions",
@@ -146,6 +149,27 @@ class ImportedProject:
     def session_names(self) -> list[str]:
         """Every session, of labeled frames or videos, sorted."""
         return sorted(set(self.sessions.tolist()) | set(self.videos))
+
+
+@dataclass
+class ViewLabels:
+    """Labeled frames read one view at a time (DeepLabCut, SLEAP, anipose), as :func:`assemble_project`
+    joins them.
+
+    Attributes:
+        labeled: ``{view: {(session, frame): (position (keypoint, individual, 2), image)}}``.
+        keypoint_names, individual_names: the project's.
+        scorer: the labeler.
+        skipped: what was not read, and why.
+        settings: other settings read from the source's config (recorded in ``import.json``).
+    """
+
+    labeled: dict[str, dict[tuple[str, int], tuple[np.ndarray, ImageSource]]] = field(default_factory=dict)
+    keypoint_names: list[str] = field(default_factory=list)
+    individual_names: list[str] = field(default_factory=list)
+    scorer: str = "lp3d"
+    skipped: list[Skipped] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def frame_number(path: str | os.PathLike) -> int | None:
@@ -289,6 +313,52 @@ def check_calibrations(files: Mapping[str, Path], view_names: Sequence[str]) -> 
     return usable, skipped
 
 
+def assemble_project(
+    kind: str,
+    source: Path,
+    view_names: Sequence[str],
+    labels: ViewLabels,
+    videos: Mapping[str, Mapping[str, Path]],
+    calibrations: Mapping[str, Path] | None = None,
+) -> ImportedProject:
+    """The project of labels read one view at a time: the rows joined across views
+    (:func:`assemble_rows`), the sessions with a video of every view (:func:`complete_sessions`) and
+    the calibrations that cover the views (:func:`check_calibrations`).
+
+    Args:
+        kind, source: as in :class:`ImportedProject`.
+        view_names: ``(view,)``.
+        labels: the labels by view, with the names, scorer, settings and what was skipped so far.
+        videos: ``{session: {view: video}}`` found.
+        calibrations: ``{session: anipose TOML}`` found.
+
+    Returns:
+        The project; its ``skipped`` are ``labels.skipped``, then the rows, sessions and
+        calibrations left out here; ``found`` is left to the importer (``dataclasses.replace``).
+    """
+    sessions, frames, position, images, skipped_rows = assemble_rows(
+        view_names, len(labels.keypoint_names), len(labels.individual_names), labels.labeled, videos
+    )
+    complete, incomplete = complete_sessions(videos, view_names)
+    usable, unusable = check_calibrations(calibrations or {}, view_names)
+    return ImportedProject(
+        kind=kind,
+        source=source,
+        view_names=list(view_names),
+        keypoint_names=labels.keypoint_names,
+        individual_names=labels.individual_names,
+        sessions=sessions,
+        frames=frames,
+        position=position,
+        images=images,
+        videos=complete,
+        calibrations=usable,
+        scorer=labels.scorer,
+        skipped=[*labels.skipped, *skipped_rows, *incomplete, *unusable],
+        settings=labels.settings,
+    )
+
+
 def _write_image(source: ImageSource, target: Path, readers: dict[Path, Any]) -> None:
     if isinstance(source, Path):
         if source.suffix.lower() == ".png":
@@ -381,14 +451,14 @@ def write_project(
         if n:
             for v, view in enumerate(views):
                 path = tmp / labels_file(view)
-                to_pose_csv(
-                    path,
+                table = PoseTable.from_numpy(
                     project.position[v],
                     keypoint_names=project.keypoint_names,
                     individual_names=project.individual_names,
-                    scorer=project.scorer,
                     index=paths[v].tolist(),
+                    scorer=project.scorer,
                 )
+                to_pose_csv(table, path)
                 written[f"labels/{view}"] = directory / path.name
         else:
             (tmp / LABELED_DATA).mkdir()

@@ -28,25 +28,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lp3d_io._csv_write import named_pose_values
 from lp3d_io.dataset import DEFAULT_INDIVIDUAL
 from lp3d_io.files import atomic_path
 from lp3d_io.grouping import SINGLE_VIEW
 from lp3d_io.pose_table import PoseTable, build_pose_table
-from lp3d_io.projects import (
-    ImageSource,
-    ImportedProject,
-    Skipped,
-    assemble_rows,
-    check_calibrations,
-    complete_sessions,
-)
+from lp3d_io.projects import ImageSource, ImportedProject, Skipped, ViewLabels, assemble_project
 
 __all__ = [
     "from_sleap_slp",
@@ -188,56 +180,40 @@ def from_sleap_slp(path: str | os.PathLike, *, dtype: Any = np.float64) -> PoseT
     )
 
 
-def to_sleap_slp(
-    path: str | os.PathLike,
-    position: Any,
-    confidence: Any = None,
-    *,
-    keypoint_names: Sequence[str],
-    individual_names: Sequence[str] | None = None,
-    index: Any = None,
-    video: str | os.PathLike | None = None,
-) -> None:
-    """Writes predictions as a SLEAP ``.slp`` file of predicted instances, atomically.
+def to_sleap_slp(table: PoseTable, path: str | os.PathLike, *, video: str | os.PathLike | None = None) -> None:
+    """Writes a table of 2D poses as a SLEAP ``.slp`` file of predicted instances, atomically.
+
+    The keypoints are the skeleton's nodes, each individual a track, the confidence the point
+    scores (NaN where the table has none), ``table.index`` the frame numbers in the video. Every
+    row is a labeled frame (an empty one where every point is NaN), so the number of frames reads
+    back; an instance's score is the mean of its points' scores.
 
     Args:
+        table: what to write (``x, y`` only).
         path: the output file (``.slp``).
-        position: ``(time, keypoint[, individual], 2)`` pixels; NaN: not found.
-        confidence: ``(time, keypoint[, individual])`` point scores (default NaN).
-        keypoint_names: the skeleton's nodes.
-        individual_names: one track per individual (default ``individual_0, ...``).
-        index: ``(time,)`` frame numbers in the video (default ``0 .. T-1``).
         video: the video the predictions are of (SLEAP asks for it when it is elsewhere); default
             the file's name with ``.mp4``.
-
-    Every row is a labeled frame (an empty one where every point is NaN), so the number of frames
-    reads back; an instance's score is the mean of its points' scores.
     """
     sio = _sleap_io()
     path = Path(path)
-    values, names = named_pose_values(position, confidence, keypoint_names, individual_names)
-    if "z" in values:
+    if len(table.space) != 2:
         raise ValueError("position: expected 2D poses (x, y) for a SLEAP file, but got 3D")
-    T, K, I = values["x"].shape  # noqa: E741
-    pos = np.stack([values["x"], values["y"]], axis=-1).astype(np.float64)
-    conf = values["likelihood"].astype(np.float64) if "likelihood" in values else np.full((T, K, I), np.nan)
-    frames = np.arange(T) if index is None else np.asarray(index, dtype=np.int64)
-    if frames.shape != (T,):
-        raise ValueError(f"index: expected {T} frame numbers (from position), but got shape {frames.shape}")
-    skeleton = sio.Skeleton([str(k) for k in keypoint_names])
-    tracks = [sio.Track(name) for name in names]
+    frames = table.frame_numbers()
+    pos, conf = table.position.astype(np.float64), table.confidence_or_nan()
+    skeleton = sio.Skeleton(list(table.keypoint_names))
+    tracks = [sio.Track(name) for name in table.individual_names]
     media = sio.Video(filename=str(video) if video is not None else path.with_suffix(".mp4").name, open_backend=False)
     labeled = []
     for t, frame in enumerate(frames.tolist()):
         instances = []
-        for i in range(I):
+        for i, track in enumerate(tracks):
             if np.isnan(pos[t, :, i]).all():
                 continue
             scores = conf[t, :, i]
             score = float(np.nanmean(scores)) if np.isfinite(scores).any() else 0.0
             instances.append(
                 sio.PredictedInstance.from_numpy(
-                    pos[t, :, i], skeleton=skeleton, point_scores=scores, score=score, track=tracks[i]
+                    pos[t, :, i], skeleton=skeleton, point_scores=scores, score=score, track=track
                 )
             )
         labeled.append(sio.LabeledFrame(video=media, frame_idx=int(frame), instances=instances))
@@ -464,38 +440,19 @@ def read_sleap_project(source: str | os.PathLike, *, predicted: bool = False) ->
     individuals = read.individuals or [DEFAULT_INDIVIDUAL]
     read.individuals = individuals
     labeled = _finish(read)
-    sessions_found, frames, position, images, skipped_rows = assemble_rows(
-        views, len(read.keypoints), len(individuals), labeled, read.videos
-    )
-    videos, incomplete = complete_sessions(read.videos, views)
-    skipped_rows += incomplete
-    usable, skipped_calibrations = check_calibrations(calibrations, views)
+    labels = ViewLabels(labeled, read.keypoints, individuals, scorer="SLEAP", skipped=read.skipped)
+    project = assemble_project(KIND, source, views, labels, read.videos, calibrations)
     kinds = "user and predicted instances" if predicted else "user-labeled instances"
     found = [
         layout,
         f"{len(views)} view(s) ({', '.join(views)}), {len(read.keypoints)} keypoints, "
         f"{len(individuals)} individual(s) ({', '.join(individuals)})",
         f"{read.instances} {kinds} in {sum(len(v) for v in labeled.values())} labeled images; "
-        f"{len(frames)} labeled frames",
-        f"{sum(len(v) for v in videos.values())} videos of {len(videos)} session(s)",
+        f"{project.n_frames} labeled frames",
+        f"{sum(len(v) for v in project.videos.values())} videos of {len(project.videos)} session(s)",
     ]
     if sessions:
-        found.append(f"calibration for {len(usable)} of {len(sessions)} session(s)")
+        found.append(f"calibration for {len(project.calibrations)} of {len(sessions)} session(s)")
     if not predicted:
         found.append("predicted instances not imported (pass predicted=True / --predicted to include them)")
-    return ImportedProject(
-        kind=KIND,
-        source=source,
-        view_names=views,
-        keypoint_names=read.keypoints,
-        individual_names=individuals,
-        sessions=sessions_found,
-        frames=frames,
-        position=position,
-        images=images,
-        videos=videos,
-        calibrations=usable,
-        scorer="SLEAP",
-        found=found,
-        skipped=read.skipped + skipped_rows + skipped_calibrations,
-    )
+    return replace(project, found=found)

@@ -481,6 +481,7 @@ def write_session(
         ``"frames/<view>"`` (the image folder) and ``"labels/<view>"`` (the CSV).
     """
     from lp3d_io.csv import to_pose_csv
+    from lp3d_io.pose_table import PoseTable
 
     root = Path(directory)
     config = session.config
@@ -534,13 +535,13 @@ def write_session(
     labels = np.where(inside[..., None], session.points2d, np.nan)
     for v, view in enumerate(views):
         folder = paths[f"frames/{view}"].relative_to(root).as_posix()
-        to_pose_csv(
-            paths[f"labels/{view}"],
+        table = PoseTable.from_numpy(
             labels[v, labeled],
             keypoint_names=session.keypoint_names,
             individual_names=session.individual_names,
             index=[f"{folder}/img{t:05d}.png" for t in labeled],
         )
+        to_pose_csv(table, paths[f"labels/{view}"])
     return paths
 
 

@@ -107,9 +107,34 @@ def _create(arch: str, pretrained: bool, **kwargs: Any) -> Any:
         raise _offline_error(arch, f"could not ({type(err).__name__}: {first})") from err
 
 
+def _headless(drop_path: float) -> dict[str, Any]:
+    """What every backbone's ViT is built with: no classifier, any input size divisible by the
+    patch, stochastic depth ``drop_path``."""
+    return {"num_classes": 0, "dynamic_img_size": True, "drop_path_rate": drop_path}
+
+
+def _local_vit(
+    img_size: int, patch: int, width: int, depth: int, heads: int, drop_path: float, **kwargs: Any
+) -> VisionTransformer:
+    """A ViT of these sizes built here rather than by a timm name (no published weights of its own);
+    ``img_size`` sets its positional-embedding grid (``img_size / patch`` a side), which its
+    checkpoints keep."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    return VisionTransformer(
+        img_size=img_size,
+        patch_size=patch,
+        embed_dim=width,
+        depth=depth,
+        num_heads=heads,
+        **_headless(drop_path),
+        **kwargs,
+    )
+
+
 def _timm_vit(arch: str, pretrained: Pretrained, drop_path: float) -> VisionTransformer:
     """A timm ViT ``arch`` without classifier; weights as described in the module docstring."""
-    model = _create(arch, pretrained is True, num_classes=0, dynamic_img_size=True, drop_path_rate=drop_path)
+    model = _create(arch, pretrained is True, **_headless(drop_path))
     if not isinstance(pretrained, bool):
         load_backbone_weights(model, pretrained)
     return model
@@ -117,21 +142,9 @@ def _timm_vit(arch: str, pretrained: Pretrained, drop_path: float) -> VisionTran
 
 def _tiny_vit(patch: int, pretrained: Pretrained, drop_path: float) -> VisionTransformer:
     """A 2-block, 48-wide ViT for tests and the demo (no published weights)."""
-    from timm.models.vision_transformer import VisionTransformer
-
     if pretrained is True:
         raise ValueError(f"backbone vit_tiny_p{patch}: has no published weights; expected pretrained=false or a path")
-    model = VisionTransformer(
-        img_size=64,
-        patch_size=patch,
-        embed_dim=48,
-        depth=2,
-        num_heads=2,
-        mlp_ratio=2.0,
-        num_classes=0,
-        dynamic_img_size=True,
-        drop_path_rate=drop_path,
-    )
+    model = _local_vit(64, patch, width=48, depth=2, heads=2, drop_path=drop_path, mlp_ratio=2.0)
     if not isinstance(pretrained, bool):
         load_backbone_weights(model, pretrained)
     return model
@@ -172,23 +185,11 @@ def build_resnet18_s16(pretrained: Pretrained = False, drop_path: float = 0.0) -
     map cells are the tokens of 4 transformer blocks 192 wide with 3 heads (1.8 M): a CNN backbone
     for CPUs (:mod:`lp3d_models.cnn_embed`). Pretrained: the ResNet's ImageNet weights (timm
     ``resnet18.a1_in1k``); the blocks start random."""
-    from timm.models.vision_transformer import VisionTransformer
-
     from lp3d_models.cnn_embed import CnnPatchEmbed
 
     trunk = _create("resnet18", False, features_only=True, out_indices=(_CNN_STAGE,))
     embed = partial(CnnPatchEmbed, trunk=trunk, channels=trunk.feature_info.channels()[-1], stride=16)
-    model = VisionTransformer(
-        img_size=224,
-        patch_size=16,
-        embed_dim=192,
-        depth=4,
-        num_heads=3,
-        num_classes=0,
-        dynamic_img_size=True,
-        drop_path_rate=drop_path,
-        embed_layer=embed,
-    )
+    model = _local_vit(224, 16, width=192, depth=4, heads=3, drop_path=drop_path, embed_layer=embed)
     if pretrained is True:  # after the ViT's own initialization, which would reset the trunk
         source = _create("resnet18", True, features_only=True, out_indices=(_CNN_STAGE,))
         model.patch_embed.trunk.load_state_dict(source.state_dict())

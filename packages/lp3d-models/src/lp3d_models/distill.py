@@ -90,6 +90,7 @@ def distill(
     seeds: Sequence[int] | None = None,
     max_steps: int | None = None,
     seed: int | None = None,
+    warm_start: bool | None = None,
     train_student: bool = True,
     overwrite: bool = False,
     offsets: Mapping[str, Mapping[str, int]] | None = None,
@@ -100,8 +101,9 @@ def distill(
         run_dir: the teacher's training run (its labeled frames are never chosen).
         stores: smoothed stores of its predictions on unlabeled videos, one per session.
         out: the student's run directory; the pseudo-labels go to ``<out>/pseudo_labels``.
-        n_frames, variance_quantile, seeds, max_steps, seed: override the teacher config's
-            ``distill`` section.
+        n_frames, variance_quantile, seeds, max_steps, seed, warm_start: override the teacher
+            config's ``distill`` section (:class:`~lp3d_models.config.DistillConfig`; None keeps the
+            teacher's).
         train_student: train the student (else only write the pseudo-labels).
         overwrite: replace an earlier student in ``out``.
         offsets: ``{session: {view: frame}}`` of videos predicted with offsets (frame extraction).
@@ -130,6 +132,7 @@ def distill(
         ("variance_quantile", variance_quantile),
         ("max_steps", max_steps),
         ("seed", seed),
+        ("warm_start", warm_start),
     ):
         if value is not None:
             setattr(dc, key, value)

@@ -41,6 +41,7 @@ __all__ = [
     "predict_videos",
     "resolve_device",
     "session_of_videos",
+    "videos_by_view",
     "write_prediction_videos",
 ]
 
@@ -104,9 +105,17 @@ def predict_batch(
     return torch.stack(positions).cpu().numpy(), torch.stack(confidences).cpu().numpy()
 
 
-def _videos_by_view(
+def videos_by_view(
     videos: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike], views: list[str], cropped: bool
 ) -> dict[str, Path]:
+    """``{view: video}``: a mapping taken as it is, a list of files matched to the views by name
+    (:func:`lp3d_io.grouping.group_view_files`); with ``cropped`` (views cut from one camera's frames,
+    ``data.crops``) one video, every view's.
+
+    Raises:
+        FileNotFoundError: a listed file that is missing.
+        ValueError: not one video per view (or not one video for cropped views), or names that match no view.
+    """
     if isinstance(videos, Mapping):
         missing = [v for v in views if v not in videos]
         if missing:
@@ -242,7 +251,7 @@ def predict_videos(
     crops = run.config.data.crops
     boxes = {v: list(crops[v].box) for v in run.view_names} if crops else None
     group = group or f"predictions/{Path(run.run_dir).name}"
-    by_view = _videos_by_view(videos, run.view_names, cropped=bool(crops))
+    by_view = videos_by_view(videos, run.view_names, cropped=bool(crops))
     session = session_of_videos(by_view, run.view_names, cropped=bool(crops))
     store = open_store(out)
     names = list(run.members)

@@ -100,7 +100,7 @@ def write_pseudo_labels(
         FileNotFoundError: a video is missing.
     """
     import cv2
-    from lp3d_io import to_pose_csv
+    from lp3d_io import PoseTable, to_pose_csv
     from lp3d_io.video import VideoReader
 
     folder = Path(folder)
@@ -167,20 +167,14 @@ def write_pseudo_labels(
     for view in views:
         position = np.concatenate(labels[view]) if labels[view] else np.zeros((0, channels, 2))
         weight = np.concatenate(weights[view]) if weights[view] else np.zeros((0, channels))
-        to_pose_csv(
-            folder / labels_file(view),
-            from_channels(position, n_individuals, axis=1),
-            keypoint_names=keypoints,
-            individual_names=individuals,
-            index=index[view],
-        )
-        to_pose_csv(
-            folder / weights_file(view),
-            from_channels(np.repeat(weight[..., None], 2, -1), n_individuals, axis=1),
-            keypoint_names=keypoints,
-            individual_names=individuals,
-            index=index[view],
-        )
+        for name, values in ((labels_file(view), position), (weights_file(view), np.repeat(weight[..., None], 2, -1))):
+            table = PoseTable.from_numpy(
+                from_channels(values, n_individuals, axis=1),
+                keypoint_names=keypoints,
+                individual_names=individuals,
+                index=index[view],
+            )
+            to_pose_csv(table, folder / name)
     if len(calibrated) == 1:
         calibrated[0].rig.to_toml(folder / "calibration.toml")
     else:

@@ -37,6 +37,7 @@ from lp3d_workflows.progress import ProgressCallback, report
 if TYPE_CHECKING:
     import xarray as xr
     from lp3d_io.dataset import NumpyDataset
+    from lp3d_io.pose_table import PoseTable
 
 __all__ = ["EXPORT_FORMATS", "PoseFile", "pose_files_of", "export_datasets"]
 
@@ -55,24 +56,15 @@ class PoseFile:
 
     Attributes:
         stem: the file name without the format's suffix.
-        position: ``(time, keypoint, individual, 2 or 3)``.
-        confidence: ``(time, keypoint, individual)`` or None.
-        variance: ``position``'s shape, or None.
-        keypoints, individuals: names.
-        index: ``(time,)`` frame numbers.
+        table: the poses (rows: the dataset's frame numbers; scorer: who made them).
+        variance: ``(time, keypoint, individual, 2 or 3)`` as the table's position, or None.
         fps: frames per second, or None.
-        scorer: who made the poses.
     """
 
     stem: str
-    position: np.ndarray
-    confidence: np.ndarray | None
+    table: PoseTable
     variance: np.ndarray | None
-    keypoints: list[str]
-    individuals: list[str]
-    index: np.ndarray
     fps: float | None
-    scorer: str
 
 
 def _names(ds: Any, dim: str) -> list[str]:
@@ -92,22 +84,34 @@ def pose_files_of(name: str, ds: NumpyDataset | xr.Dataset) -> Iterator[PoseFile
     Raises:
         UserError: a labels or calibration dataset.
     """
+    from lp3d_io.pose_table import PoseTable
+
     from lp3d_workflows.smoothing import smoothed_csv_names
 
     kind = ds.attrs["lp3d_kind"]
-    keypoints, individuals = _names(ds, "keypoint"), _names(ds, "individual")
     fps = float(ds.attrs["fps"]) if "fps" in ds.attrs else None
     session = f"{ds.attrs['session']}_" if ds.attrs.get("session") else ""
-    index = np.asarray(ds["time"].values) if kind != "labels" else None
-    common = {"keypoints": keypoints, "individuals": individuals, "index": index, "fps": fps}
+    keypoints, individuals = _names(ds, "keypoint"), _names(ds, "individual")
+
+    def pose_file(
+        stem: str, position: np.ndarray, confidence: np.ndarray | None, variance: Any, scorer: str
+    ) -> PoseFile:
+        table = PoseTable.from_numpy(
+            position,
+            confidence,
+            keypoint_names=keypoints,
+            individual_names=individuals,
+            index=ds["time"].values,
+            scorer=scorer,
+        )
+        return PoseFile(stem, table, variance, fps)
+
     if kind == "predictions":
         position = _values(ds, "position", ("member", "view", "time", "keypoint", "individual", "space"))
         confidence = _values(ds, "confidence", ("member", "view", "time", "keypoint", "individual"))
         for m, member in enumerate(_names(ds, "member")):
             for v, view in enumerate(_names(ds, "view")):
-                yield PoseFile(
-                    f"{session}{view}.{member}", position[m, v], confidence[m, v], None, scorer="lp3d", **common
-                )
+                yield pose_file(f"{session}{view}.{member}", position[m, v], confidence[m, v], None, "lp3d")
     elif kind == "smoothed":
         views = _names(ds, "view")
         reprojection = _values(ds, "reprojection", ("view", "time", "keypoint", "individual", "image_space"))
@@ -119,29 +123,15 @@ def pose_files_of(name: str, ds: NumpyDataset | xr.Dataset) -> Iterator[PoseFile
         )
         names = smoothed_csv_names(ds.attrs["smoother"], views)
         for v, view in enumerate(views):
-            yield PoseFile(
-                Path(names[view]).stem,
-                reprojection[v],
-                None if confidence is None else confidence[v],
-                variance[v],
-                scorer="lp3d_eks",
-                **common,
-            )
+            view_confidence = None if confidence is None else confidence[v]
+            yield pose_file(Path(names[view]).stem, reprojection[v], view_confidence, variance[v], "lp3d_eks")
         if "3d" in names:
             dims = ("time", "keypoint", "individual", "space")
-            yield PoseFile(
-                Path(names["3d"]).stem,
-                _values(ds, "position", dims),
-                None,
-                _values(ds, "position_variance", dims),
-                scorer="lp3d_eks",
-                **common,
-            )
+            position, position_variance = _values(ds, "position", dims), _values(ds, "position_variance", dims)
+            yield pose_file(Path(names["3d"]).stem, position, None, position_variance, "lp3d_eks")
     elif kind == "triangulated":
         dims = ("time", "keypoint", "individual", "space")
-        yield PoseFile(
-            "triangulated_3d", _values(ds, "position", dims), None, None, scorer="lp3d_triangulate", **common
-        )
+        yield pose_file("triangulated_3d", _values(ds, "position", dims), None, None, "lp3d_triangulate")
     else:
         raise UserError(
             f"group {name!r}: a {kind} dataset has no export (labels are CSV files: convert to a CSV folder instead)"
@@ -149,31 +139,22 @@ def pose_files_of(name: str, ds: NumpyDataset | xr.Dataset) -> Iterator[PoseFile
 
 
 def _write(fmt: str, path: Path, pose: PoseFile) -> None:
-    names = {"keypoint_names": pose.keypoints, "individual_names": pose.individuals, "index": pose.index}
     if fmt == "deeplabcut":
         from lp3d_io.hdf5 import to_dlc_h5
 
-        to_dlc_h5(path, pose.position, pose.confidence, scorer=pose.scorer, **names)
+        to_dlc_h5(pose.table, path)
     elif fmt == "sleap-analysis":
         from lp3d_io.hdf5 import to_sleap_analysis_h5
 
-        to_sleap_analysis_h5(path, pose.position, pose.confidence, **names)
+        to_sleap_analysis_h5(pose.table, path)
     elif fmt == "sleap":
         from lp3d_io.sleap import to_sleap_slp
 
-        to_sleap_slp(path, pose.position, pose.confidence, **names)
+        to_sleap_slp(pose.table, path)
     else:
         from lp3d_io.movement import to_movement_netcdf
 
-        to_movement_netcdf(
-            path,
-            pose.position,
-            pose.confidence,
-            fps=pose.fps,
-            source_software=pose.scorer,
-            variance=pose.variance,
-            **names,
-        )
+        to_movement_netcdf(pose.table, path, fps=pose.fps, variance=pose.variance)
 
 
 def export_datasets(
@@ -206,7 +187,7 @@ def export_datasets(
     for name, ds in data.items():
         folder = Path(".") if len(data) == 1 else Path(name.split("/")[0])
         for pose in pose_files_of(name, ds):
-            if pose.position.shape[-1] == 3 and fmt in _TWO_D_ONLY:
+            if len(pose.table.space) == 3 and fmt in _TWO_D_ONLY:
                 notes.append(f"{name}: {pose.stem} (3D) not written: SLEAP files hold 2D poses")
                 continue
             planned.append((folder / f"{pose.stem}{suffix}", pose))

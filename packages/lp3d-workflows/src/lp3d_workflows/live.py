@@ -498,19 +498,12 @@ def _open_source(
             fps=settings.camera_fps,
             max_frames=settings.max_frames,
         )
-    paths = [Path(t) for t in texts]
-    for path in paths:
+    from lp3d_models.prediction import videos_by_view
+
+    for path in map(Path, texts):  # checked here: a missing file may be a mistyped camera index
         if not path.is_file():
             raise UserError(f"{path}: no such video (or camera index)")
-    if crops:
-        if len(paths) != 1:
-            raise UserError(f"videos: expected one video whose frames hold every view {views}, but got {len(paths)}")
-        return VideoSource({v: paths[0] for v in views}, crops=crops, max_frames=settings.max_frames)
-    from lp3d_io.grouping import group_view_files
-
-    if len(paths) != len(views):
-        raise UserError(f"videos: expected one video per view {views}, but got {len(paths)} files")
-    return VideoSource(group_view_files(paths, views), max_frames=settings.max_frames)
+    return VideoSource(videos_by_view(texts, views, cropped=bool(crops)), crops=crops, max_frames=settings.max_frames)
 
 
 class _StoreWriter:

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -354,11 +354,7 @@ def run_pipeline(
                     teacher,
                     list(stores.values()),
                     student,
-                    n_frames=dc.n_frames,
-                    variance_quantile=dc.variance_quantile,
-                    seeds=dc.seeds,
-                    max_steps=dc.max_steps,
-                    seed=dc.seed,
+                    **asdict(dc),  # this config's distill section (the teacher may have been trained with another)
                     overwrite=True,
                     offsets=config.pipeline.offsets,
                 ),

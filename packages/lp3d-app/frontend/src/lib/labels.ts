@@ -135,19 +135,19 @@ export class LabelState {
   }
 
   undo(): boolean {
-    const previous = this.undoStack.pop();
-    if (!previous) return false;
-    this.redoStack.push(copy(this.marks));
-    this.marks = previous;
-    this.dirty = true;
-    return true;
+    return this.restore(this.undoStack, this.redoStack);
   }
 
   redo(): boolean {
-    const next = this.redoStack.pop();
-    if (!next) return false;
-    this.undoStack.push(copy(this.marks));
-    this.marks = next;
+    return this.restore(this.redoStack, this.undoStack);
+  }
+
+  /** Undo and redo, mirrored: the marks on top of `from` come back, the current ones go onto `to`. */
+  private restore(from: Marks[], to: Marks[]): boolean {
+    const marks = from.pop();
+    if (!marks) return false;
+    to.push(copy(this.marks));
+    this.marks = marks;
     this.dirty = true;
     return true;
   }

@@ -52,10 +52,7 @@ def job_out(record: JobRecord, project: Project) -> JobOut:
 
 
 def _job(job_id: str, state: AppState) -> JobRecord:
-    try:
-        record = state.jobs.get(job_id)
-    except KeyError as err:
-        raise HTTPException(404, str(err.args[0])) from None
+    record = state.jobs.get(job_id)  # an unknown id: KeyError, a 404 (lp3d_app.server)
     state.seen_job(record)
     return record
 
@@ -87,10 +84,7 @@ def start_smoothing(request: SmoothRequest, state: StateDep, project: ProjectDep
         inputs, label = [str(folder.path)], folder.label
     calibration = None
     if request.calibration:
-        try:
-            calibration = str(project.calibration(request.calibration).path)
-        except KeyError as err:
-            raise HTTPException(404, str(err.args[0])) from None
+        calibration = str(project.calibration(request.calibration).path)
     params = {
         "inputs": inputs,
         "out": str(project.root / APP_OUTPUTS / request.name),

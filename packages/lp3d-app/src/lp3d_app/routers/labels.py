@@ -29,10 +29,7 @@ router = APIRouter(tags=["labels"])
 
 
 def get_frame(frame_id: str, project: ProjectDep) -> FrameEntry:
-    try:
-        return labeling.find_frame(project, frame_id)
-    except KeyError as err:
-        raise HTTPException(404, str(err.args[0])) from None
+    return labeling.find_frame(project, frame_id)  # an unknown id: KeyError, a 404 (lp3d_app.server)
 
 
 FrameDep = Annotated[FrameEntry, Depends(get_frame)]

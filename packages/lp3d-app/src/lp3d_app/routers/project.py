@@ -24,21 +24,8 @@ router = APIRouter(tags=["project"])
 
 
 def source_out(source: SourceInfo) -> SourceOut:
-    return SourceOut(
-        id=source.id,
-        label=source.label,
-        session=source.session,
-        has_members=source.predictions is not None,
-        has_smoothed=source.smoothed is not None,
-        calibrated=source.calibrated,
-        smoother=source.smoother,
-        views=source.views,
-        keypoints=source.keypoints,
-        members=source.members,
-        n_frames=source.n_frames,
-        fps=source.fps,
-        individuals=source.individuals,
-    )
+    groups = {"has_members": source.predictions is not None, "has_smoothed": source.smoothed is not None}
+    return SourceOut.model_validate({**vars(source), **groups})
 
 
 def project_out(project: Project) -> ProjectOut:
@@ -69,15 +56,10 @@ def project_out(project: Project) -> ProjectOut:
         calibrations=[
             CalibrationOut(id=c.id, label=project.relative(c.path), views=c.views) for c in project.calibrations
         ],
-        runs=[
-            RunOut(id=r.id, name=r.name, views=r.views, keypoints=r.keypoints, members=r.members, trained=r.trained)
-            for r in project.runs
-        ],
+        runs=[RunOut.model_validate(r) for r in project.runs],
         sources=[source_out(s) for s in project.sources],
-        prediction_folders=[
-            PredictionFolderOut(id=f.id, label=f.label, n_files=f.n_files) for f in project.prediction_folders
-        ],
-        problems=[ProblemOut(where=p.where, message=p.message) for p in project.problems],
+        prediction_folders=[PredictionFolderOut.model_validate(f) for f in project.prediction_folders],
+        problems=[ProblemOut.model_validate(p) for p in project.problems],
     )
 
 

@@ -55,10 +55,7 @@ def get_session_info(session: SessionDep, project: ProjectDep, state: StateDep) 
         skeleton=[b for b in project.skeleton if b[0] in keypoints and b[1] in keypoints],
         n_frames=n_frames,
         fps=fps,
-        videos=[
-            VideoOut(view=v.view, n_frames=v.n_frames, fps=v.fps, width=v.width, height=v.height)
-            for v in session.videos.values()
-        ],
+        videos=[VideoOut.model_validate(v) for v in session.videos.values()],
         missing_videos=[v for v in views if v not in session.videos],
         image_sizes={v: session.image_sizes[v] for v in views if v in session.image_sizes},
         calibration=session.calibration,
