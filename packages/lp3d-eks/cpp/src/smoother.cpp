@@ -82,9 +82,7 @@ class KeypointSmoother {
     if (!(auto_s_ || auto_a_)) return;
     choose_params(auto_s_, auto_a_);
     if (opt_.motion == 0) {
-      // gated against each frame's prediction too: the two motions compared on the same scalars
-      const FilterStats st =
-          block_stats(search_blocks(T_, opt_.s_blocks, opt_.s_max_frames), s_, a_, 25.0, kBurn, true);
+      const FilterStats st = block_stats(search_blocks(T_, opt_.s_blocks, opt_.s_max_frames), s_, a_, 25.0, kBurn);
       fit_loglik_ = st.loglik();
       fit_n_ = st.n;
     }
@@ -411,7 +409,7 @@ class KeypointSmoother {
 
   // Marginal likelihood statistics over the search blocks (each block starts from the prior).
   FilterStats block_stats(const std::vector<std::pair<int, int>>& blocks, double s, double a, double gate,
-                          int burn = 0, bool from_prediction = false) {
+                          int burn = 0) {
     FilterStats total;
     for (const auto& [b, e] : blocks) {
       SVec m0 = m0_;
@@ -420,8 +418,7 @@ class KeypointSmoother {
         m0.head(dim_) = Eigen::Map<const Vec>(xbar(b), dim_);
       }
       const FilterStats st =
-          kalman_filter<D, N>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), b_.data(), nullptr,
-                                                    nullptr, gate, burn, from_prediction);
+          kalman_filter<D, N>(obs_, b, e, s, Q_, m0, P0_, a, inflation_.data(), b_.data(), nullptr, nullptr, gate, burn);
       total.sum_log_S += st.sum_log_S;
       total.sum_e2_S += st.sum_e2_S;
       total.n += st.n;
