@@ -13,23 +13,13 @@ N_FRAMES = 90
 
 
 def make_project(root: Path, *, n_animals: int = 1, n_frames: int = N_FRAMES) -> Path:
-    from lp3d_io.csv import to_prediction_csvs
-    from lp3d_io.synthetic import SyntheticConfig, make_ensemble_predictions, make_session, write_session
-    from lp3d_workflows.smoothing import SmoothSettings, smooth_predictions, write_smoothed_outputs
+    from lp3d_io.synthetic import SyntheticConfig
+    from lp3d_workflows.testing import write_smoothed_project
 
-    session = make_session(
-        SyntheticConfig(
-            n_views=3, image_size=(96, 80), n_frames=n_frames, seed=3, session_name="synthetic", n_animals=n_animals
-        )
+    config = SyntheticConfig(
+        n_views=3, image_size=(96, 80), n_frames=n_frames, seed=3, session_name="synthetic", n_animals=n_animals
     )
-    write_session(session, root, labeled_frames=12)
-    predictions = make_ensemble_predictions(session, n_members=3, seed=3).to_dataset()
-    to_prediction_csvs(predictions, root / "predictions" / "synthetic")  # a folder per session, named after it
-    _, smoothed = smooth_predictions(predictions, session.rig, SmoothSettings(n_threads=1))
-    out = root / "smoothed" / "synthetic"
-    out.mkdir(parents=True)
-    write_smoothed_outputs(out, "synthetic", predictions, smoothed, session.rig)
-    return root
+    return write_smoothed_project(root, config)
 
 
 @pytest.fixture(scope="session")

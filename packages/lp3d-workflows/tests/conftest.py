@@ -79,23 +79,16 @@ def viewer_project(tmp_path_factory) -> Path:
     chunks of whole frames, 16 frames each), plus ``old/synthetic.zarr``: the same store in the
     earlier layout (64 frames by one keypoint)."""
     import lp3d_io.store as lstore
-    from lp3d_io.csv import to_prediction_csvs
-    from lp3d_io.synthetic import SyntheticConfig, make_ensemble_predictions, make_session, write_session
-    from lp3d_workflows.smoothing import SmoothSettings, smooth_predictions, write_smoothed_outputs
+    from lp3d_io.synthetic import SyntheticConfig
+    from lp3d_workflows.testing import write_smoothed_project
 
     root = tmp_path_factory.mktemp("viewer-project")
     config = SyntheticConfig(n_views=3, image_size=(96, 80), n_frames=VIEWER_FRAMES, seed=5, session_name="synthetic")
-    session = make_session(config)
-    write_session(session, root, labeled_frames=12)
-    predictions = make_ensemble_predictions(session, n_members=3, seed=5).to_dataset()
-    to_prediction_csvs(predictions, root / "predictions" / "synthetic")  # a folder per session, named after it
-    _, smoothed = smooth_predictions(predictions, session.rig, SmoothSettings(n_threads=1))
-    out = root / "smoothed" / "synthetic"
-    out.mkdir(parents=True)
     with pytest.MonkeyPatch.context() as patch:  # a long session's layout on a short one
         patch.setattr(lstore, "SMALL_VARIABLE_BYTES", 0)
         patch.setattr(lstore, "CHUNK_BYTES", 1)
-        write_smoothed_outputs(out, "synthetic", predictions, smoothed, session.rig)
+        write_smoothed_project(root, config)
+    out = root / "smoothed" / "synthetic"
     (root / "old").mkdir()
     _old_layout_copy(out / "synthetic.zarr", root / "old" / "synthetic.zarr")
     return root
