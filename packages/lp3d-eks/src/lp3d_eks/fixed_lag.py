@@ -181,10 +181,12 @@ class FixedLagParameters:
         *,
         typical_variance: np.ndarray | None = None,
         prior: bool = False,
+        process_covariance: np.ndarray | None = None,
     ) -> FixedLagParameters:
         """The parameters an offline result found (``s``, ``noise_scale``, ``view_scale``, the linear
-        model, and its ``view_disagreement``), e.g. of a previous session of the same rig; with
-        ``prior``, also its prior of frame 0 (the same recording's start only)."""
+        model, its ``view_disagreement`` and motion), e.g. of a previous session of the same rig; with
+        ``prior``, also its prior of frame 0 (the same recording's start only); ``process_covariance``:
+        the shape ``Q`` the result was smoothed with (None: identity)."""
         V, _, K = result.reprojection.shape[:3]
         return cls(
             kind=result.kind,
@@ -196,6 +198,7 @@ class FixedLagParameters:
             typical_variance=typical_variance,
             loadings=result.loadings,
             offset=result.offset,
+            process_covariance=process_covariance,
             view_disagreement=result.view_disagreement,
             motion=result.motion,
         )
@@ -332,19 +335,8 @@ def fit_fixed_lag(
             f"data: expected every keypoint to be seen in the first {obs.shape[1]} frames, but keypoints "
             f"{unseen.tolist()} are not (fit on more frames, or give the parameters)"
         )
-    return FixedLagParameters(
-        kind=result.kind,
-        s=result.s,
-        noise_scale=result.noise_scale,
-        view_scale=result.view_scale,
-        prior_mean=result.prior_mean,
-        prior_covariance=result.prior_covariance,
-        typical_variance=obs.typical_variance,
-        loadings=result.loadings,
-        offset=result.offset,
-        process_covariance=opt.process_covariance,
-        view_disagreement=result.view_disagreement,
-        motion=result.motion,
+    return FixedLagParameters.from_result(
+        result, typical_variance=obs.typical_variance, prior=True, process_covariance=opt.process_covariance
     )
 
 
