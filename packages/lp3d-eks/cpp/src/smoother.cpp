@@ -81,7 +81,7 @@ class KeypointSmoother {
     a_ = (opt_.noise_scale.empty() || auto_a_) ? 1.0 : opt_.noise_scale[k_];
     if (!(auto_s_ || auto_a_)) return;
     choose_params(auto_s_, auto_a_);
-    if (opt_.motion == 0) {
+    if (opt_.motion == 0 && auto_s_) {  // the motion is chosen (smooth_one: a fixed s is a random walk's)
       const FilterStats st = block_stats(search_blocks(T_, opt_.s_blocks, opt_.s_max_frames), s_, a_, 25.0, kBurn);
       fit_loglik_ = st.loglik();
       fit_n_ = st.n;

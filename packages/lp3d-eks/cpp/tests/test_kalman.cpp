@@ -101,9 +101,9 @@ static void compare_with_dense(int dim, int T, int V, unsigned seed, int order =
 // A 2D point at a fixed place observed directly by 4 views (J = I, noise 0.1); frame 0's first
 // view is 40 units off (an outlier). A wide prior (P0 = 100 I) takes the outlier in, the state
 // moves towards it (s = 1: 40 units are 40 standard deviations of a step), and every scalar of
-// frame 1 fails a gate of 5 standard deviations: frame 2 is
-// then taken without the gate, and from there on every good scalar is assimilated (a gate that
-// stayed on would leave out every later frame).
+// frame 1 fails a gate of 5 standard deviations: frame 2 is then taken without the gate, and from
+// there on every good scalar is assimilated (a gate that stayed on would leave out every later
+// frame).
 static void gate_does_not_lock_out() {
   const int T = 50, V = 4, dim = 2;
   lp3d::LinearizedObs obs;
