@@ -301,6 +301,14 @@ def _train(page, name: str, extra: list[str], n_trained: int) -> None:
     page.wait_for_selector(f"[data-run='runs/{name}']")
 
 
+def _open_run_details(page, name: str) -> None:
+    """Opens the details of run ``name`` (a running training's are open already: a click would close
+    them) and waits for its loss curve."""
+    if page.locator(f"[data-testid='run-detail-{name}']").is_hidden():
+        page.click(f"[data-testid='run-details-{name}']")
+    page.wait_for_selector(f"[data-testid='run-detail-{name}'] .chart[data-metric='train/loss']")
+
+
 @pytest.mark.slow
 def test_the_whole_life_cycle_in_the_browser(browser, tmp_path):
     """Create a project from videos and a calibration, extract frames, label them by clicking at the
@@ -392,8 +400,7 @@ def test_the_whole_life_cycle_in_the_browser(browser, tmp_path):
 
         # train a tiny ensemble: live curves, then predict, smooth and view
         _train(page, "run1", extra, n_trained=1)
-        page.click("[data-testid='run-details-runs/run1']")
-        page.wait_for_selector("[data-testid=metrics] .chart[data-metric='train/loss']")
+        _open_run_details(page, "runs/run1")
         shot(page, "lifecycle-4-trained")
         page.check("[data-testid=predict-smooth]")
         page.click("[data-testid=predict-start]")

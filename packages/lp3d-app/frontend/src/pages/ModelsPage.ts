@@ -36,6 +36,7 @@ export function ModelsPage(): Page {
   const distillFormBox = h("div", {});
   let comparing: string[] = [];
   const chosenRuns = new Set<string>(); // the runs ticked for comparison: kept when the runs are drawn again
+  const openRuns = new Set<string>(); // the runs whose details are open: kept open when the runs are drawn again
   load();
 
   function load() {
@@ -286,7 +287,7 @@ export function ModelsPage(): Page {
       h("tr", {}, ...["", "run", "members (trained)", "best validation error", "", ""].map((t) => h("th", { text: t }))),
       ...project.runs.map((r, i) => {
         const detail = h("td", { colspan: 6 });
-        const detailRow = h("tr", { class: "run-detail", hidden: true }, detail);
+        const detailRow = h("tr", { class: "run-detail", hidden: true, "data-testid": `run-detail-${r.name}` }, detail);
         const best = h("td", { class: "num" });
         const show = h("button", { "data-testid": `run-details-${r.name}`, text: "Details" });
         const resume = h("button", { title: "continue every member from its last checkpoint", text: "Resume" });
@@ -305,14 +306,16 @@ export function ModelsPage(): Page {
         }
         show.onclick = () => {
           detailRow.hidden = !detailRow.hidden;
-          if (!detailRow.hidden) refreshDetail().catch((err) => showError(detail, err));
+          if (detailRow.hidden) openRuns.delete(r.id);
+          else {
+            openRuns.add(r.id);
+            refreshDetail().catch((err) => showError(detail, err));
+          }
         };
-        refreshDetail(false).catch(() => {});
-        if (r.name === live) {
-          detailRow.hidden = false;
-          refreshDetail().catch(() => {});
-          timers.push(window.setInterval(() => refreshDetail().catch(() => {}), 3000));
-        }
+        if (r.name === live) openRuns.add(r.id); // a running training's curves are shown as they come
+        detailRow.hidden = !openRuns.has(r.id);
+        refreshDetail(!detailRow.hidden).catch((err) => showError(detail, err));
+        if (r.name === live) timers.push(window.setInterval(() => refreshDetail().catch(() => {}), 3000));
         return [
           h("tr", { "data-run": r.name }, h("td", {}, boxes[i]), h("td", { text: r.name }), h("td", { text: `${r.members.join(", ")} (${r.trained.length})` }), best, h("td", {}, show), h("td", {}, resume)),
           detailRow,
