@@ -6,7 +6,7 @@ import pytest
 from lp3d_cli.console import SETTINGS
 from lp3d_cli.main import app, main
 
-COMMANDS = ["smooth", "triangulate", "convert", "report", "info", "demo", "distill", "pipeline"]
+COMMANDS = ["smooth", "triangulate", "convert", "report", "info", "demo", "distill", "pipeline", "train", "predict", "evaluate", "init", "app"]
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +63,9 @@ def test_quiet_and_verbose_before_or_after_the_command(tmp_path, capsys):
     SETTINGS.verbosity = 1
     assert main(["info", str(tmp_path / "none"), "--verbose"]) == 2
     assert SETTINGS.verbosity == 2
+    SETTINGS.verbosity = 1
+    assert main(["init", str(tmp_path / "none"), "-q"]) == 2  # a command of lp3d-models
+    assert SETTINGS.verbosity == 0
 
 
 def test_console_script_is_the_app():

@@ -831,6 +831,9 @@ def _mount_model_commands() -> None:
     need the ``models`` extra (lp3d-models and torch), and say so in one line when it is missing."""
     from lp3d_cli import model_commands
 
+    for info in model_commands.app.registered_commands:  # as :func:`command` registers them
+        info.help = info.help or _reflow(info.callback.__doc__)
+        info.callback = _WithOutputOptions(info.callback)
     app.registered_commands.extend(model_commands.app.registered_commands)
 
 

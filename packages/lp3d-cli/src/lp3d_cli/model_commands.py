@@ -38,6 +38,12 @@ def train(
 
     Several devices (training.devices: 2, also on the CPU) train with DDP; the command then runs once
     per device, and the first prints.
+
+    [bold]Examples[/bold]
+
+      lp3d train mouse/lp3d.yaml
+      lp3d train mouse/lp3d.yaml --seeds 0,1,2 --set training.steps=5000
+      lp3d train mouse/lp3d.yaml --resume
     """
     require_models()
     from lp3d_models.config import load_config
@@ -92,6 +98,12 @@ def predict(
     """Predict every frame of synchronized videos (one per view) into a zarr store and per-view CSVs.
 
     A run of views cropped from one camera's frames (data.crops, a mirror rig) takes the one video.
+
+    [bold]Examples[/bold]
+
+      lp3d predict mouse/runs/run1 videos/s1_top.mp4 videos/s1_side.mp4 -o s1.zarr
+      lp3d predict mouse/runs/run1 videos/s2_*.mp4 -o s2.zarr --offset side=3
+      lp3d predict mouse/runs/run1 videos/s3_*.mp4 -o s3.zarr --labeled-videos s3
     """
     require_models()
     from lp3d_models.prediction import predict_videos
@@ -129,7 +141,13 @@ def evaluate(
     device: Device = "auto",
 ) -> None:
     """Pixel error per keypoint and view on held-out labeled frames (tables, a plot, overlay images);
-    with calibrated frames also the 3D error."""
+    with calibrated frames also the 3D error.
+
+    [bold]Examples[/bold]
+
+      lp3d evaluate mouse/runs/run1
+      lp3d evaluate mouse/runs/run1 --split val --checkpoint last --overlays 0
+    """
     require_models()
     from lp3d_models.evaluation import BASELINE
     from lp3d_models.evaluation import evaluate as run_evaluation
@@ -184,7 +202,12 @@ def init(
 ) -> None:
     """Write a starting training config for a project folder.
 
-    Mirror rig: lp3d init mouse/ --labels CollectedData.csv --crop top=0,0,396,168 --crop bot=0,168,396,238
+    [bold]Examples[/bold]
+
+      lp3d init mouse/
+      lp3d init mouse/ --backbone dinov2_s14
+      lp3d init mouse/ --labels CollectedData.csv \\
+        --crop top=0,0,396,168 --crop bot=0,168,396,238
     """
     require_models()
     from lp3d_models.project import init_project
