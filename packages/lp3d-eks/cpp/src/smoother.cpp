@@ -81,11 +81,15 @@ class KeypointSmoother {
     a_ = (opt_.noise_scale.empty() || auto_a_) ? 1.0 : opt_.noise_scale[k_];
     if (!(auto_s_ || auto_a_)) return;
     choose_params(auto_s_, auto_a_);
-    if (opt_.motion == 0 && auto_s_) {  // the motion is chosen (smooth_one: a fixed s is a random walk's)
-      const FilterStats st = block_stats(search_blocks(T_, opt_.s_blocks, opt_.s_max_frames), s_, a_, 25.0, kBurn);
-      fit_loglik_ = st.loglik();
-      fit_n_ = st.n;
-    }
+    fit_likelihood();
+  }
+  // fit_per_scalar's statistics at the current parameters and view scales, where the motion is
+  // chosen (smooth_one: a fixed s is a random walk's).
+  void fit_likelihood() {
+    if (!(opt_.motion == 0 && auto_s_)) return;
+    const FilterStats st = block_stats(search_blocks(T_, opt_.s_blocks, opt_.s_max_frames), s_, a_, 25.0, kBurn);
+    fit_loglik_ = st.loglik();
+    fit_n_ = st.n;
   }
 
  public:
@@ -97,10 +101,75 @@ class KeypointSmoother {
   double fit_per_scalar() const { return fit_n_ > 0 ? fit_loglik_ / fit_n_ : -std::numeric_limits<double>::infinity(); }
   int64_t fit_scalars() const { return fit_n_; }
 
-  // One smoothing pass at the fitted parameters (finish starts from it).
-  void first_pass() { pass_and_relinearize(); }
-  // The observations linearized around the nominal track again (after another model's pass).
-  void relinearize_nominal() {
+  // Before the motion is chosen: finish's start (one pass, the motion guard, the view scales), so
+  // that a view that disagrees on most frames does not decide the motion; the other motion is
+  // compared at these scales (prepare_like copies them), and finish goes on from here.
+  void fit_views_first() {
+    pass_and_relinearize();
+    if (auto_s_) keep_moving();
+    if (opt_.fit_view_scale && V_ >= 3 && fit_view_scales()) fit_likelihood();
+  }
+
+  // One smoothing pass at the fitted parameters (finish starts from it); with `scores`, each
+  // frame's leave-frame-out log score of that pass (frame_scores).
+  void first_pass(std::vector<double>* scores = nullptr) {
+    smooth_pass();
+    if (scores) frame_scores(*scores);
+    relinearize_around_mean();
+  }
+
+  // How well the smoothed track predicts each frame's observations from all the other frames:
+  // log p(y_t | y_{-t}) under the model at its parameters, NaN for a frame without observations
+  // (or whose information is all its own). The position's smoothed marginal N(m, P) with frame t's
+  // own information (Lambda_t, eta_t) taken out is the leave-frame-out posterior N(m_o, P_o);
+  // evaluated at x = m,
+  //   log p(y_t | y_{-t}) = log p(y_t | m) + log N(m; m_o, P_o) - log N(m; m, P).
+  // Unlike the filter's one-step likelihood, it scores the smoother with the data on both sides
+  // of a frame, as the track is used.
+  void frame_scores(std::vector<double>& scores) const {
+    scores.assign(T_, kNaN);
+    for (int t = 0; t < T_; ++t) {
+      Mat lambda = Mat::Zero(dim_, dim_);
+      Vec eta = Vec::Zero(dim_);
+      const Eigen::Map<const Vec> m(mean_at(t), dim_);
+      double own = 0.0;
+      int n = 0;
+      for (int v = 0; v < V_; ++v) {
+        const size_t tv = obs_.tv(t, v);
+        if (!obs_.ok[tv]) continue;
+        for (int c = 0; c < 2; ++c) {
+          const size_t i = tv * 2 + c;
+          if (!std::isfinite(obs_.y[i]) || !(obs_.r[i] > 0.0)) continue;
+          const double R = a_ * b_[v] * inflation_[tv] * obs_.r[i];
+          const Eigen::Map<const Eigen::Matrix<double, 1, D>> J(&obs_.J[i * dim_], 1, dim_);
+          const double z = obs_.y[i] - obs_.c[i];
+          const double e = z - J.dot(m);
+          lambda += J.transpose() * J / R;
+          eta += J.transpose() * (z / R);
+          own -= 0.5 * (std::log(2.0 * M_PI * R) + e * e / R);
+          ++n;
+        }
+      }
+      if (n == 0) continue;
+      const Mat P = state_cov(t).topLeftCorner(dim_, dim_);
+      const Eigen::LLT<Mat> p_llt(P);
+      if (p_llt.info() != Eigen::Success) continue;
+      const Mat info = p_llt.solve(Mat::Identity(dim_, dim_));
+      const Mat info_o = info - lambda;
+      const Eigen::LLT<Mat> o_llt(info_o);
+      if (o_llt.info() != Eigen::Success) continue;
+      const Vec d = m - o_llt.solve(info * m - eta);
+      double log_det_info_o = 0.0, log_det_p = 0.0;  // log |P_o^-1|, log |P|
+      for (int j = 0; j < dim_; ++j) {
+        log_det_info_o += 2.0 * std::log(o_llt.matrixL()(j, j));
+        log_det_p += 2.0 * std::log(p_llt.matrixL()(j, j));
+      }
+      scores[t] = own + 0.5 * (log_det_info_o + log_det_p - d.dot(info_o * d));
+    }
+  }
+  // The observations linearized around this smoother's track again (the nominal one, or its own
+  // last pass's) after another model's pass.
+  void relinearize() {
     linearize();
     last_change_ = std::numeric_limits<double>::infinity();
   }
@@ -173,19 +242,15 @@ class KeypointSmoother {
       return;
     }
     // One pass is a good enough start for the view and inflation rounds, which keep
-    // relinearizing; the track converges after the last round.
-    pass_and_relinearize();
+    // relinearizing; the track converges after the last round. (A pass at the current parameters
+    // and observations, e.g. fit_views_first's, is that start.)
+    if (!std::isfinite(last_change_)) pass_and_relinearize();
     if (auto_s) keep_moving();
     const bool fit_views = opt_.fit_view_scale && V_ >= 3;
     for (int outer = 0; outer < 4; ++outer) {
       // View scales first (a view that disagrees on most frames would otherwise be inflated
       // frame by frame and inflate the noise scale), refitting the parameters after each change.
-      bool views_moved = false;
-      for (int it = 0; fit_views && it < 8 && view_step(); ++it) {
-        views_moved = true;
-        if (fit) choose_params(auto_s, auto_a, /*refine=*/it > 0);  // a view that no longer drags: search afresh
-        pass_and_relinearize();
-      }
+      const bool views_moved = fit_views && fit_view_scales();
       // Inflation rounds (test, inflate, one relinearized pass) until nothing is flagged; then,
       // with automatic parameters, fit s (and a) again now that outliers are down-weighted, and
       // repeat while the parameters still move (outliers inflate the fitted noise scale).
@@ -432,38 +497,76 @@ class KeypointSmoother {
   // innovation gating: scalars more than 5 standard deviations (at the current noise scale) from
   // their prediction are left out, until the parameters settle. `refine` searches near the
   // current value (after inflation changed the weights a little).
+  //
+  // The gate is for outliers, a few percent of the scalars: parameters where it leaves out more
+  // than kMaxGated of them have lost the track instead (the likelihood of fewer scalars is higher,
+  // so a search could find parameters that gate half of them: a constant velocity with s 8x too
+  // small on a simulated oscillating keypoint). The search is penalized there, and a stage that
+  // still ends there keeps the previous stage's parameters.
   void choose_params(bool auto_s, bool auto_a, bool refine = false) {
+    constexpr double kMaxGated = 0.1;
     last_change_ = std::numeric_limits<double>::infinity();
     const auto blocks = search_blocks(T_, opt_.s_blocks, opt_.s_max_frames);
     const double inf = std::numeric_limits<double>::infinity();
+    double n_all = -1.0;  // the scalars the search blocks hold (counted when a stage is gated)
     for (int stage = 0; stage < 4; ++stage) {
       // stage 0 ungated (no estimate of the scale yet) unless refining
-      const double gate = (stage == 0 && !refine) ? inf : 25.0 * (auto_s && auto_a ? a_ : 1.0);
+      const bool gated = stage > 0 || refine;
+      const double gate = gated ? 25.0 * (auto_s && auto_a ? a_ : 1.0) : inf;
       const double s_old = s_, a_old = a_;
-      search(blocks, auto_s, auto_a, refine || stage > 0, gate);
+      if (gated && n_all < 0.0) n_all = static_cast<double>(block_stats(blocks, s_, a_, inf).n);
+      search(blocks, auto_s, auto_a, refine || stage > 0, gate, gated ? (1.0 - kMaxGated) * n_all : 0.0);
+      if (gated) {
+        const bool profiled = auto_s && auto_a;  // the search's scalars at its own gate
+        const FilterStats st = block_stats(blocks, profiled ? s_ / a_ : s_, profiled ? 1.0 : a_, gate);
+        if (static_cast<double>(st.n) < (1.0 - kMaxGated) * n_all) {
+          s_ = s_old;
+          a_ = a_old;
+          break;
+        }
+      }
       if (stage > 0 && std::abs(std::log(s_ / s_old)) < 0.05 && std::abs(std::log(a_ / a_old)) < 0.05) break;
     }
   }
 
-  void search(const std::vector<std::pair<int, int>>& blocks, bool auto_s, bool auto_a, bool near, double gate) {
+  // The search of choose_params. Parameters at which the gate leaves out more than all but
+  // `min_n` scalars pay kGatedPenalty nats for each further one (what leaving a scalar out gains
+  // is a few nats), which keeps the search off fits that have lost the track.
+  void search(const std::vector<std::pair<int, int>>& blocks, bool auto_s, bool auto_a, bool near, double gate,
+              double min_n = 0.0) {
+    constexpr double kGatedPenalty = 10.0;
     const double center = std::log(auto_a ? s_ / a_ : s_);
     const double lo = near ? center - 2.0 : std::log(s_ref_) - 18.0;
     const double hi = near ? center + 2.0 : std::log(s_ref_) + 12.0;
     const double tol = opt_.s_search_tol;
+    auto penalized = [&](const FilterStats& st, double ll) {
+      const double n = static_cast<double>(st.n);
+      return n >= min_n ? ll : ll - kGatedPenalty * (min_n - n);
+    };
     if (auto_s && auto_a) {
       // s = lambda * a with a profiled out: search lambda only.
-      auto profile = [&](double l) { return block_stats(blocks, std::exp(l), 1.0, gate).profile_loglik(); };
+      auto profile = [&](double l) {
+        const FilterStats st = block_stats(blocks, std::exp(l), 1.0, gate);
+        return penalized(st, st.profile_loglik());
+      };
       const double ll = brent_maximize(profile, lo, hi, tol);
       a_ = std::max(block_stats(blocks, std::exp(ll), 1.0, gate).scale_hat(), 1e-12);
       s_ = std::exp(ll) * a_;
     } else if (auto_s) {
       s_ = std::exp(brent_maximize(
-          [&](double l) { return block_stats(blocks, std::exp(l), a_, gate).loglik(); }, lo, hi, tol));
+          [&](double l) {
+            const FilterStats st = block_stats(blocks, std::exp(l), a_, gate);
+            return penalized(st, st.loglik());
+          },
+          lo, hi, tol));
     } else {
       const double la = std::log(a_);
       a_ = std::exp(brent_maximize(
-          [&](double l) { return block_stats(blocks, s_, std::exp(l), gate).loglik(); }, near ? la - 2.0 : std::log(1e-6),
-          near ? la + 2.0 : std::log(1e6), tol));
+          [&](double l) {
+            const FilterStats st = block_stats(blocks, s_, std::exp(l), gate);
+            return penalized(st, st.loglik());
+          },
+          near ? la - 2.0 : std::log(1e-6), near ? la + 2.0 : std::log(1e6), tol));
     }
   }
 
@@ -491,6 +594,9 @@ class KeypointSmoother {
   // largest change of the track relative to the typical posterior standard deviation.
   double pass_and_relinearize() {
     smooth_pass();
+    return relinearize_around_mean();
+  }
+  double relinearize_around_mean() {
     last_change_ = 0.0;
     if (model_.is_linear()) return 0.0;
     // Frames that moved by less than 1e-4 posterior standard deviations keep their
@@ -602,6 +708,19 @@ class KeypointSmoother {
       if (ratio) (*ratio)[v] = median(d2) / kChi2Median2;
       if (distance) (*distance)[v] = dist.empty() ? std::numeric_limits<double>::quiet_NaN() : median(dist);
     }
+  }
+
+  // View scales until none moves by more than 5% (at most 8 rounds), the automatic parameters
+  // refitted after each change (a fresh search after the first: a view that no longer drags can
+  // move them far) and one relinearized pass. Returns whether any scale moved.
+  bool fit_view_scales() {
+    bool moved = false;
+    for (int it = 0; it < 8 && view_step(); ++it) {
+      moved = true;
+      if (auto_s_ || auto_a_) choose_params(auto_s_, auto_a_, /*refine=*/it > 0);
+      pass_and_relinearize();
+    }
+    return moved;
   }
 
   // One round of view scales (see inflation.hpp): re-estimates the scaled views, and scales one
@@ -776,7 +895,8 @@ template <int D>
 void smooth_one(const ObservationModel& model, int k, const double* y, const double* r, const double* nominal,
                 int T, int K, const SmootherOptions& opt, const SmootherOutputs& out) {
   constexpr int D2 = state_dim(D, 2);
-  constexpr double kMotionMargin = 10.0, kWhiteResiduals = 0.15, kMinScalars = 100;
+  constexpr double kMotionMargin = 10.0, kWhiteResiduals = 0.15, kMinScalars = 100, kCloseCall = 0.05,
+                   kScoreClip = 2.0;
   const bool fixed_s = !is_auto(opt.s, k, true);
   if (opt.motion == 1 || (opt.motion == 0 && fixed_s)) {
     KeypointSmoother<D, D>(model, k, T, K, opt, 1).run(y, r, nominal, out);
@@ -791,21 +911,43 @@ void smooth_one(const ObservationModel& model, int k, const double* y, const dou
     walk.write_missing(out);
     return;
   }
+  if (opt.inflate) walk.fit_views_first();
   auto velocity = std::make_unique<KeypointSmoother<D, D2>>(model, k, T, K, opt, 2);
   velocity->prepare_like(walk);
   const double n = static_cast<double>(std::min(walk.fit_scalars(), velocity->fit_scalars()));
   const double gain = velocity->fit_per_scalar() - walk.fit_per_scalar();
-  const bool as_many = velocity->fit_scalars() >= 0.95 * static_cast<double>(walk.fit_scalars());
-  if (as_many && n >= kMinScalars && n * gain > kMotionMargin) {
+  const bool comparable = velocity->fit_scalars() >= 0.95 * static_cast<double>(walk.fit_scalars()) && n >= kMinScalars;
+  bool walk_passed = false;  // the observations are linearized around the walk's first pass
+  bool smoother = comparable && n * gain > kMotionMargin;
+  if (smoother) {
     velocity->first_pass();
+  } else if (comparable && gain > -kCloseCall) {
+    std::vector<double> velocity_scores, walk_scores;
+    velocity->first_pass(&velocity_scores);
+    velocity->give_back(walk);
+    walk.relinearize();
+    walk.first_pass(&walk_scores);
+    walk_passed = true;
+    double score_gain = 0.0;
+    for (int t = 0; t < T; ++t)
+      if (std::isfinite(velocity_scores[t]) && std::isfinite(walk_scores[t]))
+        score_gain += std::clamp(velocity_scores[t] - walk_scores[t], -kScoreClip, kScoreClip);
+    smoother = score_gain > kMotionMargin;
+    if (smoother) {
+      velocity->give_back(walk);  // the observations back, linearized around the velocity model's track
+      velocity->relinearize();
+      walk_passed = false;
+    }
+  }
+  if (smoother) {
     if (velocity->residuals_look_white(kWhiteResiduals)) {
       velocity->finish(out);
       return;
     }
     // the pass relinearized the observations around the velocity model's track: back to the nominal
     velocity->give_back(walk);
-    walk.relinearize_nominal();
-  } else {
+    walk.relinearize();
+  } else if (!walk_passed) {
     velocity->give_back(walk);
   }
   velocity.reset();  // its memory back before the long part
