@@ -107,7 +107,11 @@ class KeypointSmoother {
   void fit_views_first() {
     pass_and_relinearize();
     if (auto_s_) keep_moving();
-    if (opt_.fit_view_scale && V_ >= 3 && fit_view_scales()) fit_likelihood();
+    views_settled_ = false;
+    if (!(opt_.fit_view_scale && V_ >= 3)) return;
+    bool settled = false;
+    if (fit_view_scales(&settled)) fit_likelihood();
+    views_settled_ = settled;
   }
 
   // One smoothing pass at the fitted parameters (finish starts from it); with `scores`, each
@@ -172,6 +176,7 @@ class KeypointSmoother {
   void relinearize() {
     linearize();
     last_change_ = std::numeric_limits<double>::infinity();
+    views_settled_ = false;
   }
 
   // Whether the smoothed residuals look like independent noise over time, as the model assumes:
@@ -401,6 +406,7 @@ class KeypointSmoother {
     for (int it = 0; it < 12 && smoothed_motion() < opt_.min_motion * motion_; ++it) {
       s_ = std::max(4.0 * s_, 1e-4 * s_ref_);
       last_change_ = std::numeric_limits<double>::infinity();
+      views_settled_ = false;
       smooth();
     }
   }
@@ -508,22 +514,17 @@ class KeypointSmoother {
     last_change_ = std::numeric_limits<double>::infinity();
     const auto blocks = search_blocks(T_, opt_.s_blocks, opt_.s_max_frames);
     const double inf = std::numeric_limits<double>::infinity();
-    double n_all = -1.0;  // the scalars the search blocks hold (counted when a stage is gated)
+    const double min_n = (1.0 - kMaxGated) * static_cast<double>(block_scalars(blocks));
     for (int stage = 0; stage < 4; ++stage) {
       // stage 0 ungated (no estimate of the scale yet) unless refining
       const bool gated = stage > 0 || refine;
       const double gate = gated ? 25.0 * (auto_s && auto_a ? a_ : 1.0) : inf;
       const double s_old = s_, a_old = a_;
-      if (gated && n_all < 0.0) n_all = static_cast<double>(block_stats(blocks, s_, a_, inf).n);
-      search(blocks, auto_s, auto_a, refine || stage > 0, gate, gated ? (1.0 - kMaxGated) * n_all : 0.0);
-      if (gated) {
-        const bool profiled = auto_s && auto_a;  // the search's scalars at its own gate
-        const FilterStats st = block_stats(blocks, profiled ? s_ / a_ : s_, profiled ? 1.0 : a_, gate);
-        if (static_cast<double>(st.n) < (1.0 - kMaxGated) * n_all) {
-          s_ = s_old;
-          a_ = a_old;
-          break;
-        }
+      const int64_t kept = search(blocks, auto_s, auto_a, refine || stage > 0, gate, gated ? min_n : 0.0);
+      if (gated && static_cast<double>(kept) < min_n) {
+        s_ = s_old;
+        a_ = a_old;
+        break;
       }
       if (stage > 0 && std::abs(std::log(s_ / s_old)) < 0.05 && std::abs(std::log(a_ / a_old)) < 0.05) break;
     }
@@ -532,8 +533,9 @@ class KeypointSmoother {
   // The search of choose_params. Parameters at which the gate leaves out more than all but
   // `min_n` scalars pay kGatedPenalty nats for each further one (what leaving a scalar out gains
   // is a few nats), which keeps the search off fits that have lost the track.
-  void search(const std::vector<std::pair<int, int>>& blocks, bool auto_s, bool auto_a, bool near, double gate,
-              double min_n = 0.0) {
+  // Returns how many scalars the gate kept at the chosen parameters.
+  int64_t search(const std::vector<std::pair<int, int>>& blocks, bool auto_s, bool auto_a, bool near, double gate,
+                 double min_n = 0.0) {
     constexpr double kGatedPenalty = 10.0;
     const double center = std::log(auto_a ? s_ / a_ : s_);
     const double lo = near ? center - 2.0 : std::log(s_ref_) - 18.0;
@@ -550,9 +552,12 @@ class KeypointSmoother {
         return penalized(st, st.profile_loglik());
       };
       const double ll = brent_maximize(profile, lo, hi, tol);
-      a_ = std::max(block_stats(blocks, std::exp(ll), 1.0, gate).scale_hat(), 1e-12);
+      const FilterStats st = block_stats(blocks, std::exp(ll), 1.0, gate);
+      a_ = std::max(st.scale_hat(), 1e-12);
       s_ = std::exp(ll) * a_;
-    } else if (auto_s) {
+      return st.n;
+    }
+    if (auto_s) {
       s_ = std::exp(brent_maximize(
           [&](double l) {
             const FilterStats st = block_stats(blocks, std::exp(l), a_, gate);
@@ -568,6 +573,20 @@ class KeypointSmoother {
           },
           near ? la - 2.0 : std::log(1e-6), near ? la + 2.0 : std::log(1e6), tol));
     }
+    return std::isfinite(gate) ? block_stats(blocks, s_, a_, gate).n : 0;
+  }
+
+  // The observed scalars of the search blocks (what an ungated filter assimilates).
+  int64_t block_scalars(const std::vector<std::pair<int, int>>& blocks) const {
+    int64_t n = 0;
+    for (const auto& [b, e] : blocks)
+      for (int t = b; t < e; ++t)
+        for (int v = 0; v < V_; ++v) {
+          const size_t tv = obs_.tv(t, v);
+          if (!obs_.ok[tv]) continue;
+          for (int c = 0; c < 2; ++c) n += std::isfinite(obs_.y[tv * 2 + c]) && obs_.r[tv * 2 + c] > 0.0;
+        }
+    return n;
   }
 
   // Filter + RTS over the whole track into ms_ / Ps_; keeps the marginal likelihood of the pass
@@ -713,9 +732,19 @@ class KeypointSmoother {
   // View scales until none moves by more than 5% (at most 8 rounds), the automatic parameters
   // refitted after each change (a fresh search after the first: a view that no longer drags can
   // move them far) and one relinearized pass. Returns whether any scale moved.
-  bool fit_view_scales() {
+  // `settled`: whether the last round moved nothing (not the 8-round cap). Right after
+  // fit_views_first settled, nothing has changed, and a round would move nothing: none is run.
+  bool fit_view_scales(bool* settled = nullptr) {
+    if (views_settled_) {
+      views_settled_ = false;
+      return false;
+    }
     bool moved = false;
-    for (int it = 0; it < 8 && view_step(); ++it) {
+    for (int it = 0; it < 8; ++it) {
+      if (!view_step()) {
+        if (settled) *settled = true;
+        return moved;
+      }
       moved = true;
       if (auto_s_ || auto_a_) choose_params(auto_s_, auto_a_, /*refine=*/it > 0);
       pass_and_relinearize();
@@ -874,6 +903,7 @@ class KeypointSmoother {
   double last_change_ = std::numeric_limits<double>::infinity();  // of the last pass; inf: changed since
   int iterations_ = 0;
   bool auto_s_ = true, auto_a_ = false;
+  bool views_settled_ = false;  // the last view round moved nothing, and nothing changed since
 };
 
 // One keypoint with the motion the options ask for. "auto" fits both motions' parameters and
