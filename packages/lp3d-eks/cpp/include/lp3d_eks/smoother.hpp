@@ -1,9 +1,11 @@
 // The ensemble Kalman smoother: per keypoint, independently and in parallel over keypoints.
 //
 // Each keypoint's motion is a random walk (the state is the latent) or constant velocity (the
-// latent and its velocity; kalman.hpp), fixed by the options or chosen per keypoint: both motions'
-// parameters are fitted (step 2) and constant velocity is kept where its likelihood is higher and
-// its smoothed residuals look like independent noise over time (smoother.cpp: smooth_one).
+// latent and its velocity; kalman.hpp), fixed by the options or chosen per keypoint: after the
+// random walk's first pass and view scales (steps 3-4), both motions' parameters are fitted (step
+// 2) and constant velocity is kept where its likelihood is higher (on a close call: where its
+// smoothed track predicts left-out frames better) and its smoothed residuals look like
+// independent noise over time (smoother.cpp: smooth_one).
 //
 // For each keypoint:
 //  1. A nominal latent track (DLT triangulation, PCA projection, or the observation itself; gaps
