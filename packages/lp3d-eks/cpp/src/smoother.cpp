@@ -505,23 +505,25 @@ class KeypointSmoother {
   // current value (after inflation changed the weights a little).
   //
   // The gate is for outliers, a few percent of the scalars: parameters where it leaves out more
-  // than kMaxGated of them have lost the track instead (the likelihood of fewer scalars is higher,
-  // so a search could find parameters that gate half of them: a constant velocity with s 8x too
-  // small on a simulated oscillating keypoint). The search is penalized there, and a stage that
-  // still ends there keeps the previous stage's parameters.
+  // than kMaxGated of them are losing the track instead (the likelihood of fewer scalars is
+  // higher, so a search could find parameters that gate half of them: a constant velocity with s
+  // 8x too small on a simulated oscillating keypoint). The search is penalized there, and a stage
+  // that still ends beyond kLostTrack keeps the previous stage's parameters (reverting at
+  // kMaxGated already, a 250-frame fit kept a stage-1 noise scale inflated by the outliers).
   void choose_params(bool auto_s, bool auto_a, bool refine = false) {
-    constexpr double kMaxGated = 0.1;
+    constexpr double kMaxGated = 0.1, kLostTrack = 0.2;
     last_change_ = std::numeric_limits<double>::infinity();
     const auto blocks = search_blocks(T_, opt_.s_blocks, opt_.s_max_frames);
     const double inf = std::numeric_limits<double>::infinity();
-    const double min_n = (1.0 - kMaxGated) * static_cast<double>(block_scalars(blocks));
+    const double n_all = static_cast<double>(block_scalars(blocks));
+    const double min_n = (1.0 - kMaxGated) * n_all, lost_n = (1.0 - kLostTrack) * n_all;
     for (int stage = 0; stage < 4; ++stage) {
       // stage 0 ungated (no estimate of the scale yet) unless refining
       const bool gated = stage > 0 || refine;
       const double gate = gated ? 25.0 * (auto_s && auto_a ? a_ : 1.0) : inf;
       const double s_old = s_, a_old = a_;
       const int64_t kept = search(blocks, auto_s, auto_a, refine || stage > 0, gate, gated ? min_n : 0.0);
-      if (gated && static_cast<double>(kept) < min_n) {
+      if (gated && static_cast<double>(kept) < lost_n) {
         s_ = s_old;
         a_ = a_old;
         break;
