@@ -142,10 +142,11 @@ def _child(step: str, work: Path, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=20_000, help="frames per file (issue target: 100000)")
-    parser.add_argument("--keypoints", type=int, default=20, help="keypoints per file")
-    parser.add_argument("--views", type=int, default=4, help="camera views")
-    parser.add_argument("--models", type=int, default=5, help="ensemble members")
+    size = parser.add_argument_group("the files (one per view and member)")
+    size.add_argument("--frames", type=int, default=20_000, help="frames per file (issue target: 100000)")
+    size.add_argument("--keypoints", type=int, default=20, help="keypoints per file")
+    size.add_argument("--views", type=int, default=4, help="camera views")
+    size.add_argument("--models", type=int, default=5, help="ensemble members")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--step", default=None, help=argparse.SUPPRESS)
