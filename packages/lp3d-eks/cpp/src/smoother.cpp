@@ -583,11 +583,8 @@ class KeypointSmoother {
     int64_t n = 0;
     for (const auto& [b, e] : blocks)
       for (int t = b; t < e; ++t)
-        for (int v = 0; v < V_; ++v) {
-          const size_t tv = obs_.tv(t, v);
-          if (!obs_.ok[tv]) continue;
-          for (int c = 0; c < 2; ++c) n += std::isfinite(obs_.y[tv * 2 + c]) && obs_.r[tv * 2 + c] > 0.0;
-        }
+        for (int v = 0; v < V_; ++v)
+          for (int c = 0; c < 2; ++c) n += obs_.observed(obs_.tv(t, v), c);
     return n;
   }
 

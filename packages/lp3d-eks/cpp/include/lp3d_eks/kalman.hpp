@@ -43,6 +43,9 @@ struct LinearizedObs {
     ok.assign(static_cast<size_t>(T) * V, 0);
   }
   size_t tv(int t, int v) const { return static_cast<size_t>(t) * V + v; }
+  // Whether coordinate c of entry tv is observed: what a filter without a gate assimilates (where
+  // its innovation variance is positive) and what the searches count.
+  bool observed(size_t tv, int c) const { return ok[tv] && std::isfinite(y[tv * 2 + c]); }
   // Copies keypoint k of frame `src_t` of y, r (V, src_T, K, 2) into frame t.
   void set_frame(int t, const double* y_src, const double* r_src, int src_T, int src_t, int K, int k) {
     for (int v = 0; v < V; ++v)
@@ -143,7 +146,7 @@ inline bool assimilate_frame(const LinearizedObs& obs, int t, double a, const do
     const double scale = a * (inflation ? inflation[tv] : 1.0) * (view_scale ? view_scale[v] : 1.0);
     for (int cc = 0; cc < 2; ++cc) {
       const size_t i = tv * 2 + cc;
-      if (!std::isfinite(obs.y[i])) continue;  // one coordinate missing
+      if (!obs.observed(tv, cc)) continue;  // one coordinate missing
       h = Eigen::Map<const VecD<D>>(&obs.J[i * dim], dim);
       double S = 0.0, e = 0.0;
       if constexpr (!kFixedPart) {
