@@ -230,27 +230,17 @@ class KeypointStreamD final : public KeypointStream {
         if (!(change > opt_.relinearize_tol)) break;
       }
       if (!opt_.inflate || round >= opt_.inflate_max_iter) break;
-      int worst = -1;
-      double worst_d2 = opt_.inflate_threshold;
       Eigen::Vector2d e, R;
       Eigen::Matrix2d Ainv;
-      for (int v = 0; v < V_; ++v) {
+      auto d2_of = [&](int v, double& d2) {
         const size_t tv = obs_.tv(slot, v);
-        if (!obs_.ok[tv] || !std::isfinite(obs_.y[tv * 2]) || !std::isfinite(obs_.y[tv * 2 + 1])) continue;
-        const JMap J(&obs_.J[tv * 2 * dim_], 2, dim_);
-        e = Eigen::Vector2d(obs_.y[tv * 2], obs_.y[tv * 2 + 1]) - J * m_.head(dim_) -
-            Eigen::Vector2d(obs_.c[tv * 2], obs_.c[tv * 2 + 1]);
-        const double scale = a_ * b_[v] * inflation_[tv];
-        R << scale * obs_.r[tv * 2], scale * obs_.r[tv * 2 + 1];
-        if (!loo_inverse(R, J, position_cov(P_), Ainv)) continue;
-        const double d2 = e.dot(Ainv * e);
-        if (d2 > worst_d2) {
-          worst_d2 = d2;
-          worst = v;
-        }
-      }
-      if (worst < 0) break;
-      inflation_[obs_.tv(slot, worst)] *= std::max(opt_.inflate_factor, worst_d2 / opt_.inflate_threshold);
+        if (!loo_residual<D>(obs_, tv, m_.head(dim_), position_cov(P_), a_ * b_[v] * inflation_[tv], e, R, Ainv))
+          return false;
+        d2 = e.dot(Ainv * e);
+        return true;
+      };
+      if (!inflate_worst_view(V_, opt_.inflate_threshold, opt_.inflate_factor, d2_of, &inflation_[obs_.tv(slot, 0)]))
+        break;
     }
     total_.sum_log_S += fs.sum_log_S + std::log(prod);
     total_.sum_e2_S += fs.sum_e2_S;

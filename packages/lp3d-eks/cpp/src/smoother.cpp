@@ -656,21 +656,12 @@ class KeypointSmoother {
     Eigen::Vector2d e, R;
     Eigen::Matrix2d Ainv;
     for (int t = 0; t < T_; ++t) {
-      int worst = -1;
-      double worst_d2 = opt_.inflate_threshold;
-      for (int v = 0; v < V_; ++v) {
-        if (!residual(t, v, e, R, Ainv)) continue;
-        const double d2 = e.dot(Ainv * e);
-        if (d2 > worst_d2) {
-          worst_d2 = d2;
-          worst = v;
-        }
-      }
-      if (worst >= 0) {
-        // at least the configured factor, or enough to bring d2 down to the threshold
-        inflation_[obs_.tv(t, worst)] *= std::max(opt_.inflate_factor, worst_d2 / opt_.inflate_threshold);
-        ++n_new;
-      }
+      auto d2_of = [&](int v, double& d2) {
+        if (!residual(t, v, e, R, Ainv)) return false;
+        d2 = e.dot(Ainv * e);
+        return true;
+      };
+      n_new += inflate_worst_view(V_, opt_.inflate_threshold, opt_.inflate_factor, d2_of, &inflation_[obs_.tv(t, 0)]);
     }
     if (n_new > 0) last_change_ = std::numeric_limits<double>::infinity();
     return n_new;
@@ -681,16 +672,12 @@ class KeypointSmoother {
   // or untestable.
   bool residual(int t, int v, Eigen::Vector2d& e, Eigen::Vector2d& R, Eigen::Matrix2d& Ainv) const {
     const size_t tv = obs_.tv(t, v);
-    if (!obs_.ok[tv] || !std::isfinite(obs_.y[tv * 2]) || !std::isfinite(obs_.y[tv * 2 + 1])) return false;
     const Eigen::Map<const Vec> m(mean_at(t), dim_);
-    const Eigen::Map<const Eigen::Matrix<double, 2, D, Eigen::RowMajor>> J(&obs_.J[tv * 2 * dim_], 2, dim_);
-    e = Eigen::Vector2d(obs_.y[tv * 2], obs_.y[tv * 2 + 1]) - J * m - Eigen::Vector2d(obs_.c[tv * 2], obs_.c[tv * 2 + 1]);
     const double scale = a_ * b_[v] * inflation_[tv];
-    R << scale * obs_.r[tv * 2], scale * obs_.r[tv * 2 + 1];
     if constexpr (N == D && N != Eigen::Dynamic) {
-      return loo_inverse(R, J, state_cov(t), Ainv);
+      return loo_residual<D>(obs_, tv, m, state_cov(t), scale, e, R, Ainv);
     } else {
-      return loo_inverse(R, J, Mat(state_cov(t).topLeftCorner(dim_, dim_)), Ainv);
+      return loo_residual<D>(obs_, tv, m, Mat(state_cov(t).topLeftCorner(dim_, dim_)), scale, e, R, Ainv);
     }
   }
 

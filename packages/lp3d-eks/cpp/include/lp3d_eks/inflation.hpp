@@ -30,6 +30,10 @@
 #pragma once
 
 #include <Eigen/Dense>
+#include <algorithm>
+#include <cstddef>
+
+#include "lp3d_eks/kalman.hpp"
 
 namespace lp3d {
 
@@ -59,6 +63,39 @@ inline void loo_prediction(const Eigen::Vector2d& e_s, const Eigen::Vector2d& R,
   C_loo = RA * R.asDiagonal();
   C_loo(0, 0) -= R(0);
   C_loo(1, 1) -= R(1);
+}
+
+// The smoothed residual e_s of entry tv of `obs` (one view at one frame) at the posterior mean m
+// (the position) with covariance P, the observation's variance R (scale * r) and A^{-1} (see
+// loo_inverse); false where a coordinate is missing or the view is untestable.
+template <int D, class MType, class PType>
+bool loo_residual(const LinearizedObs& obs, size_t tv, const MType& m, const PType& P, double scale,
+                  Eigen::Vector2d& e, Eigen::Vector2d& R, Eigen::Matrix2d& Ainv) {
+  if (!obs.observed(tv, 0) || !obs.observed(tv, 1)) return false;
+  const Eigen::Map<const Eigen::Matrix<double, 2, D, Eigen::RowMajor>> J(&obs.J[tv * 2 * obs.D], 2, obs.D);
+  e = Eigen::Vector2d(obs.y[tv * 2], obs.y[tv * 2 + 1]) - J * m - Eigen::Vector2d(obs.c[tv * 2], obs.c[tv * 2 + 1]);
+  R << scale * obs.r[tv * 2], scale * obs.r[tv * 2 + 1];
+  return loo_inverse(R, J, P, Ainv);
+}
+
+// One inflation round at one frame (see above): of the V views whose d2 exceeds `threshold`, the
+// one with the largest has its inflation (`inflation`: the frame's, one per view) multiplied by
+// max(factor, d2 / threshold). d2_of(v, d2) gives view v's d2 (false: not tested). Returns
+// whether a view was inflated.
+template <class F>
+bool inflate_worst_view(int V, double threshold, double factor, F&& d2_of, double* inflation) {
+  int worst = -1;
+  double worst_d2 = threshold;
+  for (int v = 0; v < V; ++v) {
+    double d2 = 0.0;
+    if (d2_of(v, d2) && d2 > worst_d2) {
+      worst_d2 = d2;
+      worst = v;
+    }
+  }
+  if (worst < 0) return false;
+  inflation[worst] *= std::max(factor, worst_d2 / threshold);
+  return true;
 }
 
 }  // namespace lp3d
