@@ -140,10 +140,9 @@ class KeypointSmoother {
       int n = 0;
       for (int v = 0; v < V_; ++v) {
         const size_t tv = obs_.tv(t, v);
-        if (!obs_.ok[tv]) continue;
         for (int c = 0; c < 2; ++c) {
           const size_t i = tv * 2 + c;
-          if (!std::isfinite(obs_.y[i]) || !(obs_.r[i] > 0.0)) continue;
+          if (!obs_.observed(tv, c) || !(obs_.r[i] > 0.0)) continue;
           const double R = a_ * b_[v] * inflation_[tv] * obs_.r[i];
           const Eigen::Map<const Eigen::Matrix<double, 1, D>> J(&obs_.J[i * dim_], 1, dim_);
           const double z = obs_.y[i] - obs_.c[i];
@@ -192,7 +191,7 @@ class KeypointSmoother {
         e.assign(T_, std::numeric_limits<double>::quiet_NaN());
         for (int t = 0; t < T_; ++t) {
           const size_t tv = obs_.tv(t, v), i = tv * 2 + c;
-          if (!obs_.ok[tv] || !std::isfinite(obs_.y[i]) || !(obs_.r[i] > 0.0)) continue;
+          if (!obs_.observed(tv, c) || !(obs_.r[i] > 0.0)) continue;
           const Eigen::Map<const Eigen::Matrix<double, 1, D>> J(&obs_.J[i * dim_], 1, dim_);
           e[t] = (obs_.y[i] - J.dot(Eigen::Map<const Vec>(mean_at(t), dim_)) - obs_.c[i]) / std::sqrt(obs_.r[i]);
         }
