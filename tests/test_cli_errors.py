@@ -4,6 +4,7 @@ traceback, and nothing (not even a hidden staging folder) left where the output 
 from __future__ import annotations
 
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -41,76 +42,14 @@ def bad(synthetic, tmp_path_factory) -> dict[str, Path]:
     return {"short": short, "text": text, "renamed": renamed, "no_matrix": no_matrix, "a_file": a_file}
 
 
-CASES = {
-    "missing input": (["smooth", "{tmp}/nowhere", "--out", "{out}"], "INPUT {tmp}/nowhere: no such file or folder"),
-    "view in no file name": (
-        ["smooth", "{syn}", "--views", "cam0,camX", "--out", "{out}"],
-        "expected view 'camX' (from --views) in the name of a prediction file",
-    ),
-    "calibration cameras not the files' views": (
-        ["smooth", "{syn}", "-c", "{renamed}", "--out", "{out}"],
-        "expected view 'camX' (from --calibration) in the name of a prediction file",
-    ),
-    "views missing from the calibration": (
-        ["smooth", "{syn}", "-c", "{renamed}", "--views", "cam0,cam1", "--out", "{out}"],
-        "expected cameras ['cam0', 'cam1'], but got ['camX', 'cam1', 'cam2'] (missing cameras ['cam0'])",
-    ),
-    "mismatched frame counts": (["smooth", "{short}", "-c", "{cal}", "--out", "{out}"], "expected 150 rows"),
-    "non-numeric cell": (["smooth", "{text}", "-c", "{cal}", "--out", "{out}"], "expected a number, but got 'abc'"),
-    "calibration file missing": (
-        ["smooth", "{syn}", "-c", "{tmp}/none.toml", "--out", "{out}"],
-        "--calibration {tmp}/none.toml: no such file",
-    ),
-    "calibration missing a field": (
-        ["smooth", "{syn}", "-c", "{no_matrix}", "--out", "{out}"],
-        "[cam_0] is missing field(s) matrix",
-    ),
-    "negative s": (
-        ["smooth", "{syn}", "-c", "{cal}", "--s", "-1", "--out", "{out}"],
-        "--s: expected positive numbers, but got '-1'",
-    ),
-    "s not a number": (
-        ["smooth", "{syn}", "--s", "abc", "--out", "{out}"],
-        "--s: expected positive numbers, but got 'abc'",
-    ),
-    "s per keypoint count": (
-        ["smooth", "{syn}", "-c", "{cal}", "--s", "1", "--s", "2", "--out", "{out}"],
-        "--s: expected one value or 11 (one per keypoint",
-    ),
-    "s-frames syntax": (
-        ["smooth", "{syn}", "-c", "{cal}", "--s-frames", "0-100", "--out", "{out}"],
-        "--s-frames: expected ranges like '0:500,1000:1500'",
-    ),
-    "s-frames past the end": (
-        ["smooth", "{syn}", "-c", "{cal}", "--s-frames", "100:400", "--out", "{out}"],
-        "--s-frames: expected ranges within the 150 frames of the session, but got 100:400",
-    ),
-    "unknown keypoint": (
-        ["smooth", "{syn}", "-c", "{cal}", "-k", "nose,wing", "--out", "{out}"],
-        "--keypoints: expected names from",
-    ),
-    "zero workers": (["smooth", "{syn}", "--workers", "0", "--out", "{out}"], "--workers: expected a positive number"),
-    "unknown ensemble": (["smooth", "{syn}", "--ensemble", "mode", "--out", "{out}"], "'mode' is not one of"),
-    "out is a file": (["smooth", "{syn}", "-c", "{cal}", "--out", "{a_file}"], "expected a folder, but it is a file"),
-    "views needed": (["smooth", "{syn}", "--out", "{out}"], "they look like several views (cam0, cam1, cam2)"),
-    "missing --out": (["smooth", "{syn}"], "Missing option '--out'"),
-    "triangulate without calibration": (["triangulate", "{syn}", "--out", "{out}"], "Missing option '--calibration'"),
-    "report of a CSV folder": (["report", "{syn}", "--out", "{out}"], "{syn}: expected an lp3d session store"),
-    "convert CSV to CSV": (["convert", "{syn}", "{out}"], "are both CSV folders; expected DST ending in .zarr or .nc"),
-    "info of nothing": (["info", "{tmp}/nowhere.zarr"], "STORE {tmp}/nowhere.zarr: no such store or file"),
-    "two animals in the smoothing demo": (
-        ["demo", "--smoothing-only", "--animals", "2", "--out", "{out}"],
-        "--animals: expected 1 with --smoothing-only (one animal is smoothed), but got 2",
-    ),
-    "too many animals": (["demo", "--animals", "4", "--out", "{out}"], "--animals: expected 1 to 3 animals, but got 4"),
-}
+CASES = tomllib.loads((Path(__file__).parent / "cli_errors.toml").read_text())
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_user_error_is_one_line_and_leaves_nothing(case, lp3d, synthetic, bad, tmp_path, staging_leftovers):
-    args, expected = CASES[case]
+    args, expected = CASES[case]["command"], CASES[case]["error"]
     values = {"syn": synthetic.folder, "cal": synthetic.calibration, "out": tmp_path / "out", "tmp": tmp_path, **bad}
-    run = lp3d(*[a.format(**values) for a in args])
+    run = lp3d(*[a.format(**values) for a in args.split()])
     assert run.returncode == 2, run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr

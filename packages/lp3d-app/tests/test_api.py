@@ -242,22 +242,27 @@ def test_statistics_and_errors(client, project):
     assert all(g["n_frames"] == 12 for g in errors["groups"])
 
 
+NOT_FOUND = [  # (path, part of the error): what a request names does not exist
+    ("/api/sessions/nope", "session 'nope': not in this project"),
+    ("/api/sessions/synthetic/frames/90", "frame: expected 0..89, but got 90"),
+    ("/api/sessions/synthetic/frames/1?sources=src-nope", "sources: expected ids"),
+    ("/api/sessions/synthetic/video/cam9/1", "view: expected one of"),
+    ("/api/sessions/synthetic/video/cam0/90", "frame: expected 0..89"),
+    ("/api/sources/src-nope/series?keypoint=nose", "source 'src-nope': not in this project"),
+    ("/api/sources/{src}/series?keypoint=tail", "keypoint 'tail': expected one of"),
+    ("/api/jobs/nope", "job 'nope': no such job"),
+    ("/api/nothing-here", "Not Found"),
+]
+MALFORMED = [  # (path, part of the error): a parameter that is not what the endpoint takes
+    ("/api/sessions/synthetic/frames/-1", "frame"),
+    ("/api/sources/{src}/series?keypoint=nose&width=abc", "width"),
+    ("/api/sources/{src}/series?keypoint=nose&start=50&stop=10", "expected start < stop"),
+]
+
+
 @pytest.mark.parametrize(
     ("path", "status", "message"),
-    [
-        ("/api/sessions/nope", 404, "session 'nope': not in this project"),
-        ("/api/sessions/synthetic/frames/90", 404, "frame: expected 0..89, but got 90"),
-        ("/api/sessions/synthetic/frames/-1", 400, "frame"),
-        ("/api/sessions/synthetic/frames/1?sources=src-nope", 404, "sources: expected ids"),
-        ("/api/sessions/synthetic/video/cam9/1", 404, "view: expected one of"),
-        ("/api/sessions/synthetic/video/cam0/90", 404, "frame: expected 0..89"),
-        ("/api/sources/src-nope/series?keypoint=nose", 404, "source 'src-nope': not in this project"),
-        ("/api/sources/{src}/series?keypoint=tail", 404, "keypoint 'tail': expected one of"),
-        ("/api/sources/{src}/series?keypoint=nose&width=abc", 400, "width"),
-        ("/api/sources/{src}/series?keypoint=nose&start=50&stop=10", 400, "expected start < stop"),
-        ("/api/jobs/nope", 404, "job 'nope': no such job"),
-        ("/api/nothing-here", 404, "Not Found"),
-    ],
+    [(path, 404, message) for path, message in NOT_FOUND] + [(path, 400, message) for path, message in MALFORMED],
 )
 def test_bad_requests_get_one_line_errors(client, project, path, status, message):
     r = client.get(path.replace("{src}", smoothed_source(project)["id"]), headers=AUTH)

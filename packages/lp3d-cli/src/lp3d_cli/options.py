@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -30,14 +30,14 @@ __all__ = [
 ]
 
 
-class Center(str, Enum):
+class Center(StrEnum):
     """The ensemble centre of the members."""
 
     median = "median"
     mean = "mean"
 
 
-class Motion(str, Enum):
+class Motion(StrEnum):
     """The smoother's motion prior (lp3d_eks.MOTIONS, with dashes): chosen per keypoint, or fixed."""
 
     auto = "auto"
@@ -50,7 +50,7 @@ class Motion(str, Enum):
         return self.value.replace("-", " ")
 
 
-class Variance(str, Enum):
+class Variance(StrEnum):
     """The ensemble variance: plain, or weighted by the members' likelihoods."""
 
     var = "var"

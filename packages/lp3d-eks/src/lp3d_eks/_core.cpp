@@ -276,14 +276,9 @@ struct FrameArrays {
   FrameArrays(py::ssize_t n, py::ssize_t K, py::ssize_t V, py::ssize_t D)
       : mean({n, K, D}), cov({n, K, D, D}), rep({V, n, K, py::ssize_t(2)}), repv({V, n, K, py::ssize_t(2)}),
         infl({V, n, K}) {}
+  // SmootherOutputs' first five fields, in their order; the others stay null.
   lp3d::SmootherOutputs outputs() {
-    lp3d::SmootherOutputs out;
-    out.mean = mean.mutable_data();
-    out.cov = cov.mutable_data();
-    out.reprojection = rep.mutable_data();
-    out.reprojection_var = repv.mutable_data();
-    out.inflation = infl.mutable_data();
-    return out;
+    return {mean.mutable_data(), cov.mutable_data(), rep.mutable_data(), repv.mutable_data(), infl.mutable_data()};
   }
   py::dict to_dict() const {
     return py::dict("mean"_a = mean, "covariance"_a = cov, "reprojection"_a = rep, "reprojection_variance"_a = repv,

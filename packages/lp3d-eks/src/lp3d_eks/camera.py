@@ -31,12 +31,12 @@ from __future__ import annotations
 import math
 import os
 import re
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tomllib
 
 from lp3d_eks import _core
 

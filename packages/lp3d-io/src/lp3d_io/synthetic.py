@@ -843,17 +843,15 @@ def _several_animals(
     swaps = _plant_swaps(np.random.default_rng([seed, 6]), V, T, I, swap_rate, max_run)
     position = _swap(one.position.reshape(M, V, T, K, I, 2), swaps)
     confidence = _swap(one.confidence.reshape(M, V, T, K, I), swaps)
-    return EnsemblePredictions(
+    return dataclasses.replace(
+        one,
         position=position,
         confidence=confidence,
         truth=session.points2d,
         visible=session.visible,
         outlier_mask=one.outlier_mask.reshape(V, T, K, I),
         missing_mask=one.missing_mask.reshape(V, T, K, I),
-        view_names=one.view_names,
         keypoint_names=session.keypoint_names,
-        fps=one.fps,
-        session_name=one.session_name,
         individual_names=session.individual_names,
         swap_mask=swaps,
     )

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from lp3d_io.layout import frame_image_path
@@ -36,6 +36,7 @@ from lp3d_workflows.errors import UserError
 from lp3d_workflows.progress import ProgressCallback, report
 
 __all__ = [
+    "Method",
     "METHODS",
     "MAX_SAMPLES",
     "SIDE",
@@ -53,11 +54,17 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-METHODS = ("uniform", "kmeans", "motion", "uncertain", "inconsistent")
+Method = Literal["uniform", "kmeans", "motion", "uncertain", "inconsistent"]
+METHODS: tuple[Method, ...] = get_args(Method)
+"""The ways of choosing frames (see the module docstring)."""
 MAX_SAMPLES = 1000
+"""``kmeans`` / ``motion``: frames sampled evenly from the session, the candidates."""
 SIDE = 48
+"""``kmeans`` / ``motion``: the longer side (pixels) of each view's frame in grey, the features' image."""
 COMPONENTS = 32
+"""``kmeans`` / ``motion``: principal components of those images that k-means clusters."""
 MAX_FRAMES = 500
+"""The most frames one extraction chooses."""
 """Frames one extraction may add."""
 
 
@@ -166,7 +173,7 @@ class Extraction:
     session: str
     frames: list[int]
     images: dict[str, list[str]]
-    method: str
+    method: Method
 
 
 def _taken(project: Any, session: str) -> set[int]:
@@ -236,7 +243,7 @@ def _checked_session(project: Any, session_id: str) -> Any:
     return session
 
 
-def _checked_source(project: Any, session: Any, method: str, source: str | None) -> Any:
+def _checked_source(project: Any, session: Any, method: Method, source: str | None) -> Any:
     """The smoothed source of the session the model-driven methods rank frames by (else a UserError)."""
     if not source:
         raise UserError(f"source: expected a smoothed result of session {session.name} for {method} frames")
@@ -249,7 +256,7 @@ def _checked_source(project: Any, session: Any, method: str, source: str | None)
 def extract_frames(
     project: Any,
     session_id: str,
-    method: str,
+    method: Method,
     n: int,
     *,
     source: str | None = None,
@@ -368,7 +375,7 @@ def run_extract(params: dict[str, Any], progress: ProgressCallback) -> dict[str,
 
 
 def extract_params(
-    project: Any, session_id: str, method: str, n: int, *, source: str | None = None, min_gap: int = 10
+    project: Any, session_id: str, method: Method, n: int, *, source: str | None = None, min_gap: int = 10
 ) -> tuple[dict[str, Any], str]:
     """The ``extract`` job's parameters and label, checked against the project first.
 

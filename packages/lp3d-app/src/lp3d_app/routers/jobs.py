@@ -145,17 +145,8 @@ def start_evaluation(request: EvaluateRequest, state: StateDep, project: Project
 def start_distillation(request: DistillRequest, state: StateDep, project: ProjectDep) -> JobOut:
     """Chooses confident, diverse frames of smoothed results and writes their pseudo-labels (to
     preview); the student then trains with ``POST /jobs/train`` (``student``)."""
-    params, label = model_runs.distill_params(
-        project,
-        request.teacher,
-        request.sources,
-        request.name,
-        n_frames=request.n_frames,
-        variance_quantile=request.variance_quantile,
-        steps=request.steps,
-        seeds=request.seeds,
-        overwrite=request.overwrite,
-    )
+    options = request.model_dump(exclude={"teacher", "sources", "name"})
+    params, label = model_runs.distill_params(project, request.teacher, request.sources, request.name, **options)
     return job_out(state.jobs.start("distill", params, label), project)
 
 
