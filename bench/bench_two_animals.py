@@ -23,6 +23,7 @@ reprojections (does smoothing undo the swap?).
 
     .venv/bin/python bench/bench_two_animals.py                 # about 15 minutes on a shared 2-core VM
     .venv/bin/python bench/bench_two_animals.py --steps 50 --frames 480 --smoother-seeds 1   # a quick look (~2 min)
+    .venv/bin/python bench/bench_two_animals.py --only smoother                              # part 2 alone
 """
 
 from __future__ import annotations
@@ -171,12 +172,12 @@ def _pct(x: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["pipeline", "smoother"], help="run one part")
     part1 = parser.add_argument_group("part 1: the pipeline on a synthetic session")
     part1.add_argument("--frames", type=int, default=600, help="frames of the session")
     part1.add_argument("--steps", type=int, default=600, help="optimizer steps per member (teacher and student)")
     part1.add_argument("--seed", type=int, default=0, help="seed of the session")
     part1.add_argument("--out", type=Path, default=None, help="keep the pipeline folder here")
-    part1.add_argument("--skip-pipeline", action="store_true", help="skip part 1")
     part2 = parser.add_argument_group("part 2: the smoother on swapped identities")
     part2.add_argument("--swap-rate", type=float, default=0.02, help="share of (frame, view) swapped")
     part2.add_argument("--smoother-seeds", type=int, default=3, help="sessions")
@@ -187,7 +188,7 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
 
-    if not args.skip_pipeline:
+    if args.only != "smoother":
         from lp3d_workflows.pipeline import run_pipeline
         from lp3d_workflows.pipeline_report import score_table
 
@@ -224,6 +225,8 @@ def main() -> None:
                     f"{_pct(r['inflated'])} |"
                 )
 
+    if args.only == "pipeline":
+        return
     rows = smoother_on_planted_swaps(args)
     print(
         f"\nPart 2: the smoother on planted identity swaps (1000 frames, 4 views, 5 members, swap rate "

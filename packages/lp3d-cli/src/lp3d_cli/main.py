@@ -55,6 +55,7 @@ from lp3d_cli.options import (
     Quiet,
     Variance,
     Verbose,
+    Views,
 )
 from lp3d_cli.parsing import parse_positive_numbers, parse_seeds, split_names
 
@@ -248,14 +249,7 @@ def smooth(
             "<session>.toml (calibration.toml for the rest) or a CSV of session,file rows: one per session.",
         ),
     ] = None,
-    views: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--views",
-            help="View (camera) names as they appear in the file names; repeat or comma-separate. "
-            "Default: the calibration's cameras, else one view.",
-        ),
-    ] = None,
+    views: Views = None,
     s: Annotated[
         list[str] | None,
         typer.Option(
@@ -460,10 +454,7 @@ def convert(
         str | None,
         typer.Option("--group", "-g", help="The group of a store to convert, e.g. smoothed/eks. Default: all."),
     ] = None,
-    views: Annotated[
-        list[str] | None,
-        typer.Option("--views", help="For CSV input: view names as they appear in the file names."),
-    ] = None,
+    views: Views = None,
     calibration: Annotated[
         Path | None,
         typer.Option("--calibration", "-c", help="For CSV input: camera names (views), stored with the predictions."),

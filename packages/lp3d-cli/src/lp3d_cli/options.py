@@ -16,6 +16,7 @@ __all__ = [
     "Inputs",
     "BatchOut",
     "Calibration",
+    "Views",
     "Keypoints",
     "Ensemble",
     "FitFrames",
@@ -68,7 +69,7 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback of
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output (never done without it).")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")]
 
-# --- predictions: smooth, triangulate --------------------------------------------------------------
+# --- predictions: smooth, triangulate, convert ------------------------------------------------------
 
 Inputs = Annotated[
     list[Path],
@@ -84,6 +85,14 @@ Keypoints = Annotated[
     typer.Option("--keypoints", "-k", help="Keypoints to use; repeat or comma-separate. Default: all."),
 ]
 Ensemble = Annotated[Center, typer.Option("--ensemble", help="Ensemble center of the members.")]
+Views = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--views",
+        help="View (camera) names as they appear in the prediction files' names; repeat or comma-separate. "
+        "Default: the calibration's cameras, else one view.",
+    ),
+]
 
 # --- cameras and the fixed-lag smoother: triangulate, smooth --lag, live ----------------------------
 

@@ -87,7 +87,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 from lp3d_eks import SMOOTHER_KINDS, motion_codes, motion_names
@@ -102,6 +102,8 @@ __all__ = [
     "Variable",
     "NumpyDataset",
     "as_numpy",
+    "SourceAttributes",
+    "TriangulatedAttributes",
     "predictions_arrays",
     "predictions_dataset",
     "labels_arrays",
@@ -330,17 +332,54 @@ def _float_array(values: Any, what: str) -> np.ndarray:
     raise ValueError(f"{what}: expected a float array, but got dtype {arr.dtype}")
 
 
-def _attrs(kind: str, *, fps, source_software, source_files, session, **extra) -> dict:
-    attrs: dict[str, Any] = {"lp3d_kind": kind, "source_software": str(source_software)}
-    if fps is not None:
-        attrs["fps"] = float(fps)
+class SourceAttributes(TypedDict, total=False):
+    """Where a dataset's data came from: keyword arguments of every ``*_arrays`` / ``*_dataset``
+    builder, stored as the dataset's attributes (left out where None).
+
+    Keys:
+        fps: frames per second of the video, if known.
+        source_software: what produced the data (e.g. ``"Lightning Pose"``); default ``"unknown"``
+            for predictions and labels, ``"lp3d"`` for smoothed and triangulated results.
+        source_files: the files read, if any.
+        session: session name.
+    """
+
+    fps: float | None
+    source_software: str
+    source_files: Sequence[str] | None
+    session: str | None
+
+
+class TriangulatedAttributes(SourceAttributes, total=False):
+    """:class:`SourceAttributes` and how :func:`triangulated_arrays`' positions were made.
+
+    Keys:
+        center: the ensemble center triangulated (``"median"`` or ``"mean"``).
+        robust_threshold_px: the robust triangulation's threshold, when it was robust.
+    """
+
+    center: str
+    robust_threshold_px: float
+
+
+def _attrs(kind: str, given: Mapping[str, Any], allowed: type, software: str, **extra: Any) -> dict:
+    """The attributes of a new dataset of ``kind``: ``given`` (keys of the TypedDict ``allowed``;
+    ``source_software`` defaults to ``software``) and ``extra`` (the builder's own), Nones left out."""
+    unknown = sorted(set(given) - set(allowed.__annotations__))
+    if unknown:
+        raise TypeError(f"{kind}: expected attributes among {sorted(allowed.__annotations__)}, but got {unknown}")
+    attrs: dict[str, Any] = {"lp3d_kind": kind, "source_software": str(given.get("source_software", software))}
+    if given.get("fps") is not None:
+        attrs["fps"] = float(given["fps"])
+    source_files = given.get("source_files")
     if source_files is not None:
-        if isinstance(source_files, str | bytes):
-            source_files = [source_files]
-        attrs["source_files"] = [str(f) for f in source_files]
-    if session is not None:
-        attrs["session"] = str(session)
-    attrs.update({k: v for k, v in extra.items() if v is not None})
+        attrs["source_files"] = [
+            str(f) for f in ([source_files] if isinstance(source_files, str | bytes) else source_files)
+        ]
+    if given.get("session") is not None:
+        attrs["session"] = str(given["session"])
+    more = {k: v for k, v in given.items() if k not in SourceAttributes.__annotations__}
+    attrs.update({k: v for k, v in {**more, **extra}.items() if v is not None})
     return attrs
 
 
@@ -374,7 +413,7 @@ def _numpy_dataset(
     data: Mapping[str, tuple[tuple[str, ...], np.ndarray]],
     names: Mapping[str, Any],
     coords: Mapping[str, Any],
-    **attrs: Any,
+    attrs: Mapping[str, Any],
 ) -> NumpyDataset:
     """Builds and validates a dataset of ``kind`` (what every ``*_arrays`` builder returns).
 
@@ -385,7 +424,7 @@ def _numpy_dataset(
             for, their sizes read from ``data``. ``time`` takes frame indices (default ``0..T-1``),
             any other dim names (``<dim>_names``; default ``<dim>_0, ...``).
         coords: the other coordinates, ``{dim: values}``.
-        attrs: ``fps``, ``source_software``, ``source_files``, ``session`` and other attributes.
+        attrs: the attributes (see :func:`_attrs`).
     """
     sizes: dict[str, int] = {}
     for dims, values in data.values():
@@ -400,7 +439,7 @@ def _numpy_dataset(
     spec = NumpyDataset(
         {name: Variable(dims, values) for name, (dims, values) in data.items()},
         {dim: np.asarray(values) for dim, values in {**named, **coords}.items()},
-        _attrs(kind, **attrs),
+        dict(attrs),
     )
     validate(spec)
     return spec
@@ -414,11 +453,8 @@ def predictions_arrays(
     keypoint_names: Sequence[str],
     member_names: Sequence[str] | None = None,
     individual_names: Sequence[str] | None = None,
-    fps: float | None = None,
-    source_software: str = "unknown",
-    source_files: Sequence[str] | None = None,
-    session: str | None = None,
     time: Any = None,
+    **source: Unpack[SourceAttributes],
 ) -> NumpyDataset:
     """Ensemble predictions as a dataset (see the module docstring), in numpy form.
 
@@ -430,11 +466,8 @@ def predictions_arrays(
         view_names, keypoint_names: names along ``view`` and ``keypoint``.
         member_names: default ``member_0, member_1, ...``.
         individual_names: default ``individual_0, ...``.
-        fps: frames per second of the video, if known.
-        source_software: what produced the predictions (e.g. ``"Lightning Pose"``).
-        source_files: the files read, if any.
-        session: session name.
         time: ``(time,)`` integer frame indices; default ``0..T-1``.
+        source: :class:`SourceAttributes` (``fps``, ``source_software``, ...).
 
     Returns:
         The validated :class:`NumpyDataset`.
@@ -460,10 +493,7 @@ def predictions_arrays(
             "individual": individual_names,
         },
         {"space": _coord(SPACE_2D)},
-        fps=fps,
-        source_software=source_software,
-        source_files=source_files,
-        session=session,
+        _attrs("predictions", source, SourceAttributes, "unknown"),
     )
 
 
@@ -480,9 +510,7 @@ def labels_arrays(
     view_names: Sequence[str],
     keypoint_names: Sequence[str],
     individual_names: Sequence[str] | None = None,
-    source_files: Sequence[str] | None = None,
-    session: str | None = None,
-    source_software: str = "unknown",
+    **source: Unpack[SourceAttributes],
 ) -> NumpyDataset:
     """Labeled frames as a dataset (see the module docstring), in numpy form.
 
@@ -491,7 +519,7 @@ def labels_arrays(
             pixels; NaN where a keypoint is not labeled.
         image_paths: ``(view, frame)`` image path of every row.
         view_names, keypoint_names, individual_names: names along those dims.
-        source_files, session, source_software: attributes.
+        source: :class:`SourceAttributes`.
 
     Returns:
         The validated :class:`NumpyDataset`.
@@ -506,10 +534,7 @@ def labels_arrays(
         {"position": (_LABEL_VARS["position"], pos), "image_path": (_LABEL_VARS["image_path"], paths.astype(str))},
         {"view": view_names, "keypoint": keypoint_names, "individual": individual_names},
         {"frame": np.arange(N, dtype=np.int64), "space": _coord(SPACE_2D)},
-        fps=None,
-        source_software=source_software,
-        source_files=source_files,
-        session=session,
+        _attrs("labels", source, SourceAttributes, "unknown"),
     )
 
 
@@ -530,12 +555,9 @@ def smoothed_arrays(
     view_names: Sequence[str],
     keypoint_names: Sequence[str],
     individual_names: Sequence[str] | None = None,
-    fps: float | None = None,
-    source_software: str = "lp3d",
-    source_files: Sequence[str] | None = None,
-    session: str | None = None,
     ensemble_confidence: Any = None,
     time: Any = None,
+    **source: Unpack[SourceAttributes],
 ) -> NumpyDataset:
     """Converts lp3d-eks smoother results to a smoothed dataset (see the module docstring), in numpy form.
 
@@ -545,10 +567,10 @@ def smoothed_arrays(
         view_names: ``(view,)`` names, in the order of the result's view axis.
         keypoint_names: ``(keypoint,)`` names.
         individual_names: one name per result; default ``individual_0, ...``.
-        fps, source_software, source_files, session: attributes.
         ensemble_confidence: optional ``(view, time, keypoint[, individual])`` mean confidence of
             the ensemble (written as the ``likelihood`` column of eks-style CSVs).
         time: ``(time,)`` integer frame indices; default ``0..T-1``.
+        source: :class:`SourceAttributes`.
 
     Returns:
         The validated :class:`NumpyDataset`.
@@ -637,8 +659,8 @@ def smoothed_arrays(
         _check_shape(conf, dict(zip(_PER_VIEW, reproj.shape[:4], strict=True)), "ensemble_confidence")
         data["ensemble_confidence"] = (_PER_VIEW, conf)
     names = {"view": view_names, "time": time, "keypoint": keypoint_names, "individual": individual_names}
-    source = {"fps": fps, "source_software": source_software, "source_files": source_files, "session": session}
-    return _numpy_dataset("smoothed", data, names, {"image_space": _coord(SPACE_2D), **coords}, smoother=kind, **source)
+    attrs = _attrs("smoothed", source, SourceAttributes, "lp3d", smoother=kind)
+    return _numpy_dataset("smoothed", data, names, {"image_space": _coord(SPACE_2D), **coords}, attrs)
 
 
 def smoothed_dataset(result: Any, **kwargs: Any) -> xr.Dataset:
@@ -663,12 +685,8 @@ def triangulated_arrays(
     view_names: Sequence[str],
     keypoint_names: Sequence[str],
     individual_names: Sequence[str] | None = None,
-    fps: float | None = None,
-    source_software: str = "lp3d",
-    source_files: Sequence[str] | None = None,
-    session: str | None = None,
     time: Any = None,
-    **attrs: Any,
+    **source: Unpack[TriangulatedAttributes],
 ) -> NumpyDataset:
     """Per-frame triangulation results as a dataset (see the module docstring), in numpy form.
 
@@ -677,9 +695,8 @@ def triangulated_arrays(
         reprojection_error: ``(view, time, keypoint[, individual])`` pixels.
         n_views: ``(time, keypoint[, individual])`` number of views used.
         view_names, keypoint_names, individual_names: names along those dims.
-        fps, source_software, source_files, session: attributes; ``attrs`` more of them (e.g.
-            the ensemble ``center`` used).
         time: ``(time,)`` integer frame indices; default ``0..T-1``.
+        source: :class:`TriangulatedAttributes`.
 
     Returns:
         The validated :class:`NumpyDataset`.
@@ -703,8 +720,8 @@ def triangulated_arrays(
         "reprojection_error": (_TRIANGULATED_VARS["reprojection_error"], errors),
     }
     names = {"view": view_names, "time": time, "keypoint": keypoint_names, "individual": individual_names}
-    source = {"fps": fps, "source_software": source_software, "source_files": source_files, "session": session}
-    return _numpy_dataset("triangulated", data, names, {"space": _coord(SPACE_3D)}, **source, **attrs)
+    attrs = _attrs("triangulated", source, TriangulatedAttributes, "lp3d")
+    return _numpy_dataset("triangulated", data, names, {"space": _coord(SPACE_3D)}, attrs)
 
 
 # --- validation -----------------------------------------------------------------------------------
