@@ -177,6 +177,23 @@ def test_predictions_dataset_checks_names(kwargs, message):
         predictions_dataset(pos, **args)
 
 
+def test_source_attributes_are_stored_and_checked():
+    pos, names = np.zeros((1, 1, 3, 2, 2)), {"view_names": ["a"], "keypoint_names": ["p", "q"]}
+    spec = predictions_arrays(pos, **names, fps=30, source_files="a.csv", session="s1", source_software="DLC")
+    assert spec.attrs == {
+        "lp3d_kind": "predictions",
+        "source_software": "DLC",
+        "fps": 30.0,
+        "source_files": ["a.csv"],
+        "session": "s1",
+    }
+    with pytest.raises(TypeError, match=r"predictions: expected attributes among .*, but got \['center'\]"):
+        predictions_arrays(pos, **names, center="mean")  # type: ignore[call-arg]
+    errors, n_views = np.zeros((1, 3, 2)), np.zeros((3, 2), dtype=int)
+    triangulated = triangulated_arrays(np.zeros((3, 2, 3)), errors, n_views, **names, robust_threshold_px=8)
+    assert triangulated.attrs["source_software"] == "lp3d" and triangulated.attrs["robust_threshold_px"] == 8
+
+
 def test_predictions_dataset_checks_shapes():
     with pytest.raises(ValueError, match=r"confidence: expected shape \(member=1"):
         predictions_dataset(

@@ -365,9 +365,9 @@ class TriangulatedAttributes(SourceAttributes, total=False):
 def _attrs(kind: str, given: Mapping[str, Any], allowed: type, software: str, **extra: Any) -> dict:
     """The attributes of a new dataset of ``kind``: ``given`` (keys of the TypedDict ``allowed``;
     ``source_software`` defaults to ``software``) and ``extra`` (the builder's own), Nones left out."""
-    unknown = sorted(set(given) - set(allowed.__annotations__))
-    if unknown:
-        raise TypeError(f"{kind}: expected attributes among {sorted(allowed.__annotations__)}, but got {unknown}")
+    keys = allowed.__required_keys__ | allowed.__optional_keys__
+    if set(given) - keys:
+        raise TypeError(f"{kind}: expected attributes among {sorted(keys)}, but got {sorted(set(given) - keys)}")
     attrs: dict[str, Any] = {"lp3d_kind": kind, "source_software": str(given.get("source_software", software))}
     if given.get("fps") is not None:
         attrs["fps"] = float(given["fps"])
@@ -378,7 +378,7 @@ def _attrs(kind: str, given: Mapping[str, Any], allowed: type, software: str, **
         ]
     if given.get("session") is not None:
         attrs["session"] = str(given["session"])
-    more = {k: v for k, v in given.items() if k not in SourceAttributes.__annotations__}
+    more = {k: v for k, v in given.items() if k not in SourceAttributes.__optional_keys__}
     attrs.update({k: v for k, v in {**more, **extra}.items() if v is not None})
     return attrs
 
