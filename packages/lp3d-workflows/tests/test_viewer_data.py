@@ -12,7 +12,7 @@ import pytest
 from lp3d_eks import Z_95
 from lp3d_io.store import read_calibration, read_group
 from lp3d_workflows.errors import UserError
-from lp3d_workflows.viewer_data import OVERVIEW_BLOCK, SourceReader, bucket_size, decimate_min_max
+from lp3d_workflows.viewer_data import OVERVIEW_BLOCK, SourceReader, bucket_size, coordinate_sum, decimate_min_max
 
 TOL = {"rtol": 1e-5, "atol": 1e-4}  # series go out as float32 (the overview computes in float32: 1e-4 px)
 
@@ -132,6 +132,17 @@ def test_frame_and_keypoint_errors(store):
         reader.series("nose", width=0)
     with pytest.raises(UserError, match="individual: expected one of"):
         reader.frame(0, individual="nobody")
+
+
+@pytest.mark.parametrize(("dims", "dtype"), [(2, np.float32), (3, np.float64)])
+def test_coordinate_sum_is_numpys_sum_to_the_bit(dims, dtype):
+    values = np.random.default_rng(3).normal(size=(4, 50, 7, dims)).astype(dtype) * 1e3
+    values[0, 3, 2, 1] = np.nan
+    values[1, 4, 0, 0] = np.inf
+    expected = values.sum(axis=-1)
+    got = coordinate_sum(values)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("step", [2, 7, 16, 300])

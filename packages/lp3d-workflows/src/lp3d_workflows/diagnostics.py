@@ -27,7 +27,7 @@ from lp3d_io.dataset import motion_name
 from lp3d_io.layout import SPLIT_FILE
 
 from lp3d_workflows.project import Project, RunInfo, SourceInfo
-from lp3d_workflows.viewer_data import SourceReader
+from lp3d_workflows.viewer_data import SourceReader, coordinate_sum
 
 __all__ = [
     "HISTOGRAM_BINS",
@@ -150,11 +150,11 @@ def source_statistics(
         t = slice(span.start, span.stop)
         layers = span.layers
         center, track = layers["center"], layers["smoothed"]  # (view, time, keypoint, 2)
-        e = np.sqrt(((center - track) ** 2).sum(axis=-1))  # (view, time, keypoint)
-        variance = layers["variance"].sum(axis=-1)
-        seen = np.isfinite(center).all(axis=-1)
+        e = np.sqrt(coordinate_sum((center - track) ** 2))  # (view, time, keypoint)
+        variance = coordinate_sum(layers["variance"])
+        seen = np.isfinite(coordinate_sum(center))  # finite where both coordinates are
         error[:, :, t] = e.transpose(2, 0, 1)
-        ensemble[:, :, t] = layers["ensemble_variance"].sum(axis=-1).transpose(2, 0, 1)
+        ensemble[:, :, t] = coordinate_sum(layers["ensemble_variance"]).transpose(2, 0, 1)
         posterior[:, :, t] = variance.transpose(2, 0, 1)
         inflated += ((layers["inflation"] > 1.0) & seen).sum(axis=1).T
         observed += seen.sum(axis=1).T
@@ -170,7 +170,7 @@ def source_statistics(
         worst_error[t, 0] = kp
         worst_error[t, 1] = filled.argmax(axis=0)[np.arange(kp.size), kp]
         if reader.smoother == "calibrated":
-            kp_var = layers["position_variance"].sum(axis=-1)  # (time, keypoint)
+            kp_var = coordinate_sum(layers["position_variance"])  # (time, keypoint)
         else:
             kp_var = np.where(np.isfinite(variance), variance, -np.inf).max(axis=0)
         kp_var = np.where(np.isfinite(kp_var), kp_var, 0.0)

@@ -765,7 +765,7 @@ class SourceReader:
             low, high = _pairwise(np.fmin, blocks), _pairwise(np.fmax, blocks)  # (series, block, keypoint)
             inflated = [r for r, (_, name) in enumerate(names) if name == "inflated"]
             if inflated:  # flagged frames and frames per block
-                low[inflated] = np.nan_to_num(blocks[inflated]).sum(axis=2)
+                low[inflated] = _pairwise(np.add, np.nan_to_num(blocks[inflated]))
                 high[inflated] = np.minimum(block, n - np.arange(nb) * block)[None, :, None]
             b0 = span.start // block
             values[:, 0, :, b0 : b0 + nb] = low.transpose(2, 0, 1)
@@ -796,9 +796,9 @@ def _derived(
         per_view["x_smoothed"], per_view["y_smoothed"] = track[..., 0], track[..., 1]
         per_view["x_low"], per_view["x_high"] = track[..., 0] - Z_95 * sd[..., 0], track[..., 0] + Z_95 * sd[..., 0]
         per_view["y_low"], per_view["y_high"] = track[..., 1] - Z_95 * sd[..., 1], track[..., 1] + Z_95 * sd[..., 1]
-        per_view["posterior_variance"] = variance.sum(axis=-1)
-        per_view["ensemble_variance"] = layers["ensemble_variance"].sum(axis=-1)
-        per_view["error"] = np.sqrt(((center - track) ** 2).sum(axis=-1))
+        per_view["posterior_variance"] = coordinate_sum(variance)
+        per_view["ensemble_variance"] = coordinate_sum(layers["ensemble_variance"])
+        per_view["error"] = np.sqrt(coordinate_sum((center - track) ** 2))
         per_view["inflated"] = (layers["inflation"] > 1.0).astype(np.float32)
     if members and "members" in layers:
         for m, member in enumerate(members):
@@ -808,13 +808,22 @@ def _derived(
     if "position" in layers:
         for a, axis in enumerate("xyz"):
             space[axis] = layers["position"][..., a]
-        space["variance"] = layers["position_variance"].sum(axis=-1)
+        space["variance"] = coordinate_sum(layers["position_variance"])
     return per_view, space
 
 
+def coordinate_sum(values: np.ndarray) -> np.ndarray:
+    """``values.sum(axis=-1)`` over the 2 or 3 coordinates, the same numbers: element-wise adds, several
+    times faster than numpy's reduction over so short a last axis."""
+    total = values[..., 0] + values[..., 1]
+    for c in range(2, values.shape[-1]):
+        total += values[..., c]
+    return total
+
+
 def _pairwise(ufunc: np.ufunc, blocks: np.ndarray) -> np.ndarray:
-    """``ufunc`` (``fmin`` / ``fmax``: NaN only where all are) over axis 2 (a power of two long), by
-    halves: contiguous element-wise passes, faster than a reduction over a middle axis."""
+    """``ufunc`` over axis 2 (a power of two long; ``fmin`` / ``fmax``: NaN only where all are, ``add``),
+    by halves: contiguous element-wise passes, faster than a reduction over a middle axis."""
     while blocks.shape[2] > 1:
         half = blocks.shape[2] // 2
         blocks = ufunc(blocks[:, :, :half], blocks[:, :, half:])
