@@ -12,7 +12,9 @@ with noise, outliers and missing detections, smoothed by the calibrated smoother
 - one frame's overlays: a frame in a chunk not read before (cold), and the next frames (warm);
 - one keypoint's series over all frames, decimated to 1,500 columns (cold and warm);
 - video frames: 4 views played in order as the viewer does while playing (JPEG per view), and
-  random frames (seeks).
+  random frames (seeks);
+- the labeler on a project of ``--labeled`` labeled frames x 3 views x 17 keypoints (label files
+  written in a temporary folder): the frame list, opening a frame, saving one.
 
     .venv/bin/python bench/bench_app.py                  # 100,000 frames (first run builds the store: a few minutes)
     .venv/bin/python bench/bench_app.py --frames 20000    # quicker
@@ -246,9 +248,60 @@ def measure(root: Path, *, fresh: bool = True) -> list[tuple[str, str, str]]:
     return rows
 
 
+def measure_labeler(n_labeled: int) -> list[tuple[str, str, str]]:
+    """The labeler's requests on a project of ``n_labeled`` labeled frames (3 views, 17 keypoints)."""
+    import tempfile
+
+    from fastapi.testclient import TestClient
+    from lp3d_app.security import Security
+    from lp3d_app.server import create_app
+    from lp3d_io.layout import labels_file
+    from lp3d_workflows.labeling import new_label_file
+    from lp3d_workflows.project_setup import create_project
+
+    views, keypoints = ["top", "side", "front"], [f"kp{k:02d}" for k in range(17)]
+    token = "bench-token-123456"
+    headers = {"Authorization": f"token {token}"}
+    rng = np.random.default_rng(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        create_project(root, "labels", views, keypoints)
+        for view in views:
+            labels = new_label_file(root / labels_file(view), keypoints)
+            for row in range(n_labeled):
+                labels.set(f"labeled-data/s1_{view}/img{row:05d}.png", keypoints, rng.uniform(0, 400, (17, 2)))
+            (root / labels_file(view)).write_text(labels.text())
+        app = create_app(root, Security(token, True), frontend=False)
+        with TestClient(app, base_url="http://127.0.0.1:8080") as c:
+            listing, opening, saving = [], [], []
+            for _ in range(5):
+                t = time.perf_counter()
+                frames = c.get("/api/labels", headers=headers).json()["frames"]
+                listing.append(time.perf_counter() - t)
+            for i in range(0, n_labeled, max(1, n_labeled // 20)):
+                t = time.perf_counter()
+                assert c.get(f"/api/labels/{frames[i]['id']}", headers=headers).status_code == 200
+                opening.append(time.perf_counter() - t)
+            for i in range(5):  # open, save, open the next: what labeling does
+                xy = rng.uniform(0, 400, (len(views), len(keypoints), 2)).tolist()
+                points = {v: dict(zip(keypoints, xy[j], strict=True)) for j, v in enumerate(views)}
+                t = time.perf_counter()
+                r = c.put(f"/api/labels/{frames[i]['id']}", json={"points": points}, headers=headers)
+                assert r.status_code == 200, r.text
+                assert c.get(f"/api/labels/{frames[i + 1]['id']}", headers=headers).status_code == 200
+                saving.append(time.perf_counter() - t)
+    what = f"labeler, {n_labeled:,} labeled frames x {len(views)} views x {len(keypoints)} keypoints"
+    return [
+        (f"{what}: the frame list", _ms(listing), ""),
+        (f"{what}: open a frame", _ms(opening), ""),
+        (f"{what}: save a frame, then open the next", _ms(saving), ""),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100_000)
+    parser.add_argument("--labeled", type=int, default=1000, help="labeled frames of the labeler's project")
     parser.add_argument(
         "--root", type=Path, help="an existing benchmark folder (e.g. one written by an earlier lp3d-io)"
     )
@@ -258,7 +311,7 @@ def main() -> None:
     if not (root / "smoothed" / "bench.zarr").exists():
         print(f"building the benchmark session in {root} ...", flush=True)
         build_store(root, args.frames)
-    rows = measure(root)
+    rows = measure(root) + measure_labeler(args.labeled)
     print(
         f"\n| lp3d app, {args.frames:,} frames x {N_KEYPOINTS} keypoints x {N_VIEWS} views x {N_MEMBERS} members "
         "| measured | goal |"

@@ -61,6 +61,16 @@ def test_lightning_pose_file_frames_and_positions(tmp_path):
     assert cells(f.text())[4] == cells(LP_3ROW)[4]  # the other row, as it was
 
 
+@pytest.mark.parametrize("text", [LP_3ROW, DLC_3INDEX, MULTI_4ROW])
+def test_all_positions_are_each_rows_positions(tmp_path, text):
+    path = tmp_path / "CollectedData_top.csv"
+    path.write_text(text.replace("10.5", " 10.5 ").replace(",3,4,1", ",abc,4,1").replace(",5,6\r", ",1e2,\r"))
+    f = read_label_file(path)
+    names = [*f.keypoints, "missing"]
+    expected = np.stack([f.positions(row, names) for row in range(len(f.rows))])
+    np.testing.assert_array_equal(f.all_positions(names), expected)
+
+
 def test_deeplabcut_file_keeps_likelihood_and_splits_a_new_image_into_its_index(tmp_path):
     path = tmp_path / "CollectedData_top.csv"
     path.write_text(DLC_3INDEX)
@@ -163,6 +173,11 @@ def test_saving_a_frame_writes_every_view_and_keeps_other_rows(project, tmp_path
     # saved again: the same row, not a new one
     again = save_frame(project, entry, positions * 2)
     assert again.row == 1 and len(cells((tmp_path / "CollectedData_side.csv").read_text())) == 5
+    # what the labeler lists follows the files: after a save, and after another program's edit
+    assert [(e.row, e.n_points) for e in list_frames(project)] == [(0, 3), (1, 3)]
+    side_file = tmp_path / "CollectedData_side.csv"
+    side_file.write_text(side_file.read_text().replace("labeled-data/s1_side/img00001.png,6,7,,", "x,6,7,8,9"))
+    assert [(e.row, e.n_points) for e in list_frames(project)] == [(0, 4), (1, 3)]
 
 
 def test_a_save_that_fails_changes_no_view(project, tmp_path, monkeypatch):

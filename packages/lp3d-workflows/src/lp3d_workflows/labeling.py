@@ -179,6 +179,21 @@ class LabelFile:
                     out[k, c] = _value(self.rows[row][j])
         return out
 
+    def all_positions(self, keypoints: Sequence[str]) -> np.ndarray:
+        """``(row, keypoint, 2)`` of every row, as :meth:`positions` reads each."""
+        out = np.full((len(self.rows), len(keypoints), 2), np.nan)
+        for k, name in enumerate(keypoints):
+            for c, coord in enumerate(("x", "y")):
+                j = self.column(name, coord)
+                if j is None:
+                    continue
+                cells = [r[j].strip() or "nan" if j < len(r) else "nan" for r in self.rows]
+                try:  # numpy parses a column at once; a cell that is not a number: one by one
+                    out[:, k, c] = np.array(cells, dtype=np.float64)
+                except ValueError:
+                    out[:, k, c] = [_value(cell) for cell in cells]
+        return out
+
     def _add_columns(self, keypoint: str) -> None:
         """Appends ``x, y`` columns of a keypoint the file does not have (empty in every row)."""
         individual = self.header[1][self.n_index] if self.multi_animal else None
@@ -323,14 +338,45 @@ def _frame_id(key: str) -> str:
     return "frame-" + hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
-def _label_files(project: Project) -> dict[str, LabelFile]:
+@dataclass(frozen=True)
+class _ViewLabels:
+    """One view's label file as the labeler lists it: each row's image path and ``(row, keypoint, 2)``
+    positions of the project's keypoints."""
+
+    keys: list[str]
+    positions: np.ndarray
+
+
+_READ: dict[tuple[str, tuple[str, ...]], tuple[tuple[int, int, int], _ViewLabels]] = {}
+_READ_LOCK = threading.Lock()
+
+
+def _view_labels(path: Path, keypoints: Sequence[str]) -> _ViewLabels:
+    """A view's label file, parsed again only when it changed (its inode, size or modification time:
+    a save replaces the file)."""
+    info = path.stat()
+    stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+    key = (str(path), tuple(keypoints))
+    with _READ_LOCK:
+        found = _READ.get(key)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    file = read_label_file(path)
+    labels = _ViewLabels([file.key(row) for row in range(len(file.rows))], file.all_positions(keypoints))
+    labels.positions.flags.writeable = False
+    with _READ_LOCK:
+        _READ[key] = (stamp, labels)
+    return labels
+
+
+def _label_files(project: Project) -> dict[str, _ViewLabels]:
     if project.data_root is None or not project.views:
         return {}
     files = {}
     for view in project.views:
         path = project.data_root / labels_file(view)
         if path.is_file():
-            files[view] = read_label_file(path)
+            files[view] = _view_labels(path, project.keypoints)
     return files if len(files) == len(project.views) else {}
 
 
@@ -364,16 +410,16 @@ def list_frames(project: Project) -> list[FrameEntry]:
     """The labeled frames (rows of the label files, in their order), then the queued frames that
     have no row yet (in the order they were queued)."""
     files = _label_files(project)
-    views, keypoints = project.views, project.keypoints
+    views = project.views
     entries: list[FrameEntry] = []
     keys: set[str] = set()
     if files:
-        first = files[views[0]]
-        for row in range(len(first.rows)):
-            images = {v: files[v].key(row) if row < len(files[v].rows) else "" for v in views}
+        labeled = {v: np.isfinite(files[v].positions).all(-1).sum(-1) for v in views}  # (row,) per view
+        for row in range(len(files[views[0]].keys)):
+            images = {v: files[v].keys[row] if row < len(files[v].keys) else "" for v in views}
             session, key = parse_session(images[views[0]], views[0])
             found = frame_id(images[views[0]], views[0])
-            points = sum(int(np.isfinite(files[v].positions(row, keypoints)).all(-1).sum()) for v in views)
+            points = sum(int(labeled[v][row]) for v in views if row < len(labeled[v]))
             entries.append(
                 FrameEntry(_frame_id(key), key, session, None if found is None else found[1], images, row, points)
             )
@@ -407,8 +453,8 @@ def frame_points(project: Project, entry: FrameEntry) -> np.ndarray:
         return out
     files = _label_files(project)
     for v, view in enumerate(project.views):
-        if entry.row < len(files[view].rows):
-            out[v] = files[view].positions(entry.row, project.keypoints)
+        if entry.row < len(files[view].keys):
+            out[v] = files[view].positions[entry.row]
     return out
 
 
