@@ -64,7 +64,6 @@ SIDE = 48
 COMPONENTS = 32
 """``kmeans`` / ``motion``: principal components of those images that k-means clusters."""
 MAX_FRAMES = 500
-"""The most frames one extraction chooses."""
 """Frames one extraction may add."""
 
 
